@@ -1,0 +1,10 @@
+//! Table definitions shared by both backends. Only types both support through
+//! `MultiConnection`: BigInt, Integer, Text, Bool, Timestamp (UTC).
+
+diesel::table! {
+    instance (singleton) {
+        singleton -> Integer,
+        instance_id -> Text,
+        created_at -> Timestamp,
+    }
+}

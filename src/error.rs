@@ -1,0 +1,238 @@
+//! The one error vocabulary of the HTTP API.
+//!
+//! Every handler returns `Result<_, AppError>`; every failure, including the
+//! framework's own (unknown route, wrong method, oversized body), is answered as
+//! `{"error": {"code", "message", "param"}}` with a stable machine-readable code.
+//! Internal causes are logged with the request id and never shown to the caller.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::money::MoneyError;
+
+/// Longest human message echoed back; serde messages can quote user input.
+const MESSAGE_CHARS_MAX: usize = 300;
+
+/// An error the API answers with; the variant decides the status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (400).
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        param: Option<String>,
+    },
+    /// The request is well-formed but a value is not acceptable (422).
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        param: Option<String>,
+    },
+    /// No credentials, or credentials we do not accept (401).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Authenticated, but the role does not allow this (403).
+    #[error("your role does not allow this action")]
+    Forbidden,
+    /// A resource does not exist, or is not visible to the caller (404).
+    #[error("no such {resource}")]
+    NotFound { resource: &'static str },
+    /// No route matches the path (404).
+    #[error("no route for this path")]
+    RouteNotFound,
+    /// The route exists but not for this method (405).
+    #[error("method not allowed for this route")]
+    MethodNotAllowed,
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The body is larger than the configured limit (413).
+    #[error("request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    /// The body is not in a format we accept (415).
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    /// Too many requests; try again after the given seconds (429).
+    #[error("too many requests; retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    /// A dependency (database, provider) is not available now (503).
+    #[error("{message}")]
+    Unavailable { message: String },
+    /// A bug or an unexpected failure; logged, never shown (500).
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    /// A 400 with a code, a message and optionally the offending parameter.
+    pub fn bad_request(
+        code: &'static str,
+        message: impl Into<String>,
+        param: Option<String>,
+    ) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+            param,
+        }
+    }
+
+    /// A 422 with a code, a message and optionally the offending parameter.
+    pub fn unprocessable(
+        code: &'static str,
+        message: impl Into<String>,
+        param: Option<String>,
+    ) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+            param,
+        }
+    }
+
+    /// The stable machine-readable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "body_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            Self::BadRequest { param, .. } | Self::Unprocessable { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for machines (`code`, `param`) and people (`message`).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}
+
+impl ErrorBody {
+    /// Builds the body, cutting an over-long message at a character boundary.
+    pub fn new(code: &str, message: &str, param: Option<&str>) -> Self {
+        let message = match message.char_indices().nth(MESSAGE_CHARS_MAX) {
+            Some((cut, _)) => format!("{}…", &message[..cut]),
+            None => message.to_owned(),
+        };
+        Self {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                param: param.map(str::to_owned),
+            },
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            Self::Internal(cause) => {
+                // The request span carries the request id, which the caller also gets
+                // in X-Request-Id: that is how support finds this line.
+                tracing::error!(error = ?cause, "internal error");
+                "internal error; quote the X-Request-Id response header when reporting it"
+                    .to_owned()
+            }
+            Self::Unavailable { message } => {
+                tracing::warn!(%message, "service unavailable");
+                message.clone()
+            }
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::RateLimited { retry_after_s } = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_s)));
+        }
+        response.json(ErrorBody::new(self.code(), &message, self.param()))
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => Self::NotFound {
+                resource: "resource",
+            },
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict {
+                code: "already_exists",
+                message: "a resource with these values already exists".into(),
+            },
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::Unavailable {
+                message: "the database connection was lost; try again".into(),
+            },
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::Unavailable {
+                message: "the database was busy; try again".into(),
+            },
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(error: r2d2::Error) -> Self {
+        tracing::warn!(%error, "no database connection available");
+        Self::Unavailable {
+            message: "the database is not reachable right now; try again".into(),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {error}"))
+    }
+}
+
+impl From<MoneyError> for AppError {
+    fn from(error: MoneyError) -> Self {
+        Self::unprocessable(error.code(), error.to_string(), None)
+    }
+}

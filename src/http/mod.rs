@@ -1,0 +1,161 @@
+//! The HTTP edge shared by every module: request ids and access logs, metrics,
+//! the JSON extractor, framework errors in the API's error shape, and the
+//! process probes (`/healthz`, `/readyz`, `/metrics`).
+
+pub mod json;
+pub mod metrics;
+pub mod probes;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{web, HttpMessage, HttpResponse};
+use tracing::Instrument;
+
+use crate::error::{AppError, ErrorBody};
+pub use json::{BodyLimit, JsonBody};
+pub use metrics::Metrics;
+
+/// The header a request id is read from and echoed in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A caller's id longer than this, or with other characters, is replaced.
+const REQUEST_ID_CHARS_MAX: usize = 64;
+
+/// The id of the request being served; every log line inside it carries it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn accepted_request_id(value: &HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?;
+    let ok = !value.is_empty()
+        && value.len() <= REQUEST_ID_CHARS_MAX
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| value.to_owned())
+}
+
+/// Outermost middleware: gives the request an id (the caller's `X-Request-Id` if
+/// it is sane, else a new one), runs it inside a span carrying that id, echoes
+/// the id in the response, logs one access line and records the metrics.
+///
+/// # Errors
+/// Only what the inner service returns.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(accepted_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().to_string();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!("request", request_id = %request_id, %method, %route);
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status.as_u16(), elapsed);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            "request finished"
+        );
+    });
+    Ok(response)
+}
+
+/// Rewrites error responses produced by the framework itself (unknown route,
+/// wrong method, bad path or query) into the API's JSON error shape; responses
+/// that are already JSON — our own `AppError`s — pass untouched.
+///
+/// # Errors
+/// Never; the signature is the one `ErrorHandlers` expects.
+pub fn framework_error_to_json<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            AppError::RouteNotFound.code(),
+            AppError::RouteNotFound.to_string(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            AppError::MethodNotAllowed.code(),
+            AppError::MethodNotAllowed.to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "request body is too large".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "this content type is not accepted here".to_owned(),
+        ),
+        status if status.is_server_error() => ("internal_error", "internal error".to_owned()),
+        status => (
+            "bad_request",
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_lowercase(),
+        ),
+    };
+    let (request, _) = response.into_parts();
+    let rewritten = HttpResponse::build(status).json(ErrorBody::new(code, &message, None));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, rewritten).map_into_right_body(),
+    ))
+}
+
+/// The JSON error for a path segment that does not parse (`/v1/orders/not-a-number`):
+/// a 404, since no resource has that id.
+pub fn path_error(
+    error: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    tracing::debug!(%error, "unparseable path segment");
+    AppError::NotFound {
+        resource: "resource",
+    }
+    .into()
+}
+
+/// The JSON error for a query string that does not parse.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    AppError::bad_request(
+        "invalid_query",
+        format!("the query string is invalid: {error}"),
+        None,
+    )
+    .into()
+}

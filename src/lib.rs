@@ -1,0 +1,12 @@
+//! Bazaar: a multi-party marketplace payments core.
+//!
+//! The crate is organised by capability (see README, "Architecture"); this
+//! library is what the `bazaar` binary and the integration tests share.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod money;
+pub mod telemetry;

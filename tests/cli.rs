@@ -1,0 +1,123 @@
+//! The binary as an operator runs it: from an empty folder, with no set-up.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn bazaar(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BAZAAR);
+    command
+        .current_dir(dir)
+        .env_remove("BAZAAR_ENV")
+        .env_remove("BAZAAR_CONFIG_DIR")
+        .env("RUST_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BAZAAR__") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_on_the_embedded_defaults_creates_and_migrates_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = Running(
+        bazaar(dir.path())
+            .arg("serve")
+            .env("BAZAAR__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        match client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+        {
+            Ok(response) => break response,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(error) => panic!("server never answered: {error}"),
+        }
+    };
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("data/bazaar.db").is_file());
+}
+
+#[test]
+fn migrate_runs_twice_without_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = bazaar(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied"));
+    let second = bazaar(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"));
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bazaar(dir.path())
+        .arg("serve")
+        .env("BAZAAR__DATABASE__URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`database.url`"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created on a bad setting"
+    );
+}
+
+#[test]
+fn help_explains_each_command() {
+    let output = Command::new(BAZAAR).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "config"] {
+        assert!(help.contains(command), "{help}");
+    }
+}

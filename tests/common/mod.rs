@@ -1,0 +1,226 @@
+//! The test harness: every test gets its own database and its own server.
+//!
+//! SQLite by default (a temp file per test). When `BAZAAR_TEST_DATABASE_URL`
+//! names a PostgreSQL server, each test creates its own database there and
+//! drops it afterwards, so tests run in parallel and never share state.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bazaar::app::Application;
+use bazaar::config::Settings;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use serde_json::Value;
+
+/// The environment variable that switches the suite to PostgreSQL.
+pub const TEST_DATABASE_URL_VAR: &str = "BAZAAR_TEST_DATABASE_URL";
+
+/// A database owned by one test; dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database on the backend the suite runs against.
+    pub fn create() -> Self {
+        match std::env::var(TEST_DATABASE_URL_VAR) {
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url),
+            _ => Self::sqlite(),
+        }
+    }
+
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("bazaar.db").display());
+        Self {
+            url,
+            postgres: None,
+            _dir: Some(dir),
+        }
+    }
+
+    fn postgres(admin_url: &str) -> Self {
+        let name = format!("bazaar_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = diesel::PgConnection::establish(admin_url).unwrap_or_else(|e| {
+            panic!("{TEST_DATABASE_URL_VAR}={admin_url} is not reachable: {e}")
+        });
+        // The name is generated above, never input, so formatting it is safe.
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let url = with_database_name(admin_url, &name);
+        Self {
+            url,
+            postgres: Some((admin_url.to_owned(), name)),
+            _dir: None,
+        }
+    }
+
+    /// Which backend this database is on.
+    pub fn backend(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                // FORCE ends the server's pooled connections, which may outlive the test body.
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Replaces the database name (the last path segment) of a PostgreSQL URL.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].rfind('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The repository's config folder.
+pub fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// Settings as the test environment defines them, pointed at `database_url`,
+/// with `overrides` given as `BAZAAR__…` variables.
+pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut environment = HashMap::from([
+        ("BAZAAR_ENV".to_owned(), "test".to_owned()),
+        ("BAZAAR__DATABASE__URL".to_owned(), database_url.to_owned()),
+    ]);
+    for (key, value) in overrides {
+        environment.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Settings::load_from(&config_dir(), &environment).expect("test settings are valid")
+}
+
+/// A running server on a random port, with its own database.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    pub settings: Settings,
+}
+
+impl TestApp {
+    /// Starts the real server on its own fresh database.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[], |_| {}).await
+    }
+
+    /// Starts the server with settings overrides and extra routes mounted next
+    /// to the real ones (for testing the shared HTTP machinery).
+    pub async fn spawn_with(
+        overrides: &[(&str, &str)],
+        extra_routes: fn(&mut actix_web::web::ServiceConfig),
+    ) -> Self {
+        if std::env::var("TEST_LOG").is_ok() {
+            bazaar::telemetry::init(&bazaar::config::LogSettings {
+                format: bazaar::config::LogFormat::Human,
+                filter: "debug".into(),
+            });
+        }
+        let database = TestDatabase::create();
+        let settings = test_settings(&database.url, overrides);
+        let application =
+            Application::build_with(settings.clone(), extra_routes).expect("application builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.into_server());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            address,
+            client,
+            database,
+            settings,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST path` with raw bytes and a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Asserts the response is the API's error shape with this status and code;
+/// returns the `error` object for further checks.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content type was {content_type}"
+    );
+    let body: Value = response.json().await.expect("JSON error body");
+    let error = body
+        .get("error")
+        .cloned()
+        .unwrap_or_else(|| panic!("no error object in {body}"));
+    assert_eq!(error["code"], code, "error code in {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error message in {body}"
+    );
+    error
+}
