@@ -1,21 +1,27 @@
 //! Builds the actix-web application: the one place routes are mounted.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{DatabaseUrl, ProviderKind, Settings};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::{self, probes, BodyLimit, Metrics};
+use crate::payments::stripe::StripeSettings;
+use crate::payments::{Provider, StripeProvider};
+use crate::sandbox::{Faults, Sandbox, SandboxConfig};
 
 /// A bound, not yet running server and what it needs.
 pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
+    provider: Arc<dyn Provider>,
+    sandbox: Option<Sandbox>,
 }
 
 impl Application {
@@ -24,8 +30,8 @@ impl Application {
     ///
     /// # Errors
     /// The database cannot be opened or migrated, or the address cannot be bound.
-    pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, |_| {})
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, |_| {}).await
     }
 
     /// Like [`Application::build`], with `extra_routes` mounted beside the real
@@ -33,7 +39,7 @@ impl Application {
     ///
     /// # Errors
     /// As [`Application::build`].
-    pub fn build_with(
+    pub async fn build_with(
         settings: Settings,
         extra_routes: fn(&mut web::ServiceConfig),
     ) -> anyhow::Result<Self> {
@@ -59,6 +65,7 @@ impl Application {
         }
         let instance_id = db::instance_id(&mut conn).ok().flatten();
         drop(conn);
+        let (provider, sandbox) = payments_provider(&settings).await?;
         let listener = TcpListener::bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -67,8 +74,20 @@ impl Application {
             instance_id = instance_id.as_deref().unwrap_or("unmigrated"),
             "listening"
         );
-        let server = server(listener, &settings, pool.clone(), extra_routes)?;
-        Ok(Self { port, server, pool })
+        let server = server(
+            listener,
+            &settings,
+            pool.clone(),
+            Arc::clone(&provider),
+            extra_routes,
+        )?;
+        Ok(Self {
+            port,
+            server,
+            pool,
+            provider,
+            sandbox,
+        })
     }
 
     /// The port actually bound (the configured one, or the one the OS chose for port 0).
@@ -81,33 +100,116 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
+    /// The payments provider the server uses.
+    pub fn provider(&self) -> Arc<dyn Provider> {
+        Arc::clone(&self.provider)
+    }
+
+    /// The in-process sandbox's base URL, when the provider is the sandbox.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox
+            .as_ref()
+            .map(|sandbox| sandbox.base_url().to_owned())
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains
+    /// and stops the in-process sandbox.
     ///
     /// # Errors
     /// The server failed while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+        served
     }
+}
 
-    /// The server future, for callers that run it as a task (tests).
-    pub fn into_server(self) -> Server {
-        self.server
+/// The provider client, and the in-process sandbox it talks to when
+/// `provider.kind = "sandbox"`: the production client over HTTP either way.
+async fn payments_provider(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn Provider>, Option<Sandbox>)> {
+    use secrecy::ExposeSecret;
+    let provider_settings = &settings.provider;
+    let stripe_settings = |api_base: String, secret_key: String| StripeSettings {
+        api_base,
+        secret_key,
+        attempts_max: provider_settings.retry_attempts_max,
+        backoff_first: provider_settings.retry_backoff,
+        request_timeout: provider_settings.request_timeout,
+    };
+    match provider_settings.kind {
+        ProviderKind::Stripe => {
+            let secret_key = provider_settings
+                .secret_key
+                .as_ref()
+                .map(|key| key.expose_secret().to_owned())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("provider.secret_key is required for provider.kind = stripe")
+                })?;
+            let provider = StripeProvider::new(&stripe_settings(
+                provider_settings.api_base.clone(),
+                secret_key,
+            ))?;
+            Ok((Arc::new(provider), None))
+        }
+        ProviderKind::Sandbox => {
+            let listener = TcpListener::bind(settings.sandbox.bind)?;
+            let sandbox = Sandbox::start(sandbox_config(settings), listener).await?;
+            tracing::info!(
+                base_url = sandbox.base_url(),
+                "in-process sandbox provider started"
+            );
+            let provider = StripeProvider::new(&stripe_settings(
+                sandbox.base_url().to_owned(),
+                sandbox.secret_key().to_owned(),
+            ))?;
+            Ok((Arc::new(provider), Some(sandbox)))
+        }
     }
+}
+
+/// The sandbox's configuration from ours (the sandbox reads no marketplace config).
+pub fn sandbox_config(settings: &Settings) -> SandboxConfig {
+    use secrecy::ExposeSecret;
+    let sandbox = &settings.sandbox;
+    let mut config = SandboxConfig {
+        funds_delay_s: sandbox.funds_delay_s,
+        payout_interval_s: sandbox.payout_interval_s,
+        payout_transit_s: sandbox.payout_transit_s,
+        state_file: sandbox.state_file.clone(),
+        faults: Faults {
+            duplicate: sandbox.fault_duplicate,
+            shuffle: sandbox.fault_shuffle,
+            delay_ms: sandbox.fault_delay_ms,
+            drop_first: sandbox.fault_drop_first,
+        },
+        ..SandboxConfig::default()
+    };
+    if let Some(key) = &settings.provider.secret_key {
+        config.secret_key = key.expose_secret().to_owned();
+    }
+    config
 }
 
 fn server(
     listener: TcpListener,
     settings: &Settings,
     pool: DbPool,
+    provider: Arc<dyn Provider>,
     extra_routes: fn(&mut web::ServiceConfig),
 ) -> anyhow::Result<Server> {
     let metrics = web::Data::new(Metrics::new()?);
+    let provider: web::Data<dyn Provider> = web::Data::from(provider);
     let pool = web::Data::new(pool);
     let settings_data = web::Data::new(settings.clone());
     let body_limit = BodyLimit(settings.server.body_bytes_max);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
+            .app_data(provider.clone())
             .app_data(metrics.clone())
             .app_data(settings_data.clone())
             .app_data(body_limit)

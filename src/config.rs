@@ -31,6 +31,8 @@ pub const SECRET_KEYS: [&str; 4] = [
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
 const BODY_BYTES_MAX_LIMIT: usize = 16 * 1024 * 1024;
+/// A year: longer sandbox delays only make tests advance the clock further.
+const SANDBOX_DELAY_S_MAX: i64 = 31_536_000;
 
 /// A setting that could not be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,22 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub provider: ProviderSettings,
+    pub sandbox: SandboxSettings,
     pub email: EmailSettings,
+    pub auth: AuthSettings,
+}
+
+/// Sessions, login throttling and the operators' second factor.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// How long a login token is valid.
+    pub session_ttl: Duration,
+    /// Failed logins (per account, and per client address) before a lockout.
+    pub login_failures_max: u32,
+    /// How long a lockout lasts, and the window failures are counted in.
+    pub login_lockout: Duration,
+    /// Shown by authenticator apps next to the operator's account.
+    pub totp_issuer: String,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +181,28 @@ pub struct ProviderSettings {
     pub connect_onboarding_return_url: String,
     pub connect_onboarding_refresh_url: String,
     pub webhook_tolerance: Duration,
+    /// Total attempts for a provider call that keeps failing transiently.
+    pub retry_attempts_max: u32,
+    /// Delay before the first retry; doubles each time, jittered.
+    pub retry_backoff: Duration,
+    /// Per-attempt timeout of a provider call.
+    pub request_timeout: Duration,
+}
+
+/// The Stripe-compatible sandbox: in-process under `provider.kind = "sandbox"`,
+/// or standalone with `bazaar sandbox`.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub bind: SocketAddr,
+    pub funds_delay_s: i64,
+    pub payout_interval_s: i64,
+    pub payout_transit_s: i64,
+    /// Where the sandbox keeps its state between runs; `None` = memory only.
+    pub state_file: Option<PathBuf>,
+    pub fault_duplicate: bool,
+    pub fault_shuffle: bool,
+    pub fault_delay_ms: u64,
+    pub fault_drop_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +230,32 @@ pub struct RawSettings {
     database: RawDatabase,
     log: RawLog,
     provider: RawProvider,
+    sandbox: RawSandbox,
     email: RawEmail,
+    auth: RawAuth,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    session_ttl_s: u64,
+    login_failures_max: u32,
+    login_lockout_s: u64,
+    totp_issuer: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    bind: String,
+    funds_delay_s: i64,
+    payout_interval_s: i64,
+    payout_transit_s: i64,
+    state_file: String,
+    fault_duplicate: bool,
+    fault_shuffle: bool,
+    fault_delay_ms: u64,
+    fault_drop_first: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +292,9 @@ struct RawProvider {
     connect_onboarding_return_url: String,
     connect_onboarding_refresh_url: String,
     webhook_tolerance_s: u64,
+    retry_attempts_max: u32,
+    retry_backoff_ms: u64,
+    request_timeout_ms: u64,
     secret_key: Option<SecretString>,
     secret_key_file: Option<PathBuf>,
     webhook_secrets: Option<SecretString>,
@@ -346,7 +413,9 @@ impl RawSettings {
             database: self.database.validate()?,
             log: self.log.validate()?,
             provider: self.provider.validate()?,
+            sandbox: self.sandbox.validate()?,
             email: self.email.validate()?,
+            auth: self.auth.validate()?,
         })
     }
 }
@@ -480,7 +549,19 @@ impl RawProvider {
                 "must be between 1 and 3600",
             ));
         }
+        if self.retry_attempts_max == 0 || self.retry_attempts_max > 10 {
+            return Err(invalid(
+                "provider.retry_attempts_max",
+                "must be between 1 and 10",
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(invalid("provider.request_timeout_ms", "must be above 0"));
+        }
         Ok(ProviderSettings {
+            retry_attempts_max: self.retry_attempts_max,
+            retry_backoff: Duration::from_millis(self.retry_backoff_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
             kind,
             api_base: self.api_base.trim_end_matches('/').to_owned(),
             secret_key,
@@ -489,6 +570,76 @@ impl RawProvider {
             connect_onboarding_return_url: self.connect_onboarding_return_url,
             connect_onboarding_refresh_url: self.connect_onboarding_refresh_url,
             webhook_tolerance: Duration::from_secs(self.webhook_tolerance_s),
+        })
+    }
+}
+
+impl RawSandbox {
+    fn validate(self) -> Result<SandboxSettings, ConfigError> {
+        let bind = self.bind.parse().map_err(|_| {
+            invalid(
+                "sandbox.bind",
+                format!("`{}` is not an address like 127.0.0.1:12111", self.bind),
+            )
+        })?;
+        for (key, value) in [
+            ("sandbox.funds_delay_s", self.funds_delay_s),
+            ("sandbox.payout_interval_s", self.payout_interval_s),
+            ("sandbox.payout_transit_s", self.payout_transit_s),
+        ] {
+            if !(0..=SANDBOX_DELAY_S_MAX).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 0 and {SANDBOX_DELAY_S_MAX}"),
+                ));
+            }
+        }
+        Ok(SandboxSettings {
+            bind,
+            funds_delay_s: self.funds_delay_s,
+            payout_interval_s: self.payout_interval_s.max(1),
+            payout_transit_s: self.payout_transit_s,
+            state_file: (!self.state_file.trim().is_empty())
+                .then(|| PathBuf::from(self.state_file)),
+            fault_duplicate: self.fault_duplicate,
+            fault_shuffle: self.fault_shuffle,
+            fault_delay_ms: self.fault_delay_ms,
+            fault_drop_first: self.fault_drop_first,
+        })
+    }
+}
+
+impl RawAuth {
+    fn validate(self) -> Result<AuthSettings, ConfigError> {
+        if !(60..=31_536_000).contains(&self.session_ttl_s) {
+            return Err(invalid(
+                "auth.session_ttl_s",
+                "must be between 60 and 31536000",
+            ));
+        }
+        if !(1..=100).contains(&self.login_failures_max) {
+            return Err(invalid(
+                "auth.login_failures_max",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=86_400).contains(&self.login_lockout_s) {
+            return Err(invalid(
+                "auth.login_lockout_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        if self.totp_issuer.trim().is_empty() || self.totp_issuer.contains(':') {
+            return Err(invalid(
+                "auth.totp_issuer",
+                "must be non-empty and without ':'",
+            ));
+        }
+        Ok(AuthSettings {
+            session_ttl: Duration::from_secs(self.session_ttl_s),
+            login_failures_max: self.login_failures_max,
+            login_lockout: Duration::from_secs(self.login_lockout_s),
+            totp_issuer: self.totp_issuer,
         })
     }
 }

@@ -32,6 +32,9 @@ pub enum AppError {
         message: String,
         param: Option<String>,
     },
+    /// The buyer's payment was declined by the provider (402).
+    #[error("{message}")]
+    PaymentDeclined { message: String },
     /// No credentials, or credentials we do not accept (401).
     #[error("authentication required")]
     Unauthenticated,
@@ -100,6 +103,7 @@ impl AppError {
             Self::BadRequest { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Conflict { code, .. } => code,
+            Self::PaymentDeclined { .. } => "card_declined",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound { .. } => "not_found",
@@ -158,6 +162,7 @@ impl ResponseError for AppError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::RouteNotFound => StatusCode::NOT_FOUND,

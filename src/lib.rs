@@ -9,4 +9,6 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod money;
+pub mod payments;
+pub mod sandbox;
 pub mod telemetry;

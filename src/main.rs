@@ -40,6 +40,13 @@ enum Command {
     Migrate,
     /// Print the effective settings (secrets redacted) and exit; fails on a bad setting.
     Config,
+    /// Run the Stripe-compatible sandbox provider alone (the same one `serve` runs
+    /// in-process by default): point any Stripe client at it with a sk_test_ key.
+    Sandbox {
+        /// Address to listen on (default: sandbox.bind, or 127.0.0.1:12111 when that is port 0).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
             println!("{settings:#?}");
             Ok(())
         }
+        Command::Sandbox { bind } => sandbox(&settings, bind),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +83,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let application = Application::build(settings)?;
+        let application = Application::build(settings).await?;
         application.run_until_stopped().await?;
         Ok(())
     })
@@ -96,4 +104,39 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where `bazaar sandbox` listens when neither --bind nor a fixed sandbox.bind says.
+const SANDBOX_PORT_DEFAULT: u16 = 12111;
+
+fn sandbox(settings: &Settings, bind: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let bind = bind.unwrap_or_else(|| {
+        let mut configured = settings.sandbox.bind;
+        if configured.port() == 0 {
+            configured.set_port(SANDBOX_PORT_DEFAULT);
+        }
+        configured
+    });
+    let config = bazaar::app::sandbox_config(settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = std::net::TcpListener::bind(bind)?;
+        let sandbox = bazaar::sandbox::Sandbox::start(config, listener).await?;
+        // The default sandbox key is public; a configured one is a secret and stays unprinted.
+        let default_key = bazaar::sandbox::SandboxConfig::default().secret_key;
+        let key = if sandbox.secret_key() == default_key {
+            default_key.as_str()
+        } else {
+            "provider.secret_key"
+        };
+        println!(
+            "sandbox provider listening on {} (API key: {key}); Ctrl-C stops it",
+            sandbox.base_url()
+        );
+        tokio::signal::ctrl_c().await?;
+        sandbox.stop().await;
+        Ok(())
+    })
 }

@@ -67,9 +67,11 @@ async fn metrics_count_requests_per_route_pattern_and_show_the_pool() {
 async fn two_servers_on_one_database_report_the_same_instance() {
     let first = TestApp::spawn().await;
     let settings = common::test_settings(&first.database.url, &[]);
-    let second = bazaar::app::Application::build(settings).expect("second server builds");
+    let second = bazaar::app::Application::build(settings)
+        .await
+        .expect("second server builds");
     let address = format!("http://127.0.0.1:{}", second.port());
-    tokio::spawn(second.into_server());
+    tokio::spawn(second.run_until_stopped());
     let a: Value = first.get("/readyz").await.json().await.unwrap();
     let b: Value = first
         .client

@@ -121,6 +121,10 @@ pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings
 /// A running server on a random port, with its own database.
 pub struct TestApp {
     pub address: String,
+    /// The provider client the server uses (the production client, on the sandbox).
+    pub provider: std::sync::Arc<dyn bazaar::payments::Provider>,
+    /// The in-process sandbox's base URL.
+    pub sandbox_url: Option<String>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub settings: Settings,
@@ -146,16 +150,21 @@ impl TestApp {
         }
         let database = TestDatabase::create();
         let settings = test_settings(&database.url, overrides);
-        let application =
-            Application::build_with(settings.clone(), extra_routes).expect("application builds");
+        let application = Application::build_with(settings.clone(), extra_routes)
+            .await
+            .expect("application builds");
         let address = format!("http://127.0.0.1:{}", application.port());
-        tokio::spawn(application.into_server());
+        let provider = application.provider();
+        let sandbox_url = application.sandbox_url();
+        tokio::spawn(application.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
         Self {
             address,
+            provider,
+            sandbox_url,
             client,
             database,
             settings,

@@ -1,0 +1,238 @@
+//! A local, stateful, Stripe-compatible provider: the HTTP API our provider client (and
+//! Stripe's own libraries) talk to, and signed webhooks it sends back.
+//!
+//! It is the judge of our provider client, so it shares no code with the marketplace:
+//! nothing here uses `crate::` outside `crate::sandbox`. Amounts are `i64` minor units and
+//! currencies lowercase ISO codes, as Stripe sends them.
+//!
+//! Layout: `form` decodes request bodies, `wire` holds errors/params/auth, `store` the
+//! state, clock and ids; `accounts`, `payments`, `refunds`, `disputes`, `transfers`,
+//! `balances` the domain;
+//! `events` building, signing and delivering webhooks; `routes` the HTTP surface.
+//!
+//! Decisions worth knowing:
+//! - Time is the wall clock plus an offset that `POST /v1/test_helpers/advance_clock`
+//!   grows; everything due (funds becoming available, scheduled payouts, payout
+//!   arrivals) runs in time order at the start of every request.
+//! - Webhook signatures use the wall clock at sending (as Stripe does), while `created`
+//!   fields use sandbox time, so receivers' 300 s tolerance holds after advancing.
+//! - Only successful and `402` (card declined) answers are remembered under an
+//!   `Idempotency-Key`; other errors change nothing and are not remembered.
+//! - Deliveries in flight are not persisted: after a restart, un-acknowledged events
+//!   are not retried (they remain readable with `GET /v1/events`).
+
+pub mod accounts;
+pub mod balances;
+pub mod disputes;
+pub mod events;
+pub mod form;
+pub mod payments;
+pub mod pricing;
+pub mod refunds;
+pub mod routes;
+pub mod store;
+pub mod transfers;
+pub mod wire;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServerHandle;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use events::{deliver_forever, Delivery, DeliveryPolicy};
+use store::{Endpoint, Store, Timing};
+
+/// The API version the sandbox renders objects in (async-stripe 1.0.0-rc.10's pin).
+pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// How the sandbox behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Requests must send `Authorization: Bearer <this>` (or HTTP Basic with it as user).
+    pub secret_key: String,
+    /// Seconds from a charge to its funds becoming available.
+    pub funds_delay_s: i64,
+    /// Seconds between automatic payouts of connected accounts.
+    pub payout_interval_s: i64,
+    /// Seconds from a payout's creation to its arrival (paid or failed).
+    pub payout_transit_s: i64,
+    /// Base URL account links point at; the bound address when `None`.
+    pub public_url: Option<String>,
+    /// Endpoints that receive every event (platform or connect, by `connect`).
+    pub webhook_endpoints: Vec<WebhookEndpointConfig>,
+    /// Faults injected into webhook delivery.
+    pub faults: Faults,
+    /// Attempts per delivery, the first included.
+    pub delivery_attempts_max: u32,
+    /// Wait before the first retry; doubles after each, jittered.
+    pub delivery_backoff_ms: u64,
+    /// When set: loaded on start if present, rewritten (tmp + rename) after every change.
+    pub state_file: Option<PathBuf>,
+}
+
+/// A webhook endpoint given in the configuration.
+#[derive(Debug, Clone)]
+pub struct WebhookEndpointConfig {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The `whsec_…` secret deliveries are signed with.
+    pub secret: String,
+    /// `true` for connected accounts' events, `false` for the platform's.
+    pub connect: bool,
+}
+
+/// Webhook delivery faults, for testing receivers.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Deliver every event twice.
+    pub duplicate: bool,
+    /// Deliver each burst of pending events in random order.
+    pub shuffle: bool,
+    /// Wait this long before each delivery attempt.
+    pub delay_ms: u64,
+    /// Treat the first attempt of every delivery as failed without sending it.
+    pub drop_first: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: "sk_test_sandbox".into(),
+            funds_delay_s: 172_800,
+            payout_interval_s: 86_400,
+            payout_transit_s: 86_400,
+            public_url: None,
+            webhook_endpoints: Vec::new(),
+            faults: Faults::default(),
+            delivery_attempts_max: 8,
+            delivery_backoff_ms: 200,
+            state_file: None,
+        }
+    }
+}
+
+/// What request handlers share.
+pub struct Shared {
+    /// All state, behind one lock.
+    pub store: Mutex<Store>,
+    /// Where deliveries go.
+    pub deliveries: UnboundedSender<Delivery>,
+    /// The configuration.
+    pub config: SandboxConfig,
+    /// The base URL for account links.
+    pub public_url: String,
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    base_url: String,
+    shared: Arc<Shared>,
+    server: ServerHandle,
+    server_task: JoinHandle<std::io::Result<()>>,
+    delivery_task: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Starts the HTTP server on `listener` (one worker) and the webhook delivery task,
+    /// on the current tokio runtime.
+    pub async fn start(config: SandboxConfig, listener: TcpListener) -> std::io::Result<Sandbox> {
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| base_url.clone())
+            .trim_end_matches('/')
+            .to_owned();
+        let mut store = match &config.state_file {
+            Some(path) if path.exists() => Store::load(path)?,
+            _ => Store::fresh(),
+        };
+        store.timing = Timing {
+            funds_delay_s: config.funds_delay_s,
+            payout_interval_s: config.payout_interval_s,
+            payout_transit_s: config.payout_transit_s,
+        };
+        store.config_endpoints = config
+            .webhook_endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Endpoint {
+                id: format!("we_config_{i}"),
+                seq: 0,
+                created: 0,
+                url: e.url.clone(),
+                secret: e.secret.clone(),
+                connect: e.connect,
+                enabled_events: vec!["*".into()],
+                description: None,
+                metadata: Default::default(),
+            })
+            .collect();
+        store.now = store.clock();
+        if let Some(path) = &config.state_file {
+            store.save(path)?;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let policy = DeliveryPolicy {
+            faults: config.faults.clone(),
+            attempts_max: config.delivery_attempts_max.max(1),
+            backoff_ms: config.delivery_backoff_ms,
+        };
+        let delivery_task = tokio::spawn(deliver_forever(rx, policy));
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            deliveries: tx,
+            config,
+            public_url,
+        });
+        let data = actix_web::web::Data::from(Arc::clone(&shared));
+        listener.set_nonblocking(true)?;
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .app_data(actix_web::web::PayloadConfig::new(form::FORM_BYTES_MAX))
+                .configure(routes::configure)
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        Ok(Sandbox {
+            base_url,
+            shared,
+            server: handle,
+            server_task,
+            delivery_task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The key requests must authenticate with.
+    pub fn secret_key(&self) -> &str {
+        &self.shared.config.secret_key
+    }
+
+    /// The shared state, for embedding (e.g. inspecting the store in tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops the server and the delivery task.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        let _ = self.server_task.await;
+        self.delivery_task.abort();
+        let _ = self.delivery_task.await;
+    }
+}

@@ -1,0 +1,411 @@
+//! The HTTP surface: one dispatcher for the Stripe API (auth, form decoding, the
+//! `Stripe-Account` scope, idempotency, expansion) and the onboarding page.
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::form;
+use super::store::{new_id, Idem, RequestInfo, Store};
+use super::transfers::platform_only;
+use super::wire::{api_key, keys_match, ApiError, ApiResult, Params};
+use super::Shared;
+
+/// Longest `Idempotency-Key`, as Stripe allows.
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// Deepest `expand` path (`a.b.c.d`).
+const EXPAND_DEPTH_MAX: usize = 4;
+
+/// Mounts the sandbox's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/sandbox/onboarding/{token}",
+        web::get().to(onboarding_page),
+    )
+    .route(
+        "/sandbox/onboarding/{token}",
+        web::post().to(onboarding_submit),
+    )
+    .default_service(web::to(api));
+}
+
+/// What a locked section produced: the answer, and what to deliver after unlocking.
+struct Answer {
+    status: u16,
+    body: Value,
+    replayed: bool,
+}
+
+async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let request_id = new_id("req");
+    let answer = handle(&req, &body, &shared, &request_id);
+    let mut response = HttpResponse::build(
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    response
+        .insert_header(("Request-Id", request_id.as_str()))
+        .insert_header(("Stripe-Version", super::API_VERSION));
+    if answer.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    if let Some(key) = header(&req, "Idempotency-Key") {
+        response.insert_header(("Idempotency-Key", key));
+    }
+    if answer.status >= 400 {
+        let retry = matches!(answer.status, 409 | 429);
+        response.insert_header(("Stripe-Should-Retry", if retry { "true" } else { "false" }));
+    }
+    response.json(answer.body)
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn error(e: ApiError) -> Answer {
+    Answer {
+        status: e.status,
+        body: e.body(),
+        replayed: false,
+    }
+}
+
+fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> Answer {
+    let authorized = api_key(header(req, "Authorization"))
+        .is_some_and(|k| keys_match(&k, &shared.config.secret_key));
+    if !authorized {
+        return error(ApiError::unauthorized());
+    }
+    let method = req.method().clone();
+    let raw = if method == Method::POST {
+        body
+    } else {
+        req.query_string().as_bytes()
+    };
+    let params = match form::decode(raw) {
+        Ok(tree) => Params::new(tree),
+        Err(e) => return error(ApiError::invalid("parameter_invalid", e.to_string())),
+    };
+    let idempotency_key = header(req, "Idempotency-Key").map(str::to_owned);
+    if idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.len() > IDEMPOTENCY_KEY_MAX)
+    {
+        return error(ApiError::invalid(
+            "idempotency_key_invalid",
+            format!("Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} characters."),
+        ));
+    }
+    let route = format!("{method} {}", req.path());
+    let mut store = match shared.store.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let seq_before = store.seq;
+    let clock = store.clock();
+    store.now = clock;
+    store.request = RequestInfo::default();
+    store.run_due(clock);
+    store.prune();
+    store.request = RequestInfo {
+        id: Some(request_id.to_owned()),
+        idempotency_key: idempotency_key.clone(),
+    };
+    let answer = match store.acting(header(req, "Stripe-Account")) {
+        Err(e) => error(e),
+        Ok(acting) => {
+            let idem_slot = idempotency_key
+                .filter(|_| method == Method::POST)
+                .map(|k| format!("{acting}|{k}"));
+            match idem_slot.as_ref().and_then(|k| store.idempotency.get(k)) {
+                Some(record) if record.route == route && record.params == params.tree() => Answer {
+                    status: record.status,
+                    body: record.body.clone(),
+                    replayed: true,
+                },
+                Some(_) => error(ApiError::idempotency(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than the one used on the original request.",
+                )),
+                None => {
+                    let outcome = dispatch(&mut store, &method, req.path(), &acting, &params, &shared.public_url)
+                        .map(|mut v| {
+                            for path in params.expand() {
+                                expand(&store, &mut v, &path, 0);
+                            }
+                            v
+                        });
+                    let answer = match outcome {
+                        Ok(v) => Answer { status: 200, body: v, replayed: false },
+                        Err(e) => error(e),
+                    };
+                    if let Some(slot) = idem_slot.filter(|_| matches!(answer.status, 200 | 402)) {
+                        let record = Idem {
+                            created: store.now,
+                            route,
+                            params: params.tree(),
+                            status: answer.status,
+                            body: answer.body.clone(),
+                        };
+                        store.idempotency.insert(slot, record);
+                    }
+                    answer
+                }
+            }
+        }
+    };
+    let changed = seq_before != store.seq || method == Method::POST;
+    finish(&mut store, shared, changed);
+    answer
+}
+
+/// Hands the emitted events to delivery and snapshots the state if it changed.
+fn finish(store: &mut Store, shared: &Shared, changed: bool) {
+    for delivery in store.take_deliveries() {
+        // The receiver lives as long as the sandbox; a send can only fail while stopping.
+        let _ = shared.deliveries.send(delivery);
+    }
+    if changed {
+        if let Some(path) = &shared.config.state_file {
+            if let Err(e) = store.save(path) {
+                tracing::error!(error = %e, path = %path.display(), "sandbox: cannot save state");
+            }
+        }
+    }
+}
+
+fn dispatch(
+    store: &mut Store,
+    method: &Method,
+    path: &str,
+    acting: &str,
+    p: &Params,
+    public_url: &str,
+) -> ApiResult<Value> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = *method == Method::GET;
+    let post = *method == Method::POST;
+    match segments.as_slice() {
+        ["v1", "accounts"] if post => {
+            platform_only(store, acting)?;
+            store.create_account(p)
+        }
+        ["v1", "account"] if get => {
+            p.allow(&[])?;
+            store.get_account(acting, acting)
+        }
+        ["v1", "accounts", id] if get => {
+            p.allow(&[])?;
+            store.get_account(acting, id)
+        }
+        ["v1", "accounts", id] if post => store.update_account(acting, id, p),
+        ["v1", "account_links"] if post => {
+            platform_only(store, acting)?;
+            store.create_link(p, public_url)
+        }
+        ["v1", "test_helpers", "accounts", id, action] if post => {
+            platform_only(store, acting)?;
+            match *action {
+                "complete_onboarding" => {
+                    p.allow(&[])?;
+                    store.complete_onboarding(id)
+                }
+                "restrict" => store.restrict(id, p),
+                "external_account" => store.set_external_account(id, p),
+                _ => Err(unrecognized(method, path)),
+            }
+        }
+        ["v1", "test_helpers", "advance_clock"] if post => {
+            platform_only(store, acting)?;
+            store.advance_clock(p)
+        }
+        ["v1", "payment_intents"] if post => store.create_intent(acting, p),
+        ["v1", "payment_intents", id] if get => {
+            p.allow(&["client_secret"])?;
+            store.get_intent(acting, id)
+        }
+        ["v1", "payment_intents", id, "confirm"] if post => store.confirm_intent(acting, id, p),
+        ["v1", "payment_intents", id, "cancel"] if post => store.cancel_intent(acting, id, p),
+        ["v1", "charges", id] if get => {
+            p.allow(&[])?;
+            store.get_charge(acting, id)
+        }
+        ["v1", "transfers"] if post => store.create_transfer(acting, p),
+        ["v1", "transfers"] if get => store.list_transfers(acting, p),
+        ["v1", "transfers", id] if get => {
+            p.allow(&[])?;
+            store.get_transfer(acting, id)
+        }
+        ["v1", "transfers", id, "reversals"] if post => store.create_reversal(acting, id, p),
+        ["v1", "refunds"] if post => store.create_refund(acting, p),
+        ["v1", "refunds", id] if get => {
+            p.allow(&[])?;
+            store.get_refund(acting, id)
+        }
+        ["v1", "disputes", id] if get => {
+            p.allow(&[])?;
+            store.get_dispute(acting, id)
+        }
+        ["v1", "disputes", id] if post => store.update_dispute(acting, id, p),
+        ["v1", "disputes", id, "close"] if post => store.close_dispute(acting, id, p),
+        ["v1", "balance"] if get => {
+            p.allow(&[])?;
+            Ok(store.balance_json(acting))
+        }
+        ["v1", "balance_transactions"] if get => store.list_txns(acting, p),
+        ["v1", "balance_transactions", id] if get => {
+            p.allow(&[])?;
+            store.get_txn(acting, id)
+        }
+        ["v1", "payouts"] if post => store.create_payout(acting, p),
+        ["v1", "payouts"] if get => store.list_payouts(acting, p),
+        ["v1", "payouts", id] if get => {
+            p.allow(&[])?;
+            store.get_payout(acting, id)
+        }
+        ["v1", "events"] if get => store.list_events(acting, p),
+        ["v1", "events", id] if get => {
+            p.allow(&[])?;
+            store.get_event(acting, id)
+        }
+        ["v1", "webhook_endpoints"] if post => {
+            platform_only(store, acting)?;
+            store.create_endpoint(p)
+        }
+        ["v1", "webhook_endpoints"] if get => {
+            platform_only(store, acting)?;
+            store.list_endpoints(p)
+        }
+        ["v1", "webhook_endpoints", id] if get => {
+            platform_only(store, acting)?;
+            p.allow(&[])?;
+            store.get_endpoint(id)
+        }
+        ["v1", "webhook_endpoints", id] if *method == Method::DELETE => {
+            platform_only(store, acting)?;
+            store.delete_endpoint(id)
+        }
+        _ => Err(unrecognized(method, path)),
+    }
+}
+
+fn unrecognized(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        format!("Unrecognized request URL ({method}: {path})."),
+    )
+}
+
+/// Replaces the id at `path` (`balance_transaction`, `latest_charge.balance_transaction`,
+/// `data.source` in lists) by the object it names.
+fn expand(store: &Store, value: &mut Value, path: &str, depth: usize) {
+    if depth >= EXPAND_DEPTH_MAX {
+        return;
+    }
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    if head == "data" && value.get("object") == Some(&json!("list")) {
+        if let (Some(rest), Some(Value::Array(items))) = (rest, value.get_mut("data")) {
+            for item in items {
+                expand(store, item, rest, depth + 1);
+            }
+        }
+        return;
+    }
+    let Some(field) = value.get_mut(head) else {
+        return;
+    };
+    if let Some(id) = field.as_str() {
+        let object = object_json(store, id);
+        if !object.is_null() {
+            *field = object;
+        }
+    }
+    if let Some(rest) = rest {
+        expand(store, field, rest, depth + 1);
+    }
+}
+
+fn object_json(store: &Store, id: &str) -> Value {
+    let prefix = id.split('_').next().unwrap_or_default();
+    match prefix {
+        "txn" => store.txn_json(id),
+        "ch" | "py" => store.charge_json(id),
+        "pi" => store.intent_json(id),
+        "re" => store.refund_json(id),
+        "dp" => store.dispute_json(id),
+        "tr" => store.transfer_json(id),
+        "trr" => store.reversal_json(id),
+        "po" => store.payout_json(id),
+        "acct" => store.account_json(id),
+        _ => Value::Null,
+    }
+}
+
+async fn onboarding_page(token: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+    let mut store = match shared.store.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    store.now = store.clock();
+    match store.usable_link(&token) {
+        Ok(link) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sandbox onboarding</title></head>\
+             <body><h1>Onboarding for {account}</h1>\
+             <p>This sandbox page stands in for the provider's hosted onboarding. \
+             Submitting it completes the account's requirements.</p>\
+             <form method=\"post\"><button type=\"submit\">Complete onboarding</button></form>\
+             </body></html>",
+            account = html_escape(&link.account)
+        )),
+        Err(refresh) => gone(refresh),
+    }
+}
+
+async fn onboarding_submit(token: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+    let mut store = match shared.store.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let clock = store.clock();
+    store.now = clock;
+    store.request = RequestInfo::default();
+    store.run_due(clock);
+    let result = store.complete_link(&token);
+    finish(&mut store, &shared, true);
+    match result {
+        Ok(Some(return_url)) => HttpResponse::SeeOther()
+            .insert_header(("Location", return_url))
+            .finish(),
+        Ok(None) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><html><body><h1>Onboarding complete</h1></body></html>"),
+        Err(refresh) => gone(refresh),
+    }
+}
+
+/// An expired, used or unknown link: back to `refresh_url` if there is one.
+fn gone(refresh: Option<String>) -> HttpResponse {
+    match refresh {
+        Some(url) => HttpResponse::Found()
+            .insert_header(("Location", url))
+            .finish(),
+        None => HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><html><body><h1>This link has expired or was already used</h1></body></html>"),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

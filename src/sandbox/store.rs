@@ -1,0 +1,531 @@
+//! The sandbox's whole state: every object, the clock, ids and persistence.
+//!
+//! One `Store` lives behind one mutex; every request locks it, runs to completion
+//! synchronously and unlocks, so no request ever sees another one half-done.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::wire::{ApiError, ApiResult};
+
+/// Most events kept; older ones are forgotten (Stripe keeps 30 days).
+pub const EVENTS_KEPT_MAX: usize = 20_000;
+/// Most idempotency records kept.
+pub const IDEMPOTENCY_KEPT_MAX: usize = 20_000;
+/// How long an idempotency key is remembered, in sandbox seconds (Stripe: 24 hours).
+pub const IDEMPOTENCY_TTL_S: i64 = 86_400;
+/// Largest `limit` on list endpoints.
+pub const LIST_LIMIT_MAX: i64 = 100;
+/// Length of the random part of an id.
+const ID_RANDOM_LEN: usize = 24;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A connected account (or the platform itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub seq: u64,
+    pub created: i64,
+    pub is_platform: bool,
+    pub kind: String,
+    pub country: String,
+    pub default_currency: String,
+    pub email: Option<String>,
+    pub business_type: Option<String>,
+    pub business_profile: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub requested: Vec<String>,
+    pub onboarded: bool,
+    pub disabled_reason: Option<String>,
+    pub bank: Option<Bank>,
+    pub manual_payouts: bool,
+    pub next_payout_at: i64,
+}
+
+/// An account's external bank account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bank {
+    pub id: String,
+    pub account_number: String,
+    pub routing_number: String,
+    pub country: String,
+    pub currency: String,
+    /// Set when a payout to it failed; payouts stop until the bank account is replaced.
+    #[serde(default)]
+    pub errored: bool,
+}
+
+/// An account link's one-time token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Link {
+    pub account: String,
+    pub expires_at: i64,
+    pub return_url: Option<String>,
+    pub refresh_url: Option<String>,
+    pub used: bool,
+}
+
+/// A PaymentIntent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Intent {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub metadata: Map<String, Value>,
+    pub description: Option<String>,
+    pub transfer_group: Option<String>,
+    pub payment_method: Option<String>,
+    pub payment_method_types: Vec<String>,
+    pub automatic_payment_methods: bool,
+    pub receipt_email: Option<String>,
+    pub latest_charge: Option<String>,
+    pub last_payment_error: Option<Value>,
+    pub canceled_at: Option<i64>,
+    pub cancellation_reason: Option<String>,
+    pub client_secret: String,
+}
+
+/// A charge, or a `py_` payment received by a connected account from a transfer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub payment_intent: Option<String>,
+    pub payment_method: Option<String>,
+    pub txn: Option<String>,
+    pub amount_refunded: i64,
+    pub refunds: Vec<String>,
+    pub dispute: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub decline_code: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub description: Option<String>,
+    pub transfer_group: Option<String>,
+    pub source_transfer: Option<String>,
+    pub available_on: i64,
+    pub transferred: i64,
+}
+
+/// A refund of a charge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub charge: String,
+    pub payment_intent: Option<String>,
+    pub reason: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub txn: String,
+}
+
+/// A dispute on a charge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub charge: String,
+    pub payment_intent: Option<String>,
+    pub status: String,
+    pub reason: String,
+    pub evidence: Map<String, Value>,
+    pub submission_count: u64,
+    pub metadata: Map<String, Value>,
+    pub txns: Vec<String>,
+}
+
+/// A transfer from the platform to a connected account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transfer {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub amount_reversed: i64,
+    pub currency: String,
+    pub destination: String,
+    pub destination_payment: String,
+    pub source_transaction: Option<String>,
+    pub transfer_group: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub txn: String,
+    pub reversals: Vec<String>,
+}
+
+/// A (partial) reversal of a transfer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reversal {
+    pub id: String,
+    pub seq: u64,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub transfer: String,
+    pub txn: String,
+    pub destination_refund: String,
+    pub metadata: Map<String, Value>,
+}
+
+/// A payout of an account's balance to its bank.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payout {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub arrival_date: i64,
+    pub automatic: bool,
+    pub status: String,
+    pub method: String,
+    pub destination: Option<String>,
+    pub bank_number: Option<String>,
+    pub description: Option<String>,
+    pub statement_descriptor: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub txn: String,
+    pub failure_txn: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+}
+
+/// A balance transaction: the only thing balances are computed from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Txn {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub available_on: i64,
+    pub amount: i64,
+    pub fee: i64,
+    pub fee_details: Vec<(i64, String, String)>,
+    pub currency: String,
+    pub kind: String,
+    pub reporting_category: String,
+    pub source: Option<String>,
+    pub description: Option<String>,
+    /// The payout that settled this transaction (see `balances.rs`).
+    pub payout: Option<String>,
+    /// Whether its becoming available has been announced by `balance.available`.
+    pub announced: bool,
+}
+
+impl Txn {
+    /// Amount less fees.
+    pub fn net(&self) -> i64 {
+        self.amount - self.fee
+    }
+}
+
+/// A webhook endpoint registered through the API (or from the configuration).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub seq: u64,
+    pub created: i64,
+    pub url: String,
+    pub secret: String,
+    pub connect: bool,
+    pub enabled_events: Vec<String>,
+    pub description: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+impl Endpoint {
+    /// Whether an event of `kind`, for a connected account or not, goes to this endpoint.
+    pub fn wants(&self, kind: &str, connected: bool) -> bool {
+        self.connect == connected && self.enabled_events.iter().any(|e| e == "*" || e == kind)
+    }
+}
+
+/// A stored event: its full JSON as delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub seq: u64,
+    pub account: String,
+    pub created: i64,
+    pub kind: String,
+    pub body: Value,
+}
+
+/// A remembered idempotent response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Idem {
+    pub created: i64,
+    pub route: String,
+    pub params: Value,
+    pub status: u16,
+    pub body: Value,
+}
+
+/// The request being served, for events' `request` field.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Everything the sandbox knows.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Store {
+    pub offset_s: i64,
+    pub seq: u64,
+    pub platform: String,
+    pub accounts: BTreeMap<String, Account>,
+    pub links: BTreeMap<String, Link>,
+    pub intents: BTreeMap<String, Intent>,
+    pub charges: BTreeMap<String, Charge>,
+    pub refunds: BTreeMap<String, Refund>,
+    pub disputes: BTreeMap<String, Dispute>,
+    pub transfers: BTreeMap<String, Transfer>,
+    pub reversals: BTreeMap<String, Reversal>,
+    pub payouts: BTreeMap<String, Payout>,
+    pub txns: BTreeMap<String, Txn>,
+    pub events: BTreeMap<String, Event>,
+    pub endpoints: BTreeMap<String, Endpoint>,
+    pub idempotency: BTreeMap<String, Idem>,
+    /// The time the current mutation happens at (sandbox clock).
+    #[serde(skip)]
+    pub now: i64,
+    /// Endpoints from the configuration (not persisted: the configuration is).
+    #[serde(skip)]
+    pub config_endpoints: Vec<Endpoint>,
+    /// Events emitted by the current request, waiting to be handed to delivery.
+    #[serde(skip)]
+    pub outbox: Vec<String>,
+    #[serde(skip)]
+    pub request: RequestInfo,
+    #[serde(skip)]
+    pub timing: Timing,
+}
+
+/// The configured durations the state machine runs on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub funds_delay_s: i64,
+    pub payout_interval_s: i64,
+    pub payout_transit_s: i64,
+}
+
+/// Seconds since the Unix epoch by the wall clock.
+pub fn wall_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A random id with Stripe's prefix, e.g. `ch_3Kx…`.
+pub fn new_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let random: String = (0..ID_RANDOM_LEN)
+        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
+        .collect();
+    format!("{prefix}_{random}")
+}
+
+impl Store {
+    /// A fresh store with a platform account.
+    pub fn fresh() -> Self {
+        let mut store = Store {
+            now: wall_now(),
+            ..Store::default()
+        };
+        let id = new_id("acct");
+        store.platform = id.clone();
+        let seq = store.next_seq();
+        let bank = Bank {
+            id: new_id("ba"),
+            account_number: "000123456789".into(),
+            routing_number: "110000000".into(),
+            country: "US".into(),
+            currency: "usd".into(),
+            errored: false,
+        };
+        store.accounts.insert(
+            id.clone(),
+            Account {
+                id,
+                seq,
+                created: store.now,
+                is_platform: true,
+                kind: "standard".into(),
+                country: "US".into(),
+                default_currency: "usd".into(),
+                email: None,
+                business_type: Some("company".into()),
+                business_profile: Map::new(),
+                metadata: Map::new(),
+                requested: vec!["card_payments".into(), "transfers".into()],
+                onboarded: true,
+                disabled_reason: None,
+                bank: Some(bank),
+                manual_payouts: true,
+                next_payout_at: i64::MAX,
+            },
+        );
+        store
+    }
+
+    /// Reads a snapshot written by [`Store::save`].
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let bytes = std::fs::read(path)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// Writes a snapshot atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// The sandbox clock now.
+    pub fn clock(&self) -> i64 {
+        wall_now() + self.offset_s
+    }
+
+    /// A number that orders objects created in the same second.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The account a request acts as: `Stripe-Account` or the platform.
+    pub fn acting(&self, header: Option<&str>) -> ApiResult<String> {
+        match header {
+            None => Ok(self.platform.clone()),
+            Some(id) if self.accounts.contains_key(id) => Ok(id.to_owned()),
+            Some(id) => Err(ApiError::new(
+                403,
+                "invalid_request_error",
+                "account_invalid",
+                format!(
+                    "The provided key does not have access to account '{id}' (or that account does not exist)."
+                ),
+            )),
+        }
+    }
+
+    /// Forgets idempotency records past their lifetime or beyond the cap.
+    pub fn prune(&mut self) {
+        let horizon = self.now - IDEMPOTENCY_TTL_S;
+        self.idempotency.retain(|_, r| r.created >= horizon);
+        while self.idempotency.len() > IDEMPOTENCY_KEPT_MAX {
+            let oldest = self
+                .idempotency
+                .iter()
+                .min_by_key(|(_, r)| r.created)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.idempotency.remove(&k),
+                None => break,
+            };
+        }
+        while self.events.len() > EVENTS_KEPT_MAX {
+            let oldest = self
+                .events
+                .values()
+                .min_by_key(|e| e.seq)
+                .map(|e| e.id.clone());
+            match oldest {
+                Some(k) => self.events.remove(&k),
+                None => break,
+            };
+        }
+    }
+}
+
+/// One item of a list: its ordering keys, its id and its JSON.
+pub struct ListItem {
+    pub created: i64,
+    pub seq: u64,
+    pub id: String,
+    pub json: Value,
+}
+
+/// Pagination parameters common to every list endpoint.
+pub struct Page {
+    pub limit: usize,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+
+impl Page {
+    /// Reads `limit`, `starting_after` and `ending_before`.
+    pub fn from_params(p: &super::wire::Params) -> ApiResult<Page> {
+        let limit = p.int("limit")?.unwrap_or(10);
+        if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+            return Err(ApiError::param(
+                "parameter_invalid_integer",
+                "limit",
+                format!("Invalid limit: must be between 1 and {LIST_LIMIT_MAX}"),
+            ));
+        }
+        Ok(Page {
+            limit: usize::try_from(limit).unwrap_or(10),
+            starting_after: p.str("starting_after")?,
+            ending_before: p.str("ending_before")?,
+        })
+    }
+}
+
+/// Builds a Stripe list object, newest first.
+pub fn list(mut items: Vec<ListItem>, page: &Page, url: &str) -> ApiResult<Value> {
+    items.sort_by_key(|i| std::cmp::Reverse((i.created, i.seq)));
+    let position = |id: &str, param: &str| {
+        items
+            .iter()
+            .position(|i| i.id == id)
+            .ok_or_else(|| ApiError::no_such("object", id, Some(param)))
+    };
+    let (window, has_more): (Vec<&ListItem>, bool) = if let Some(after) = &page.starting_after {
+        let start = position(after, "starting_after")? + 1;
+        let rest: Vec<&ListItem> = items[start..].iter().collect();
+        let more = rest.len() > page.limit;
+        (rest.into_iter().take(page.limit).collect(), more)
+    } else if let Some(before) = &page.ending_before {
+        let end = position(before, "ending_before")?;
+        let start = end.saturating_sub(page.limit);
+        (items[start..end].iter().collect(), start > 0)
+    } else {
+        let more = items.len() > page.limit;
+        (items.iter().take(page.limit).collect(), more)
+    };
+    Ok(json!({
+        "object": "list",
+        "data": window.into_iter().map(|i| i.json.clone()).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "url": url,
+    }))
+}
+
+/// `null` for `None`, the string otherwise.
+pub fn opt(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |v| json!(v))
+}
