@@ -112,6 +112,14 @@ impl Application {
             .map(|sandbox| sandbox.base_url().to_owned())
     }
 
+    /// Stops without serving (commands that only need the wiring, like `demo`),
+    /// letting the in-process sandbox save its state.
+    pub async fn shutdown(self) {
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+    }
+
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains
     /// and stops the in-process sandbox.
     ///
@@ -239,5 +247,8 @@ fn server(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(probes::healthz))
         .service(web::resource("/readyz").get(probes::readyz))
-        .service(web::resource("/metrics").get(probes::metrics));
+        .service(web::resource("/metrics").get(probes::metrics))
+        .configure(crate::auth::routes)
+        .configure(crate::sellers::http::routes)
+        .configure(crate::catalog::routes);
 }

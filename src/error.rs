@@ -38,9 +38,17 @@ pub enum AppError {
     /// No credentials, or credentials we do not accept (401).
     #[error("authentication required")]
     Unauthenticated,
+    /// Credentials refused for a reason the client can act on (401), e.g.
+    /// `invalid_credentials`, `totp_required`.
+    #[error("{message}")]
+    UnauthenticatedWith { code: &'static str, message: String },
     /// Authenticated, but the role does not allow this (403).
     #[error("your role does not allow this action")]
     Forbidden,
+    /// Authenticated, but the account must do something first (403), e.g.
+    /// `totp_enrollment_required`.
+    #[error("{message}")]
+    ForbiddenWith { code: &'static str, message: String },
     /// A resource does not exist, or is not visible to the caller (404).
     #[error("no such {resource}")]
     NotFound { resource: &'static str },
@@ -102,7 +110,9 @@ impl AppError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unprocessable { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::UnauthenticatedWith { code, .. }
+            | Self::ForbiddenWith { code, .. } => code,
             Self::PaymentDeclined { .. } => "card_declined",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
@@ -163,8 +173,8 @@ impl ResponseError for AppError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthenticated | Self::UnauthenticatedWith { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::ForbiddenWith { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,

@@ -4,11 +4,15 @@
 //! library is what the `bazaar` binary and the integration tests share.
 
 pub mod app;
+pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod money;
 pub mod payments;
 pub mod sandbox;
+pub mod sellers;
 pub mod telemetry;

@@ -47,6 +47,29 @@ enum Command {
         #[arg(long)]
         bind: Option<std::net::SocketAddr>,
     },
+    /// Seed the demo marketplace: demo sellers with onboarded shops (on the
+    /// sandbox), a demo buyer and the demo catalog. Safe to run again.
+    Demo {
+        /// Load the demo data (the only action for now; required so that a bare
+        /// `bazaar demo` never writes by accident).
+        #[arg(long)]
+        seed: bool,
+    },
+    /// Administration of the installation.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an operator account. The password is asked for at the terminal
+    /// (not echoed), or read from the first line of stdin when stdin is not a
+    /// terminal. The operator enrols TOTP at first login.
+    CreateOperator {
+        /// The operator's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +90,18 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Sandbox { bind } => sandbox(&settings, bind),
+        Command::Admin(AdminCommand::CreateOperator { email }) => {
+            create_operator(&settings, &email)
+        }
+        Command::Demo { seed } => {
+            if seed {
+                demo(settings)
+            } else {
+                Err(anyhow::anyhow!(
+                    "nothing to do: `bazaar demo --seed` loads the demo data"
+                ))
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,6 +172,69 @@ fn sandbox(settings: &Settings, bind: Option<std::net::SocketAddr>) -> anyhow::R
         );
         tokio::signal::ctrl_c().await?;
         sandbox.stop().await;
+        Ok(())
+    })
+}
+
+fn create_operator(settings: &Settings, email: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Operator password (12+ characters): ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    let pool = db::connect_pool(&settings.database)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let id = bazaar::auth::create_operator(&mut conn, email, &password)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("operator {id} created for {email}; enrol TOTP at first login (POST /v1/me/totp)");
+    Ok(())
+}
+
+fn demo(mut settings: Settings) -> anyhow::Result<()> {
+    // The HTTP listener is not used: any free port, so a running server's port is no obstacle.
+    settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        // The same wiring as `serve` (database migrated, provider or in-process
+        // sandbox with its state file), without listening for HTTP.
+        let application = Application::build(settings.clone()).await?;
+        let seeded = bazaar::demo::seed(
+            &settings,
+            application.pool(),
+            application.provider().as_ref(),
+            application.sandbox_url().as_deref(),
+        )
+        .await?;
+        println!(
+            "demo seeded: {} shops, {} products added ({} already there)",
+            seeded.shops.len(),
+            seeded.products_inserted,
+            seeded.products_skipped
+        );
+        for shop in &seeded.shops {
+            println!(
+                "  shop {} ({}) status {}",
+                shop.slug,
+                shop.id,
+                shop.status()
+            );
+        }
+        println!(
+            "sellers: {} ; buyer: {}",
+            seeded.sellers.join(", "),
+            seeded.buyer
+        );
+        println!(
+            "password for every demo account: {}",
+            bazaar::demo::DEMO_PASSWORD
+        );
+        application.shutdown().await;
         Ok(())
     })
 }

@@ -121,3 +121,43 @@ fn help_explains_each_command() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[test]
+fn the_first_operator_is_created_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let create = |password: &str| {
+        let mut child = bazaar(dir.path())
+            .args(["admin", "create-operator", "--email", "ops@market.example"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = create("short");
+    assert!(!short.status.success());
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("12"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+
+    let created = create("quartz-meadow-7-lantern");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("ops@market.example"));
+
+    let again = create("quartz-meadow-7-lantern");
+    assert!(!again.status.success(), "the same email twice must fail");
+}

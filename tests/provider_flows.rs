@@ -11,10 +11,9 @@ use bazaar::payments::{
     IdempotencyKey, NewConnectedAccount, NewPaymentIntent, NewRefund, NewTransfer, PaymentStatus,
     Provider, ProviderError,
 };
-use common::TestApp;
+use common::{TestApp, SANDBOX_KEY};
 use serde_json::Value;
 
-const SANDBOX_KEY: &str = "sk_test_sandbox";
 const DAY_S: i64 = 86_400;
 
 fn usd(minor: i64) -> Money {
@@ -23,23 +22,6 @@ fn usd(minor: i64) -> Money {
 
 fn key(purpose: &str) -> IdempotencyKey {
     IdempotencyKey::derive(purpose, &uuid::Uuid::new_v4().simple().to_string())
-}
-
-/// A raw call to one of the sandbox's test helpers (not part of the provider API).
-async fn sandbox_post(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Value {
-    let base = app.sandbox_url.as_deref().expect("in-process sandbox");
-    let response = app
-        .client
-        .post(format!("{base}{path}"))
-        .bearer_auth(SANDBOX_KEY)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
 }
 
 async fn sandbox_get(app: &TestApp, path: &str, account: Option<&str>) -> Value {
@@ -68,8 +50,7 @@ async fn onboarded_seller(app: &TestApp, provider: &dyn Provider) -> String {
         )
         .await
         .unwrap();
-    sandbox_post(
-        app,
+    app.sandbox_post(
         &format!(
             "/v1/test_helpers/accounts/{}/complete_onboarding",
             account.id
@@ -151,8 +132,7 @@ async fn a_seller_is_onboarded_through_an_account_link() {
         account.currently_due
     );
 
-    sandbox_post(
-        &app,
+    app.sandbox_post(
         &format!("/v1/test_helpers/accounts/{}/restrict", account.id),
         &[("disabled_reason", "requirements.past_due")],
     )
@@ -371,12 +351,12 @@ async fn disputes_are_lost_and_won() {
         assert_eq!(dispute["status"], "needs_response");
         assert_eq!(dispute["amount"], 4_000);
         let id = dispute["id"].as_str().unwrap();
-        let closed = sandbox_post(
-            &app,
-            &format!("/v1/disputes/{id}"),
-            &[("evidence[uncategorized_text]", evidence)],
-        )
-        .await;
+        let closed = app
+            .sandbox_post(
+                &format!("/v1/disputes/{id}"),
+                &[("evidence[uncategorized_text]", evidence)],
+            )
+            .await;
         assert_eq!(closed["status"], outcome);
     }
 }
@@ -404,8 +384,7 @@ async fn payouts_are_paid_and_listed_line_by_line() {
     assert_eq!(balance.pending, vec![usd(18_000)]);
 
     // Funds land after two days, the daily schedule pays them out, the bank gets them a day later.
-    sandbox_post(
-        &app,
+    app.sandbox_post(
         "/v1/test_helpers/advance_clock",
         &[("seconds", &(5 * DAY_S).to_string())],
     )
@@ -440,8 +419,7 @@ async fn a_payout_to_a_failing_bank_account_fails_and_the_funds_return() {
     let app = TestApp::spawn().await;
     let provider = app.provider.as_ref();
     let seller = onboarded_seller(&app, provider).await;
-    sandbox_post(
-        &app,
+    app.sandbox_post(
         &format!("/v1/test_helpers/accounts/{seller}/external_account"),
         &[("account_number", "000111111116")],
     )
@@ -460,8 +438,7 @@ async fn a_payout_to_a_failing_bank_account_fails_and_the_funds_return() {
         )
         .await
         .unwrap();
-    sandbox_post(
-        &app,
+    app.sandbox_post(
         "/v1/test_helpers/advance_clock",
         &[("seconds", &(5 * DAY_S).to_string())],
     )

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod people;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -14,6 +16,9 @@ use bazaar::config::Settings;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use serde_json::Value;
+
+/// The in-process sandbox's API key (its public default).
+pub const SANDBOX_KEY: &str = "sk_test_sandbox";
 
 /// The environment variable that switches the suite to PostgreSQL.
 pub const TEST_DATABASE_URL_VAR: &str = "BAZAAR_TEST_DATABASE_URL";
@@ -188,6 +193,23 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `POST path` to the in-process sandbox (its test helpers), asserting success.
+    pub async fn sandbox_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let base = self.sandbox_url.as_deref().expect("in-process sandbox");
+        let response = self
+            .client
+            .post(format!("{base}{path}"))
+            .bearer_auth(SANDBOX_KEY)
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let body: Value = response.json().await.expect("sandbox JSON");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
     }
 
     /// `POST path` with raw bytes and a content type.

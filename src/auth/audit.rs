@@ -1,0 +1,248 @@
+//! The audit log: who did what to what, from where, with the state before and
+//! after. Append-only: there is no update or delete here, and the database's
+//! triggers refuse them from anywhere else.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::audit_log;
+use super::{RequestContext, UserId};
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// The most rows one page of `GET /v1/audit_log` returns.
+pub const AUDIT_PAGE_MAX: u32 = 100;
+/// Longest action name (`user.role_change`, `shop.freeze`, …).
+const ACTION_CHARS_MAX: usize = 64;
+/// Longest subject (an id, an email, `address:…`).
+const SUBJECT_CHARS_MAX: usize = 300;
+/// Largest before/after JSON document, in bytes.
+const STATE_JSON_BYTES_MAX: usize = 16 * 1024;
+
+/// One fact for the audit log; build it with [`AuditEntry::new`] and the setters.
+///
+/// ```ignore
+/// record_audit(conn, AuditEntry::new("shop.freeze", shop_id.as_str())
+///     .actor(&caller.user_id)
+///     .context(&ctx)
+///     .before(json!({"frozen": false}))
+///     .after(json!({"frozen": true})))?;
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: Option<UserId>,
+    pub action: String,
+    pub subject: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl AuditEntry {
+    /// An entry for `action` (dotted, e.g. `user.role_change`) on `subject` (usually an id).
+    pub fn new(action: impl Into<String>, subject: impl Into<String>) -> Self {
+        Self {
+            actor: None,
+            action: action.into(),
+            subject: subject.into(),
+            ip: None,
+            request_id: None,
+            before: None,
+            after: None,
+        }
+    }
+
+    /// Who did it (none for the system or an anonymous caller).
+    #[must_use]
+    pub fn actor(mut self, actor: &UserId) -> Self {
+        self.actor = Some(actor.clone());
+        self
+    }
+
+    /// The request's client address and id.
+    #[must_use]
+    pub fn context(mut self, context: &RequestContext) -> Self {
+        self.ip.clone_from(&context.ip);
+        self.request_id.clone_from(&context.request_id);
+        self
+    }
+
+    /// The state before the change.
+    #[must_use]
+    pub fn before(mut self, state: serde_json::Value) -> Self {
+        self.before = Some(state);
+        self
+    }
+
+    /// The state after the change.
+    #[must_use]
+    pub fn after(mut self, state: serde_json::Value) -> Self {
+        self.after = Some(state);
+        self
+    }
+}
+
+/// Appends `entry` to the audit log, stamped now. Call it inside the write
+/// transaction of the change it records, so both commit or neither does.
+///
+/// # Errors
+/// The database failed, or the entry exceeds the log's limits (a bug in the caller:
+/// action ≤ 64 characters, subject ≤ 300, each JSON document ≤ 16 KiB).
+pub fn record_audit(conn: &mut DbConnection, entry: AuditEntry) -> Result<(), AppError> {
+    record_audit_at(conn, entry, crate::db::now())
+}
+
+/// [`record_audit`] with the clock given, for domain functions that take `now`.
+pub(crate) fn record_audit_at(
+    conn: &mut DbConnection,
+    entry: AuditEntry,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let bug = |what: String| AppError::Internal(anyhow::anyhow!("audit entry: {what}"));
+    if entry.action.is_empty() || entry.action.chars().count() > ACTION_CHARS_MAX {
+        return Err(bug(format!(
+            "action {:?} is empty or too long",
+            entry.action
+        )));
+    }
+    if entry.subject.chars().count() > SUBJECT_CHARS_MAX {
+        return Err(bug(format!("subject of {} is too long", entry.action)));
+    }
+    let render = |state: Option<serde_json::Value>| -> Result<Option<String>, AppError> {
+        let Some(state) = state else { return Ok(None) };
+        let text = serde_json::to_string(&state).map_err(|e| bug(e.to_string()))?;
+        if text.len() > STATE_JSON_BYTES_MAX {
+            return Err(bug(format!("state of {} is over 16 KiB", entry.action)));
+        }
+        Ok(Some(text))
+    };
+    let before_json = render(entry.before.clone())?;
+    let after_json = render(entry.after.clone())?;
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::id.eq(format!("aud_{}", uuid::Uuid::new_v4().simple())),
+            audit_log::at.eq(at),
+            audit_log::actor_user_id.eq(entry.actor.map(|id| id.0)),
+            audit_log::action.eq(&entry.action),
+            audit_log::subject.eq(&entry.subject),
+            audit_log::ip.eq(entry.ip),
+            audit_log::request_id.eq(entry.request_id),
+            audit_log::before_json.eq(before_json),
+            audit_log::after_json.eq(after_json),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One row of the audit log as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<String>,
+    pub action: String,
+    pub subject: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+type AuditRow = (
+    String,
+    NaiveDateTime,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn parse_state(text: Option<String>) -> Option<serde_json::Value> {
+    // Written by record_audit as JSON; a row that is not would be shown as a string.
+    text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// A page of the audit log, newest first: up to `limit` rows (1..=100) older than
+/// the row `before` (an audit id), and the cursor for the next page, if any.
+///
+/// # Errors
+/// 422 `invalid_value` for a `limit` out of range (param `limit`) or an unknown
+/// `before` id (param `before`); database errors.
+pub fn list_audit_log(
+    conn: &mut DbConnection,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(AppError::unprocessable(
+            "invalid_value",
+            format!("limit must be between 1 and {AUDIT_PAGE_MAX}"),
+            Some("limit".into()),
+        ));
+    }
+    let mut query = audit_log::table
+        .select((
+            audit_log::id,
+            audit_log::at,
+            audit_log::actor_user_id,
+            audit_log::action,
+            audit_log::subject,
+            audit_log::ip,
+            audit_log::request_id,
+            audit_log::before_json,
+            audit_log::after_json,
+        ))
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        // One more than asked, to know whether another page follows.
+        .limit(i64::from(limit) + 1)
+        .into_boxed();
+    if let Some(cursor) = before {
+        let cursor_at = audit_log::table
+            .find(cursor)
+            .select(audit_log::at)
+            .first::<NaiveDateTime>(conn)
+            .optional()?
+            .ok_or_else(|| {
+                AppError::unprocessable(
+                    "invalid_value",
+                    "before must be the id of an audit log entry",
+                    Some("before".into()),
+                )
+            })?;
+        query = query.filter(
+            audit_log::at.lt(cursor_at).or(audit_log::at
+                .eq(cursor_at)
+                .and(audit_log::id.lt(cursor.to_owned()))),
+        );
+    }
+    let mut rows: Vec<AuditRow> = query.load(conn)?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|row| row.0.clone())
+    } else {
+        None
+    };
+    let records = rows
+        .into_iter()
+        .map(
+            |(id, at, actor_user_id, action, subject, ip, request_id, before, after)| AuditRecord {
+                id,
+                at: at.and_utc(),
+                actor_user_id,
+                action,
+                subject,
+                ip,
+                request_id,
+                before: parse_state(before),
+                after: parse_state(after),
+            },
+        )
+        .collect();
+    Ok((records, next))
+}

@@ -1,0 +1,278 @@
+//! Logging in and out: password (and TOTP) check, throttling, session tokens.
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+
+use super::audit::{record_audit_at, AuditEntry};
+use super::password::{self, PASSWORD_CHARS_MAX};
+use super::schema::sessions;
+use super::throttle::{LoginThrottle, Scope};
+use super::users::{load_by_email, UserRow, UserView};
+use super::{tokens, totp, Email, RequestContext, UserId};
+use crate::config::AuthSettings;
+use crate::db::{write_transaction, DbConnection};
+use crate::error::AppError;
+
+/// A login request, as plain values.
+#[derive(Clone)]
+pub struct LoginAttempt {
+    pub email: String,
+    pub password: String,
+    pub totp_code: Option<String>,
+    /// The client address (throttled) and request id (audited).
+    pub context: RequestContext,
+}
+
+impl std::fmt::Debug for LoginAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAttempt")
+            .field("email", &self.email)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new session: the bearer token (shown once, stored only as a digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionCreated {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserView,
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::UnauthenticatedWith {
+        code: "invalid_credentials",
+        message: "the email or the password is not correct".into(),
+    }
+}
+
+fn totp_required() -> AppError {
+    AppError::UnauthenticatedWith {
+        code: "totp_required",
+        message: "this account has a second factor: send totp_code with the current 6-digit code"
+            .into(),
+    }
+}
+
+fn totp_invalid() -> AppError {
+    AppError::UnauthenticatedWith {
+        code: "totp_invalid",
+        message: "the second-factor code is wrong, expired or already used".into(),
+    }
+}
+
+/// Logs in: checks the throttle, the password and, once enrolled, the TOTP code;
+/// creates a session valid for `auth.session_ttl`. `now` is the clock, injected
+/// so tests can move time.
+///
+/// Unknown emails spend the same time (a dummy hash is verified) and get the
+/// same answer as a wrong password; both count against the email and the client
+/// address. A success clears the email's failures.
+///
+/// # Errors
+/// 429 `rate_limited` with the seconds to wait, even for the right password;
+/// 401 `invalid_credentials`, `totp_required`, `totp_invalid`; database errors.
+pub fn login(
+    conn: &mut DbConnection,
+    attempt: LoginAttempt,
+    settings: &AuthSettings,
+    now: NaiveDateTime,
+) -> Result<SessionCreated, AppError> {
+    let throttle = LoginThrottle::from_settings(settings);
+    let email = Email::parse(&attempt.email).ok();
+    let context = &attempt.context;
+
+    let mut wait: Option<u64> = None;
+    if let Some(ip) = &context.ip {
+        wait = wait.max(throttle.retry_after(conn, Scope::Address, ip, now)?);
+    }
+    if let Some(email) = &email {
+        wait = wait.max(throttle.retry_after(conn, Scope::Email, email.as_str(), now)?);
+    }
+    if let Some(retry_after_s) = wait {
+        tracing::warn!(ip = ?context.ip, retry_after_s, "login refused: locked out");
+        return Err(AppError::RateLimited { retry_after_s });
+    }
+
+    let user = match &email {
+        Some(email) => load_by_email(conn, email)?,
+        None => None,
+    };
+    let password_ok = match &user {
+        _ if attempt.password.chars().count() > PASSWORD_CHARS_MAX => false,
+        Some(user) => password::verify(&attempt.password, &user.password_hash),
+        None => {
+            password::verify_dummy(&attempt.password);
+            false
+        }
+    };
+    let user = match user {
+        Some(user) if password_ok => user,
+        other => {
+            let error = invalid_credentials();
+            return Err(refuse(
+                conn,
+                &throttle,
+                context,
+                email.as_ref(),
+                other.as_ref(),
+                error,
+                now,
+            ));
+        }
+    };
+
+    if user.totp_enrolled_at.is_some() {
+        let code = attempt
+            .totp_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|code| !code.is_empty());
+        let Some(code) = code else {
+            // Not a guess: the client has yet to ask for the code. Counted as nothing.
+            return Err(totp_required());
+        };
+        let secret = user.totp_secret.as_deref().unwrap_or_default();
+        if !totp::accept_login_code(conn, &user.id, secret, code, now)? {
+            return Err(refuse(
+                conn,
+                &throttle,
+                context,
+                email.as_ref(),
+                Some(&user),
+                totp_invalid(),
+                now,
+            ));
+        }
+    }
+
+    let ttl = TimeDelta::from_std(settings.session_ttl)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session ttl: {e}")))?;
+    let token = tokens::new_session_token();
+    let expires_at = now + ttl;
+    let view = user.view()?;
+    write_transaction(conn, |conn| {
+        if let Some(email) = &email {
+            throttle.reset(conn, Scope::Email, email.as_str())?;
+        }
+        let session_id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(&session_id),
+                sessions::user_id.eq(&user.id),
+                sessions::token_hash.eq(tokens::digest(&token)),
+                sessions::created_at.eq(now),
+                sessions::expires_at.eq(expires_at),
+                sessions::ip.eq(&context.ip),
+            ))
+            .execute(conn)?;
+        record_audit_at(
+            conn,
+            AuditEntry::new("login.success", user.id.as_str())
+                .actor(&view.id)
+                .context(context)
+                .after(json!({"session_id": session_id, "expires_at": expires_at.and_utc()})),
+            now,
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    Ok(SessionCreated {
+        token,
+        expires_at: expires_at.and_utc(),
+        user: view,
+    })
+}
+
+/// Records a failed login (throttle rows, `login.failure`, and `login.lockout`
+/// when this failure locks a scope) and returns `error`, or the database error
+/// that prevented recording it.
+fn refuse(
+    conn: &mut DbConnection,
+    throttle: &LoginThrottle,
+    context: &RequestContext,
+    email: Option<&Email>,
+    user: Option<&UserRow>,
+    error: AppError,
+    now: NaiveDateTime,
+) -> AppError {
+    let subject = match (user, email) {
+        (Some(user), _) => user.id.clone(),
+        (None, Some(email)) => format!("email:{email}"),
+        (None, None) => "email:(not an email address)".to_owned(),
+    };
+    let recorded = write_transaction(conn, |conn| {
+        let mut locked = Vec::new();
+        if let Some(ip) = &context.ip {
+            if throttle.record_failure(conn, Scope::Address, ip, now)? {
+                locked.push(format!("address:{ip}"));
+            }
+        }
+        if let Some(email) = email {
+            if throttle.record_failure(conn, Scope::Email, email.as_str(), now)? {
+                locked.push(format!("email:{email}"));
+            }
+        }
+        record_audit_at(
+            conn,
+            AuditEntry::new("login.failure", subject.as_str())
+                .context(context)
+                .after(json!({"reason": error.code()})),
+            now,
+        )?;
+        for locked_subject in locked {
+            record_audit_at(
+                conn,
+                AuditEntry::new("login.lockout", locked_subject)
+                    .context(context)
+                    .after(json!({
+                        "failures": throttle.failures_max,
+                        "lockout_s": throttle.window.num_seconds(),
+                    })),
+                now,
+            )?;
+        }
+        Ok::<_, AppError>(())
+    });
+    match recorded {
+        Ok(()) => error,
+        Err(database) => database,
+    }
+}
+
+/// Revokes a session (logout); audited as `session.logout`.
+///
+/// # Errors
+/// 404 when the session is already revoked; database errors.
+pub fn logout(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &UserId,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    write_transaction(conn, |conn| {
+        let revoked = diesel::update(
+            sessions::table
+                .find(session_id)
+                .filter(sessions::user_id.eq(user_id.as_str()))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)?;
+        if revoked == 0 {
+            return Err(AppError::NotFound {
+                resource: "session",
+            });
+        }
+        record_audit_at(
+            conn,
+            AuditEntry::new("session.logout", session_id)
+                .actor(user_id)
+                .context(context),
+            now,
+        )
+    })
+}

@@ -1,0 +1,211 @@
+//! The second factor: RFC 6238 TOTP (SHA-1, 6 digits, 30-second steps, one
+//! step of clock skew either way), enrolment and replay protection.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use totp_rs::{Algorithm, Builder, Secret, Totp};
+
+use super::audit::{record_audit_at, AuditEntry};
+use super::schema::users;
+use super::users::load_by_id;
+use super::{Caller, RequestContext};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::AppError;
+
+/// Digits in a code.
+pub const TOTP_CODE_DIGITS: usize = 6;
+/// Seconds per time step.
+pub const TOTP_STEP_S: u64 = 30;
+/// Steps accepted either side of the current one, for clock drift.
+const TOTP_SKEW_STEPS: u16 = 1;
+
+/// What an authenticator app needs: the secret and the `otpauth://` URL (for a QR code).
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpEnrolment {
+    /// Base32, RFC 4648, no padding.
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+fn build(secret: Secret, account: &str, issuer: Option<&str>) -> Result<Totp, AppError> {
+    let mut builder = Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(TOTP_CODE_DIGITS as u8)
+        .with_skew(TOTP_SKEW_STEPS)
+        .with_step_duration(TOTP_STEP_S)
+        .with_secret(secret);
+    if let Some(issuer) = issuer {
+        builder = builder.with_account_name(account).with_issuer(Some(issuer));
+    }
+    builder
+        .build()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("totp: {e}")))
+}
+
+/// The time step `code` is valid for at `now` (within the skew), if any.
+pub(crate) fn matching_step(secret_base32: &str, code: &str, now: NaiveDateTime) -> Option<u64> {
+    let code = code.trim();
+    if code.len() != TOTP_CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secret = Secret::try_from_base32(secret_base32).ok()?;
+    let time = u64::try_from(now.and_utc().timestamp()).ok()?;
+    build(secret, "", None).ok()?.check(code, time)
+}
+
+/// Accepts a login code for `user_id`, at most once per step: the step is stored,
+/// and an equal or older step is refused, so a code seen over a shoulder or in a
+/// log cannot be replayed.
+///
+/// # Errors
+/// Database errors.
+pub(crate) fn accept_login_code(
+    conn: &mut DbConnection,
+    user_id: &str,
+    secret_base32: &str,
+    code: &str,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let Some(step) = matching_step(secret_base32, code, now).and_then(|s| i64::try_from(s).ok())
+    else {
+        return Ok(false);
+    };
+    // One conditional update: two racing logins with the same code cannot both win.
+    let updated = diesel::update(
+        users::table.find(user_id).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+fn already_enrolled() -> AppError {
+    AppError::Conflict {
+        code: "totp_already_enrolled",
+        message: "a second factor is already enrolled for this account".into(),
+    }
+}
+
+/// Starts (or restarts) enrolment: a fresh secret, stored but not active until
+/// [`confirm_totp`] sees a code from it.
+///
+/// # Errors
+/// 409 `totp_already_enrolled`; database errors.
+pub fn start_totp_enrolment(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    issuer: &str,
+    now: NaiveDateTime,
+) -> Result<TotpEnrolment, AppError> {
+    let secret = Secret::generate();
+    let secret_base32 = secret.to_base32();
+    let otpauth_url = build(secret, &caller.email, Some(issuer))?
+        .to_url()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("otpauth url: {e}")))?;
+    let updated = diesel::update(
+        users::table
+            .find(caller.user_id.as_str())
+            .filter(users::totp_enrolled_at.is_null()),
+    )
+    .set((
+        users::totp_secret.eq(&secret_base32),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(already_enrolled());
+    }
+    Ok(TotpEnrolment {
+        secret: secret_base32,
+        otpauth_url,
+    })
+}
+
+/// Activates the enrolled secret once `code` proves the app has it; audited as
+/// `totp.enrol`. The step of `code` counts as used.
+///
+/// # Errors
+/// 409 `totp_already_enrolled` or `totp_enrolment_not_started`; 422
+/// `totp_invalid` (param `code`); database errors.
+pub fn confirm_totp(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    code: &str,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    write_transaction(conn, |conn| {
+        let row = load_by_id(conn, caller.user_id.as_str())?;
+        if row.totp_enrolled_at.is_some() {
+            return Err(already_enrolled());
+        }
+        let Some(secret) = row.totp_secret else {
+            return Err(AppError::Conflict {
+                code: "totp_enrolment_not_started",
+                message: "start enrolment with POST /v1/me/totp first".into(),
+            });
+        };
+        let step = matching_step(&secret, code, now)
+            .and_then(|s| i64::try_from(s).ok())
+            .ok_or_else(|| {
+                AppError::unprocessable(
+                    "totp_invalid",
+                    "the code does not match; check the authenticator app's clock",
+                    Some("code".into()),
+                )
+            })?;
+        diesel::update(users::table.find(caller.user_id.as_str()))
+            .set((
+                users::totp_enrolled_at.eq(now),
+                users::totp_last_step.eq(step),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        record_audit_at(
+            conn,
+            AuditEntry::new("totp.enrol", caller.user_id.as_str())
+                .actor(&caller.user_id)
+                .context(context)
+                .after(json!({"totp_enrolled": true})),
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn at(unix: i64) -> NaiveDateTime {
+        DateTime::from_timestamp(unix, 0).unwrap().naive_utc()
+    }
+
+    #[test]
+    fn rfc_6238_sha1_vector_within_one_step_of_skew() {
+        // RFC 6238 appendix B: secret "12345678901234567890", T = 59 s → 94287082
+        // (8 digits); the 6-digit code is its last six.
+        let secret = Secret::from(b"12345678901234567890".to_vec()).to_base32();
+        assert_eq!(matching_step(&secret, "287082", at(59)), Some(1));
+        assert_eq!(
+            matching_step(&secret, "287082", at(89)),
+            Some(1),
+            "one step late"
+        );
+        assert_eq!(
+            matching_step(&secret, "287082", at(120)),
+            None,
+            "two steps late"
+        );
+        assert_eq!(matching_step(&secret, "287083", at(59)), None);
+        assert_eq!(matching_step(&secret, "28708", at(59)), None);
+        assert_eq!(matching_step(&secret, "2870822", at(59)), None);
+    }
+}

@@ -1,0 +1,248 @@
+//! The catalog endpoints: thin handlers that parse, call one domain function,
+//! render. Reads carry a strong `ETag` (a hash of the body) and answer a
+//! matching `If-None-Match` with 304 and no body.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::cache::{product_cache, Rendered, PRODUCT_CACHE_TTL};
+use super::listing::{self, CatalogQuery, CatalogQueryParams, Page, PageParams, PageRequest};
+use super::model::{
+    is_product_id, CreateProductRequest, NewProduct, ProductPatch, ProductView,
+    UpdateProductRequest,
+};
+use super::store;
+use crate::auth::{Caller, Role};
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::http::JsonBody;
+
+/// Mounts the catalog endpoints.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/products").get(list_catalog))
+        .service(
+            web::resource("/v1/products/{product_id}")
+                .get(get_product)
+                .patch(update_product),
+        )
+        .service(
+            web::resource("/v1/shops/{shop_id}/products")
+                .get(list_shop_products)
+                .post(create_product),
+        );
+}
+
+/// `Cache-Control` of buyer reads: anyone's cache may keep them as long as
+/// this process would (the answer does not depend on who asks).
+fn public_cache_control() -> String {
+    format!("public, max-age={}", PRODUCT_CACHE_TTL.as_secs())
+}
+
+/// `Cache-Control` of a seller's reads: only the seller's own client may
+/// store them, and must revalidate (cheap, thanks to the ETag).
+const PRIVATE_CACHE_CONTROL: &str = "private, no-cache";
+
+/// Serializes `value` and tags it with a strong ETag: the quoted hex of the
+/// first 128 bits of the body's SHA-256.
+fn render(value: &impl Serialize) -> Result<Rendered, AppError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a product: {e}")))?;
+    let digest = Sha256::digest(&body);
+    Ok(Rendered {
+        etag: format!("\"{}\"", hex::encode(&digest[..16])),
+        body: Bytes::from(body),
+    })
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`). Weak comparison, as RFC
+/// 9110 prescribes for this header, so a `W/` prefix added by a proxy matches.
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+/// 200 with the body, or 304 without it when the client has this version.
+fn conditional(req: &HttpRequest, rendered: &Rendered, cache_control: &str) -> HttpResponse {
+    let unchanged = not_modified(req, &rendered.etag);
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, rendered.etag.as_str()))
+        .insert_header((header::CACHE_CONTROL, cache_control));
+    if unchanged {
+        return response.finish();
+    }
+    response
+        .content_type(HeaderValue::from_static("application/json"))
+        .body(rendered.body.clone())
+}
+
+/// The JSON shape of a page of products.
+#[derive(Serialize)]
+struct PageView<'a> {
+    data: Vec<ProductView<'a>>,
+    next_cursor: Option<String>,
+}
+
+fn page_view(page: &Page) -> PageView<'_> {
+    PageView {
+        data: page.products.iter().map(|p| p.view()).collect(),
+        next_cursor: page.next_cursor.as_ref().map(listing::Cursor::encode),
+    }
+}
+
+fn product_not_found() -> AppError {
+    AppError::NotFound {
+        resource: "product",
+    }
+}
+
+/// `GET /v1/products`: the public catalog (anonymous allowed).
+async fn list_catalog(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    params: web::Query<CatalogQueryParams>,
+) -> Result<HttpResponse, AppError> {
+    let query = CatalogQuery::try_from(params.into_inner())?;
+    let page = db::run(&pool, move |conn| listing::list_catalog(conn, &query)).await?;
+    let rendered = render(&page_view(&page))?;
+    Ok(conditional(&req, &rendered, &public_cache_control()))
+}
+
+/// `GET /v1/products/{id}`: one product as buyers see it, from the
+/// in-process cache when fresh.
+async fn get_product(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    if !is_product_id(&id) {
+        return Err(product_not_found());
+    }
+    let cache = product_cache();
+    let rendered = match cache.get(&id) {
+        Some(hit) => hit,
+        None => {
+            let seen = cache.generation();
+            let lookup = id.clone();
+            let product = db::run(&pool, move |conn| store::visible_product(conn, &lookup)).await?;
+            let rendered = render(&product.view())?;
+            cache.put(&id, seen, rendered.clone());
+            Arc::new(rendered)
+        }
+    };
+    Ok(conditional(&req, &rendered, &public_cache_control()))
+}
+
+/// Who is acting on a seller endpoint: their id, and whether they may act on
+/// any shop. Writes are for sellers and operators; staff who are not operators
+/// (finance, support) may only read.
+fn seller_actor(caller: &Caller, write: bool) -> Result<(String, bool), AppError> {
+    if write {
+        caller.require(&[Role::Seller])?;
+        Ok((caller.user_id.0.clone(), caller.is(Role::Operator)))
+    } else {
+        caller.require(&[Role::Seller, Role::Support, Role::Finance])?;
+        Ok((caller.user_id.0.clone(), caller.role.is_staff()))
+    }
+}
+
+/// `POST /v1/shops/{shop_id}/products` → 201 with the product.
+async fn create_product(
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<CreateProductRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, true)?;
+    let new = NewProduct::try_from(body.into_inner())?;
+    let shop_id = path.into_inner();
+    let product = db::run(&pool, move |conn| {
+        store::create_product(conn, &shop_id, &viewer, staff, &new)
+    })
+    .await?;
+    tracing::info!(product_id = %product.id, shop_id = %product.shop_id, "product created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/products/{}", product.id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(product.view()))
+}
+
+/// `PATCH /v1/products/{id}`: a partial update by the shop's owner.
+async fn update_product(
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<UpdateProductRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, true)?;
+    let patch = ProductPatch::try_from(body.into_inner())?;
+    let id = path.into_inner();
+    if !is_product_id(&id) {
+        return Err(product_not_found());
+    }
+    let product = db::run(&pool, move |conn| {
+        store::update_product(conn, &id, &viewer, staff, &patch)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(product.view()))
+}
+
+/// `GET /v1/shops/{shop_id}/products`: every product of the shop, inactive
+/// ones included, for its owner and staff.
+async fn list_shop_products(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, false)?;
+    let page_request = PageRequest::try_from(params.into_inner())?;
+    let shop_id = path.into_inner();
+    let page = db::run(&pool, move |conn| {
+        listing::list_shop_products(conn, &shop_id, &viewer, staff, &page_request)
+    })
+    .await?;
+    let rendered = render(&page_view(&page))?;
+    Ok(conditional(&req, &rendered, PRIVATE_CACHE_CONTROL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let etag = "\"abc\"";
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, value))
+                .to_http_request()
+        };
+        assert!(not_modified(&req("\"x\", \"abc\""), etag));
+        assert!(not_modified(&req("W/\"abc\""), etag));
+        assert!(not_modified(&req("*"), etag));
+        assert!(!not_modified(&req("\"abcd\""), etag));
+        assert!(!not_modified(
+            &TestRequest::default().to_http_request(),
+            etag
+        ));
+    }
+}

@@ -1,0 +1,374 @@
+//! Product listings: the public catalog with its filters, a shop's own list,
+//! and the opaque keyset cursor both use.
+//!
+//! Pages are ordered by `(created_at, id)` ascending and a cursor is the key of
+//! the last row served, so the next page starts strictly after it. Rows never
+//! change their key (updates leave `created_at` alone), so a walk sees every
+//! row that existed when it started exactly once, however many rows are
+//! inserted meanwhile; rows inserted during the walk appear at most once.
+
+use chrono::{DateTime, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use super::model::{is_product_id, Category, Product, PRICE_MINOR_MAX};
+use super::schema::products;
+use super::store::ProductRow;
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::money::Currency;
+use crate::sellers::shops;
+
+/// Page size when the request names none.
+pub const PAGE_LIMIT_DEFAULT: i64 = 20;
+/// Largest page size a request may ask for.
+pub const PAGE_LIMIT_MAX: i64 = 100;
+/// Longest text query, in characters.
+pub const QUERY_CHARS_MAX: usize = 200;
+/// Longest cursor we try to decode; real ones are about 110 characters.
+const CURSOR_CHARS_MAX: usize = 256;
+/// Cursors carry a version so their format can change without breaking clients
+/// mid-walk (an old cursor is refused with a clear error instead).
+const CURSOR_VERSION: &str = "v1";
+
+fn invalid(param: &str, message: impl Into<String>) -> AppError {
+    AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
+}
+
+/// The position after which a page starts: the key of the last row served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: NaiveDateTime,
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor that continues after `product`.
+    pub fn after(product: &Product) -> Self {
+        Self {
+            created_at: product.created_at,
+            id: product.id.clone(),
+        }
+    }
+
+    /// The opaque string clients send back: hex of `v1|<micros>|<id>`.
+    pub fn encode(&self) -> String {
+        let micros = self.created_at.and_utc().timestamp_micros();
+        hex::encode(format!("{CURSOR_VERSION}|{micros}|{}", self.id))
+    }
+
+    /// Parses a cursor this server produced.
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `cursor`.
+    pub fn decode(value: &str) -> Result<Self, AppError> {
+        let bad = || invalid("cursor", "the cursor is not one this API returned");
+        if value.len() > CURSOR_CHARS_MAX {
+            return Err(bad());
+        }
+        let bytes = hex::decode(value).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.split('|');
+        let (Some(CURSOR_VERSION), Some(micros), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let created_at = DateTime::from_timestamp_micros(micros)
+            .ok_or_else(bad)?
+            .naive_utc();
+        if !is_product_id(id) {
+            return Err(bad());
+        }
+        Ok(Self {
+            created_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Page size and position, shared by every listing.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// Checks `limit` (1..=[`PAGE_LIMIT_MAX`], default [`PAGE_LIMIT_DEFAULT`])
+    /// and decodes `cursor`.
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `limit` or `cursor`.
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, AppError> {
+        let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+            return Err(invalid(
+                "limit",
+                format!("limit must be between 1 and {PAGE_LIMIT_MAX}"),
+            ));
+        }
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(Cursor::decode)
+            .transpose()?;
+        Ok(Self { limit, after })
+    }
+}
+
+/// One page of products and where the next one starts (`None`: no more rows
+/// when this page was read).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub products: Vec<Product>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// The query string of `GET /v1/products`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogQueryParams {
+    pub shop: Option<String>,
+    pub category: Option<String>,
+    pub currency: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The query string of `GET /v1/shops/{shop_id}/products`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl TryFrom<PageParams> for PageRequest {
+    type Error = AppError;
+
+    fn try_from(params: PageParams) -> Result<Self, AppError> {
+        PageRequest::parse(params.limit, params.cursor.as_deref())
+    }
+}
+
+/// A validated catalog search.
+#[derive(Debug, Clone)]
+pub struct CatalogQuery {
+    pub shop: Option<String>,
+    pub category: Option<Category>,
+    pub currency: Option<Currency>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Lowercased; matched as a substring of title or description.
+    pub text: Option<String>,
+    pub page: PageRequest,
+}
+
+impl TryFrom<CatalogQueryParams> for CatalogQuery {
+    type Error = AppError;
+
+    fn try_from(params: CatalogQueryParams) -> Result<Self, AppError> {
+        let currency = params
+            .currency
+            .as_deref()
+            .map(|code| {
+                Currency::parse(code).map_err(|e| {
+                    AppError::unprocessable(e.code(), e.to_string(), Some("currency".into()))
+                })
+            })
+            .transpose()?;
+        let price_bound = |param: &str, value: Option<i64>| match value {
+            Some(v) if !(0..=PRICE_MINOR_MAX).contains(&v) => Err(invalid(
+                param,
+                format!("{param} must be between 0 and {PRICE_MINOR_MAX} minor units"),
+            )),
+            other => Ok(other),
+        };
+        let min_price = price_bound("min_price", params.min_price)?;
+        let max_price = price_bound("max_price", params.max_price)?;
+        if (min_price.is_some() || max_price.is_some()) && currency.is_none() {
+            return Err(AppError::unprocessable(
+                "currency_required",
+                "a price bound is in minor units of a currency: add `currency`",
+                Some("currency".into()),
+            ));
+        }
+        if let (Some(min), Some(max)) = (min_price, max_price) {
+            if min > max {
+                return Err(invalid("max_price", "max_price is below min_price"));
+            }
+        }
+        let text = params
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                if q.chars().count() > QUERY_CHARS_MAX {
+                    Err(invalid(
+                        "q",
+                        format!("a query has at most {QUERY_CHARS_MAX} characters"),
+                    ))
+                } else {
+                    Ok(q.to_lowercase())
+                }
+            })
+            .transpose()?;
+        Ok(Self {
+            shop: params.shop.filter(|s| !s.is_empty()),
+            category: params
+                .category
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .map(Category::parse)
+                .transpose()?,
+            currency,
+            min_price,
+            max_price,
+            text,
+            page: PageRequest::parse(params.limit, params.cursor.as_deref())?,
+        })
+    }
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with `\`, `%` and `_` escaped
+/// so they match themselves (the query uses `ESCAPE '\'`).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Applies the keyset position and the page size (one extra row, to know
+/// whether another page follows), then loads the page.
+fn load_page(
+    conn: &mut DbConnection,
+    query: products::BoxedQuery<'_, <DbConnection as diesel::Connection>::Backend>,
+    page: &PageRequest,
+) -> Result<Page, AppError> {
+    let mut query = query;
+    if let Some(after) = &page.after {
+        query = query.filter(
+            products::created_at
+                .gt(after.created_at)
+                .or(products::created_at
+                    .eq(after.created_at)
+                    .and(products::id.gt(after.id.clone()))),
+        );
+    }
+    let limit = usize::try_from(page.limit).expect("limit was checked positive");
+    let rows: Vec<ProductRow> = query
+        .order((products::created_at.asc(), products::id.asc()))
+        .limit(page.limit + 1)
+        .select(ProductRow::as_select())
+        .load(conn)?;
+    let more = rows.len() > limit;
+    let products = rows
+        .into_iter()
+        .take(limit)
+        .map(Product::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = more.then(|| Cursor::after(products.last().expect("limit >= 1")));
+    Ok(Page {
+        products,
+        next_cursor,
+    })
+}
+
+/// The public catalog: active products of shops that can sell, filtered.
+///
+/// # Errors
+/// A database failure.
+pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Page, AppError> {
+    let mut boxed = products::table
+        .filter(products::active.eq(true))
+        .filter(products::shop_id.eq_any(shops::sellable_shop_ids()))
+        .into_boxed();
+    if let Some(shop) = &query.shop {
+        boxed = boxed.filter(products::shop_id.eq(shop.clone()));
+    }
+    if let Some(category) = &query.category {
+        boxed = boxed.filter(products::category.eq(category.as_str().to_owned()));
+    }
+    if let Some(currency) = query.currency {
+        boxed = boxed.filter(products::currency.eq(currency.code()));
+    }
+    if let Some(min) = query.min_price {
+        boxed = boxed.filter(products::price_minor.ge(min));
+    }
+    if let Some(max) = query.max_price {
+        boxed = boxed.filter(products::price_minor.le(max));
+    }
+    if let Some(text) = &query.text {
+        boxed = boxed.filter(
+            products::search_text
+                .like(contains_pattern(text))
+                .escape('\\'),
+        );
+    }
+    load_page(conn, boxed, &query.page)
+}
+
+/// All products of one shop, inactive ones included, for its owner or staff.
+///
+/// # Errors
+/// 404 when the shop does not exist or belongs to someone else.
+pub fn list_shop_products(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    viewer: &str,
+    staff: bool,
+    page: &PageRequest,
+) -> Result<Page, AppError> {
+    let shop = shops::shop_for(conn, shop_id, viewer, staff)?;
+    let boxed = products::table
+        .filter(products::shop_id.eq(shop.id))
+        .into_boxed();
+    load_page(conn, boxed, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("50%"), "%50\\%%");
+        assert_eq!(contains_pattern("a_b\\c"), "%a\\_b\\\\c%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456)
+                .unwrap()
+                .naive_utc(),
+            id: super::super::model::new_product_id(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for junk in ["", "zz", &hex::encode("v2|1|prd_x"), &hex::encode("v1|x|y")] {
+            assert!(Cursor::decode(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn price_bounds_need_a_currency() {
+        let params = CatalogQueryParams {
+            min_price: Some(100),
+            ..CatalogQueryParams::default()
+        };
+        let error = CatalogQuery::try_from(params).unwrap_err();
+        assert_eq!(error.code(), "currency_required");
+    }
+}

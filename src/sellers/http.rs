@@ -1,0 +1,250 @@
+//! Shop endpoints: thin handlers over [`super::shops`] and the provider.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::shops::{self, NewShop, Shop};
+use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::http::JsonBody;
+use crate::payments::{Provider, ProviderError};
+
+/// Mounts the shop routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/shops").post(create_shop).get(list_shops))
+        .service(web::resource("/v1/shops/{id}").get(get_shop))
+        .service(web::resource("/v1/shops/{id}/onboarding_link").post(onboarding_link))
+        .service(web::resource("/v1/shops/{id}/sync").post(sync_shop))
+        .service(web::resource("/v1/shops/{id}/freeze").post(freeze_shop))
+        .service(web::resource("/v1/shops/{id}/unfreeze").post(unfreeze_shop));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateShopRequest {
+    name: String,
+    slug: String,
+    country: String,
+    default_currency: String,
+    support_email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreezeRequest {
+    reason: String,
+}
+
+/// A shop as its seller and staff see it.
+#[derive(Debug, Serialize)]
+pub struct ShopView<'a> {
+    id: &'a str,
+    name: &'a str,
+    slug: &'a str,
+    country: &'a str,
+    default_currency: &'a str,
+    support_email: &'a str,
+    /// `not_started`, `pending`, `active`, `restricted` or `frozen`.
+    status: &'static str,
+    requirements_due: &'a [String],
+    disabled_reason: Option<&'a str>,
+    can_sell: bool,
+    can_be_paid_out: bool,
+    frozen_reason: Option<&'a str>,
+    provider_account_id: Option<&'a str>,
+    created_at: chrono::NaiveDateTime,
+}
+
+impl<'a> From<&'a Shop> for ShopView<'a> {
+    fn from(shop: &'a Shop) -> Self {
+        Self {
+            id: &shop.id,
+            name: &shop.name,
+            slug: &shop.slug,
+            country: &shop.country,
+            default_currency: shop.default_currency.code(),
+            support_email: &shop.support_email,
+            status: shop.status(),
+            requirements_due: &shop.requirements_due,
+            disabled_reason: shop.disabled_reason.as_deref(),
+            can_sell: shop.can_sell(),
+            can_be_paid_out: shop.can_be_paid_out(),
+            frozen_reason: shop.frozen_reason.as_deref(),
+            provider_account_id: shop.provider_account_id.as_deref(),
+            created_at: shop.created_at,
+        }
+    }
+}
+
+fn is_staff(caller: &Caller) -> bool {
+    matches!(caller.role, Role::Operator | Role::Finance | Role::Support)
+}
+
+/// `POST /v1/shops`: the shop is saved first; if the provider fails, it stays
+/// `not_started` and the account is created on the next onboarding-link request.
+async fn create_shop(
+    caller: Caller,
+    body: JsonBody<CreateShopRequest>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller])?;
+    let body = body.into_inner();
+    let new = NewShop::parse(
+        &body.name,
+        &body.slug,
+        &body.country,
+        &body.default_currency,
+        &body.support_email,
+    )?;
+    let owner = caller.user_id.0.clone();
+    let shop = db::run(&pool, move |conn| shops::create_shop(conn, &owner, &new)).await?;
+    let shop_id = shop.id.clone();
+    let shop = match super::ensure_account(&pool, provider.get_ref(), shop.clone()).await {
+        Ok(shop) => shop,
+        Err(error) => {
+            tracing::warn!(%error, shop_id, "connected account not created yet; retried on the next onboarding link");
+            shop
+        }
+    };
+    Ok(HttpResponse::Created().json(ShopView::from(&shop)))
+}
+
+async fn list_shops(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let owner = (!is_staff(&caller)).then(|| caller.user_id.0.clone());
+    let shops = db::run(&pool, move |conn| shops::list_shops(conn, owner.as_deref())).await?;
+    let data: Vec<ShopView<'_>> = shops.iter().map(ShopView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+async fn visible_shop(caller: &Caller, pool: &DbPool, id: String) -> Result<Shop, AppError> {
+    let viewer = caller.user_id.0.clone();
+    let staff = is_staff(caller);
+    db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await
+}
+
+async fn get_shop(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+/// `POST /v1/shops/{id}/onboarding_link`: a fresh link each time (they expire).
+async fn onboarding_link(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller])?;
+    let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
+    let shop = super::ensure_account(&pool, provider.get_ref(), shop).await?;
+    let account_id = shop.provider_account_id.as_deref().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!(
+            "shop {} has no account after ensure_account",
+            shop.id
+        ))
+    })?;
+    let link = provider
+        .create_account_link(
+            account_id,
+            &settings.provider.connect_onboarding_refresh_url,
+            &settings.provider.connect_onboarding_return_url,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "url": link.url, "expires_at": link.expires_at })))
+}
+
+/// `POST /v1/shops/{id}/sync`: fetches the account's state from the provider and
+/// applies it — what a missed or late `account.updated` would have done.
+async fn sync_shop(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Support])?;
+    let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
+    let Some(account_id) = shop.provider_account_id.clone() else {
+        return Ok(HttpResponse::Ok().json(ShopView::from(&shop)));
+    };
+    let account = provider
+        .retrieve_account(&account_id)
+        .await
+        .map_err(|error| match error {
+            ProviderError::NotFound { .. } => AppError::Internal(anyhow::anyhow!(
+                "account {account_id} vanished at the provider"
+            )),
+            other => other.into(),
+        })?;
+    let shop_id = shop.id.clone();
+    let shop = db::run(&pool, move |conn| {
+        shops::apply_account_update(conn, &account)?;
+        shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+async fn freeze_shop(
+    caller: Caller,
+    context: RequestContext,
+    path: web::Path<String>,
+    body: JsonBody<FreezeRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Operator])?;
+    let reason = body.into_inner().reason;
+    let shop = set_frozen_audited(&pool, &caller, context, path.into_inner(), Some(reason)).await?;
+    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+async fn unfreeze_shop(
+    caller: Caller,
+    context: RequestContext,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Operator])?;
+    let shop = set_frozen_audited(&pool, &caller, context, path.into_inner(), None).await?;
+    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+/// Freezes (with a reason) or unfreezes, and records who did it, in one transaction.
+async fn set_frozen_audited(
+    pool: &DbPool,
+    caller: &Caller,
+    context: RequestContext,
+    shop_id: String,
+    reason: Option<String>,
+) -> Result<Shop, AppError> {
+    let actor = caller.user_id.clone();
+    db::run(pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let before = shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+            let frozen = reason.is_some();
+            let after = shops::set_frozen(conn, &shop_id, frozen, reason.as_deref())?;
+            let state = |shop: &Shop| serde_json::json!({ "frozen": shop.frozen, "frozen_reason": shop.frozen_reason });
+            let action = if frozen { "shop.freeze" } else { "shop.unfreeze" };
+            record_audit(
+                conn,
+                AuditEntry::new(action, &shop_id)
+                    .actor(&actor)
+                    .context(&context)
+                    .before(state(&before))
+                    .after(state(&after)),
+            )?;
+            Ok(after)
+        })
+    })
+    .await
+}

@@ -1,0 +1,23 @@
+//! The sellers module's tables.
+
+diesel::table! {
+    shops (id) {
+        id -> Text,
+        owner_user_id -> Text,
+        name -> Text,
+        slug -> Text,
+        country -> Text,
+        default_currency -> Text,
+        support_email -> Text,
+        provider_account_id -> Nullable<Text>,
+        onboarding_status -> Text,
+        requirements_due -> Text,
+        disabled_reason -> Nullable<Text>,
+        charges_enabled -> Bool,
+        payouts_enabled -> Bool,
+        frozen -> Bool,
+        frozen_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
