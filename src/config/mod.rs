@@ -1,0 +1,308 @@
+//! Typed settings, loaded in layers: the embedded `config/default.toml`, then
+//! `config/{BAZAAR_ENV}.toml`, then `BAZAAR__SECTION__KEY` environment variables.
+//!
+//! Files and environment are first read into loosely typed `Raw*` structs, then
+//! [`RawSettings::validate`] turns them into [`Settings`], so every bad value is
+//! reported with the dotted key that holds it (`database.url: ...`) instead of a
+//! serde error deep inside a struct. Secrets are refused in files: they come from
+//! the environment or from a `*_file` path, and their `Debug` is redacted.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+mod raw;
+
+use raw::RawSettings;
+
+/// The defaults compiled into the binary, so `bazaar serve` runs from any folder.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Environment variables that override settings start with this prefix.
+pub const ENV_PREFIX: &str = "BAZAAR";
+
+/// Keys whose values are secrets: accepted from the environment or a file, never from a config file.
+pub const SECRET_KEYS: [&str; 4] = [
+    "provider.secret_key",
+    "provider.webhook_secrets",
+    "provider.connect_webhook_secrets",
+    "email.smtp_password",
+];
+
+/// A setting that could not be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// One key holds a value we cannot use.
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+    /// A file or the environment could not be read or did not have the expected shape.
+    #[error("configuration: {0}")]
+    Source(String),
+}
+
+pub(crate) fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Everything the process needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub provider: ProviderSettings,
+    pub sandbox: SandboxSettings,
+    pub email: EmailSettings,
+    pub auth: AuthSettings,
+}
+
+/// Sessions, login throttling and the operators' second factor.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// How long a login token is valid.
+    pub session_ttl: Duration,
+    /// Failed logins (per account, and per client address) before a lockout.
+    pub login_failures_max: u32,
+    /// How long a lockout lasts, and the window failures are counted in.
+    pub login_lockout: Duration,
+    /// Shown by authenticator apps next to the operator's account.
+    pub totp_issuer: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    /// Worker threads; `None` lets actix use one per core.
+    pub workers: Option<usize>,
+    pub body_bytes_max: usize,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool_size_max: u32,
+    pub connect_timeout: Duration,
+    pub busy_timeout: Duration,
+    pub migrate_on_start: bool,
+}
+
+/// Which backend a URL names; the variant decides the connection type.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// A file path (relative to the working directory) or `:memory:`.
+    Sqlite(PathBuf),
+    /// A libpq connection URL.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://path`, `sqlite:path`, `postgres://…` or `postgresql://…`.
+    ///
+    /// # Errors
+    /// Any other scheme, or an empty path.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if rest.is_empty() {
+                return Err("a sqlite URL needs a file path, e.g. sqlite://data/bazaar.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(rest)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(SecretString::from(url.to_owned())));
+        }
+        Err("expected a URL starting with sqlite:// or postgres://".into())
+    }
+
+    /// The backend's name, for logs and `/readyz`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL may carry a password: show the host part only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => {
+                let url = url.expose_secret();
+                let host = url.rsplit_once('@').map_or_else(
+                    || url.split_once("://").map_or("", |(_, rest)| rest),
+                    |(_, host)| host,
+                );
+                write!(f, "postgres://[REDACTED]@{host}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// The in-process Stripe-compatible sandbox.
+    Sandbox,
+    /// The real provider API.
+    Stripe,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub kind: ProviderKind,
+    pub api_base: String,
+    pub secret_key: Option<SecretString>,
+    pub webhook_secrets: Vec<SecretString>,
+    pub connect_webhook_secrets: Vec<SecretString>,
+    pub connect_onboarding_return_url: String,
+    pub connect_onboarding_refresh_url: String,
+    pub webhook_tolerance: Duration,
+    /// Total attempts for a provider call that keeps failing transiently.
+    pub retry_attempts_max: u32,
+    /// Delay before the first retry; doubles each time, jittered.
+    pub retry_backoff: Duration,
+    /// Per-attempt timeout of a provider call.
+    pub request_timeout: Duration,
+}
+
+/// The Stripe-compatible sandbox: in-process under `provider.kind = "sandbox"`,
+/// or standalone with `bazaar sandbox`.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub bind: SocketAddr,
+    pub funds_delay_s: i64,
+    pub payout_interval_s: i64,
+    pub payout_transit_s: i64,
+    /// Where the sandbox keeps its state between runs; `None` = memory only.
+    pub state_file: Option<PathBuf>,
+    pub fault_duplicate: bool,
+    pub fault_shuffle: bool,
+    pub fault_delay_ms: u64,
+    pub fault_drop_first: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub transport: EmailTransport,
+    pub outbox_dir: PathBuf,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: Option<SecretString>,
+}
+
+/// Settings as read from the layers, before validation.
+impl Settings {
+    /// Loads settings from the process environment and `config_dir`.
+    ///
+    /// `BAZAAR_ENV` names the environment file (`development` when unset, whose
+    /// file is optional; a named environment's file must exist).
+    ///
+    /// # Errors
+    /// A missing environment file, a secret in a file, or any invalid value.
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(config_dir, &environment)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map (for tests).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from(
+        config_dir: &Path,
+        environment: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let env_name = environment.get("BAZAAR_ENV").map(String::as_str);
+        let files = file_layers(config_dir, env_name)?;
+        for key in SECRET_KEYS {
+            if files.get::<config::Value>(key).is_ok() {
+                let env_var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+                return Err(invalid(
+                    key,
+                    format!("secrets are not read from config files; set {env_var} or {key}_file"),
+                ));
+            }
+        }
+        let overrides: HashMap<String, String> = environment
+            .iter()
+            .filter(|(name, _)| name.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let merged = config::Config::builder()
+            .add_source(files)
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            )
+            .build()
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        let raw: RawSettings = merged
+            .try_deserialize()
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        raw.validate()
+    }
+}
+
+fn file_layers(config_dir: &Path, env_name: Option<&str>) -> Result<config::Config, ConfigError> {
+    let mut builder = config::Config::builder().add_source(config::File::from_str(
+        EMBEDDED_DEFAULTS,
+        config::FileFormat::Toml,
+    ));
+    let (name, required) = match env_name {
+        Some(name) => (name, true),
+        None => ("development", false),
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid("BAZAAR_ENV", "use letters, digits, '-' or '_'"));
+    }
+    let path = config_dir.join(format!("{name}.toml"));
+    if required && !path.is_file() {
+        return Err(invalid(
+            "BAZAAR_ENV",
+            format!("environment `{name}` has no file {}", path.display()),
+        ));
+    }
+    if path.is_file() {
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+    }
+    builder
+        .build()
+        .map_err(|e| ConfigError::Source(e.to_string()))
+}
