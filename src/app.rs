@@ -250,5 +250,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").get(probes::metrics))
         .configure(crate::auth::routes)
         .configure(crate::sellers::http::routes)
-        .configure(crate::catalog::routes);
+        .configure(crate::catalog::routes)
+        .configure(crate::fees::routes);
 }

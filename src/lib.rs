@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fees;
 pub mod http;
 pub mod money;
 pub mod payments;
