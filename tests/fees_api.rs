@@ -664,3 +664,37 @@ async fn stored_versions_cannot_be_edited_or_deleted() {
     assert_eq!(rule["versions"][0]["percentage"], "10");
     assert_eq!(rule["versions"][0]["fixed"], json!({"USD": 30}));
 }
+
+#[tokio::test]
+async fn the_database_keeps_one_live_rule_per_scope_even_without_the_app_check() {
+    use diesel::prelude::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+    use diesel::sql_types::Text;
+    let app = TestApp::spawn().await;
+    let pool = common::people::pool(&app);
+    let mut conn = pool.get().unwrap();
+    let insert = |conn: &mut bazaar::db::DbConnection, id: &str| {
+        diesel::sql_query(
+            "INSERT INTO fee_rules (id, scope_kind, scope_value, effective_to, created_at) \
+             VALUES ($1, 'category', 'books', NULL, CURRENT_TIMESTAMP)",
+        )
+        .bind::<Text, _>(id)
+        .execute(conn)
+    };
+    insert(&mut conn, "fr_first").unwrap();
+    let error = insert(&mut conn, "fr_second").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ),
+        "{error:?}"
+    );
+    // A retired rule no longer holds the scope.
+    diesel::sql_query(
+        "UPDATE fee_rules SET effective_to = CURRENT_TIMESTAMP WHERE id = 'fr_first'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    insert(&mut conn, "fr_second").unwrap();
+}

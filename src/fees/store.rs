@@ -313,15 +313,16 @@ pub fn create_rule(
         Some(value) => same_scope.filter(fee_rules::scope_value.eq(value.to_owned())),
         None => same_scope.filter(fee_rules::scope_value.is_null()),
     };
+    let rule_exists = || AppError::Conflict {
+        code: "fee_rule_exists",
+        message: "a rule for this scope exists; add a version to it or retire it first".into(),
+    };
     let taken: i64 = same_scope.count().get_result(conn)?;
     if taken > 0 {
-        return Err(AppError::Conflict {
-            code: "fee_rule_exists",
-            message: "a rule for this scope exists; add a version to it or retire it first".into(),
-        });
+        return Err(rule_exists());
     }
     let id = format!("fr_{}", uuid::Uuid::new_v4().simple());
-    diesel::insert_into(fee_rules::table)
+    let inserted = diesel::insert_into(fee_rules::table)
         .values(RuleRow {
             id: id.clone(),
             scope_kind: scope.kind().to_owned(),
@@ -329,7 +330,16 @@ pub fn create_rule(
             effective_to: None,
             created_at: now,
         })
-        .execute(conn)?;
+        .execute(conn);
+    match inserted {
+        Ok(_) => {}
+        // A concurrent create won the race (the partial unique index caught it).
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => return Err(rule_exists()),
+        Err(other) => return Err(other.into()),
+    }
     insert_version(conn, &id, 1, terms, effective_from, now)?;
     get_rule(conn, &id)
 }

@@ -14,6 +14,11 @@ CREATE TABLE fee_rules (
     CHECK ((scope_kind = 'platform') = (scope_value IS NULL))
 );
 CREATE INDEX fee_rules_scope ON fee_rules (scope_kind, scope_value);
+-- At most one live (unretired) rule per scope, even for two creates racing on
+-- PostgreSQL, where the application's check alone cannot see the other's insert.
+CREATE UNIQUE INDEX fee_rules_one_live_per_scope
+    ON fee_rules (scope_kind, COALESCE(scope_value, ''))
+    WHERE effective_to IS NULL;
 
 CREATE TABLE fee_rule_versions (
     id TEXT PRIMARY KEY NOT NULL,
