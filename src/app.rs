@@ -22,6 +22,7 @@ pub struct Application {
     pool: DbPool,
     provider: Arc<dyn Provider>,
     sandbox: Option<Sandbox>,
+    sweep_interval: std::time::Duration,
 }
 
 impl Application {
@@ -87,6 +88,7 @@ impl Application {
             pool,
             provider,
             sandbox,
+            sweep_interval: settings.orders.sweep_interval,
         })
     }
 
@@ -120,13 +122,19 @@ impl Application {
         }
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains
-    /// and stops the in-process sandbox.
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), with the
+    /// orders sweep running beside it, then drains and stops the in-process sandbox.
     ///
     /// # Errors
     /// The server failed while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sweeper = crate::orders::sweeper::spawn(
+            self.pool.clone(),
+            Arc::clone(&self.provider),
+            self.sweep_interval,
+        );
         let served = self.server.await;
+        sweeper.abort();
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
@@ -251,5 +259,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::auth::routes)
         .configure(crate::sellers::http::routes)
         .configure(crate::catalog::routes)
-        .configure(crate::fees::routes);
+        .configure(crate::fees::routes)
+        .configure(crate::orders::routes);
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fees;
 pub mod http;
 pub mod money;
+pub mod orders;
 pub mod payments;
 pub mod sandbox;
 pub mod sellers;

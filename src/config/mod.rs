@@ -60,6 +60,16 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub email: EmailSettings,
     pub auth: AuthSettings,
+    pub orders: OrderSettings,
+}
+
+/// Unpaid orders and the background sweep that finishes what requests started.
+#[derive(Debug, Clone)]
+pub struct OrderSettings {
+    /// How long an unpaid order keeps its stock reserved before it expires.
+    pub unpaid_ttl: Duration,
+    /// How often the sweep runs: expiries, transfers, reversals, refunds left pending.
+    pub sweep_interval: Duration,
 }
 
 /// Sessions, login throttling and the operators' second factor.

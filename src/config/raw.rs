@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
-    EmailTransport, LogFormat, LogSettings, ProviderKind, ProviderSettings, SandboxSettings,
-    ServerSettings, Settings,
+    EmailTransport, LogFormat, LogSettings, OrderSettings, ProviderKind, ProviderSettings,
+    SandboxSettings, ServerSettings, Settings,
 };
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
@@ -28,6 +28,14 @@ pub struct RawSettings {
     sandbox: RawSandbox,
     email: RawEmail,
     auth: RawAuth,
+    orders: RawOrders,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrders {
+    unpaid_ttl_s: u64,
+    sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +133,7 @@ impl RawSettings {
             sandbox: self.sandbox.validate()?,
             email: self.email.validate()?,
             auth: self.auth.validate()?,
+            orders: self.orders.validate()?,
         })
     }
 }
@@ -349,6 +358,27 @@ impl RawAuth {
             login_failures_max: self.login_failures_max,
             login_lockout: Duration::from_secs(self.login_lockout_s),
             totp_issuer: self.totp_issuer,
+        })
+    }
+}
+
+impl RawOrders {
+    fn validate(self) -> Result<OrderSettings, ConfigError> {
+        if !(1..=86_400).contains(&self.unpaid_ttl_s) {
+            return Err(invalid(
+                "orders.unpaid_ttl_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.sweep_interval_ms) {
+            return Err(invalid(
+                "orders.sweep_interval_ms",
+                "must be between 10 and 3600000",
+            ));
+        }
+        Ok(OrderSettings {
+            unpaid_ttl: Duration::from_secs(self.unpaid_ttl_s),
+            sweep_interval: Duration::from_millis(self.sweep_interval_ms),
         })
     }
 }

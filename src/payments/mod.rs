@@ -179,6 +179,31 @@ pub struct Refund {
     pub status: Option<String>,
 }
 
+/// A dispute (chargeback) on a platform charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    pub id: String,
+    pub charge: String,
+    pub payment_intent: Option<String>,
+    pub amount: Money,
+    /// The provider's status: `needs_response`, `under_review`, `won`, `lost`, `warning_*`, …
+    pub status: String,
+    /// The dispute fee withdrawn with the disputed amount (0 until it is).
+    pub fee: i64,
+}
+
+impl Dispute {
+    /// Whether the provider decided the dispute in the platform's favour.
+    pub fn is_won(&self) -> bool {
+        matches!(self.status.as_str(), "won" | "warning_closed")
+    }
+
+    /// Whether the disputed funds are gone for good.
+    pub fn is_lost(&self) -> bool {
+        self.status == "lost"
+    }
+}
+
 /// One account's balance per currency.
 #[derive(Debug, Clone, Default)]
 pub struct Balance {
@@ -348,6 +373,9 @@ pub trait Provider: Send + Sync {
 
     /// The charge with its balance transaction (the processing fee).
     async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, ProviderError>;
+
+    /// A dispute's current state (webhook events may be stale or out of order).
+    async fn retrieve_dispute(&self, dispute_id: &str) -> Result<Dispute, ProviderError>;
 
     /// Moves money from the platform to a connected account.
     async fn create_transfer(

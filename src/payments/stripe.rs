@@ -19,9 +19,9 @@ use stripe_types::Expandable;
 
 use super::{
     currency_from_provider, AccountLink, Balance, BalanceTransaction, Charge, ConnectedAccount,
-    IdempotencyKey, Metadata, NewConnectedAccount, NewPaymentIntent, NewRefund, NewTransfer, Page,
-    PaymentIntent, PaymentStatus, Payout, Provider, ProviderError, Refund, Transfer,
-    TransferReversal,
+    Dispute, IdempotencyKey, Metadata, NewConnectedAccount, NewPaymentIntent, NewRefund,
+    NewTransfer, Page, PaymentIntent, PaymentStatus, Payout, Provider, ProviderError, Refund,
+    Transfer, TransferReversal,
 };
 use crate::money::{Currency, Money};
 
@@ -456,6 +456,29 @@ impl Provider for StripeProvider {
             payment_intent: expandable_id(charge.payment_intent.as_ref()),
             disputed: charge.disputed,
             balance_transaction,
+        })
+    }
+
+    async fn retrieve_dispute(&self, dispute_id: &str) -> Result<Dispute, ProviderError> {
+        let request = stripe_core::dispute::RetrieveDispute::new(dispute_id);
+        let dispute = self
+            .with_retries("retrieve dispute", || request.send(&self.client))
+            .await?;
+        // The withdrawal carries the fee; a won dispute adds a reinstatement
+        // with the fee given back (negative), which does not change what the fee was.
+        let fee = dispute
+            .balance_transactions
+            .iter()
+            .map(|txn| txn.fee)
+            .filter(|fee| *fee > 0)
+            .sum();
+        Ok(Dispute {
+            id: dispute.id.to_string(),
+            charge: dispute.charge.id().to_string(),
+            payment_intent: expandable_id(dispute.payment_intent.as_ref()),
+            amount: money(dispute.amount, &dispute.currency)?,
+            status: dispute.status.as_str().to_owned(),
+            fee,
         })
     }
 

@@ -1,0 +1,10 @@
+DROP TABLE part_movements;
+DROP TABLE part_recoveries;
+DROP TABLE disputes;
+DROP TABLE refund_lines;
+DROP TABLE refund_parts;
+DROP TABLE refunds;
+DROP TABLE order_lines;
+DROP TABLE order_parts;
+DROP TABLE orders;
+DROP TABLE cart_lines;

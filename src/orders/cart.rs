@@ -1,0 +1,264 @@
+//! The buyer's cart: lines of products from any number of shops. Adding a line
+//! checks the product is buyable and in stock now; checkout checks again and
+//! reserves, since stock and shops change meanwhile.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::model::CART_LINES_MAX;
+use super::schema::cart_lines;
+use super::store::{has_id_shape, new_id};
+use crate::catalog::{self, Product, QUANTITY_MAX};
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::money::Money;
+
+/// A cart line with what the buyer needs to see of its product now.
+#[derive(Debug, Clone, Serialize)]
+pub struct CartLineView {
+    pub id: String,
+    pub product_id: String,
+    pub shop_id: String,
+    pub title: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub amount: Money,
+    /// Whether checkout would accept the line as it stands.
+    pub available: bool,
+}
+
+/// A cart: its lines and a total per currency (a cart may mix currencies;
+/// checkout refuses that, naming the lines).
+#[derive(Debug, Clone, Serialize)]
+pub struct CartView {
+    pub lines: Vec<CartLineView>,
+    pub totals: Vec<Money>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cart_lines)]
+pub(crate) struct CartLineRow {
+    pub id: String,
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+fn check_quantity(quantity: i64) -> Result<(), AppError> {
+    if (1..=QUANTITY_MAX).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable(
+            "invalid_value",
+            format!("quantity is 1 to {QUANTITY_MAX}"),
+            Some("quantity".into()),
+        ))
+    }
+}
+
+fn line_not_found() -> AppError {
+    AppError::NotFound {
+        resource: "cart line",
+    }
+}
+
+/// The product as a buyer may buy it: visible and with `quantity` units in stock.
+fn buyable(conn: &mut DbConnection, product_id: &str, quantity: i64) -> Result<Product, AppError> {
+    let product = catalog::visible_product(conn, product_id).map_err(|error| match error {
+        AppError::NotFound { .. } => AppError::unprocessable(
+            "product_unavailable",
+            "this product does not exist or cannot be bought now",
+            Some("product_id".into()),
+        ),
+        other => other,
+    })?;
+    if product.stock < quantity {
+        return Err(AppError::Conflict {
+            code: "out_of_stock",
+            message: format!(
+                "only {} of `{}` in stock, {quantity} asked for",
+                product.stock, product.title
+            ),
+        });
+    }
+    Ok(product)
+}
+
+pub(crate) fn cart_rows(
+    conn: &mut DbConnection,
+    buyer: &str,
+) -> Result<Vec<CartLineRow>, AppError> {
+    Ok(cart_lines::table
+        .filter(cart_lines::buyer_user_id.eq(buyer))
+        .order((cart_lines::created_at.asc(), cart_lines::id.asc()))
+        .limit(CART_LINES_MAX)
+        .select(CartLineRow::as_select())
+        .load(conn)?)
+}
+
+/// The buyer's cart as it stands.
+///
+/// # Errors
+/// A database failure.
+pub fn cart(conn: &mut DbConnection, buyer: &str) -> Result<CartView, AppError> {
+    let rows = cart_rows(conn, buyer)?;
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut totals: Vec<Money> = Vec::new();
+    for row in rows {
+        // A line whose product was deleted from under it cannot exist (foreign key).
+        let Some(product) = catalog::find_product(conn, &row.product_id)? else {
+            continue;
+        };
+        let available = catalog::visible_product(conn, &row.product_id).is_ok()
+            && product.stock >= row.quantity;
+        let amount = Money::new(
+            product
+                .price
+                .minor
+                .checked_mul(row.quantity)
+                .ok_or(crate::money::MoneyError::Overflow)?,
+            product.price.currency,
+        );
+        match totals.iter_mut().find(|t| t.currency == amount.currency) {
+            Some(total) => *total = total.checked_add(amount)?,
+            None => totals.push(amount),
+        }
+        lines.push(CartLineView {
+            id: row.id,
+            product_id: product.id,
+            shop_id: product.shop_id,
+            title: product.title,
+            unit_price: product.price,
+            quantity: row.quantity,
+            amount,
+            available,
+        });
+    }
+    Ok(CartView { lines, totals })
+}
+
+/// Adds `quantity` units of a product; a product already in the cart gets its
+/// line's quantity raised.
+///
+/// # Errors
+/// 422 `invalid_value` (quantity), `product_unavailable`; 409 `out_of_stock`
+/// (for the new total quantity), `cart_full` past [`CART_LINES_MAX`] lines.
+#[tracing::instrument(skip(conn))]
+pub fn add_line(
+    conn: &mut DbConnection,
+    buyer: &str,
+    product_id: &str,
+    quantity: i64,
+) -> Result<CartView, AppError> {
+    check_quantity(quantity)?;
+    db::write_transaction(conn, |conn| {
+        let existing: Option<CartLineRow> = cart_lines::table
+            .filter(cart_lines::buyer_user_id.eq(buyer))
+            .filter(cart_lines::product_id.eq(product_id))
+            .select(CartLineRow::as_select())
+            .first(conn)
+            .optional()?;
+        let now = db::now();
+        match existing {
+            Some(line) => {
+                let total = line.quantity + quantity;
+                check_quantity(total)?;
+                buyable(conn, product_id, total)?;
+                diesel::update(cart_lines::table.find(&line.id))
+                    .set((
+                        cart_lines::quantity.eq(total),
+                        cart_lines::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                buyable(conn, product_id, quantity)?;
+                let count: i64 = cart_lines::table
+                    .filter(cart_lines::buyer_user_id.eq(buyer))
+                    .count()
+                    .get_result(conn)?;
+                if count >= CART_LINES_MAX {
+                    return Err(AppError::Conflict {
+                        code: "cart_full",
+                        message: format!("a cart holds at most {CART_LINES_MAX} lines"),
+                    });
+                }
+                diesel::insert_into(cart_lines::table)
+                    .values((
+                        cart_lines::id.eq(new_id("cln")),
+                        cart_lines::buyer_user_id.eq(buyer),
+                        cart_lines::product_id.eq(product_id),
+                        cart_lines::quantity.eq(quantity),
+                        cart_lines::created_at.eq(now),
+                        cart_lines::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    })?;
+    cart(conn, buyer)
+}
+
+/// Sets a line's quantity.
+///
+/// # Errors
+/// 404 for a line not in this buyer's cart; as [`add_line`] otherwise.
+pub fn set_quantity(
+    conn: &mut DbConnection,
+    buyer: &str,
+    line_id: &str,
+    quantity: i64,
+) -> Result<CartView, AppError> {
+    check_quantity(quantity)?;
+    if !has_id_shape(line_id, "cln") {
+        return Err(line_not_found());
+    }
+    db::write_transaction(conn, |conn| {
+        let line: CartLineRow = cart_lines::table
+            .find(line_id)
+            .filter(cart_lines::buyer_user_id.eq(buyer))
+            .select(CartLineRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(line_not_found)?;
+        buyable(conn, &line.product_id, quantity)?;
+        diesel::update(cart_lines::table.find(line_id))
+            .set((
+                cart_lines::quantity.eq(quantity),
+                cart_lines::updated_at.eq(db::now()),
+            ))
+            .execute(conn)?;
+        Ok::<_, AppError>(())
+    })?;
+    cart(conn, buyer)
+}
+
+/// Removes a line.
+///
+/// # Errors
+/// 404 for a line not in this buyer's cart.
+pub fn remove_line(
+    conn: &mut DbConnection,
+    buyer: &str,
+    line_id: &str,
+) -> Result<CartView, AppError> {
+    let deleted = diesel::delete(
+        cart_lines::table
+            .find(line_id)
+            .filter(cart_lines::buyer_user_id.eq(buyer)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(line_not_found());
+    }
+    cart(conn, buyer)
+}
+
+/// Empties the cart.
+///
+/// # Errors
+/// A database failure.
+pub fn clear(conn: &mut DbConnection, buyer: &str) -> Result<CartView, AppError> {
+    diesel::delete(cart_lines::table.filter(cart_lines::buyer_user_id.eq(buyer))).execute(conn)?;
+    cart(conn, buyer)
+}

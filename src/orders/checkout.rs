@@ -1,0 +1,497 @@
+//! Checkout: the cart becomes one order with one part per shop, stock reserved
+//! atomically, each part priced with the fee rule in force, and one
+//! PaymentIntent on the platform account for the order total.
+//!
+//! Three steps, none holding a transaction across the provider call:
+//! 1. one write transaction reserves every line's stock (conditional updates:
+//!    no oversell, on either database) and writes the order, its parts and
+//!    lines — or nothing, if any line cannot be had;
+//! 2. the PaymentIntent is created with a key derived from the order id;
+//! 3. the intent is recorded — or, if the provider failed, the order is
+//!    cancelled, its stock released and its lines put back in the cart in one
+//!    transaction, and its idempotency key freed, so no order is left between.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+
+use super::cart::{cart_rows, CartLineRow};
+use super::model::{CheckoutRequest, OrderStatus, OrderView};
+use super::schema::{cart_lines, order_lines, order_parts, orders};
+use super::store::{self, new_id, LineRow, OrderRow, PartRow};
+use super::{payment, release_order_stock};
+use crate::catalog::{self, Product};
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::fees;
+use crate::money::{Currency, Money, MoneyError};
+use crate::payments::{IdempotencyKey, NewPaymentIntent, PaymentIntent, Provider, ProviderError};
+
+/// Who is checking out.
+#[derive(Debug, Clone)]
+pub struct Buyer {
+    pub user_id: String,
+    pub email: String,
+}
+
+/// What checkout answers: the order, and whether it was a replay of an
+/// earlier request under the same key.
+#[derive(Debug)]
+pub struct CheckoutOutcome {
+    pub order: OrderView,
+    pub replayed: bool,
+}
+
+enum Reserved {
+    Existing(String),
+    New { order_id: String, total: Money },
+}
+
+fn idempotency_conflict() -> AppError {
+    AppError::Conflict {
+        code: "idempotency_key_reused",
+        message: "this Idempotency-Key was used with a different request; use a new key".into(),
+    }
+}
+
+/// The order already made under `key` by this buyer, if any.
+fn existing_order(
+    conn: &mut DbConnection,
+    buyer: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Option<String>, AppError> {
+    let found: Option<(String, String)> = orders::table
+        .filter(orders::buyer_user_id.eq(buyer))
+        .filter(orders::idempotency_key.eq(key))
+        .select((orders::id, orders::request_hash))
+        .first(conn)
+        .optional()?;
+    match found {
+        Some((id, stored)) if stored == hash => Ok(Some(id)),
+        Some(_) => Err(idempotency_conflict()),
+        None => Ok(None),
+    }
+}
+
+fn line_label(product: &Product, line: &CartLineRow) -> String {
+    format!("`{}` (cart line {})", product.title, line.id)
+}
+
+/// Checks every cart line and returns its product, refusing a cart that mixes
+/// currencies with a message naming the lines of each currency.
+fn checked_lines(
+    conn: &mut DbConnection,
+    lines: &[CartLineRow],
+) -> Result<(Currency, Vec<Product>), AppError> {
+    let mut products = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let product =
+            catalog::visible_product(conn, &line.product_id).map_err(|error| match error {
+                AppError::NotFound { .. } => AppError::unprocessable(
+                    "product_unavailable",
+                    format!(
+                        "cart line {} is for a product that cannot be bought now; remove it",
+                        line.id
+                    ),
+                    Some(format!("lines[{i}]")),
+                ),
+                other => other,
+            })?;
+        products.push(product);
+    }
+    let mut by_currency: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (product, line) in products.iter().zip(lines) {
+        by_currency
+            .entry(product.price.currency.code())
+            .or_default()
+            .push(line_label(product, line));
+    }
+    if by_currency.len() > 1 {
+        let listing: Vec<String> = by_currency
+            .iter()
+            .map(|(code, labels)| format!("{code}: {}", labels.join(", ")))
+            .collect();
+        return Err(AppError::unprocessable(
+            "mixed_currencies",
+            format!(
+                "an order is paid in one currency; this cart mixes {} — {}",
+                by_currency.len(),
+                listing.join("; ")
+            ),
+            Some("lines".into()),
+        ));
+    }
+    let currency = products[0].price.currency;
+    Ok((currency, products))
+}
+
+/// The category a part is priced under: its largest line's (ties: the
+/// earliest), since one part has one fee rule version.
+fn part_category<'a>(lines: &[(&'a Product, i64)]) -> &'a str {
+    let mut best: Option<(&'a Product, i64)> = None;
+    for &(product, amount) in lines {
+        if best.is_none_or(|(_, top)| amount > top) {
+            best = Some((product, amount));
+        }
+    }
+    &best.expect("a part has lines").0.category
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reserve(
+    conn: &mut DbConnection,
+    buyer: &Buyer,
+    key: &str,
+    hash: &str,
+    request: &CheckoutRequest,
+    ttl: chrono::Duration,
+) -> Result<Reserved, AppError> {
+    db::write_transaction(conn, |conn| {
+        if let Some(id) = existing_order(conn, &buyer.user_id, key, hash)? {
+            return Ok(Reserved::Existing(id));
+        }
+        let lines = cart_rows(conn, &buyer.user_id)?;
+        if lines.is_empty() {
+            return Err(AppError::unprocessable(
+                "cart_empty",
+                "the cart is empty; add products before checking out",
+                None,
+            ));
+        }
+        let (currency, products) = checked_lines(conn, &lines)?;
+        // The cart is consumed first, in this transaction: of two checkouts of
+        // one cart racing each other, the second deletes nothing once the
+        // first commits (PostgreSQL makes it wait on the rows) and stops here.
+        let cart_line_ids: Vec<&str> = lines.iter().map(|l| l.id.as_str()).collect();
+        let consumed =
+            diesel::delete(cart_lines::table.filter(cart_lines::id.eq_any(&cart_line_ids)))
+                .execute(conn)?;
+        if consumed != lines.len() {
+            return Err(AppError::unprocessable(
+                "cart_empty",
+                "the cart was checked out by another request meanwhile",
+                None,
+            ));
+        }
+        // In product-id order, so two carts holding the same products in
+        // another order cannot deadlock on PostgreSQL's row locks.
+        let mut by_product: Vec<(usize, &CartLineRow, &Product)> = lines
+            .iter()
+            .zip(&products)
+            .enumerate()
+            .map(|(i, (line, product))| (i, line, product))
+            .collect();
+        by_product.sort_by(|a, b| a.2.id.cmp(&b.2.id));
+        for (i, line, product) in by_product {
+            if !catalog::reserve_stock(conn, &product.id, line.quantity)? {
+                // Returning the error rolls back the reservations made so far.
+                return Err(AppError::Conflict {
+                    code: "out_of_stock",
+                    message: format!(
+                        "not enough stock for {} (line {i}): {} asked for",
+                        line_label(product, line),
+                        line.quantity
+                    ),
+                });
+            }
+        }
+        let now = db::now();
+        let order_id = new_id("ord");
+        // Parts in the order their shops first appear in the cart.
+        let mut shops: Vec<&str> = Vec::new();
+        let mut amounts = Vec::with_capacity(lines.len());
+        for (line, product) in lines.iter().zip(&products) {
+            let amount = product
+                .price
+                .minor
+                .checked_mul(line.quantity)
+                .ok_or(MoneyError::Overflow)?;
+            amounts.push(amount);
+            if !shops.contains(&product.shop_id.as_str()) {
+                shops.push(&product.shop_id);
+            }
+        }
+        let mut part_rows = Vec::with_capacity(shops.len());
+        let mut line_rows = Vec::with_capacity(lines.len());
+        let mut total = Money::zero(currency);
+        for shop_id in shops {
+            let part_id = new_id("opt");
+            let in_part: Vec<(&Product, i64)> = products
+                .iter()
+                .zip(&amounts)
+                .filter(|(p, _)| p.shop_id == shop_id)
+                .map(|(p, a)| (p, *a))
+                .collect();
+            let subtotal = Money::sum(
+                in_part.iter().map(|(_, a)| Money::new(*a, currency)),
+                currency,
+            )?;
+            let category = part_category(&in_part);
+            let version = fees::rule_in_force(conn, shop_id, Some(category), currency, now)?;
+            let priced = fees::fee_for(subtotal, &version)?;
+            assert_eq!(
+                priced.fee.minor + priced.seller_share.minor,
+                subtotal.minor,
+                "fee + seller share = part"
+            );
+            total = total.checked_add(subtotal)?;
+            for (position, ((line, product), amount)) in
+                lines.iter().zip(&products).zip(&amounts).enumerate()
+            {
+                if product.shop_id != shop_id {
+                    continue;
+                }
+                line_rows.push(LineRow {
+                    id: new_id("oln"),
+                    order_id: order_id.clone(),
+                    part_id: part_id.clone(),
+                    product_id: product.id.clone(),
+                    position: i32::try_from(position).expect("a cart has few lines"),
+                    sku: product.sku.clone(),
+                    title: product.title.clone(),
+                    category: product.category.clone(),
+                    unit_price_minor: product.price.minor,
+                    quantity: line.quantity,
+                    amount_minor: *amount,
+                    refunded_quantity: 0,
+                    restocked_quantity: 0,
+                });
+            }
+            part_rows.push(PartRow {
+                id: part_id,
+                order_id: order_id.clone(),
+                shop_id: shop_id.to_owned(),
+                subtotal_minor: subtotal.minor,
+                fee_minor: priced.fee.minor,
+                fee_rule_version_id: version.id.clone(),
+                processing_fee_payer: version.terms.processing_fee_payer.as_str().to_owned(),
+                refund_fee_proportionally: version.terms.refund_fee_proportionally,
+                processing_fee_minor: 0,
+                seller_amount_minor: 0,
+                refunded_minor: 0,
+                hold_reason: None,
+                needs_settlement: false,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let shipping = serde_json::to_string(&request.shipping).expect("an address serializes");
+        let order = OrderRow {
+            id: order_id.clone(),
+            buyer_user_id: buyer.user_id.clone(),
+            buyer_email: buyer.email.clone(),
+            currency: currency.code().to_owned(),
+            total_minor: total.minor,
+            status: OrderStatus::AwaitingPayment.as_str().to_owned(),
+            cancel_reason: None,
+            idempotency_key: Some(key.to_owned()),
+            request_hash: hash.to_owned(),
+            shipping,
+            payment_intent_id: None,
+            client_secret: None,
+            payment_status: None,
+            last_payment_error: None,
+            charge_id: None,
+            processing_fee_minor: None,
+            refunded_minor: 0,
+            late_payment_refund_id: None,
+            expires_at: now + ttl,
+            paid_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(orders::table)
+            .values(&order)
+            .execute(conn)?;
+        // One row per statement: MultiConnection has no multi-row insert.
+        for part in &part_rows {
+            diesel::insert_into(order_parts::table)
+                .values(part)
+                .execute(conn)?;
+        }
+        for line in &line_rows {
+            diesel::insert_into(order_lines::table)
+                .values(line)
+                .execute(conn)?;
+        }
+        Ok(Reserved::New { order_id, total })
+    })
+}
+
+/// Records the PaymentIntent on the order.
+fn record_intent(
+    conn: &mut DbConnection,
+    order_id: &str,
+    intent: &PaymentIntent,
+) -> Result<(), AppError> {
+    diesel::update(orders::table.find(order_id))
+        .set((
+            orders::payment_intent_id.eq(&intent.id),
+            orders::client_secret.eq(&intent.client_secret),
+            orders::payment_status.eq(payment::status_name(intent.status)),
+            orders::last_payment_error.eq(&intent.last_error),
+            orders::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Puts an order's lines back into its buyer's cart (a line the buyer added
+/// again meanwhile is left as it is).
+fn restore_cart(conn: &mut DbConnection, order_id: &str, buyer: &str) -> Result<(), AppError> {
+    let lines: Vec<(String, i64)> = order_lines::table
+        .filter(order_lines::order_id.eq(order_id))
+        .order(order_lines::position.asc())
+        .select((order_lines::product_id, order_lines::quantity))
+        .load(conn)?;
+    let now = db::now();
+    for (product_id, quantity) in lines {
+        let present: i64 = cart_lines::table
+            .filter(cart_lines::buyer_user_id.eq(buyer))
+            .filter(cart_lines::product_id.eq(&product_id))
+            .count()
+            .get_result(conn)?;
+        if present == 0 {
+            diesel::insert_into(cart_lines::table)
+                .values((
+                    cart_lines::id.eq(new_id("cln")),
+                    cart_lines::buyer_user_id.eq(buyer),
+                    cart_lines::product_id.eq(&product_id),
+                    cart_lines::quantity.eq(quantity),
+                    cart_lines::created_at.eq(now),
+                    cart_lines::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Cancels an order whose PaymentIntent could not be created: stock back,
+/// lines back in the cart, key freed so the buyer may try again with it.
+fn cancel_unpaid(
+    conn: &mut DbConnection,
+    order_id: &str,
+    buyer: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    db::write_transaction(conn, |conn| {
+        let updated = diesel::update(
+            orders::table
+                .find(order_id)
+                .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str())),
+        )
+        .set((
+            orders::status.eq(OrderStatus::Canceled.as_str()),
+            orders::cancel_reason.eq(reason),
+            orders::idempotency_key.eq(None::<String>),
+            orders::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+        if updated == 1 {
+            release_order_stock(conn, order_id)?;
+            restore_cart(conn, order_id, buyer)?;
+        }
+        Ok(())
+    })
+}
+
+/// Turns the buyer's cart into an order and its PaymentIntent.
+///
+/// # Errors
+/// 422 `cart_empty`, `product_unavailable`, `mixed_currencies`, `no_fee_rule`;
+/// 409 `out_of_stock`, `idempotency_key_reused`; the provider's refusal (422
+/// `provider_rejected`) or absence (503) — in which case the order is
+/// cancelled and its stock released before answering.
+#[tracing::instrument(skip(pool, provider, request), fields(buyer = %buyer.user_id))]
+pub async fn checkout(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    unpaid_ttl: std::time::Duration,
+    buyer: Buyer,
+    key: String,
+    request: CheckoutRequest,
+) -> Result<CheckoutOutcome, AppError> {
+    let hash = super::model::request_hash(&request);
+    let ttl = chrono::Duration::from_std(unpaid_ttl)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("unpaid ttl: {e}")))?;
+    let reserved = {
+        let buyer = buyer.clone();
+        let request = request.clone();
+        db::run(pool, move |conn| {
+            reserve(conn, &buyer, &key, &hash, &request, ttl)
+        })
+        .await?
+    };
+    let (order_id, total) = match reserved {
+        Reserved::Existing(order_id) => {
+            let order = view(pool, &order_id).await?;
+            return Ok(CheckoutOutcome {
+                order,
+                replayed: true,
+            });
+        }
+        Reserved::New { order_id, total } => (order_id, total),
+    };
+    let new_intent = NewPaymentIntent {
+        amount: total,
+        transfer_group: order_id.clone(),
+        metadata: [
+            ("order_id".to_owned(), order_id.clone()),
+            ("buyer_user_id".to_owned(), buyer.user_id.clone()),
+        ]
+        .into(),
+        confirm_with: request.payment_method.clone(),
+    };
+    let key = IdempotencyKey::derive("payment_intent", &order_id);
+    let intent = match provider.create_payment_intent(&new_intent, &key).await {
+        Ok(intent) => intent,
+        Err(ProviderError::CardDeclined {
+            payment_intent: Some(intent_id),
+            ..
+        }) => {
+            // The intent exists and awaits another payment method: the order
+            // keeps its reservation until it is paid or expires.
+            provider.retrieve_payment_intent(&intent_id).await?
+        }
+        Err(error) => {
+            tracing::warn!(%error, order_id, "payment intent not created; order cancelled");
+            let reason = if error.is_transient() {
+                "provider_unavailable"
+            } else {
+                "provider_rejected"
+            };
+            let (id, buyer) = (order_id.clone(), buyer.user_id.clone());
+            db::run(pool, move |conn| cancel_unpaid(conn, &id, &buyer, reason)).await?;
+            return Err(error.into());
+        }
+    };
+    {
+        let id = order_id.clone();
+        let intent = intent.clone();
+        db::run(pool, move |conn| record_intent(conn, &id, &intent)).await?;
+    }
+    if intent.status == crate::payments::PaymentStatus::Succeeded {
+        // Confirmed server-side and paid at once: mark it paid and route the
+        // shares now; the webhook that follows finds nothing left to do.
+        if let Err(error) = payment::apply_intent(pool, provider, &intent).await {
+            tracing::warn!(%error, order_id, "paid order not settled yet; the sweep finishes it");
+        }
+    }
+    Ok(CheckoutOutcome {
+        order: view(pool, &order_id).await?,
+        replayed: false,
+    })
+}
+
+/// The order's buyer view.
+pub(crate) async fn view(pool: &DbPool, order_id: &str) -> Result<OrderView, AppError> {
+    let id = order_id.to_owned();
+    db::run(pool, move |conn| {
+        store::load_order(conn, &id)?
+            .ok_or_else(store::order_not_found)?
+            .view()
+    })
+    .await
+}

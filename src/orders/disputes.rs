@@ -1,0 +1,236 @@
+//! Disputes (chargebacks) of an order's charge. When one opens, the provider
+//! takes the disputed amount (and its fee) from the platform; the sellers of
+//! the order give back their share of it in proportion to what each holds, by
+//! their parts' settlement (transfer reversals). The dispute fee is borne by
+//! the platform, or recovered from the sellers of parts whose fee rule makes
+//! the seller bear the provider's fees. A won dispute gives it all back.
+//!
+//! Applying a dispute is idempotent and order-free: each recovery is keyed by
+//! (part, cause, dispute id), and the outcome only moves from open to won/lost.
+
+use diesel::prelude::*;
+
+use super::schema::{disputes, order_parts, orders, part_recoveries};
+use super::settlement;
+use super::split::{self, PartAmounts};
+use super::store::{self, part_balance, DisputeRow, OrderRecord, RecoveryRow};
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::money::allocate;
+use crate::payments::{Dispute, Provider};
+
+fn insert_recovery(
+    conn: &mut DbConnection,
+    part_id: &str,
+    kind: &str,
+    dispute_id: &str,
+    seller_minor: i64,
+) -> Result<(), AppError> {
+    if seller_minor == 0 {
+        return Ok(());
+    }
+    diesel::insert_into(part_recoveries::table)
+        .values(&RecoveryRow {
+            part_id: part_id.to_owned(),
+            cause_kind: kind.to_owned(),
+            cause_id: dispute_id.to_owned(),
+            seller_minor,
+            created_at: db::now(),
+        })
+        .execute(conn)?;
+    diesel::update(order_parts::table.find(part_id))
+        .set((
+            order_parts::needs_settlement.eq(true),
+            order_parts::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn recovered_for(record: &OrderRecord, part_id: &str, kind: &str, dispute_id: &str) -> Option<i64> {
+    record
+        .recoveries
+        .iter()
+        .find(|r| r.part_id == part_id && r.cause_kind == kind && r.cause_id == dispute_id)
+        .map(|r| r.seller_minor)
+}
+
+/// Takes the disputed amount (and the fee, by policy) back from the sellers,
+/// once per dispute.
+fn recover(
+    conn: &mut DbConnection,
+    record: &OrderRecord,
+    dispute: &Dispute,
+) -> Result<(), AppError> {
+    let already = record
+        .recoveries
+        .iter()
+        .any(|r| r.cause_id == dispute.id && r.cause_kind.starts_with("dispute"));
+    if already {
+        return Ok(());
+    }
+    let amounts: Vec<PartAmounts> = record
+        .parts
+        .iter()
+        .map(|p| PartAmounts {
+            subtotal: p.subtotal_minor,
+            seller_amount: p.seller_amount_minor,
+            refunded: p.refunded_minor,
+        })
+        .collect();
+    let holds: Vec<i64> = record
+        .parts
+        .iter()
+        .map(|p| {
+            part_balance(p, &record.recoveries, &record.movements)
+                .owed
+                .max(0)
+        })
+        .collect();
+    if amounts.iter().all(|a| a.subtotal == a.refunded) {
+        return Ok(());
+    }
+    let disputed = dispute
+        .amount
+        .minor
+        .min(record.order.total_minor - record.order.refunded_minor);
+    let pieces = split::dispute_pieces(disputed, &amounts, &holds)?;
+    let piece_weights: Vec<u64> = pieces
+        .iter()
+        .map(|(piece, _)| piece.unsigned_abs())
+        .collect();
+    let fee_pieces = if dispute.fee > 0 && piece_weights.iter().any(|w| *w > 0) {
+        allocate(dispute.fee, &piece_weights)?
+    } else {
+        vec![0; pieces.len()]
+    };
+    for (((part, (_, seller)), fee_piece), held) in record
+        .parts
+        .iter()
+        .zip(&pieces)
+        .zip(&fee_pieces)
+        .zip(&holds)
+    {
+        insert_recovery(conn, &part.id, "dispute", &dispute.id, *seller)?;
+        if part.processing_fee_payer == "seller" {
+            // What the seller still holds after the disputed share bounds the fee it can give.
+            let fee_share = (*fee_piece).min(held - seller).max(0);
+            insert_recovery(conn, &part.id, "dispute_fee", &dispute.id, fee_share)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives the sellers back what this dispute took, once.
+fn return_recovered(
+    conn: &mut DbConnection,
+    record: &OrderRecord,
+    dispute_id: &str,
+) -> Result<(), AppError> {
+    for part in &record.parts {
+        if recovered_for(record, &part.id, "dispute_won", dispute_id).is_some() {
+            continue;
+        }
+        let taken = recovered_for(record, &part.id, "dispute", dispute_id).unwrap_or(0)
+            + recovered_for(record, &part.id, "dispute_fee", dispute_id).unwrap_or(0);
+        insert_recovery(conn, &part.id, "dispute_won", dispute_id, -taken)?;
+    }
+    Ok(())
+}
+
+/// The order whose charge is disputed.
+fn order_of_dispute(
+    conn: &mut DbConnection,
+    dispute: &Dispute,
+) -> Result<Option<String>, AppError> {
+    let mut query = orders::table.select(orders::id).into_boxed();
+    query = match &dispute.payment_intent {
+        Some(intent) => query.filter(
+            orders::charge_id
+                .eq(dispute.charge.clone())
+                .or(orders::payment_intent_id.eq(intent.clone())),
+        ),
+        None => query.filter(orders::charge_id.eq(dispute.charge.clone())),
+    };
+    Ok(query.first(conn).optional()?)
+}
+
+fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError> {
+    db::write_transaction(conn, |conn| {
+        let order_id = order_of_dispute(conn, dispute)?.ok_or(AppError::NotFound {
+            resource: "order for this dispute",
+        })?;
+        let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
+        let now = db::now();
+        let stored = record.disputes.iter().find(|d| d.id == dispute.id);
+        let outcome = match stored.map(|d| d.outcome.as_str()) {
+            // A decided dispute stays decided, whatever stale event comes later.
+            Some(decided @ ("won" | "lost")) => decided,
+            _ if dispute.is_won() => "won",
+            _ if dispute.is_lost() => "lost",
+            _ => "open",
+        };
+        match stored {
+            None => {
+                diesel::insert_into(disputes::table)
+                    .values(&DisputeRow {
+                        id: dispute.id.clone(),
+                        order_id: order_id.clone(),
+                        charge_id: dispute.charge.clone(),
+                        amount_minor: dispute.amount.minor,
+                        fee_minor: dispute.fee,
+                        provider_status: dispute.status.clone(),
+                        outcome: outcome.to_owned(),
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .execute(conn)?;
+            }
+            Some(_) => {
+                diesel::update(disputes::table.find(&dispute.id))
+                    .set((
+                        disputes::provider_status.eq(&dispute.status),
+                        disputes::fee_minor.eq(dispute.fee),
+                        disputes::outcome.eq(outcome),
+                        disputes::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        // Funds leave the platform when a dispute opens, whatever its outcome later.
+        recover(conn, &record, dispute)?;
+        if outcome == "won" {
+            let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
+            return_recovered(conn, &record, &dispute.id)?;
+        }
+        Ok(order_id)
+    })
+}
+
+/// Applies a dispute's current state to its order and moves the sellers' money.
+///
+/// # Errors
+/// 404 when no order has the disputed charge; provider errors while settling.
+#[tracing::instrument(skip(pool, provider, dispute), fields(dispute = %dispute.id))]
+pub async fn apply_dispute(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    dispute: &Dispute,
+) -> Result<(), AppError> {
+    let d = dispute.clone();
+    let order_id = db::run(pool, move |conn| apply(conn, &d)).await?;
+    settlement::settle_order(pool, provider, &order_id).await
+}
+
+/// Fetches a dispute from the provider (the authority on its state) and applies it.
+///
+/// # Errors
+/// As [`apply_dispute`]; 404 for a dispute the provider does not know.
+pub async fn sync_dispute(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    dispute_id: &str,
+) -> Result<(), AppError> {
+    let dispute = provider.retrieve_dispute(dispute_id).await?;
+    apply_dispute(pool, provider, &dispute).await
+}

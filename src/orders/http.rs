@@ -1,0 +1,357 @@
+//! Cart, checkout, order, refund and dispute endpoints: thin handlers over the
+//! domain functions of this module.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::DateTime;
+use serde::Deserialize;
+
+use super::model::{idempotency_key, CheckoutRequest, OrderStatus, RefundRequest};
+use super::refunds::{self, Refunder};
+use super::store::{self, ORDERS_PAGE_MAX};
+use super::{cart, checkout, disputes, payment};
+use crate::auth::{Caller, Role};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::http::JsonBody;
+use crate::payments::Provider;
+use crate::sellers::shops;
+
+/// Mounts the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/cart").get(get_cart).delete(clear_cart))
+        .service(web::resource("/v1/cart/lines").post(add_line))
+        .service(
+            web::resource("/v1/cart/lines/{id}")
+                .patch(set_quantity)
+                .delete(remove_line),
+        )
+        .service(web::resource("/v1/checkout").post(post_checkout))
+        .service(web::resource("/v1/orders").get(list_orders))
+        .service(web::resource("/v1/orders/{id}").get(get_order))
+        .service(web::resource("/v1/orders/{id}/sync").post(sync_order))
+        .service(web::resource("/v1/orders/{id}/refunds").post(post_refund))
+        .service(web::resource("/v1/shops/{id}/orders").get(shop_orders))
+        .service(web::resource("/v1/disputes/{id}/sync").post(sync_dispute));
+}
+
+fn is_staff(caller: &Caller) -> bool {
+    caller.role.is_staff()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddLineRequest {
+    product_id: String,
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuantityRequest {
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    /// RFC 3339: only orders created before this instant (the last one seen).
+    created_before: Option<String>,
+}
+
+fn parse_list_query(
+    query: &ListQuery,
+) -> Result<(Option<OrderStatus>, Option<chrono::NaiveDateTime>, i64), AppError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::parse(s).ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_query",
+                    "status is awaiting_payment, paid, expired or canceled",
+                    Some("status".into()),
+                )
+            })
+        })
+        .transpose()?;
+    let before = query
+        .created_before
+        .as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.naive_utc())
+                .map_err(|_| {
+                    AppError::bad_request(
+                        "invalid_query",
+                        "created_before is an RFC 3339 timestamp",
+                        Some("created_before".into()),
+                    )
+                })
+        })
+        .transpose()?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=ORDERS_PAGE_MAX).contains(&limit) {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            format!("limit is 1 to {ORDERS_PAGE_MAX}"),
+            Some("limit".into()),
+        ));
+    }
+    Ok((status, before, limit))
+}
+
+async fn get_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let buyer = caller.user_id.0;
+    let view = db::run(&pool, move |conn| cart::cart(conn, &buyer)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn clear_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let buyer = caller.user_id.0;
+    let view = db::run(&pool, move |conn| cart::clear(conn, &buyer)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn add_line(
+    caller: Caller,
+    body: JsonBody<AddLineRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let body = body.into_inner();
+    let buyer = caller.user_id.0;
+    let view = db::run(&pool, move |conn| {
+        cart::add_line(conn, &buyer, &body.product_id, body.quantity)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn set_quantity(
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<QuantityRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let quantity = body.into_inner().quantity;
+    let (buyer, line) = (caller.user_id.0, path.into_inner());
+    let view = db::run(&pool, move |conn| {
+        cart::set_quantity(conn, &buyer, &line, quantity)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn remove_line(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let (buyer, line) = (caller.user_id.0, path.into_inner());
+    let view = db::run(&pool, move |conn| cart::remove_line(conn, &buyer, &line)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+fn header_key(req: &HttpRequest) -> Result<String, AppError> {
+    idempotency_key(
+        req.headers()
+            .get("idempotency-key")
+            .map(|v| v.to_str().unwrap_or("\u{0}")),
+    )
+}
+
+/// `POST /v1/checkout` (header `Idempotency-Key`, required).
+async fn post_checkout(
+    req: HttpRequest,
+    caller: Caller,
+    body: JsonBody<CheckoutRequest>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    let key = header_key(&req)?;
+    let request = body.into_inner().parse()?;
+    let buyer = checkout::Buyer {
+        user_id: caller.user_id.0,
+        email: caller.email,
+    };
+    let outcome = checkout::checkout(
+        &pool,
+        provider.get_ref(),
+        settings.orders.unpaid_ttl,
+        buyer,
+        key,
+        request,
+    )
+    .await?;
+    let mut response = HttpResponse::Created();
+    response.insert_header(("Location", format!("/v1/orders/{}", outcome.order.id)));
+    if outcome.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(outcome.order))
+}
+
+async fn list_orders(
+    caller: Caller,
+    query: web::Query<ListQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
+    let (status, before, limit) = parse_list_query(&query)?;
+    let buyer = (!is_staff(&caller)).then_some(caller.user_id.0);
+    let data = db::run(&pool, move |conn| {
+        store::list_orders(conn, buyer.as_deref(), status, before, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+async fn get_order(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
+    let (id, viewer, staff) = (
+        path.into_inner(),
+        caller.user_id.0.clone(),
+        is_staff(&caller),
+    );
+    let view = db::run(&pool, move |conn| {
+        store::order_for(conn, &id, &viewer, staff)?.view()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /v1/orders/{id}/sync`: reads the PaymentIntent at the provider and
+/// applies it (the remedy for a missed webhook), then settles the parts.
+async fn sync_order(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer, Role::Support])?;
+    let (id, viewer, staff) = (
+        path.into_inner(),
+        caller.user_id.0.clone(),
+        is_staff(&caller),
+    );
+    let order = {
+        let id = id.clone();
+        db::run(&pool, move |conn| {
+            Ok(store::order_for(conn, &id, &viewer, staff)?.order)
+        })
+        .await?
+    };
+    if let Some(intent_id) = &order.payment_intent_id {
+        let intent = provider.retrieve_payment_intent(intent_id).await?;
+        payment::apply_intent(&pool, provider.get_ref(), &intent).await?;
+    }
+    if order.status == OrderStatus::Paid.as_str() {
+        super::settlement::settle_order(&pool, provider.get_ref(), &id).await?;
+    }
+    let view = checkout::view(&pool, &id).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /v1/orders/{id}/refunds` (header `Idempotency-Key`, required).
+async fn post_refund(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<RefundRequest>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Support, Role::Seller])?;
+    let key = header_key(&req)?;
+    let shops = if caller.is(Role::Seller) {
+        let owner = caller.user_id.0.clone();
+        let own = db::run(&pool, move |conn| shops::list_shops(conn, Some(&owner))).await?;
+        Some(own.into_iter().map(|s| s.id).collect())
+    } else {
+        None
+    };
+    let refunder = Refunder {
+        user_id: caller.user_id.0,
+        shops,
+    };
+    let outcome = refunds::refund(
+        &pool,
+        provider.get_ref(),
+        &path.into_inner(),
+        refunder,
+        key,
+        body.into_inner(),
+    )
+    .await?;
+    let mut response = if outcome.refund.status == "pending" {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Created()
+    };
+    if outcome.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(outcome.refund))
+}
+
+/// `GET /v1/shops/{id}/orders`: the shop's parts of orders, for its seller and staff.
+async fn shop_orders(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let (status, before, limit) = parse_list_query(&query)?;
+    if status.is_some() {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            "a shop's orders are not filtered by status",
+            Some("status".into()),
+        ));
+    }
+    let (shop_id, staff) = (path.into_inner(), is_staff(&caller));
+    let viewer = caller.user_id.0;
+    let data = db::run(&pool, move |conn| {
+        let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;
+        store::list_shop_orders(conn, &shop.id, before, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+/// `POST /v1/disputes/{id}/sync`: reads the dispute at the provider and applies it.
+async fn sync_dispute(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Support])?;
+    let dispute_id = path.into_inner();
+    let valid = dispute_id.starts_with("dp_")
+        && dispute_id.len() <= 64
+        && dispute_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(AppError::NotFound {
+            resource: "dispute",
+        });
+    }
+    disputes::sync_dispute(&pool, provider.get_ref(), &dispute_id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "dispute": dispute_id, "applied": true })))
+}

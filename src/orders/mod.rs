@@ -1,0 +1,53 @@
+//! Carts, checkout, and everything that happens to an order's money afterwards.
+//!
+//! - [`cart`]: one cart per buyer, lines from any number of shops.
+//! - [`checkout`]: the cart becomes an order (one part per shop, each priced
+//!   with the fee rule in force, stock reserved atomically) and one
+//!   PaymentIntent on the platform account with `transfer_group` = order id.
+//! - [`payment`]: applying the intent's state (paid, failed, cancelled) and
+//!   expiring unpaid orders.
+//! - [`settlement`]: moving each seller's share to its connected account —
+//!   transfers with `source_transaction` = the charge, reversals when money
+//!   is taken back — converging on what the seller is owed.
+//! - [`refunds`] and [`disputes`]: what they take back from whom.
+//! - [`split`]: the pure arithmetic of all of these.
+//! - [`sweeper`]: the background pass that finishes what requests could not.
+//!
+//! The functions webhooks will call are [`payment::apply_intent`] and
+//! [`disputes::apply_dispute`]; until then `POST /v1/orders/{id}/sync` and
+//! `POST /v1/disputes/{id}/sync` fetch the provider's state and apply it.
+
+pub mod cart;
+pub mod checkout;
+pub mod disputes;
+mod http;
+pub mod model;
+pub mod payment;
+pub mod refunds;
+pub mod schema;
+pub mod settlement;
+pub mod split;
+pub mod store;
+pub mod sweeper;
+
+use diesel::prelude::*;
+
+pub use checkout::{checkout, Buyer, CheckoutOutcome};
+pub use http::routes;
+pub use model::{CheckoutRequest, OrderStatus, OrderView, RefundRequest, Shipping};
+
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// Puts every unit of an unpaid order back into stock.
+pub(crate) fn release_order_stock(conn: &mut DbConnection, order_id: &str) -> Result<(), AppError> {
+    use schema::order_lines;
+    let lines: Vec<(String, i64)> = order_lines::table
+        .filter(order_lines::order_id.eq(order_id))
+        .select((order_lines::product_id, order_lines::quantity))
+        .load(conn)?;
+    for (product_id, quantity) in lines {
+        crate::catalog::release_stock(conn, &product_id, quantity)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! Moving each seller's money: converging what reached a part's connected
+//! account (transfers net of reversals) on what its seller is owed (the seller
+//! amount fixed at payment, less what refunds and disputes took back, plus what
+//! won disputes gave back).
+//!
+//! Each step writes one movement as `pending` in a write transaction (at most
+//! one per part: a partial unique index), then calls the provider with the
+//! movement's id as the idempotency key, then records the answer. A crash or
+//! a timeout in between leaves the movement pending, and the next attempt
+//! repeats the very same call, which the provider answers from its idempotency
+//! store: money is never moved twice and never forgotten.
+
+use diesel::prelude::*;
+
+use super::model::OrderStatus;
+use super::payment::hold_reason;
+use super::schema::{order_parts, part_movements};
+use super::store::{self, new_id, part_balance, MovementRow, PartRow};
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::money::{Currency, Money};
+use crate::payments::{IdempotencyKey, NewTransfer, Provider, ProviderError};
+use crate::sellers::shops;
+
+/// Most movements one settlement pass writes for one part (a transfer, or a
+/// reversal spread over a few transfers): a bound, not an expected count.
+const STEPS_PER_PART_MAX: usize = 8;
+
+/// What the provider must be asked next for a part.
+#[derive(Debug, Clone)]
+struct Call {
+    movement: MovementRow,
+    currency: Currency,
+    order_id: String,
+    /// Transfer: the shop's connected account; reversal: unused.
+    destination: String,
+    /// The charge the transfer spends (so it cannot run ahead of the funds).
+    charge_id: Option<String>,
+    /// Reversal: the provider's id of the transfer taken back from.
+    transfer_id: Option<String>,
+}
+
+enum Step {
+    Settled,
+    Held,
+    Call(Box<Call>),
+}
+
+fn set_part(
+    conn: &mut DbConnection,
+    part_id: &str,
+    hold: Option<&str>,
+    needs_settlement: bool,
+) -> Result<(), AppError> {
+    diesel::update(order_parts::table.find(part_id))
+        .set((
+            order_parts::hold_reason.eq(hold),
+            order_parts::needs_settlement.eq(needs_settlement),
+            order_parts::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn movements_of(conn: &mut DbConnection, part_id: &str) -> Result<Vec<MovementRow>, AppError> {
+    Ok(part_movements::table
+        .filter(part_movements::part_id.eq(part_id))
+        .order((part_movements::created_at.asc(), part_movements::id.asc()))
+        .select(MovementRow::as_select())
+        .load(conn)?)
+}
+
+/// Decides the part's next movement, writing it as pending.
+fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
+    db::write_transaction(conn, |conn| {
+        let part: PartRow = order_parts::table
+            .find(part_id)
+            .select(PartRow::as_select())
+            .first(conn)?;
+        let order =
+            store::find_order_row(conn, &part.order_id)?.ok_or_else(store::order_not_found)?;
+        if order.status != OrderStatus::Paid.as_str() {
+            return Ok(Step::Settled);
+        }
+        let currency = Currency::parse(&order.currency)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("order {} currency", order.id)))?;
+        let shop = shops::find_shop(conn, &part.shop_id)?
+            .ok_or(AppError::NotFound { resource: "shop" })?;
+        let movements = movements_of(conn, part_id)?;
+        let call = |movement: MovementRow| {
+            let transfer_id = movement.reverses_id.as_ref().and_then(|reversed| {
+                movements
+                    .iter()
+                    .find(|m| &m.id == reversed)
+                    .and_then(|m| m.provider_id.clone())
+            });
+            Step::Call(Box::new(Call {
+                movement,
+                currency,
+                order_id: order.id.clone(),
+                destination: shop.provider_account_id.clone().unwrap_or_default(),
+                charge_id: order.charge_id.clone(),
+                transfer_id,
+            }))
+        };
+        if let Some(pending) = movements.iter().find(|m| m.status == "pending") {
+            return Ok(call(pending.clone()));
+        }
+        let recoveries = super::schema::part_recoveries::table
+            .filter(super::schema::part_recoveries::part_id.eq(part_id))
+            .select(store::RecoveryRow::as_select())
+            .load(conn)?;
+        let balance = part_balance(&part, &recoveries, &movements);
+        let delta = balance.owed - balance.transferred;
+        let now = db::now();
+        let mut movement = MovementRow {
+            id: new_id("mvt"),
+            part_id: part_id.to_owned(),
+            kind: String::new(),
+            amount_minor: 0,
+            reverses_id: None,
+            status: "pending".into(),
+            provider_id: None,
+            failure_message: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if delta == 0 {
+            set_part(conn, part_id, None, false)?;
+            return Ok(Step::Settled);
+        }
+        if delta > 0 {
+            let refused_since_shop_changed = part
+                .hold_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("transfer_refused"))
+                && movements
+                    .iter()
+                    .rev()
+                    .find(|m| m.status == "failed")
+                    .is_some_and(|m| m.updated_at >= shop.updated_at);
+            if refused_since_shop_changed {
+                return Ok(Step::Held);
+            }
+            if let Some(reason) = hold_reason(&shop) {
+                set_part(conn, part_id, Some(&reason), true)?;
+                return Ok(Step::Held);
+            }
+            movement.kind = "transfer".into();
+            movement.amount_minor = delta;
+        } else {
+            // Take back from the latest transfer that still has something to give.
+            let needed = -delta;
+            let reversed_from = |transfer: &MovementRow| -> i64 {
+                movements
+                    .iter()
+                    .filter(|m| m.kind == "reversal" && m.status == "succeeded")
+                    .filter(|m| m.reverses_id.as_deref() == Some(transfer.id.as_str()))
+                    .map(|m| m.amount_minor)
+                    .sum()
+            };
+            let source = movements
+                .iter()
+                .rev()
+                .filter(|m| m.kind == "transfer" && m.status == "succeeded")
+                .map(|m| (m, m.amount_minor - reversed_from(m)))
+                .find(|(_, left)| *left > 0);
+            let Some((transfer, left)) = source else {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "part {part_id}: {needed} to reverse and no transfer to reverse it from"
+                )));
+            };
+            movement.kind = "reversal".into();
+            movement.amount_minor = needed.min(left);
+            movement.reverses_id = Some(transfer.id.clone());
+        }
+        assert!(movement.amount_minor > 0, "a movement moves money");
+        diesel::insert_into(part_movements::table)
+            .values(&movement)
+            .execute(conn)?;
+        set_part(conn, part_id, None, true)?;
+        Ok(call(movement))
+    })
+}
+
+/// Records the provider's answer on a pending movement.
+fn finish(
+    conn: &mut DbConnection,
+    movement: &MovementRow,
+    outcome: Result<String, String>,
+) -> Result<(), AppError> {
+    db::write_transaction(conn, |conn| {
+        let now = db::now();
+        let pending = part_movements::table
+            .find(&movement.id)
+            .filter(part_movements::status.eq("pending"));
+        match &outcome {
+            Ok(provider_id) => {
+                diesel::update(pending)
+                    .set((
+                        part_movements::status.eq("succeeded"),
+                        part_movements::provider_id.eq(provider_id),
+                        part_movements::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Err(message) => {
+                diesel::update(pending)
+                    .set((
+                        part_movements::status.eq("failed"),
+                        part_movements::failure_message.eq(message),
+                        part_movements::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                let reason = format!("transfer_refused: {message}");
+                let reason: String = reason.chars().take(300).collect();
+                set_part(conn, &movement.part_id, Some(&reason), true)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn call_provider(provider: &dyn Provider, call: &Call) -> Result<String, ProviderError> {
+    let m = &call.movement;
+    let metadata = [
+        ("order_id".to_owned(), call.order_id.clone()),
+        ("part_id".to_owned(), m.part_id.clone()),
+        ("movement_id".to_owned(), m.id.clone()),
+    ]
+    .into();
+    if m.kind == "transfer" {
+        let transfer = provider
+            .create_transfer(
+                &NewTransfer {
+                    amount: Money::new(m.amount_minor, call.currency),
+                    destination: call.destination.clone(),
+                    source_transaction: call.charge_id.clone(),
+                    transfer_group: Some(call.order_id.clone()),
+                    metadata,
+                },
+                &IdempotencyKey::derive("transfer", &m.id),
+            )
+            .await?;
+        assert_eq!(
+            transfer.amount.minor, m.amount_minor,
+            "the provider moved what we asked"
+        );
+        Ok(transfer.id)
+    } else {
+        let transfer_id = call
+            .transfer_id
+            .as_deref()
+            .ok_or_else(|| ProviderError::Unexpected {
+                message: format!("reversal {} names no succeeded transfer", m.id),
+            })?;
+        let reversal = provider
+            .reverse_transfer(
+                transfer_id,
+                m.amount_minor,
+                &metadata,
+                &IdempotencyKey::derive("reversal", &m.id),
+            )
+            .await?;
+        Ok(reversal.id)
+    }
+}
+
+/// Brings one part's transfers in line with what its seller is owed.
+///
+/// # Errors
+/// The provider is unreachable (the movement stays pending; the sweep
+/// repeats it) or the database failed.
+#[tracing::instrument(skip(pool, provider))]
+pub async fn settle_part(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    part_id: &str,
+) -> Result<(), AppError> {
+    for _ in 0..STEPS_PER_PART_MAX {
+        let id = part_id.to_owned();
+        let step = match db::run(pool, move |conn| next_step(conn, &id)).await {
+            // Another process wrote this part's pending movement first: take it up.
+            Err(AppError::Conflict { .. }) => continue,
+            other => other?,
+        };
+        let call = match step {
+            Step::Settled | Step::Held => return Ok(()),
+            Step::Call(call) => call,
+        };
+        let outcome = match call_provider(provider, &call).await {
+            Ok(provider_id) => Ok(provider_id),
+            Err(error) if error.is_transient() => return Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%error, part_id, movement = call.movement.id, "provider refused a movement; part held");
+                Err(error.to_string())
+            }
+        };
+        let refused = outcome.is_err();
+        db::run(pool, move |conn| finish(conn, &call.movement, outcome)).await?;
+        if refused {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Settles every part of an order; returns the first error after trying all.
+///
+/// # Errors
+/// As [`settle_part`].
+pub async fn settle_order(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    order_id: &str,
+) -> Result<(), AppError> {
+    let id = order_id.to_owned();
+    let parts = db::run(pool, move |conn| store::parts_of(conn, &id)).await?;
+    let mut first_error = None;
+    for part in parts {
+        if let Err(error) = settle_part(pool, provider, &part.id).await {
+            tracing::warn!(%error, part_id = part.id, "part not settled yet; the sweep retries");
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Settles up to `limit` parts marked as needing it; returns how many were
+/// looked at and the first error met.
+pub async fn settle_due(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    limit: i64,
+) -> (usize, Option<AppError>) {
+    let ids: Result<Vec<String>, AppError> = db::run(pool, move |conn| {
+        Ok(order_parts::table
+            .filter(order_parts::needs_settlement.eq(true))
+            .select(order_parts::id)
+            .order(order_parts::updated_at.asc())
+            .limit(limit)
+            .load(conn)?)
+    })
+    .await;
+    let ids = match ids {
+        Ok(ids) => ids,
+        Err(error) => return (0, Some(error)),
+    };
+    let mut first_error = None;
+    for id in &ids {
+        if let Err(error) = settle_part(pool, provider, id).await {
+            first_error.get_or_insert(error);
+        }
+    }
+    (ids.len(), first_error)
+}

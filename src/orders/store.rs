@@ -1,0 +1,582 @@
+//! Orders as stored: the rows, loading an order with everything under it, and
+//! rendering it for buyers, sellers and staff.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{
+    rfc3339, DisputeView, LineView, OrderStatus, OrderView, PartSettlementView, PartView,
+    PaymentView, RefundLineView, RefundPartView, RefundView, SellerOrderView, Shipping,
+};
+use super::schema::{
+    disputes, order_lines, order_parts, orders, part_movements, part_recoveries, refund_lines,
+    refund_parts, refunds,
+};
+use crate::db::DbConnection;
+use crate::error::AppError;
+use crate::money::{Currency, Money};
+
+/// Most orders one list call returns.
+pub const ORDERS_PAGE_MAX: i64 = 100;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orders)]
+pub(crate) struct OrderRow {
+    pub id: String,
+    pub buyer_user_id: String,
+    pub buyer_email: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub shipping: String,
+    pub payment_intent_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub payment_status: Option<String>,
+    pub last_payment_error: Option<String>,
+    pub charge_id: Option<String>,
+    pub processing_fee_minor: Option<i64>,
+    pub refunded_minor: i64,
+    pub late_payment_refund_id: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = order_parts)]
+pub(crate) struct PartRow {
+    pub id: String,
+    pub order_id: String,
+    pub shop_id: String,
+    pub subtotal_minor: i64,
+    pub fee_minor: i64,
+    pub fee_rule_version_id: String,
+    pub processing_fee_payer: String,
+    pub refund_fee_proportionally: bool,
+    pub processing_fee_minor: i64,
+    pub seller_amount_minor: i64,
+    pub refunded_minor: i64,
+    pub hold_reason: Option<String>,
+    pub needs_settlement: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = order_lines)]
+pub(crate) struct LineRow {
+    pub id: String,
+    pub order_id: String,
+    pub part_id: String,
+    pub product_id: String,
+    pub position: i32,
+    pub sku: String,
+    pub title: String,
+    pub category: String,
+    pub unit_price_minor: i64,
+    pub quantity: i64,
+    pub amount_minor: i64,
+    pub refunded_quantity: i64,
+    pub restocked_quantity: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refunds)]
+pub(crate) struct RefundRow {
+    pub id: String,
+    pub order_id: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub amount_minor: i64,
+    pub reason: Option<String>,
+    pub restock: bool,
+    pub status: String,
+    pub provider_refund_id: Option<String>,
+    pub failure_message: Option<String>,
+    pub requested_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refund_parts)]
+pub(crate) struct RefundPartRow {
+    pub refund_id: String,
+    pub part_id: String,
+    pub amount_minor: i64,
+    pub seller_portion_minor: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refund_lines)]
+pub(crate) struct RefundLineRow {
+    pub refund_id: String,
+    pub line_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = disputes)]
+pub(crate) struct DisputeRow {
+    pub id: String,
+    pub order_id: String,
+    pub charge_id: String,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub provider_status: String,
+    pub outcome: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = part_recoveries)]
+pub(crate) struct RecoveryRow {
+    pub part_id: String,
+    pub cause_kind: String,
+    pub cause_id: String,
+    pub seller_minor: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = part_movements)]
+pub(crate) struct MovementRow {
+    pub id: String,
+    pub part_id: String,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub reverses_id: Option<String>,
+    pub status: String,
+    pub provider_id: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A fresh id with a prefix: `ord_`, `opt_`, `oln_`, …
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Whether `id` could be an id with this prefix (anything else is a 404
+/// without asking the database).
+pub fn has_id_shape(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+pub(crate) fn order_not_found() -> AppError {
+    AppError::NotFound { resource: "order" }
+}
+
+fn corrupt(what: &str, id: &str) -> AppError {
+    AppError::Internal(anyhow::anyhow!("order data is invalid: {what} of {id}"))
+}
+
+/// Everything stored about one order.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderRecord {
+    pub order: OrderRow,
+    pub currency: Currency,
+    pub status: OrderStatus,
+    pub parts: Vec<PartRow>,
+    pub lines: Vec<LineRow>,
+    pub refunds: Vec<RefundRow>,
+    pub refund_parts: Vec<RefundPartRow>,
+    pub refund_lines: Vec<RefundLineRow>,
+    pub disputes: Vec<DisputeRow>,
+    pub recoveries: Vec<RecoveryRow>,
+    pub movements: Vec<MovementRow>,
+}
+
+/// The order row alone.
+pub(crate) fn find_order_row(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<OrderRow>, AppError> {
+    Ok(orders::table
+        .find(id)
+        .select(OrderRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// An order's parts (in id order; [`load_order`] sorts them by cart order).
+pub(crate) fn parts_of(conn: &mut DbConnection, order_id: &str) -> Result<Vec<PartRow>, AppError> {
+    Ok(order_parts::table
+        .filter(order_parts::order_id.eq(order_id))
+        .order(order_parts::id.asc())
+        .select(PartRow::as_select())
+        .load(conn)?)
+}
+
+/// The whole order, or `None`.
+pub(crate) fn load_order(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<OrderRecord>, AppError> {
+    let Some(order) = find_order_row(conn, id)? else {
+        return Ok(None);
+    };
+    let currency = Currency::parse(&order.currency).map_err(|_| corrupt("currency", id))?;
+    let status = OrderStatus::parse(&order.status).ok_or_else(|| corrupt("status", id))?;
+    let mut parts = parts_of(conn, id)?;
+    let part_ids: Vec<String> = parts.iter().map(|p| p.id.clone()).collect();
+    let lines: Vec<LineRow> = order_lines::table
+        .filter(order_lines::order_id.eq(id))
+        .order(order_lines::position.asc())
+        .select(LineRow::as_select())
+        .load(conn)?;
+    // Parts in the order their shops first appear in the cart.
+    parts.sort_by_key(|p| {
+        lines
+            .iter()
+            .position(|l| l.part_id == p.id)
+            .unwrap_or(usize::MAX)
+    });
+    let refund_rows: Vec<RefundRow> = refunds::table
+        .filter(refunds::order_id.eq(id))
+        .order((refunds::created_at.asc(), refunds::id.asc()))
+        .select(RefundRow::as_select())
+        .load(conn)?;
+    let refund_ids: Vec<String> = refund_rows.iter().map(|r| r.id.clone()).collect();
+    let refund_part_rows = refund_parts::table
+        .filter(refund_parts::refund_id.eq_any(&refund_ids))
+        .select(RefundPartRow::as_select())
+        .load(conn)?;
+    let refund_line_rows = refund_lines::table
+        .filter(refund_lines::refund_id.eq_any(&refund_ids))
+        .select(RefundLineRow::as_select())
+        .load(conn)?;
+    let dispute_rows = disputes::table
+        .filter(disputes::order_id.eq(id))
+        .order((disputes::created_at.asc(), disputes::id.asc()))
+        .select(DisputeRow::as_select())
+        .load(conn)?;
+    let recoveries = part_recoveries::table
+        .filter(part_recoveries::part_id.eq_any(&part_ids))
+        .select(RecoveryRow::as_select())
+        .load(conn)?;
+    let movements = part_movements::table
+        .filter(part_movements::part_id.eq_any(&part_ids))
+        .order((part_movements::created_at.asc(), part_movements::id.asc()))
+        .select(MovementRow::as_select())
+        .load(conn)?;
+    Ok(Some(OrderRecord {
+        order,
+        currency,
+        status,
+        parts,
+        lines,
+        refunds: refund_rows,
+        refund_parts: refund_part_rows,
+        refund_lines: refund_line_rows,
+        disputes: dispute_rows,
+        recoveries,
+        movements,
+    }))
+}
+
+/// What a part's seller is owed now and what has reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PartBalance {
+    /// Seller amount − everything taken back (refunds, disputes) + given back (won disputes).
+    pub owed: i64,
+    /// Succeeded transfers − succeeded reversals.
+    pub transferred: i64,
+    /// Whether a movement is written but not yet confirmed by the provider.
+    pub in_flight: bool,
+}
+
+pub(crate) fn part_balance(
+    part: &PartRow,
+    recoveries: &[RecoveryRow],
+    movements: &[MovementRow],
+) -> PartBalance {
+    let recovered: i64 = recoveries
+        .iter()
+        .filter(|r| r.part_id == part.id)
+        .map(|r| r.seller_minor)
+        .sum();
+    let mut transferred = 0;
+    let mut in_flight = false;
+    for m in movements.iter().filter(|m| m.part_id == part.id) {
+        match (m.kind.as_str(), m.status.as_str()) {
+            ("transfer", "succeeded") => transferred += m.amount_minor,
+            ("reversal", "succeeded") => transferred -= m.amount_minor,
+            (_, "pending") => in_flight = true,
+            _ => {}
+        }
+    }
+    PartBalance {
+        owed: part.seller_amount_minor - recovered,
+        transferred,
+        in_flight,
+    }
+}
+
+impl OrderRecord {
+    fn money(&self, minor: i64) -> Money {
+        Money::new(minor, self.currency)
+    }
+
+    fn shipping(&self) -> Result<Shipping, AppError> {
+        serde_json::from_str(&self.order.shipping).map_err(|_| corrupt("shipping", &self.order.id))
+    }
+
+    /// Whether a dispute on the order's charge is not decided yet.
+    pub fn disputed(&self) -> bool {
+        self.disputes.iter().any(|d| d.outcome == "open")
+    }
+
+    fn part_view(&self, part: &PartRow) -> PartView {
+        let balance = part_balance(part, &self.recoveries, &self.movements);
+        let status = if self.status != OrderStatus::Paid {
+            "awaiting_payment"
+        } else if balance.owed == balance.transferred && !balance.in_flight {
+            "settled"
+        } else if part.hold_reason.is_some() {
+            "held"
+        } else {
+            "in_progress"
+        };
+        PartView {
+            id: part.id.clone(),
+            shop_id: part.shop_id.clone(),
+            subtotal: self.money(part.subtotal_minor),
+            fee: self.money(part.fee_minor),
+            fee_rule_version_id: part.fee_rule_version_id.clone(),
+            processing_fee_payer: part.processing_fee_payer.clone(),
+            refund_fee_proportionally: part.refund_fee_proportionally,
+            processing_fee: self.money(part.processing_fee_minor),
+            seller_amount: self.money(part.seller_amount_minor),
+            refunded: self.money(part.refunded_minor),
+            settlement: PartSettlementView {
+                status,
+                owed: self.money(balance.owed),
+                transferred: self.money(balance.transferred),
+                hold_reason: part.hold_reason.clone(),
+            },
+            lines: self
+                .lines
+                .iter()
+                .filter(|l| l.part_id == part.id)
+                .map(|l| LineView {
+                    id: l.id.clone(),
+                    product_id: l.product_id.clone(),
+                    sku: l.sku.clone(),
+                    title: l.title.clone(),
+                    category: l.category.clone(),
+                    unit_price: self.money(l.unit_price_minor),
+                    quantity: l.quantity,
+                    amount: self.money(l.amount_minor),
+                    refunded_quantity: l.refunded_quantity,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn refund_view(&self, refund: &RefundRow) -> RefundView {
+        RefundView {
+            id: refund.id.clone(),
+            order_id: refund.order_id.clone(),
+            amount: self.money(refund.amount_minor),
+            status: refund.status.clone(),
+            reason: refund.reason.clone(),
+            restock: refund.restock,
+            provider_refund_id: refund.provider_refund_id.clone(),
+            failure_message: refund.failure_message.clone(),
+            parts: self
+                .refund_parts
+                .iter()
+                .filter(|p| p.refund_id == refund.id)
+                .map(|p| RefundPartView {
+                    part_id: p.part_id.clone(),
+                    amount: self.money(p.amount_minor),
+                    seller_portion: self.money(p.seller_portion_minor),
+                    platform_portion: self.money(p.amount_minor - p.seller_portion_minor),
+                })
+                .collect(),
+            lines: self
+                .refund_lines
+                .iter()
+                .filter(|l| l.refund_id == refund.id)
+                .map(|l| RefundLineView {
+                    line_id: l.line_id.clone(),
+                    quantity: l.quantity,
+                })
+                .collect(),
+            created_at: rfc3339(refund.created_at),
+        }
+    }
+
+    /// The buyer's and staff's view.
+    pub fn view(&self) -> Result<OrderView, AppError> {
+        let o = &self.order;
+        Ok(OrderView {
+            id: o.id.clone(),
+            status: self.status,
+            cancel_reason: o.cancel_reason.clone(),
+            buyer_user_id: o.buyer_user_id.clone(),
+            buyer_email: o.buyer_email.clone(),
+            total: self.money(o.total_minor),
+            refunded: self.money(o.refunded_minor),
+            shipping: self.shipping()?,
+            payment: PaymentView {
+                intent_id: o.payment_intent_id.clone(),
+                client_secret: o.client_secret.clone(),
+                status: o.payment_status.clone(),
+                last_error: o.last_payment_error.clone(),
+                charge_id: o.charge_id.clone(),
+                processing_fee: o.processing_fee_minor.map(|m| self.money(m)),
+            },
+            parts: self.parts.iter().map(|p| self.part_view(p)).collect(),
+            refunds: self.refunds.iter().map(|r| self.refund_view(r)).collect(),
+            disputes: self
+                .disputes
+                .iter()
+                .map(|d| DisputeView {
+                    id: d.id.clone(),
+                    amount: self.money(d.amount_minor),
+                    fee: self.money(d.fee_minor),
+                    provider_status: d.provider_status.clone(),
+                    outcome: d.outcome.clone(),
+                })
+                .collect(),
+            disputed: self.disputed(),
+            late_payment_refund_id: o.late_payment_refund_id.clone(),
+            expires_at: rfc3339(o.expires_at),
+            paid_at: o.paid_at.map(rfc3339),
+            created_at: rfc3339(o.created_at),
+        })
+    }
+
+    /// One shop's view of its part.
+    pub fn seller_view(&self, shop_id: &str) -> Result<Option<SellerOrderView>, AppError> {
+        let Some(part) = self.parts.iter().find(|p| p.shop_id == shop_id) else {
+            return Ok(None);
+        };
+        Ok(Some(SellerOrderView {
+            order_id: self.order.id.clone(),
+            order_status: self.status,
+            shipping: self.shipping()?,
+            part: self.part_view(part),
+            disputed: self.disputed(),
+            created_at: rfc3339(self.order.created_at),
+            paid_at: self.order.paid_at.map(rfc3339),
+        }))
+    }
+}
+
+/// The order if `viewer` may see it whole: its buyer, or staff.
+///
+/// # Errors
+/// 404 for anyone else, so order ids cannot be probed.
+pub(crate) fn order_for(
+    conn: &mut DbConnection,
+    id: &str,
+    viewer: &str,
+    staff: bool,
+) -> Result<OrderRecord, AppError> {
+    if !has_id_shape(id, "ord") {
+        return Err(order_not_found());
+    }
+    match load_order(conn, id)? {
+        Some(record) if staff || record.order.buyer_user_id == viewer => Ok(record),
+        _ => Err(order_not_found()),
+    }
+}
+
+/// A page of orders, newest first: a buyer's own, or everyone's for staff
+/// (optionally of one status).
+///
+/// # Errors
+/// A database failure.
+pub fn list_orders(
+    conn: &mut DbConnection,
+    buyer: Option<&str>,
+    status: Option<OrderStatus>,
+    before: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<OrderView>, AppError> {
+    let mut query = orders::table
+        .select(orders::id)
+        .order((orders::created_at.desc(), orders::id.desc()))
+        .limit(limit.clamp(1, ORDERS_PAGE_MAX))
+        .into_boxed();
+    if let Some(buyer) = buyer {
+        query = query.filter(orders::buyer_user_id.eq(buyer.to_owned()));
+    }
+    if let Some(status) = status {
+        query = query.filter(orders::status.eq(status.as_str()));
+    }
+    if let Some(before) = before {
+        query = query.filter(orders::created_at.lt(before));
+    }
+    let ids: Vec<String> = query.load(conn)?;
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(record) = load_order(conn, &id)? {
+            views.push(record.view()?);
+        }
+    }
+    Ok(views)
+}
+
+/// A shop's parts of orders, newest first, as its seller sees them.
+///
+/// # Errors
+/// A database failure.
+pub fn list_shop_orders(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    before: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<SellerOrderView>, AppError> {
+    let mut query = order_parts::table
+        .filter(order_parts::shop_id.eq(shop_id.to_owned()))
+        .select(order_parts::order_id)
+        .order((order_parts::created_at.desc(), order_parts::id.desc()))
+        .limit(limit.clamp(1, ORDERS_PAGE_MAX))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(order_parts::created_at.lt(before));
+    }
+    let ids: Vec<String> = query.load(conn)?;
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(view) = load_order(conn, &id)?
+            .map(|record| record.seller_view(shop_id))
+            .transpose()?
+            .flatten()
+        {
+            views.push(view);
+        }
+    }
+    Ok(views)
+}
+
+/// Orders by id, for callers that already hold the ids (sweeps).
+pub(crate) fn ids_where_status(
+    conn: &mut DbConnection,
+    status: OrderStatus,
+    expiring_by: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<String>, AppError> {
+    let mut query = orders::table
+        .filter(orders::status.eq(status.as_str()))
+        .select(orders::id)
+        .order(orders::expires_at.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(by) = expiring_by {
+        query = query.filter(orders::expires_at.le(by));
+    }
+    Ok(query.load(conn)?)
+}

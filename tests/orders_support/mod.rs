@@ -1,0 +1,215 @@
+//! Helpers for the orders tests: a marketplace set up through the API (an
+//! operator with a fee rule, sellers with shops onboarded on the sandbox,
+//! products), buyers with carts, and reads of what the sandbox provider holds.
+
+#![allow(dead_code)] // each orders test binary uses a different part
+
+use serde_json::{json, Value};
+
+use crate::common::people::{get_as, operator, pool, post_as, signup, Person};
+use crate::common::{TestApp, SANDBOX_KEY};
+
+/// `POST path` as `person` with an `Idempotency-Key`.
+pub async fn post_keyed(
+    app: &TestApp,
+    person: &Person,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("authorization", format!("Bearer {}", person.token))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// A response's JSON body after checking its status.
+pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    body
+}
+
+/// A shipping address.
+pub fn shipping() -> Value {
+    json!({"name": "Ann Buyer", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"})
+}
+
+/// The checkout body, paying at once with `payment_method` when given.
+pub fn checkout_body(payment_method: Option<&str>) -> Value {
+    let mut body = json!({"shipping": shipping()});
+    if let Some(pm) = payment_method {
+        body["payment_method"] = json!(pm);
+    }
+    body
+}
+
+/// A platform-wide fee rule, created by `operator`.
+pub async fn platform_rule(
+    app: &TestApp,
+    operator: &Person,
+    percentage: &str,
+    fixed_usd: i64,
+    payer: &str,
+    proportional: bool,
+) {
+    let body = json!({
+        "scope": {"kind": "platform"},
+        "percentage": percentage,
+        "fixed": {"USD": fixed_usd, "EUR": fixed_usd},
+        "processing_fee_payer": payer,
+        "refund_fee_proportionally": proportional,
+    });
+    json_of(post_as(app, operator, "/v1/fee_rules", &body).await, 201).await;
+}
+
+/// A seller's shop, onboarded through the sandbox until it can sell.
+pub async fn active_shop(app: &TestApp, seller: &Person, currency: &str) -> Value {
+    let slug = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let body = json!({"name": format!("Shop {slug}"), "slug": slug, "country": "US", "default_currency": currency, "support_email": "help@shop.example"});
+    let shop = json_of(post_as(app, seller, "/v1/shops", &body).await, 201).await;
+    let account = shop["provider_account_id"]
+        .as_str()
+        .expect("account created")
+        .to_owned();
+    app.sandbox_post(
+        &format!("/v1/test_helpers/accounts/{account}/complete_onboarding"),
+        &[],
+    )
+    .await;
+    let id = shop["id"].as_str().unwrap();
+    let shop = json_of(
+        post_as(app, seller, &format!("/v1/shops/{id}/sync"), &json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(shop["status"], "active");
+    shop
+}
+
+/// A product of `shop`; returns its id.
+pub async fn product(
+    app: &TestApp,
+    seller: &Person,
+    shop: &Value,
+    title: &str,
+    price_minor: i64,
+    stock: i64,
+) -> String {
+    let body = json!({
+        "sku": format!("SKU-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        "title": title,
+        "description": format!("{title}, made by hand."),
+        "price_minor": price_minor,
+        "currency": shop["default_currency"],
+        "stock": stock,
+        "category": "home-kitchen",
+        "images": [{"url": "https://img.example.com/p.jpg", "alt": title}],
+    });
+    let path = format!("/v1/shops/{}/products", shop["id"].as_str().unwrap());
+    let product = json_of(post_as(app, seller, &path, &body).await, 201).await;
+    product["id"].as_str().unwrap().to_owned()
+}
+
+/// Adds units to the buyer's cart, asserting success.
+pub async fn add_to_cart(app: &TestApp, buyer: &Person, product_id: &str, quantity: i64) -> Value {
+    let body = json!({"product_id": product_id, "quantity": quantity});
+    json_of(post_as(app, buyer, "/v1/cart/lines", &body).await, 200).await
+}
+
+/// A product's stock as the API reports it to its seller.
+pub async fn stock_of(app: &TestApp, seller: &Person, shop: &Value, product_id: &str) -> i64 {
+    let path = format!(
+        "/v1/shops/{}/products?limit=100",
+        shop["id"].as_str().unwrap()
+    );
+    let page = json_of(get_as(app, seller, &path).await, 200).await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == product_id)
+        .expect("product listed")["stock"]
+        .as_i64()
+        .unwrap()
+}
+
+/// `GET path` at the in-process sandbox with the platform key.
+pub async fn sandbox_get(app: &TestApp, path: &str) -> Value {
+    let base = app.sandbox_url.as_deref().expect("in-process sandbox");
+    let response = app
+        .client
+        .get(format!("{base}{path}"))
+        .bearer_auth(SANDBOX_KEY)
+        .send()
+        .await
+        .expect("request sent");
+    json_of(response, 200).await
+}
+
+/// The transfers the provider holds for an order (its transfer group).
+pub async fn transfers_of(app: &TestApp, order_id: &str) -> Vec<Value> {
+    let page = sandbox_get(
+        app,
+        &format!("/v1/transfers?transfer_group={order_id}&limit=100"),
+    )
+    .await;
+    page["data"].as_array().unwrap().clone()
+}
+
+/// The ids of disputes the provider opened (newest first).
+pub async fn disputes_opened(app: &TestApp) -> Vec<Value> {
+    let page = sandbox_get(app, "/v1/events?type=charge.dispute.created&limit=100").await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["object"].clone())
+        .collect()
+}
+
+/// Runs one pass of the orders sweep as of `seconds_ahead` from now.
+pub async fn sweep(app: &TestApp, seconds_ahead: i64) -> bazaar::orders::sweeper::SweepReport {
+    let pool = pool(app);
+    let now = bazaar::db::now() + chrono::Duration::seconds(seconds_ahead);
+    bazaar::orders::sweeper::sweep_once(&pool, app.provider.as_ref(), now).await
+}
+
+/// Everyone a marketplace story needs.
+pub struct Market {
+    pub operator: Person,
+    pub buyer: Person,
+}
+
+/// An operator with a platform fee rule (10.5 % + 30, platform bears the
+/// processing fee, fee refunded proportionally) and a buyer.
+pub async fn market(app: &TestApp) -> Market {
+    let operator = operator(app).await;
+    platform_rule(app, &operator, "10.5", 30, "platform", true).await;
+    let buyer = signup(app, "buyer").await;
+    Market { operator, buyer }
+}
+
+/// The platform fee under the market's rule, computed here: 10.5 % rounded
+/// half-even at the cent, plus 30.
+pub fn market_fee(subtotal: i64) -> i64 {
+    let scaled = subtotal * 105; // thousandths of a cent… of the subtotal × 10.5 %
+    let (quotient, remainder) = (scaled / 1000, scaled % 1000);
+    let rounded = match remainder.cmp(&500) {
+        std::cmp::Ordering::Less => quotient,
+        std::cmp::Ordering::Greater => quotient + 1,
+        std::cmp::Ordering::Equal => quotient + (quotient % 2),
+    };
+    rounded + 30
+}
+
+/// `part × numerator / denominator` rounded half up: the seller's portion of a
+/// refund under proportional fee refunds.
+pub fn proportion(part: i64, numerator: i64, denominator: i64) -> i64 {
+    (2 * part * numerator + denominator) / (2 * denominator)
+}
