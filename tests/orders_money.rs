@@ -254,7 +254,7 @@ async fn disputed_order(app: &TestApp) -> (Market, Value, Value, String, Value) 
 }
 
 #[tokio::test]
-async fn a_lost_dispute_takes_each_sellers_share_back_and_a_won_one_returns_it() {
+async fn an_open_dispute_takes_each_sellers_share_back_and_winning_it_returns_them() {
     let app = TestApp::spawn().await;
     let (market, shop_a, shop_b, order_id, dispute) = disputed_order(&app).await;
     let (share_a, share_b) = (1250 - market_fee(1250), 1999 - market_fee(1999));
@@ -542,4 +542,99 @@ async fn a_seller_who_bears_the_processing_fee_gets_its_share_less_that_fee() {
     )
     .await;
     common::assert_error(response, 422, "refund_exceeds_remaining").await;
+}
+
+#[tokio::test]
+async fn a_restricted_shops_held_share_refunded_by_an_operator_is_never_sent() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let mug = product(&app, &ann, &shop, "Blue Mug", 1250, 10).await;
+    add_to_cart(&app, &market.buyer, &mug, 2).await;
+    let order = json_of(
+        post_keyed(
+            &app,
+            &market.buyer,
+            "/v1/checkout",
+            "k",
+            &checkout_body(None),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    // The provider restricts the shop's account before the buyer pays.
+    let account = shop["provider_account_id"].as_str().unwrap();
+    app.sandbox_post(
+        &format!("/v1/test_helpers/accounts/{account}/restrict"),
+        &[("disabled_reason", "requirements.past_due")],
+    )
+    .await;
+    let sync = format!("/v1/shops/{}/sync", shop["id"].as_str().unwrap());
+    assert_eq!(
+        json_of(post_as(&app, &ann, &sync, &json!({})).await, 200).await["status"],
+        "restricted"
+    );
+    let intent_id = order["payment"]["intent_id"].as_str().unwrap();
+    app.sandbox_post(
+        &format!("/v1/payment_intents/{intent_id}/confirm"),
+        &[("payment_method", "pm_card_visa")],
+    )
+    .await;
+    let order = json_of(
+        post_as(
+            &app,
+            &market.buyer,
+            &format!("/v1/orders/{order_id}/sync"),
+            &json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let part = part_of(&order, &shop);
+    assert_eq!(part["settlement"]["status"], "held");
+    assert_eq!(part["settlement"]["hold_reason"], "shop_restricted");
+    assert_eq!(minor(&part["settlement"]["owed"]), 2500 - market_fee(2500));
+
+    // The operator refunds the whole part: the buyer gets 2,500 back, the held
+    // share is no longer owed, and nothing is ever transferred.
+    let body = json!({"part_id": part["id"], "amount_minor": 2500, "reason": "seller cannot ship"});
+    let refund = json_of(
+        post_keyed(
+            &app,
+            &market.operator,
+            &format!("/v1/orders/{order_id}/refunds"),
+            "r",
+            &body,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        minor(&refund["parts"][0]["seller_portion"]),
+        2500 - market_fee(2500)
+    );
+    let provider_refund = sandbox_get(
+        &app,
+        &format!(
+            "/v1/refunds/{}",
+            refund["provider_refund_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(provider_refund["amount"], 2500);
+    sweep(&app, 0).await;
+    let order = json_of(
+        get_as(&app, &market.buyer, &format!("/v1/orders/{order_id}")).await,
+        200,
+    )
+    .await;
+    let part = part_of(&order, &shop);
+    assert_eq!(part["settlement"]["status"], "settled");
+    assert_eq!(minor(&part["settlement"]["owed"]), 0);
+    assert!(transfers_of(&app, &order_id).await.is_empty());
 }
