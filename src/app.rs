@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::{self, probes, BodyLimit, Metrics};
 use crate::payments::stripe::StripeSettings;
 use crate::payments::{Provider, StripeProvider};
-use crate::sandbox::{Faults, Sandbox, SandboxConfig};
+use crate::sandbox::{Faults, Sandbox, SandboxConfig, WebhookEndpointConfig};
 
 /// A bound, not yet running server and what it needs.
 pub struct Application {
@@ -23,6 +23,7 @@ pub struct Application {
     provider: Arc<dyn Provider>,
     sandbox: Option<Sandbox>,
     sweep_interval: std::time::Duration,
+    jobs: crate::config::JobSettings,
 }
 
 impl Application {
@@ -66,9 +67,10 @@ impl Application {
         }
         let instance_id = db::instance_id(&mut conn).ok().flatten();
         drop(conn);
-        let (provider, sandbox) = payments_provider(&settings).await?;
         let listener = TcpListener::bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
+        let secrets = webhook_secrets(&settings);
+        let (provider, sandbox) = payments_provider(&settings, port, &secrets).await?;
         tracing::info!(
             address = %listener.local_addr()?,
             database = settings.database.url.backend(),
@@ -80,6 +82,7 @@ impl Application {
             &settings,
             pool.clone(),
             Arc::clone(&provider),
+            secrets,
             extra_routes,
         )?;
         Ok(Self {
@@ -89,6 +92,7 @@ impl Application {
             provider,
             sandbox,
             sweep_interval: settings.orders.sweep_interval,
+            jobs: settings.jobs.clone(),
         })
     }
 
@@ -133,8 +137,20 @@ impl Application {
             Arc::clone(&self.provider),
             self.sweep_interval,
         );
+        let workers: Vec<_> = (0..self.jobs.workers)
+            .map(|_| {
+                crate::jobs::spawn_worker(
+                    self.pool.clone(),
+                    job_handler(self.pool.clone(), Arc::clone(&self.provider)),
+                    self.jobs.clone(),
+                )
+            })
+            .collect();
         let served = self.server.await;
         sweeper.abort();
+        for worker in workers {
+            worker.abort();
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
@@ -142,10 +158,62 @@ impl Application {
     }
 }
 
+/// What each job kind runs: the one place job kinds meet their handlers.
+fn job_handler(pool: DbPool, provider: Arc<dyn Provider>) -> crate::jobs::Handler {
+    Arc::new(move |job: crate::jobs::Claimed| {
+        let (pool, provider) = (pool.clone(), Arc::clone(&provider));
+        Box::pin(async move {
+            match job.kind.as_str() {
+                crate::webhooks::EVENT_JOB => {
+                    crate::webhooks::process(&pool, provider.as_ref(), &job.subject)
+                        .await
+                        .map_err(|e| format!("{}: {e:#}", e.code()))
+                }
+                other => Err(format!("no handler for job kind {other}")),
+            }
+        })
+    })
+}
+
+/// The secrets the webhook endpoints accept. With the in-process sandbox and
+/// none configured, one per endpoint is made up for this process: the sandbox
+/// signs with it and the endpoints verify with it.
+fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
+    use secrecy::ExposeSecret;
+    let provider = &settings.provider;
+    let listed = |secrets: &[secrecy::SecretString]| -> Vec<String> {
+        secrets
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect()
+    };
+    let mut platform = listed(&provider.webhook_secrets);
+    let mut connect = listed(&provider.connect_webhook_secrets);
+    if provider.kind == ProviderKind::Sandbox {
+        let made_up = || format!("whsec_{}", uuid::Uuid::new_v4().simple());
+        if platform.is_empty() {
+            platform.push(made_up());
+        }
+        if connect.is_empty() {
+            connect.push(made_up());
+        }
+    } else if platform.is_empty() || connect.is_empty() {
+        tracing::warn!("provider.webhook_secrets or provider.connect_webhook_secrets is empty: that endpoint refuses every event");
+    }
+    crate::webhooks::WebhookSecrets {
+        platform,
+        connect,
+        tolerance_s: i64::try_from(provider.webhook_tolerance.as_secs()).unwrap_or(300),
+    }
+}
+
 /// The provider client, and the in-process sandbox it talks to when
 /// `provider.kind = "sandbox"`: the production client over HTTP either way.
+/// The sandbox delivers its events to this process's webhook endpoints on `port`.
 async fn payments_provider(
     settings: &Settings,
+    port: u16,
+    secrets: &crate::webhooks::WebhookSecrets,
 ) -> anyhow::Result<(Arc<dyn Provider>, Option<Sandbox>)> {
     use secrecy::ExposeSecret;
     let provider_settings = &settings.provider;
@@ -173,7 +241,17 @@ async fn payments_provider(
         }
         ProviderKind::Sandbox => {
             let listener = TcpListener::bind(settings.sandbox.bind)?;
-            let sandbox = Sandbox::start(sandbox_config(settings), listener).await?;
+            let mut config = sandbox_config(settings);
+            let endpoint = |path: &str, secret: &str, connect: bool| WebhookEndpointConfig {
+                url: format!("http://127.0.0.1:{port}{path}"),
+                secret: secret.to_owned(),
+                connect,
+            };
+            config.webhook_endpoints = vec![
+                endpoint("/webhooks/stripe", &secrets.platform[0], false),
+                endpoint("/webhooks/stripe/connect", &secrets.connect[0], true),
+            ];
+            let sandbox = Sandbox::start(config, listener).await?;
             tracing::info!(
                 base_url = sandbox.base_url(),
                 "in-process sandbox provider started"
@@ -215,9 +293,11 @@ fn server(
     settings: &Settings,
     pool: DbPool,
     provider: Arc<dyn Provider>,
+    secrets: crate::webhooks::WebhookSecrets,
     extra_routes: fn(&mut web::ServiceConfig),
 ) -> anyhow::Result<Server> {
     let metrics = web::Data::new(Metrics::new()?);
+    let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
     let pool = web::Data::new(pool);
     let settings_data = web::Data::new(settings.clone());
@@ -228,6 +308,7 @@ fn server(
             .app_data(provider.clone())
             .app_data(metrics.clone())
             .app_data(settings_data.clone())
+            .app_data(secrets.clone())
             .app_data(body_limit)
             .app_data(web::PathConfig::default().error_handler(http::path_error))
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
@@ -260,5 +341,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::sellers::http::routes)
         .configure(crate::catalog::routes)
         .configure(crate::fees::routes)
-        .configure(crate::orders::routes);
+        .configure(crate::orders::routes)
+        .configure(crate::webhooks::routes)
+        .configure(crate::jobs::routes);
 }

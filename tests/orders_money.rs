@@ -224,6 +224,13 @@ async fn one_cart_across_three_shops_is_paid_once_and_every_cent_routed() {
     );
 }
 
+/// An app whose job workers do not run: these tests apply the dispute
+/// themselves (by sync), step by step; the webhook path is tested in
+/// `webhooks_ingest.rs`.
+async fn without_workers() -> TestApp {
+    TestApp::spawn_with(&[("BAZAAR__JOBS__WORKERS", "0")], |_| {}).await
+}
+
 /// A two-shop order paid with the card that opens a dispute at once.
 async fn disputed_order(app: &TestApp) -> (Market, Value, Value, String, Value) {
     let market = market(app).await;
@@ -255,7 +262,7 @@ async fn disputed_order(app: &TestApp) -> (Market, Value, Value, String, Value) 
 
 #[tokio::test]
 async fn an_open_dispute_takes_each_sellers_share_back_and_winning_it_returns_them() {
-    let app = TestApp::spawn().await;
+    let app = without_workers().await;
     let (market, shop_a, shop_b, order_id, dispute) = disputed_order(&app).await;
     let (share_a, share_b) = (1250 - market_fee(1250), 1999 - market_fee(1999));
     assert_eq!(
@@ -334,7 +341,7 @@ async fn an_open_dispute_takes_each_sellers_share_back_and_winning_it_returns_th
 
 #[tokio::test]
 async fn a_lost_dispute_leaves_the_sellers_shares_taken_back() {
-    let app = TestApp::spawn().await;
+    let app = without_workers().await;
     let (market, shop_a, shop_b, order_id, dispute) = disputed_order(&app).await;
     let support = common::people::staff(&app, &market.operator, "support").await;
     let dispute_id = dispute["id"].as_str().unwrap();

@@ -202,7 +202,9 @@ impl Provider for TimesOutAfterActing {
 
 #[tokio::test]
 async fn a_transfer_that_timed_out_after_the_provider_made_it_is_not_made_twice() {
-    let app = TestApp::spawn().await;
+    // No job workers: the sandbox's own payment events must not settle the
+    // order behind the test's back.
+    let app = TestApp::spawn_with(&[("BAZAAR__JOBS__WORKERS", "0")], |_| {}).await;
     let market = market(&app).await;
     let seller = signup(&app, "seller").await;
     let shop = active_shop(&app, &seller, "USD").await;

@@ -61,6 +61,20 @@ pub struct Settings {
     pub email: EmailSettings,
     pub auth: AuthSettings,
     pub orders: OrderSettings,
+    pub jobs: JobSettings,
+}
+
+/// The job queue's workers (processing provider events, for now).
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Worker tasks per process; 0 runs none (another process works the queue).
+    pub workers: u32,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval: Duration,
+    /// Attempts before a job is dead.
+    pub attempts_max: u32,
+    /// Wait before the first retry; doubles after each failure.
+    pub backoff_first: Duration,
 }
 
 /// Unpaid orders and the background sweep that finishes what requests started.

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
-    EmailTransport, LogFormat, LogSettings, OrderSettings, ProviderKind, ProviderSettings,
-    SandboxSettings, ServerSettings, Settings,
+    EmailTransport, JobSettings, LogFormat, LogSettings, OrderSettings, ProviderKind,
+    ProviderSettings, SandboxSettings, ServerSettings, Settings,
 };
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
@@ -29,6 +29,16 @@ pub struct RawSettings {
     email: RawEmail,
     auth: RawAuth,
     orders: RawOrders,
+    jobs: RawJobs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobs {
+    workers: u32,
+    poll_interval_ms: u64,
+    attempts_max: u32,
+    backoff_first_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +144,7 @@ impl RawSettings {
             email: self.email.validate()?,
             auth: self.auth.validate()?,
             orders: self.orders.validate()?,
+            jobs: self.jobs.validate()?,
         })
     }
 }
@@ -379,6 +390,35 @@ impl RawOrders {
         Ok(OrderSettings {
             unpaid_ttl: Duration::from_secs(self.unpaid_ttl_s),
             sweep_interval: Duration::from_millis(self.sweep_interval_ms),
+        })
+    }
+}
+
+impl RawJobs {
+    fn validate(self) -> Result<JobSettings, ConfigError> {
+        if self.workers > 16 {
+            return Err(invalid("jobs.workers", "must be between 0 and 16"));
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return Err(invalid(
+                "jobs.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        if !(1..=100).contains(&self.attempts_max) {
+            return Err(invalid("jobs.attempts_max", "must be between 1 and 100"));
+        }
+        if !(1..=3_600_000).contains(&self.backoff_first_ms) {
+            return Err(invalid(
+                "jobs.backoff_first_ms",
+                "must be between 1 and 3600000",
+            ));
+        }
+        Ok(JobSettings {
+            workers: self.workers,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            attempts_max: self.attempts_max,
+            backoff_first: Duration::from_millis(self.backoff_first_ms),
         })
     }
 }

@@ -1,0 +1,76 @@
+//! Operators' view of the queue: dead jobs and replaying them.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+
+/// Mounts the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/jobs").get(list_jobs))
+        .service(web::resource("/v1/jobs/{id}/replay").post(replay_job));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/jobs?status=dead` (the default): operators and finance.
+async fn list_jobs(
+    caller: Caller,
+    query: web::Query<ListQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let status = query.status.clone().unwrap_or_else(|| "dead".into());
+    if !["queued", "running", "done", "dead"].contains(&status.as_str()) {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            "status is queued, running, done or dead",
+            Some("status".into()),
+        ));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=super::JOBS_PAGE_MAX).contains(&limit) {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            format!("limit is 1 to {}", super::JOBS_PAGE_MAX),
+            Some("limit".into()),
+        ));
+    }
+    let data = db::run(&pool, move |conn| super::list(conn, &status, limit)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+/// `POST /v1/jobs/{id}/replay`: operators; audited.
+async fn replay_job(
+    caller: Caller,
+    context: RequestContext,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[])?;
+    let id = path.into_inner();
+    let actor = caller.user_id.clone();
+    let job = db::run(&pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let job = super::replay(conn, &id)?;
+            record_audit(
+                conn,
+                AuditEntry::new("job.replay", &job.id)
+                    .actor(&actor)
+                    .context(&context)
+                    .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
+                    .after(serde_json::json!({"status": "queued"})),
+            )?;
+            Ok(job)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(job))
+}

@@ -1,0 +1,301 @@
+//! A database-backed job queue: what the marketplace does at its own pace
+//! after it has acknowledged something (today: processing provider events).
+//!
+//! A job is enqueued in the same transaction as the fact that asks for it.
+//! Workers claim due jobs in batches — `FOR UPDATE SKIP LOCKED` on PostgreSQL,
+//! so several processes never take the same job; on SQLite the claim runs in a
+//! `BEGIN IMMEDIATE` transaction, so one writer claims at a time — with a lease:
+//! a job whose worker died is claimable again once its lease ends. A failure is
+//! retried with exponential backoff; after `attempts_max` attempts the job is
+//! dead, listed for operators, and replayable. Handlers must be idempotent
+//! (a job may run again after a crash between its work and its completion).
+
+mod http;
+pub mod schema;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use serde::Serialize;
+
+pub use http::routes;
+use schema::jobs;
+
+pub use crate::config::JobSettings;
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+
+/// Longest error text kept on a job.
+const ERROR_CHARS_MAX: usize = 1000;
+/// Longest wait between two attempts of one job.
+const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+/// Most jobs one list call returns.
+pub const JOBS_PAGE_MAX: i64 = 100;
+
+/// Jobs claimed per batch.
+pub const BATCH_MAX: i64 = 50;
+/// How long a claimed job is its worker's before others may take it again.
+pub const LEASE: Duration = Duration::from_secs(120);
+
+/// A job as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub run_after: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A claimed job: what a handler needs.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub subject: String,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Enqueues a job to run now, once per (kind, subject): enqueuing the same
+/// pair again does nothing and returns `false`.
+///
+/// # Errors
+/// A database failure.
+pub fn enqueue(conn: &mut DbConnection, kind: &str, subject: &str) -> Result<bool, AppError> {
+    let now = db::now();
+    let inserted = diesel::insert_into(jobs::table)
+        .values((
+            jobs::id.eq(format!("job_{}", uuid::Uuid::new_v4().simple())),
+            jobs::kind.eq(kind),
+            jobs::subject.eq(subject),
+            jobs::status.eq("queued"),
+            jobs::attempts.eq(0),
+            jobs::run_after.eq(now),
+            jobs::created_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Claims up to `limit` due jobs (queued and due, or running with an expired lease).
+///
+/// # Errors
+/// A database failure.
+pub fn claim(
+    conn: &mut DbConnection,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Claimed>, AppError> {
+    let now = db::now();
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    // SQLite (3.35+) has RETURNING too; only the row locking differs.
+    let sql = |locking: &str| {
+        format!(
+            "UPDATE jobs SET status = 'running', locked_until = $1, attempts = attempts + 1, updated_at = $2
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE (status = 'queued' AND run_after <= $2)
+                             OR (status = 'running' AND locked_until < $2)
+                          ORDER BY run_after LIMIT $3 {locking})
+             RETURNING id, kind, subject, attempts"
+        )
+    };
+    let claimed = match conn {
+        DbConnection::Postgresql(pg) => diesel::sql_query(sql("FOR UPDATE SKIP LOCKED"))
+            .bind::<Timestamp, _>(until)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load(pg)?,
+        DbConnection::Sqlite(_) => db::write_transaction(conn, |conn| {
+            let DbConnection::Sqlite(lite) = conn else {
+                unreachable!("matched above")
+            };
+            diesel::sql_query(sql(""))
+                .bind::<Timestamp, _>(until)
+                .bind::<Timestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(lite)
+        })?,
+    };
+    Ok(claimed)
+}
+
+/// Marks a claimed job done.
+///
+/// # Errors
+/// A database failure.
+pub fn complete(conn: &mut DbConnection, id: &str) -> Result<(), AppError> {
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::status.eq("done"),
+            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::last_error.eq(None::<String>),
+            jobs::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The wait before attempt `attempts + 1`: `first × 2^(attempts − 1)`, capped.
+pub fn backoff(first: Duration, attempts: i32) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    first.saturating_mul(1 << doublings).min(BACKOFF_MAX)
+}
+
+/// Records a failed attempt: queued again after the backoff, or dead.
+///
+/// # Errors
+/// A database failure.
+pub fn fail(
+    conn: &mut DbConnection,
+    job: &Claimed,
+    error: &str,
+    settings: &JobSettings,
+) -> Result<(), AppError> {
+    let now = db::now();
+    let error: String = error.chars().take(ERROR_CHARS_MAX).collect();
+    let dead = i64::from(job.attempts) >= i64::from(settings.attempts_max);
+    let wait = chrono::Duration::from_std(backoff(settings.backoff_first, job.attempts))
+        .unwrap_or(chrono::Duration::seconds(60));
+    diesel::update(jobs::table.find(&job.id))
+        .set((
+            jobs::status.eq(if dead { "dead" } else { "queued" }),
+            jobs::run_after.eq(now + wait),
+            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::last_error.eq(&error),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if dead {
+        tracing::error!(
+            job_id = job.id,
+            kind = job.kind,
+            subject = job.subject,
+            error,
+            "job is dead after its last attempt"
+        );
+    }
+    Ok(())
+}
+
+/// Jobs in a status (`dead` for operators), oldest first.
+///
+/// # Errors
+/// A database failure.
+pub fn list(conn: &mut DbConnection, status: &str, limit: i64) -> Result<Vec<Job>, AppError> {
+    Ok(jobs::table
+        .filter(jobs::status.eq(status))
+        .order((jobs::updated_at.asc(), jobs::id.asc()))
+        .limit(limit.clamp(1, JOBS_PAGE_MAX))
+        .select(Job::as_select())
+        .load(conn)?)
+}
+
+/// Puts a dead job back in the queue with its attempts reset.
+///
+/// # Errors
+/// 404 for no such job; 409 `job_not_dead` for a job that is not dead.
+pub fn replay(conn: &mut DbConnection, id: &str) -> Result<Job, AppError> {
+    let now = db::now();
+    let updated = diesel::update(jobs::table.find(id).filter(jobs::status.eq("dead")))
+        .set((
+            jobs::status.eq("queued"),
+            jobs::attempts.eq(0),
+            jobs::run_after.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let job: Option<Job> = jobs::table
+        .find(id)
+        .select(Job::as_select())
+        .first(conn)
+        .optional()?;
+    match (job, updated) {
+        (None, _) => Err(AppError::NotFound { resource: "job" }),
+        (Some(_), 0) => Err(AppError::Conflict {
+            code: "job_not_dead",
+            message: "only dead jobs are replayed; this one is still being worked on or is done"
+                .into(),
+        }),
+        (Some(job), _) => Ok(job),
+    }
+}
+
+/// Runs one claimed job; `Err` is the failure text kept on the job.
+pub type Handler =
+    Arc<dyn Fn(Claimed) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Claims and runs one batch; returns how many jobs ran.
+///
+/// # Errors
+/// The database failed while claiming.
+pub async fn run_batch(
+    pool: &DbPool,
+    handler: &Handler,
+    settings: &JobSettings,
+) -> Result<usize, AppError> {
+    let (limit, lease) = (BATCH_MAX, LEASE);
+    let claimed = db::run(pool, move |conn| claim(conn, limit, lease)).await?;
+    let count = claimed.len();
+    for job in claimed {
+        let outcome = handler(job.clone()).await;
+        let settings = settings.clone();
+        db::run(pool, move |conn| match outcome {
+            Ok(()) => complete(conn, &job.id),
+            Err(error) => {
+                tracing::warn!(
+                    job_id = job.id,
+                    kind = job.kind,
+                    attempts = job.attempts,
+                    error,
+                    "job failed"
+                );
+                fail(conn, &job, &error, &settings)
+            }
+        })
+        .await?;
+    }
+    Ok(count)
+}
+
+/// A worker: runs batches until the queue is empty, then waits `poll_interval`.
+pub fn spawn_worker(
+    pool: DbPool,
+    handler: Handler,
+    settings: JobSettings,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match run_batch(&pool, &handler, &settings).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "job worker could not claim; retrying"),
+            }
+            tokio::time::sleep(settings.poll_interval).await;
+        }
+    })
+}

@@ -1,0 +1,230 @@
+//! Provider events in: verified on the raw bytes, stored once by event id in
+//! the same transaction as the job that processes them, acknowledged at once;
+//! processed by the job queue at the marketplace's pace.
+//!
+//! Delivery is at-least-once and unordered, so processing never trusts the
+//! event's copy of an object that has a state: it fetches the object's current
+//! state from the provider and applies that through the idempotent domain
+//! functions (orders, disputes, shops). Event types without a handler yet are
+//! stored and acknowledged.
+
+mod http;
+pub mod schema;
+pub mod signature;
+
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use http::{routes, WebhookSecrets};
+use schema::webhook_events;
+
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::payments::Provider;
+
+/// The job kind that processes one stored event.
+pub const EVENT_JOB: &str = "webhook_event";
+/// Longest event id we store.
+const EVENT_ID_CHARS_MAX: usize = 255;
+
+/// Which endpoint received an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The platform's own objects: `POST /webhooks/stripe`.
+    Platform,
+    /// Connected accounts' objects (the event names the `account`): `POST /webhooks/stripe/connect`.
+    Connect,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::Connect => "connect",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventEnvelope {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    #[serde(default)]
+    livemode: bool,
+    #[serde(default)]
+    account: Option<String>,
+    data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    object: Value,
+}
+
+/// What ingestion did with a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    Stored,
+    Duplicate,
+}
+
+fn bad_event(message: impl Into<String>) -> AppError {
+    AppError::bad_request("invalid_event", message, None)
+}
+
+/// Stores a verified event and its processing job, once per event id.
+///
+/// # Errors
+/// 400 `invalid_event` for a body that is not an event; 400
+/// `wrong_endpoint` for a connected account's event at the platform endpoint
+/// or the reverse.
+pub fn ingest(
+    conn: &mut DbConnection,
+    source: Source,
+    payload: &[u8],
+) -> Result<Ingested, AppError> {
+    let event: EventEnvelope = serde_json::from_slice(payload)
+        .map_err(|e| bad_event(format!("the body is not a provider event: {e}")))?;
+    let id_ok = event.id.starts_with("evt_")
+        && event.id.len() <= EVENT_ID_CHARS_MAX
+        && event
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !id_ok || event.kind.is_empty() || event.kind.len() > 100 || !event.data.object.is_object() {
+        return Err(bad_event("an event has an evt_ id, a type and data.object"));
+    }
+    if (source == Source::Connect) != event.account.is_some() {
+        return Err(AppError::bad_request(
+            "wrong_endpoint",
+            "connected-account events go to /webhooks/stripe/connect, platform events to /webhooks/stripe",
+            None,
+        ));
+    }
+    let payload = std::str::from_utf8(payload).map_err(|_| bad_event("the body is not UTF-8"))?;
+    db::write_transaction(conn, |conn| {
+        let inserted = diesel::insert_into(webhook_events::table)
+            .values((
+                webhook_events::id.eq(&event.id),
+                webhook_events::source.eq(source.as_str()),
+                webhook_events::event_type.eq(&event.kind),
+                webhook_events::account.eq(&event.account),
+                webhook_events::provider_created.eq(event.created),
+                webhook_events::livemode.eq(event.livemode),
+                webhook_events::payload.eq(payload),
+                webhook_events::received_at.eq(db::now()),
+            ))
+            .execute(conn);
+        match inserted {
+            Ok(_) => {
+                crate::jobs::enqueue(conn, EVENT_JOB, &event.id)?;
+                Ok(Ingested::Stored)
+            }
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(Ingested::Duplicate),
+            Err(other) => Err(other.into()),
+        }
+    })
+}
+
+fn object_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get(field).and_then(Value::as_str)
+}
+
+/// Whether an error means "not one of ours" (an object of another
+/// integration, or an order that no longer exists): acknowledged, not retried.
+fn not_ours(error: &AppError) -> bool {
+    matches!(error, AppError::NotFound { .. })
+}
+
+/// Processes one stored event (the job handler). Idempotent.
+///
+/// # Errors
+/// The failure text: the job is retried with backoff, then dead.
+pub async fn process(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    event_id: &str,
+) -> Result<(), AppError> {
+    let id = event_id.to_owned();
+    let (kind, payload): (String, String) = db::run(pool, move |conn| {
+        Ok(webhook_events::table
+            .find(&id)
+            .select((webhook_events::event_type, webhook_events::payload))
+            .first(conn)?)
+    })
+    .await?;
+    let event: EventEnvelope = serde_json::from_str(&payload)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored event {event_id}: {e}")))?;
+    let object = &event.data.object;
+    let handled = match kind.as_str() {
+        "payment_intent.succeeded"
+        | "payment_intent.payment_failed"
+        | "payment_intent.canceled"
+        | "payment_intent.processing" => match object_str(object, "id") {
+            Some(intent_id) => apply_intent(pool, provider, intent_id).await,
+            None => Ok(()),
+        },
+        "charge.succeeded" | "charge.failed" => match object_str(object, "payment_intent") {
+            Some(intent_id) => apply_intent(pool, provider, intent_id).await,
+            None => Ok(()),
+        },
+        kind if kind.starts_with("charge.dispute.") => match object_str(object, "id") {
+            Some(dispute_id) => {
+                crate::orders::disputes::sync_dispute(pool, provider, dispute_id).await
+            }
+            None => Ok(()),
+        },
+        "account.updated" => match object_str(object, "id") {
+            Some(account_id) => apply_account(pool, provider, account_id).await,
+            None => Ok(()),
+        },
+        "capability.updated" => match object_str(object, "account") {
+            Some(account_id) => apply_account(pool, provider, account_id).await,
+            None => Ok(()),
+        },
+        // Stored for the ledger and payouts (their handlers come with them).
+        _ => Ok(()),
+    };
+    match handled {
+        Err(error) if not_ours(&error) => {
+            tracing::info!(event_id, kind, %error, "event is about nothing of ours; acknowledged");
+        }
+        other => other?,
+    }
+    let id = event_id.to_owned();
+    db::run(pool, move |conn| {
+        diesel::update(webhook_events::table.find(&id))
+            .set(webhook_events::processed_at.eq(db::now()))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+}
+
+async fn apply_intent(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    intent_id: &str,
+) -> Result<(), AppError> {
+    let intent = provider.retrieve_payment_intent(intent_id).await?;
+    crate::orders::payment::apply_intent(pool, provider, &intent).await
+}
+
+async fn apply_account(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    account_id: &str,
+) -> Result<(), AppError> {
+    let account = provider.retrieve_account(account_id).await?;
+    db::run(pool, move |conn| {
+        crate::sellers::shops::apply_account_update(conn, &account)
+    })
+    .await?;
+    Ok(())
+}
