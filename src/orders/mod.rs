@@ -13,9 +13,9 @@
 //! - [`split`]: the pure arithmetic of all of these.
 //! - [`sweeper`]: the background pass that finishes what requests could not.
 //!
-//! The functions webhooks will call are [`payment::apply_intent`] and
-//! [`disputes::apply_dispute`]; until then `POST /v1/orders/{id}/sync` and
-//! `POST /v1/disputes/{id}/sync` fetch the provider's state and apply it.
+//! Provider events reach it through [`payment::apply_intent`] and
+//! [`disputes::sync_dispute`] (see `webhooks`); `POST /v1/orders/{id}/sync` and
+//! `POST /v1/disputes/{id}/sync` do the same on demand, for a missed event.
 
 pub mod cart;
 pub mod checkout;
