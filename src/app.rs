@@ -175,10 +175,16 @@ fn job_handler(pool: DbPool, provider: Arc<dyn Provider>) -> crate::jobs::Handle
     })
 }
 
-/// The secrets the webhook endpoints accept. With the in-process sandbox and
-/// none configured, one per endpoint is made up for this process: the sandbox
-/// signs with it and the endpoints verify with it.
-fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
+/// The secrets the in-process sandbox signs with when none are configured:
+/// fixed, so `bazaar replay` can sign for a local instance too. Test mode only.
+pub const SANDBOX_WEBHOOK_SECRETS: (&str, &str) = (
+    "whsec_bazaar_sandbox_platform",
+    "whsec_bazaar_sandbox_connect",
+);
+
+/// The secrets the webhook endpoints accept: the configured ones, or, with the
+/// in-process sandbox and none configured, [`SANDBOX_WEBHOOK_SECRETS`].
+pub fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
     use secrecy::ExposeSecret;
     let provider = &settings.provider;
     let listed = |secrets: &[secrecy::SecretString]| -> Vec<String> {
@@ -190,12 +196,11 @@ fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
     let mut platform = listed(&provider.webhook_secrets);
     let mut connect = listed(&provider.connect_webhook_secrets);
     if provider.kind == ProviderKind::Sandbox {
-        let made_up = || format!("whsec_{}", uuid::Uuid::new_v4().simple());
         if platform.is_empty() {
-            platform.push(made_up());
+            platform.push(SANDBOX_WEBHOOK_SECRETS.0.to_owned());
         }
         if connect.is_empty() {
-            connect.push(made_up());
+            connect.push(SANDBOX_WEBHOOK_SECRETS.1.to_owned());
         }
     } else if platform.is_empty() || connect.is_empty() {
         tracing::warn!("provider.webhook_secrets or provider.connect_webhook_secrets is empty: that endpoint refuses every event");

@@ -195,6 +195,15 @@ impl Provider for TimesOutAfterActing {
             .list_balance_transactions(id, payout, after, limit)
             .await
     }
+    async fn list_events(
+        &self,
+        account: Option<&str>,
+        since: i64,
+        after: Option<&str>,
+        limit: u8,
+    ) -> Result<Page<serde_json::Value>, ProviderError> {
+        self.inner.list_events(account, since, after, limit).await
+    }
     async fn retrieve_payout(&self, id: &str, payout: &str) -> Result<Payout, ProviderError> {
         self.inner.retrieve_payout(id, payout).await
     }

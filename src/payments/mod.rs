@@ -412,6 +412,17 @@ pub trait Provider: Send + Sync {
         limit: u8,
     ) -> Result<Page<BalanceTransaction>, ProviderError>;
 
+    /// A page of events (newest first) created at or after `created_gte` (unix
+    /// seconds): the platform's, or a connected account's. Each is the event's
+    /// JSON as a webhook would carry it (for backfilling missed deliveries).
+    async fn list_events(
+        &self,
+        account_id: Option<&str>,
+        created_gte: i64,
+        starting_after: Option<&str>,
+        limit: u8,
+    ) -> Result<Page<serde_json::Value>, ProviderError>;
+
     /// A connected account's payout.
     async fn retrieve_payout(
         &self,

@@ -294,6 +294,36 @@ fn transfer_from(transfer: &stripe_shared::Transfer) -> Result<Transfer, Provide
     })
 }
 
+/// An event as its webhook would carry it, rebuilt from async-stripe's type
+/// (which keeps the object as untyped JSON).
+fn event_json(event: &stripe_shared::Event) -> Result<serde_json::Value, ProviderError> {
+    let untyped = |value: &miniserde::json::Value| {
+        serde_json::from_str::<serde_json::Value>(&miniserde::json::to_string(value)).map_err(|e| {
+            ProviderError::Unexpected {
+                message: format!("event {}: {e}", event.id),
+            }
+        })
+    };
+    let mut data = serde_json::json!({ "object": untyped(&event.data.object)? });
+    if let Some(previous) = &event.data.previous_attributes {
+        data["previous_attributes"] = untyped(previous)?;
+    }
+    let mut json = serde_json::json!({
+        "id": event.id.to_string(),
+        "object": "event",
+        "api_version": event.api_version,
+        "created": event.created,
+        "data": data,
+        "livemode": event.livemode,
+        "pending_webhooks": event.pending_webhooks,
+        "type": event.type_.as_str(),
+    });
+    if let Some(account) = &event.account {
+        json["account"] = serde_json::json!(account);
+    }
+    Ok(json)
+}
+
 #[async_trait::async_trait]
 impl Provider for StripeProvider {
     async fn create_connected_account(
@@ -620,6 +650,35 @@ impl Provider for StripeProvider {
                 .iter()
                 .map(balance_transaction_from)
                 .collect::<Result<_, _>>()?,
+            has_more: list.has_more,
+        })
+    }
+
+    async fn list_events(
+        &self,
+        account: Option<&str>,
+        created_gte: i64,
+        starting_after: Option<&str>,
+        limit: u8,
+    ) -> Result<Page<serde_json::Value>, ProviderError> {
+        let account = account.map(account_id).transpose()?;
+        let mut request = stripe_core::event::ListEvent::new()
+            .created(stripe_types::RangeQueryTs::gte(created_gte))
+            .limit(i64::from(limit.clamp(1, 100)));
+        if let Some(after) = starting_after {
+            request = request.starting_after(after);
+        }
+        let list = self
+            .with_retries("list events", || {
+                let mut customized = request.customize();
+                if let Some(account) = &account {
+                    customized = customized.account_id(account.clone());
+                }
+                customized.send(&self.client)
+            })
+            .await?;
+        Ok(Page {
+            data: list.data.iter().map(event_json).collect::<Result<_, _>>()?,
             has_more: list.has_more,
         })
     }

@@ -127,8 +127,16 @@ impl Store {
 
     /// `GET /v1/events`: filters `type` (with a trailing `*` as a prefix match) and `types[]`.
     pub fn list_events(&self, acting: &str, p: &Params) -> ApiResult<Value> {
-        p.allow(&["type", "types", "limit", "starting_after", "ending_before"])?;
+        p.allow(&[
+            "type",
+            "types",
+            "created",
+            "limit",
+            "starting_after",
+            "ending_before",
+        ])?;
         let page = Page::from_params(p)?;
+        let created = p.range("created")?.unwrap_or_default();
         let kind = p.str("type")?;
         let kinds = p.list("types")?;
         let matches = |k: &str| {
@@ -142,7 +150,7 @@ impl Store {
         let items = self
             .events
             .values()
-            .filter(|e| e.account == acting && matches(&e.kind))
+            .filter(|e| e.account == acting && matches(&e.kind) && created.contains(e.created))
             .map(|e| ListItem {
                 created: e.created,
                 seq: e.seq,
