@@ -348,5 +348,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::fees::routes)
         .configure(crate::orders::routes)
         .configure(crate::webhooks::routes)
-        .configure(crate::jobs::routes);
+        .configure(crate::jobs::routes)
+        .configure(crate::ledger::routes);
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fees;
 pub mod http;
 pub mod jobs;
+pub mod ledger;
 pub mod money;
 pub mod orders;
 pub mod payments;

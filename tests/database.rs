@@ -190,3 +190,35 @@ fn an_unreachable_database_fails_with_its_real_cause() {
     assert!(error.contains("127.0.0.1"), "{error}");
     assert!(!error.contains("multiconnection"), "{error}");
 }
+
+#[tokio::test]
+async fn ledger_rows_cannot_be_changed_or_removed() {
+    use bazaar::ledger::{Account, NewEntry};
+    use bazaar::money::{Currency, Money};
+    let database = TestDatabase::create();
+    let settings = test_settings(&database.url, &[]);
+    let pool = bazaar::db::connect_pool(&settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    bazaar::db::migrate(&mut conn).unwrap();
+    let usd = Currency::parse("USD").unwrap();
+    let entry = NewEntry::new("test:one", "a test entry")
+        .debit(Account::platform_cash(), Money::new(100, usd))
+        .credit(Account::fee_revenue(), Money::new(100, usd));
+    assert!(bazaar::ledger::post(&mut conn, &entry).unwrap());
+    assert!(
+        !bazaar::ledger::post(&mut conn, &entry).unwrap(),
+        "a cause is posted once"
+    );
+    for statement in [
+        "UPDATE ledger_postings SET debit_minor = 1",
+        "DELETE FROM ledger_postings",
+        "UPDATE ledger_entries SET description = 'x'",
+        "DELETE FROM ledger_entries",
+        "DELETE FROM ledger_accounts",
+    ] {
+        let refused = diesel::sql_query(statement).execute(&mut conn);
+        assert!(refused.is_err(), "{statement} was allowed");
+    }
+    let trial = bazaar::ledger::trial_balance(&mut conn).unwrap();
+    assert_eq!(trial.totals["USD"], (100, 100));
+}

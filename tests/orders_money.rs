@@ -222,6 +222,92 @@ async fn one_cart_across_three_shops_is_paid_once_and_every_cent_routed() {
         transfer_to(&transfers_of(&app, &order_id).await, &shop_c)[0]["amount_reversed"],
         seller_portion
     );
+
+    // The ledger, from the same independent numbers: the sandbox's USD card
+    // fee is 2.9 % (half up) + 30 on the whole charge.
+    let processing_fee = (total * 290 + 5_000) / 10_000 + 30;
+    assert_eq!(processing_fee, 360);
+    let shares = (sub_a - fee_a) + (sub_b - fee_b) + (sub_c - fee_c);
+    let finance = common::people::staff(&app, &market.operator, "finance").await;
+    let trial = json_of(
+        get_as(&app, &finance, "/v1/ledger/trial-balance").await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        trial["totals"]["USD"][0], trial["totals"]["USD"][1],
+        "debits = credits"
+    );
+    let balance = |code: String| {
+        let found = trial["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == code.as_str())
+            .map(|a| a["balance_minor"].as_i64().unwrap());
+        found.unwrap_or_else(|| panic!("no account {code} in {trial}"))
+    };
+    assert_eq!(
+        balance("platform:cash".into()),
+        total - processing_fee - shares - 799 + seller_portion
+    );
+    assert_eq!(balance("platform:buyer_clearing".into()), 0);
+    assert_eq!(
+        balance("platform:fee_revenue".into()),
+        fee_a + fee_b + fee_c
+    );
+    assert_eq!(balance("platform:processing_fees".into()), processing_fee);
+    assert_eq!(
+        balance("platform:refunds_borne".into()),
+        799 - seller_portion
+    );
+    for shop in [&shop_a, &shop_b, &shop_c] {
+        assert_eq!(
+            balance(format!("shop:{}:payable", shop["id"].as_str().unwrap())),
+            0,
+            "paid out in full"
+        );
+    }
+    let entry = json_of(
+        get_as(
+            &app,
+            &finance,
+            &format!("/v1/ledger/entries/allocation:{order_id}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        entry["postings"].as_array().unwrap().len(),
+        1 + 3 * 2,
+        "clearing, then a payable and a fee per part"
+    );
+    let buyer = get_as(&app, &market.buyer, "/v1/ledger/trial-balance").await;
+    common::assert_error(buyer, 403, "forbidden").await;
+}
+
+/// The trial balance (read as finance), checked to balance in USD, as a
+/// look-up of balances by account code.
+async fn ledger_balances(app: &TestApp, finance: &common::people::Person) -> impl Fn(&str) -> i64 {
+    let trial = json_of(get_as(app, finance, "/v1/ledger/trial-balance").await, 200).await;
+    assert_eq!(
+        trial["totals"]["USD"][0], trial["totals"]["USD"][1],
+        "debits = credits"
+    );
+    move |code: &str| {
+        trial["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["code"] == code)
+            .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
+    }
+}
+
+/// The sandbox's USD card fee on a charge: 2.9 % rounded half up, + 30.
+fn card_fee(amount: i64) -> i64 {
+    (amount * 290 + 5_000) / 10_000 + 30
 }
 
 /// An app whose job workers do not run: these tests apply the dispute
@@ -337,6 +423,21 @@ async fn an_open_dispute_takes_each_sellers_share_back_and_winning_it_returns_th
         4,
         "one share and one return per seller, nothing twice"
     );
+    let finance = common::people::staff(&app, &market.operator, "finance").await;
+    let balance = ledger_balances(&app, &finance).await;
+    let gross = 1250 + 1999;
+    assert_eq!(
+        balance("platform:cash"),
+        gross - card_fee(gross) - share_a - share_b
+    );
+    assert_eq!(balance("platform:fee_revenue"), gross - share_a - share_b);
+    for code in [
+        "platform:dispute_fees",
+        "platform:disputes_open",
+        "platform:dispute_losses",
+    ] {
+        assert_eq!(balance(code), 0, "{code}: won back, fee reinstated");
+    }
 }
 
 #[tokio::test]
@@ -371,6 +472,24 @@ async fn a_lost_dispute_leaves_the_sellers_shares_taken_back() {
     );
     for transfer in &transfers {
         assert_eq!(transfer["amount_reversed"], transfer["amount"]);
+    }
+    // The books: the sellers gave back their shares; the platform lost its
+    // fees on the order, the processing fee and the dispute fee.
+    let finance = common::people::staff(&app, &market.operator, "finance").await;
+    let balance = ledger_balances(&app, &finance).await;
+    let (gross, fees) = (1250 + 1999, market_fee(1250) + market_fee(1999));
+    assert_eq!(balance("platform:dispute_losses"), fees);
+    assert_eq!(balance("platform:dispute_fees"), 1500);
+    assert_eq!(balance("platform:disputes_open"), 0);
+    assert_eq!(
+        balance("platform:cash"),
+        gross - card_fee(gross) - gross - 1500 + (gross - fees) - (gross - fees)
+    );
+    for shop in [&shop_a, &shop_b] {
+        assert_eq!(
+            balance(&format!("shop:{}:payable", shop["id"].as_str().unwrap())),
+            0
+        );
     }
 }
 

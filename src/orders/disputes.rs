@@ -11,12 +11,14 @@
 use diesel::prelude::*;
 
 use super::schema::{disputes, order_parts, orders, part_recoveries};
-use super::settlement;
 use super::split::{self, PartAmounts};
 use super::store::{self, part_balance, DisputeRow, OrderRecord, RecoveryRow};
+use super::{books, settlement};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::ledger;
 use crate::money::allocate;
+use crate::money::Money;
 use crate::payments::{Dispute, Provider};
 
 fn insert_recovery(
@@ -138,6 +140,49 @@ fn return_recovered(
     Ok(())
 }
 
+/// The ledger entries of a dispute so far (each posted once, by its cause).
+fn post_dispute(
+    conn: &mut DbConnection,
+    record: &OrderRecord,
+    dispute: &Dispute,
+    outcome: &str,
+) -> Result<(), AppError> {
+    let parts: Vec<books::DisputedPart<'_>> = record
+        .parts
+        .iter()
+        .map(|part| books::DisputedPart {
+            shop_id: &part.shop_id,
+            amount: recovered_for(record, &part.id, "dispute", &dispute.id).unwrap_or(0),
+            fee: recovered_for(record, &part.id, "dispute_fee", &dispute.id).unwrap_or(0),
+        })
+        .collect();
+    ledger::post(
+        conn,
+        &books::dispute_opened(&dispute.id, dispute.amount, &parts),
+    )?;
+    if dispute.fee > 0 {
+        let fee = Money::new(dispute.fee, dispute.amount.currency);
+        ledger::post(conn, &books::dispute_fee(&dispute.id, fee, &parts))?;
+    }
+    match outcome {
+        "won" => ledger::post(
+            conn,
+            &books::dispute_won(&dispute.id, dispute.amount, dispute.fee_returned, &parts),
+        )?,
+        "lost" => {
+            let recovered: i64 = parts.iter().map(|p| p.amount).sum();
+            // Nothing lost when the sellers gave back the whole amount.
+            recovered < dispute.amount.minor
+                && ledger::post(
+                    conn,
+                    &books::dispute_lost(&dispute.id, dispute.amount, &parts),
+                )?
+        }
+        _ => false,
+    };
+    Ok(())
+}
+
 /// The order whose charge is disputed.
 fn order_of_dispute(
     conn: &mut DbConnection,
@@ -199,8 +244,9 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
         }
         // Funds leave the platform when a dispute opens, whatever its outcome later.
         recover(conn, &record, dispute)?;
+        let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
+        post_dispute(conn, &record, dispute, outcome)?;
         if outcome == "won" {
-            let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
             return_recovered(conn, &record, &dispute.id)?;
         }
         Ok(order_id)

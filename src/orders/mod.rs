@@ -17,6 +17,7 @@
 //! [`disputes::sync_dispute`] (see `webhooks`); `POST /v1/orders/{id}/sync` and
 //! `POST /v1/disputes/{id}/sync` do the same on demand, for a missed event.
 
+pub mod books;
 pub mod cart;
 pub mod checkout;
 pub mod disputes;

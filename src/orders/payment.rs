@@ -9,9 +9,11 @@ use diesel::prelude::*;
 use super::model::OrderStatus;
 use super::schema::{order_parts, orders};
 use super::store::{self, OrderRow};
-use super::{release_order_stock, settlement, split};
+use super::{books, release_order_stock, settlement, split};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::ledger;
+use crate::money::{Currency, Money};
 use crate::payments::{IdempotencyKey, NewRefund, PaymentIntent, PaymentStatus, Provider};
 use crate::sellers::shops;
 
@@ -101,8 +103,11 @@ fn mark_paid(
     if updated == 0 {
         return Ok(false);
     }
+    let currency = Currency::parse(&order.currency)
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("order {} currency", order.id)))?;
     let parts = store::parts_of(conn, &order.id)?;
     let subtotals: Vec<i64> = parts.iter().map(|p| p.subtotal_minor).collect();
+    let mut allocations = Vec::with_capacity(parts.len());
     let shares = split::processing_fee_shares(processing_fee, &subtotals)?;
     assert_eq!(shares.iter().sum::<i64>(), processing_fee);
     for (part, share) in parts.iter().zip(shares) {
@@ -112,6 +117,12 @@ fn mark_paid(
             seller_amount = (seller_amount - share).max(0);
         }
         assert!((0..=part.subtotal_minor).contains(&seller_amount));
+        allocations.push(books::PartAllocation {
+            shop_id: &part.shop_id,
+            subtotal: part.subtotal_minor,
+            fee: part.fee_minor,
+            seller_amount,
+        });
         let shop = shops::find_shop(conn, &part.shop_id)?
             .ok_or(AppError::NotFound { resource: "shop" })?;
         diesel::update(order_parts::table.find(&part.id))
@@ -124,6 +135,15 @@ fn mark_paid(
             ))
             .execute(conn)?;
     }
+    let gross = Money::new(order.total_minor, currency);
+    ledger::post(
+        conn,
+        &books::charge_captured(charge_id, &order.id, gross, processing_fee),
+    )?;
+    ledger::post(
+        conn,
+        &books::order_allocated(&order.id, currency, &allocations),
+    )?;
     Ok(true)
 }
 

@@ -293,6 +293,35 @@ fn succeed(
             .filter(refund_parts::refund_id.eq(refund_id))
             .select(RefundPartRow::as_select())
             .load(conn)?;
+        let (currency, shops): (String, Vec<(String, String)>) = {
+            let currency = orders::table
+                .find(&refund.order_id)
+                .select(orders::currency)
+                .first(conn)?;
+            let shops = order_parts::table
+                .filter(order_parts::order_id.eq(&refund.order_id))
+                .select((order_parts::id, order_parts::shop_id))
+                .load(conn)?;
+            (currency, shops)
+        };
+        let currency = crate::money::Currency::parse(&currency).map_err(|_| {
+            AppError::Internal(anyhow::anyhow!("order {} currency", refund.order_id))
+        })?;
+        let booked: Vec<(&str, i64, i64)> = parts
+            .iter()
+            .map(|p| {
+                let shop = shops
+                    .iter()
+                    .find(|(id, _)| *id == p.part_id)
+                    .map(|(_, shop)| shop.as_str());
+                (
+                    shop.expect("a refund part is a part of its order"),
+                    p.amount_minor,
+                    p.seller_portion_minor,
+                )
+            })
+            .collect();
+        crate::ledger::post(conn, &super::books::refund(refund_id, currency, &booked))?;
         for part in &parts {
             if part.seller_portion_minor > 0 {
                 diesel::insert_into(part_recoveries::table)

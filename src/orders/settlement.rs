@@ -12,12 +12,14 @@
 
 use diesel::prelude::*;
 
+use super::books;
 use super::model::OrderStatus;
 use super::payment::hold_reason;
 use super::schema::{order_parts, part_movements};
 use super::store::{self, new_id, part_balance, MovementRow, PartRow};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::ledger;
 use crate::money::{Currency, Money};
 use crate::payments::{IdempotencyKey, NewTransfer, Provider, ProviderError};
 use crate::sellers::shops;
@@ -196,13 +198,28 @@ fn finish(
             .filter(part_movements::status.eq("pending"));
         match &outcome {
             Ok(provider_id) => {
-                diesel::update(pending)
+                let updated = diesel::update(pending)
                     .set((
                         part_movements::status.eq("succeeded"),
                         part_movements::provider_id.eq(provider_id),
                         part_movements::updated_at.eq(now),
                     ))
                     .execute(conn)?;
+                if updated == 1 {
+                    let (shop_id, currency): (String, String) = order_parts::table
+                        .inner_join(super::schema::orders::table)
+                        .filter(order_parts::id.eq(&movement.part_id))
+                        .select((order_parts::shop_id, super::schema::orders::currency))
+                        .first(conn)?;
+                    let currency = Currency::parse(&currency).map_err(|_| {
+                        AppError::Internal(anyhow::anyhow!("part {} currency", movement.part_id))
+                    })?;
+                    let amount = Money::new(movement.amount_minor, currency);
+                    ledger::post(
+                        conn,
+                        &books::movement(&movement.id, &movement.kind, &shop_id, amount),
+                    )?;
+                }
             }
             Err(message) => {
                 diesel::update(pending)

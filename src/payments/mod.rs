@@ -190,6 +190,8 @@ pub struct Dispute {
     pub status: String,
     /// The dispute fee withdrawn with the disputed amount (0 until it is).
     pub fee: i64,
+    /// The part of the fee given back (when a won dispute reinstates it).
+    pub fee_returned: i64,
 }
 
 impl Dispute {

@@ -502,6 +502,12 @@ impl Provider for StripeProvider {
             .map(|txn| txn.fee)
             .filter(|fee| *fee > 0)
             .sum();
+        let fee_returned = -dispute
+            .balance_transactions
+            .iter()
+            .map(|txn| txn.fee)
+            .filter(|fee| *fee < 0)
+            .sum::<i64>();
         Ok(Dispute {
             id: dispute.id.to_string(),
             charge: dispute.charge.id().to_string(),
@@ -509,6 +515,7 @@ impl Provider for StripeProvider {
             amount: money(dispute.amount, &dispute.currency)?,
             status: dispute.status.as_str().to_owned(),
             fee,
+            fee_returned,
         })
     }
 

@@ -1,0 +1,71 @@
+//! Reading the ledger: operators and finance.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::{Caller, Role};
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+
+/// Mounts the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/ledger/accounts").get(list_accounts))
+        .service(web::resource("/v1/ledger/accounts/{id}").get(get_account))
+        .service(web::resource("/v1/ledger/entries/{id}").get(get_entry))
+        .service(web::resource("/v1/ledger/trial-balance").get(trial_balance));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+}
+
+async fn list_accounts(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let data = db::run(&pool, super::balances).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+async fn get_account(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=super::POSTINGS_PAGE_MAX).contains(&limit) {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            format!("limit is 1 to {}", super::POSTINGS_PAGE_MAX),
+            Some("limit".into()),
+        ));
+    }
+    let id = path.into_inner();
+    let (account, postings) = db::run(&pool, move |conn| {
+        Ok((
+            super::balance(conn, &id)?,
+            super::account_postings(conn, &id, limit)?,
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "account": account, "postings": postings })))
+}
+
+async fn get_entry(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let id = path.into_inner();
+    let postings = db::run(&pool, move |conn| super::entry(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "postings": postings })))
+}
+
+async fn trial_balance(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let trial = db::run(&pool, super::trial_balance).await?;
+    Ok(HttpResponse::Ok().json(trial))
+}

@@ -1,0 +1,438 @@
+//! The double-entry ledger: the only writer of money facts.
+//!
+//! Knows nothing of orders, webhooks or the provider (DESIGN.md): callers hand
+//! it entries — a unique cause and two or more postings that balance per
+//! currency — inside the transaction that changes the state they record, so a
+//! fact and its entry commit together or not at all. Posting the same cause
+//! twice is a no-op; rows are never updated or deleted (triggers refuse it).
+//! Balances are sums of postings, never stored.
+
+mod http;
+pub mod schema;
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use serde::Serialize;
+
+pub use http::routes;
+use schema::{ledger_accounts, ledger_entries, ledger_postings};
+
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::money::{Currency, Money};
+
+/// Most postings one entry may have (an order of 50 shops allocates ~150).
+pub const POSTINGS_PER_ENTRY_MAX: usize = 512;
+/// Most postings one account page returns.
+pub const POSTINGS_PAGE_MAX: i64 = 100;
+
+/// Which side increases an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Debit,
+    Credit,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Debit => "debit",
+            Self::Credit => "credit",
+        }
+    }
+}
+
+/// An account of the chart (see the README's table), in no currency yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub code: String,
+    pub normal: Side,
+    pub owner_shop_id: Option<String>,
+}
+
+impl Account {
+    fn platform(name: &str, normal: Side) -> Self {
+        Self {
+            code: format!("platform:{name}"),
+            normal,
+            owner_shop_id: None,
+        }
+    }
+
+    /// Funds at the provider on the platform's own account.
+    pub fn platform_cash() -> Self {
+        Self::platform("cash", Side::Debit)
+    }
+    /// Paid by buyers, not yet allocated to sellers and fees.
+    pub fn buyer_clearing() -> Self {
+        Self::platform("buyer_clearing", Side::Credit)
+    }
+    /// Platform fees earned on order parts.
+    pub fn fee_revenue() -> Self {
+        Self::platform("fee_revenue", Side::Credit)
+    }
+    /// The provider's processing fees on charges.
+    pub fn processing_fees() -> Self {
+        Self::platform("processing_fees", Side::Debit)
+    }
+    /// Processing fees borne by sellers (by their fee rule).
+    pub fn processing_fees_recovered() -> Self {
+        Self::platform("processing_fees_recovered", Side::Credit)
+    }
+    /// The platform's portion of refunds: fees given back, and processing
+    /// fees the provider keeps.
+    pub fn refunds_borne() -> Self {
+        Self::platform("refunds_borne", Side::Debit)
+    }
+    /// Disputed funds the provider withdrew that sellers did not give back,
+    /// while the dispute is open.
+    pub fn disputes_open() -> Self {
+        Self::platform("disputes_open", Side::Debit)
+    }
+    /// Dispute fees the platform bears.
+    pub fn dispute_fees() -> Self {
+        Self::platform("dispute_fees", Side::Debit)
+    }
+    /// Disputed funds lost for good.
+    pub fn dispute_losses() -> Self {
+        Self::platform("dispute_losses", Side::Debit)
+    }
+    /// What the platform owes a shop's seller and has not transferred.
+    pub fn seller_payable(shop_id: &str) -> Self {
+        Self {
+            code: format!("shop:{shop_id}:payable"),
+            normal: Side::Credit,
+            owner_shop_id: Some(shop_id.to_owned()),
+        }
+    }
+
+    fn id(&self, currency: Currency) -> String {
+        format!("{}:{}", self.code, currency.code())
+    }
+}
+
+/// One line of an entry.
+#[derive(Debug, Clone)]
+pub struct Posting {
+    pub account: Account,
+    pub currency: Currency,
+    pub debit: i64,
+    pub credit: i64,
+}
+
+/// An entry to post: its cause (unique), what it is, and its postings.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub cause: String,
+    pub description: String,
+    pub postings: Vec<Posting>,
+}
+
+impl NewEntry {
+    /// An entry with no postings yet.
+    pub fn new(cause: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            cause: cause.into(),
+            description: description.into(),
+            postings: Vec::new(),
+        }
+    }
+
+    /// Debits `amount` to `account` (zero amounts are left out).
+    pub fn debit(mut self, account: Account, amount: Money) -> Self {
+        assert!(amount.minor >= 0, "postings carry non-negative amounts");
+        if amount.minor > 0 {
+            self.postings.push(Posting {
+                account,
+                currency: amount.currency,
+                debit: amount.minor,
+                credit: 0,
+            });
+        }
+        self
+    }
+
+    /// Credits `amount` to `account` (zero amounts are left out).
+    pub fn credit(mut self, account: Account, amount: Money) -> Self {
+        assert!(amount.minor >= 0, "postings carry non-negative amounts");
+        if amount.minor > 0 {
+            self.postings.push(Posting {
+                account,
+                currency: amount.currency,
+                debit: 0,
+                credit: amount.minor,
+            });
+        }
+        self
+    }
+
+    /// Debits minus credits per currency: all zero for a balanced entry.
+    fn imbalance(&self) -> BTreeMap<Currency, i128> {
+        let mut sums = BTreeMap::new();
+        for p in &self.postings {
+            *sums.entry(p.currency).or_insert(0i128) += i128::from(p.debit) - i128::from(p.credit);
+        }
+        sums
+    }
+}
+
+fn ensure_account(
+    conn: &mut DbConnection,
+    account: &Account,
+    currency: Currency,
+) -> Result<String, AppError> {
+    let id = account.id(currency);
+    let exists: i64 = ledger_accounts::table
+        .filter(ledger_accounts::id.eq(&id))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        // A racing insert of the same account on PostgreSQL is a unique
+        // violation inside a savepoint: roll that back and use the row.
+        let inserted = db::write_transaction(conn, |conn| {
+            diesel::insert_into(ledger_accounts::table)
+                .values((
+                    ledger_accounts::id.eq(&id),
+                    ledger_accounts::code.eq(&account.code),
+                    ledger_accounts::currency.eq(currency.code()),
+                    ledger_accounts::normal_side.eq(account.normal.as_str()),
+                    ledger_accounts::owner_shop_id.eq(&account.owner_shop_id),
+                    ledger_accounts::created_at.eq(db::now()),
+                ))
+                .execute(conn)
+        });
+        match inserted {
+            Ok(_)
+            | Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(id)
+}
+
+/// Posts an entry, once per cause: `Ok(false)` when the cause was posted before.
+/// Call it inside the transaction that records the fact.
+///
+/// # Errors
+/// A database failure.
+///
+/// # Panics
+/// When the entry does not balance per currency, has fewer than two postings
+/// or too many: a bug in the caller, never an input error.
+#[tracing::instrument(skip(conn, entry), fields(cause = %entry.cause))]
+pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError> {
+    assert!(
+        entry.postings.len() >= 2,
+        "entry {} has fewer than two postings",
+        entry.cause
+    );
+    assert!(
+        entry.postings.len() <= POSTINGS_PER_ENTRY_MAX,
+        "entry {} has too many postings",
+        entry.cause
+    );
+    for (currency, imbalance) in entry.imbalance() {
+        assert_eq!(
+            imbalance, 0,
+            "entry {} does not balance in {currency}",
+            entry.cause
+        );
+    }
+    let posted: i64 = ledger_entries::table
+        .filter(ledger_entries::cause.eq(&entry.cause))
+        .count()
+        .get_result(conn)?;
+    if posted > 0 {
+        return Ok(false);
+    }
+    let now = db::now();
+    let entry_id = format!("je_{}", uuid::Uuid::new_v4().simple());
+    let written = db::write_transaction(conn, |conn| {
+        diesel::insert_into(ledger_entries::table)
+            .values((
+                ledger_entries::id.eq(&entry_id),
+                ledger_entries::cause.eq(&entry.cause),
+                ledger_entries::description.eq(&entry.description),
+                ledger_entries::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        for (position, p) in entry.postings.iter().enumerate() {
+            let account_id = ensure_account(conn, &p.account, p.currency)?;
+            diesel::insert_into(ledger_postings::table)
+                .values((
+                    ledger_postings::id.eq(format!("jp_{}", uuid::Uuid::new_v4().simple())),
+                    ledger_postings::entry_id.eq(&entry_id),
+                    ledger_postings::account_id.eq(account_id),
+                    ledger_postings::debit_minor.eq(p.debit),
+                    ledger_postings::credit_minor.eq(p.credit),
+                    ledger_postings::position.eq(i32::try_from(position).expect("bounded above")),
+                    ledger_postings::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, AppError>(())
+    });
+    match written {
+        Ok(()) => Ok(true),
+        // Another transaction posted the same cause meanwhile (PostgreSQL).
+        Err(AppError::Conflict { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// An account with its balance (positive on its normal side).
+#[derive(Debug, Clone, Serialize, QueryableByName)]
+pub struct AccountBalance {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Text)]
+    pub normal_side: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub owner_shop_id: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub debits_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub credits_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    pub balance_minor: i64,
+}
+
+const BALANCES_SQL: &str = "
+    SELECT a.id, a.code, a.currency, a.normal_side, a.owner_shop_id,
+           CAST(COALESCE(SUM(p.debit_minor), 0) AS BIGINT) AS debits_minor,
+           CAST(COALESCE(SUM(p.credit_minor), 0) AS BIGINT) AS credits_minor,
+           CAST(CASE WHEN a.normal_side = 'debit'
+                     THEN COALESCE(SUM(p.debit_minor), 0) - COALESCE(SUM(p.credit_minor), 0)
+                     ELSE COALESCE(SUM(p.credit_minor), 0) - COALESCE(SUM(p.debit_minor), 0) END AS BIGINT) AS balance_minor
+    FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id";
+
+/// Every account with its balance, by code.
+///
+/// # Errors
+/// A database failure.
+pub fn balances(conn: &mut DbConnection) -> Result<Vec<AccountBalance>, AppError> {
+    let sql = format!("{BALANCES_SQL} GROUP BY a.id, a.code, a.currency, a.normal_side, a.owner_shop_id ORDER BY a.code, a.currency");
+    Ok(diesel::sql_query(sql).load(conn)?)
+}
+
+/// One account's balance.
+///
+/// # Errors
+/// 404 for no such account.
+pub fn balance(conn: &mut DbConnection, account_id: &str) -> Result<AccountBalance, AppError> {
+    let sql = format!("{BALANCES_SQL} WHERE a.id = $1 GROUP BY a.id, a.code, a.currency, a.normal_side, a.owner_shop_id");
+    diesel::sql_query(sql)
+        .bind::<Text, _>(account_id)
+        .load::<AccountBalance>(conn)?
+        .pop()
+        .ok_or(AppError::NotFound {
+            resource: "ledger account",
+        })
+}
+
+/// Debits and credits of every account, and their totals per currency.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialBalance {
+    pub accounts: Vec<AccountBalance>,
+    /// Per currency: total debits, total credits (always equal).
+    pub totals: BTreeMap<String, (i64, i64)>,
+}
+
+/// The trial balance: every account, and per currency the sums of all debits
+/// and all credits, which must be equal.
+///
+/// # Errors
+/// A database failure.
+///
+/// # Panics
+/// When debits and credits differ in a currency: the ledger is corrupt.
+pub fn trial_balance(conn: &mut DbConnection) -> Result<TrialBalance, AppError> {
+    let accounts = balances(conn)?;
+    let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for a in &accounts {
+        let t = totals.entry(a.currency.clone()).or_default();
+        t.0 += a.debits_minor;
+        t.1 += a.credits_minor;
+    }
+    for (currency, (debits, credits)) in &totals {
+        assert_eq!(debits, credits, "the ledger does not balance in {currency}");
+    }
+    Ok(TrialBalance { accounts, totals })
+}
+
+/// A posting as read back, with its entry.
+#[derive(Debug, Clone, Serialize, Queryable)]
+pub struct PostingView {
+    pub entry_id: String,
+    pub cause: String,
+    pub description: String,
+    pub account_id: String,
+    pub debit_minor: i64,
+    pub credit_minor: i64,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+#[diesel::dsl::auto_type]
+fn postings_query() -> _ {
+    ledger_postings::table
+        .inner_join(ledger_entries::table)
+        .select((
+            ledger_postings::entry_id,
+            ledger_entries::cause,
+            ledger_entries::description,
+            ledger_postings::account_id,
+            ledger_postings::debit_minor,
+            ledger_postings::credit_minor,
+            ledger_postings::created_at,
+        ))
+}
+
+/// An account's postings, newest first.
+///
+/// # Errors
+/// A database failure.
+pub fn account_postings(
+    conn: &mut DbConnection,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<PostingView>, AppError> {
+    Ok(postings_query()
+        .filter(ledger_postings::account_id.eq(account_id))
+        .order((
+            ledger_postings::created_at.desc(),
+            ledger_postings::id.desc(),
+        ))
+        .limit(limit.clamp(1, POSTINGS_PAGE_MAX))
+        .load(conn)?)
+}
+
+/// An entry's postings by its id, or by its cause.
+///
+/// # Errors
+/// 404 for no such entry.
+pub fn entry(conn: &mut DbConnection, id_or_cause: &str) -> Result<Vec<PostingView>, AppError> {
+    let postings: Vec<PostingView> = postings_query()
+        .filter(
+            ledger_entries::id
+                .eq(id_or_cause)
+                .or(ledger_entries::cause.eq(id_or_cause)),
+        )
+        .order(ledger_postings::position.asc())
+        .load(conn)?;
+    if postings.is_empty() {
+        return Err(AppError::NotFound {
+            resource: "ledger entry",
+        });
+    }
+    Ok(postings)
+}
