@@ -349,5 +349,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::orders::routes)
         .configure(crate::webhooks::routes)
         .configure(crate::jobs::routes)
-        .configure(crate::ledger::routes);
+        .configure(crate::ledger::routes)
+        .configure(crate::payouts::routes);
 }

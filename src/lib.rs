@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod money;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
 pub mod sandbox;
 pub mod sellers;
 pub mod telemetry;

@@ -100,6 +100,30 @@ impl Account {
     pub fn dispute_losses() -> Self {
         Self::platform("dispute_losses", Side::Debit)
     }
+    fn shop(shop_id: &str, name: &str, normal: Side) -> Self {
+        Self {
+            code: format!("shop:{shop_id}:{name}"),
+            normal,
+            owner_shop_id: Some(shop_id.to_owned()),
+        }
+    }
+    /// Memo: what the platform sent to the shop's connected account, net of
+    /// reversals (the counterpart of the connected account's funds).
+    pub fn seller_transferred_in(shop_id: &str) -> Self {
+        Self::shop(shop_id, "transferred_in", Side::Credit)
+    }
+    /// Memo: funds on the shop's connected account (pending and available).
+    pub fn seller_connected_balance(shop_id: &str) -> Self {
+        Self::shop(shop_id, "connected_balance", Side::Debit)
+    }
+    /// Memo: paid out from the connected account, not yet at the bank.
+    pub fn seller_in_transit(shop_id: &str) -> Self {
+        Self::shop(shop_id, "in_transit", Side::Debit)
+    }
+    /// Memo: arrived at the seller's bank.
+    pub fn seller_paid_out(shop_id: &str) -> Self {
+        Self::shop(shop_id, "paid_out", Side::Debit)
+    }
     /// What the platform owes a shop's seller and has not transferred.
     pub fn seller_payable(shop_id: &str) -> Self {
         Self {

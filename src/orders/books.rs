@@ -64,14 +64,20 @@ pub fn movement(movement_id: &str, kind: &str, shop_id: &str, amount: Money) -> 
         format!("movement:{movement_id}"),
         format!("{kind} {movement_id} for shop {shop_id}"),
     );
+    // The platform's books, and the memo of the seller's side: funds arriving
+    // on (or leaving) its connected account.
     if kind == "transfer" {
         entry
             .debit(Account::seller_payable(shop_id), amount)
             .credit(Account::platform_cash(), amount)
+            .debit(Account::seller_connected_balance(shop_id), amount)
+            .credit(Account::seller_transferred_in(shop_id), amount)
     } else {
         entry
             .debit(Account::platform_cash(), amount)
             .credit(Account::seller_payable(shop_id), amount)
+            .debit(Account::seller_transferred_in(shop_id), amount)
+            .credit(Account::seller_connected_balance(shop_id), amount)
     }
 }
 

@@ -189,7 +189,15 @@ pub async fn process(
             Some(account_id) => apply_account(pool, provider, account_id).await,
             None => Ok(()),
         },
-        // Stored for the ledger and payouts (their handlers come with them).
+        kind if kind.starts_with("payout.") => {
+            match (event.account.as_deref(), object_str(object, "id")) {
+                (Some(account), Some(payout_id)) => {
+                    crate::payouts::sync_payout(pool, provider, account, payout_id).await
+                }
+                _ => Ok(()),
+            }
+        }
+        // Stored; refunds and transfers are booked by the commands that made them.
         _ => Ok(()),
     };
     match handled {

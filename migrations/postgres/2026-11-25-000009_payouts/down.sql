@@ -1,0 +1,2 @@
+DROP TABLE payout_status_history;
+DROP TABLE payouts;

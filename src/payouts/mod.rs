@@ -1,0 +1,235 @@
+//! Payouts of shops' connected accounts to their banks, tracked from the
+//! provider's `payout.*` events (always re-read from the provider, so stale or
+//! out-of-order events converge on its state), with every status seen, and
+//! their memo entries in the ledger: created → in transit, paid → paid out,
+//! failed or canceled → the money back on the connected balance.
+
+mod http;
+pub mod schema;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+pub use http::routes;
+use schema::{payout_status_history, payouts};
+
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::ledger::{self, Account, NewEntry};
+use crate::money::Money;
+use crate::payments::{Payout, Provider};
+use crate::sellers::schema::shops;
+
+/// Most payouts one list returns.
+pub const PAYOUTS_PAGE_MAX: i64 = 100;
+
+/// A payout as stored, with the statuses it went through.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = payouts)]
+pub struct PayoutRow {
+    pub id: String,
+    pub shop_id: String,
+    pub account_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub arrival_date: i64,
+    pub automatic: bool,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// A payout and its status history, for people.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayoutView {
+    #[serde(flatten)]
+    pub payout: PayoutRow,
+    /// What the seller must do, for a failed payout.
+    pub action: Option<&'static str>,
+    pub history: Vec<(String, chrono::NaiveDateTime)>,
+}
+
+fn action_for(failure_code: Option<&str>) -> Option<&'static str> {
+    failure_code.map(|code| match code {
+        "account_closed" | "no_account" | "invalid_account_number" | "bank_account_restricted" => {
+            "update the bank account in your onboarding link; the money stays on your balance and is paid out again"
+        }
+        "insufficient_funds" => "nothing: the payout is retried once the balance covers it",
+        _ => "check the bank details with your bank, then update them through your onboarding link",
+    })
+}
+
+fn entries(payout: &Payout, shop_id: &str) -> Vec<NewEntry> {
+    let amount = Money::new(payout.amount.minor.abs(), payout.amount.currency);
+    let mut made = vec![NewEntry::new(
+        format!("payout_created:{}", payout.id),
+        format!("payout {} created", payout.id),
+    )
+    .debit(Account::seller_in_transit(shop_id), amount)
+    .credit(Account::seller_connected_balance(shop_id), amount)];
+    match payout.status.as_str() {
+        "paid" => made.push(
+            NewEntry::new(
+                format!("payout_paid:{}", payout.id),
+                format!("payout {} paid", payout.id),
+            )
+            .debit(Account::seller_paid_out(shop_id), amount)
+            .credit(Account::seller_in_transit(shop_id), amount),
+        ),
+        "failed" | "canceled" => made.push(
+            NewEntry::new(
+                format!("payout_{}:{}", payout.status, payout.id),
+                format!(
+                    "payout {} {}: funds back on the balance",
+                    payout.id, payout.status
+                ),
+            )
+            .debit(Account::seller_connected_balance(shop_id), amount)
+            .credit(Account::seller_in_transit(shop_id), amount),
+        ),
+        _ => {}
+    }
+    made
+}
+
+/// Records a payout's current state: the row, its status in the history, and
+/// the ledger entries its status implies (each posted once).
+///
+/// # Errors
+/// 404 when the account is no shop's (not ours); a database failure.
+pub fn record(conn: &mut DbConnection, account_id: &str, payout: &Payout) -> Result<(), AppError> {
+    db::write_transaction(conn, |conn| {
+        let shop_id: String = shops::table
+            .filter(shops::provider_account_id.eq(account_id))
+            .select(shops::id)
+            .first(conn)
+            .optional()?
+            .ok_or(AppError::NotFound {
+                resource: "shop for this account",
+            })?;
+        let now = db::now();
+        let exists: i64 = payouts::table.find(&payout.id).count().get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(payouts::table)
+                .values((
+                    payouts::id.eq(&payout.id),
+                    payouts::shop_id.eq(&shop_id),
+                    payouts::account_id.eq(account_id),
+                    payouts::amount_minor.eq(payout.amount.minor),
+                    payouts::currency.eq(payout.amount.currency.code()),
+                    payouts::status.eq(&payout.status),
+                    payouts::failure_code.eq(&payout.failure_code),
+                    payouts::failure_message.eq(&payout.failure_message),
+                    payouts::arrival_date.eq(payout.arrival_date),
+                    payouts::automatic.eq(payout.automatic),
+                    payouts::created_at.eq(now),
+                    payouts::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        } else {
+            diesel::update(payouts::table.find(&payout.id))
+                .set((
+                    payouts::status.eq(&payout.status),
+                    payouts::failure_code.eq(&payout.failure_code),
+                    payouts::failure_message.eq(&payout.failure_message),
+                    payouts::arrival_date.eq(payout.arrival_date),
+                    payouts::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        let seen: i64 = payout_status_history::table
+            .find((&payout.id, &payout.status))
+            .count()
+            .get_result(conn)?;
+        if seen == 0 {
+            diesel::insert_into(payout_status_history::table)
+                .values((
+                    payout_status_history::payout_id.eq(&payout.id),
+                    payout_status_history::status.eq(&payout.status),
+                    payout_status_history::seen_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        for entry in entries(payout, &shop_id) {
+            ledger::post(conn, &entry)?;
+        }
+        Ok(())
+    })
+}
+
+/// Re-reads a payout from the provider and records it (the `payout.*` handler).
+///
+/// # Errors
+/// As [`record`]; provider errors.
+pub async fn sync_payout(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    account_id: &str,
+    payout_id: &str,
+) -> Result<(), AppError> {
+    // Only our shops' accounts are asked about: another account is not ours.
+    let account = account_id.to_owned();
+    let ours: i64 = db::run(pool, move |conn| {
+        Ok(shops::table
+            .filter(shops::provider_account_id.eq(&account))
+            .count()
+            .get_result(conn)?)
+    })
+    .await?;
+    if ours == 0 {
+        return Err(AppError::NotFound {
+            resource: "shop for this account",
+        });
+    }
+    let payout = provider.retrieve_payout(account_id, payout_id).await?;
+    let account = account_id.to_owned();
+    db::run(pool, move |conn| record(conn, &account, &payout)).await
+}
+
+/// Payouts, failed ones first, then newest; optionally of one shop or status.
+///
+/// # Errors
+/// A database failure.
+pub fn list(
+    conn: &mut DbConnection,
+    shop_id: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PayoutView>, AppError> {
+    let mut query = payouts::table.select(PayoutRow::as_select()).into_boxed();
+    if let Some(shop_id) = shop_id {
+        query = query.filter(payouts::shop_id.eq(shop_id.to_owned()));
+    }
+    if let Some(status) = status {
+        query = query.filter(payouts::status.eq(status.to_owned()));
+    }
+    let mut rows: Vec<PayoutRow> = query
+        .order((payouts::created_at.desc(), payouts::id.desc()))
+        .limit(limit.clamp(1, PAYOUTS_PAGE_MAX))
+        .load(conn)?;
+    rows.sort_by_key(|r| r.status != "failed");
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let history: Vec<(String, String, chrono::NaiveDateTime)> = payout_status_history::table
+        .filter(payout_status_history::payout_id.eq_any(&ids))
+        .order(payout_status_history::seen_at.asc())
+        .select((
+            payout_status_history::payout_id,
+            payout_status_history::status,
+            payout_status_history::seen_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|payout| PayoutView {
+            action: action_for(payout.failure_code.as_deref()),
+            history: history
+                .iter()
+                .filter(|(id, _, _)| *id == payout.id)
+                .map(|(_, status, at)| (status.clone(), *at))
+                .collect(),
+            payout,
+        })
+        .collect())
+}

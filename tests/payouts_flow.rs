@@ -1,0 +1,132 @@
+//! Payouts of connected accounts, tracked from the sandbox's own `payout.*`
+//! events: one paid to the bank, one failing on a closed account (the money
+//! back on the seller's balance, the failure and what to do shown first to
+//! staff), and the sellers' balances in the ledger.
+
+mod common;
+mod orders_support;
+
+use std::time::Duration;
+
+use common::people::{get_as, signup, Person};
+use common::{assert_error, TestApp};
+use orders_support::*;
+use serde_json::Value;
+
+async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) {
+    add_to_cart(app, buyer, product, 1).await;
+    let order = json_of(
+        post_keyed(
+            app,
+            buyer,
+            "/v1/checkout",
+            key,
+            &checkout_body(Some("pm_card_visa")),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(order["parts"][0]["settlement"]["status"], "settled");
+}
+
+async fn payouts_of(app: &TestApp, seller: &Person, shop: &Value) -> Vec<Value> {
+    let path = format!("/v1/shops/{}/payouts", shop["id"].as_str().unwrap());
+    json_of(get_as(app, seller, &path).await, 200).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let (ann, bob) = (signup(&app, "seller").await, signup(&app, "seller").await);
+    let shop_a = active_shop(&app, &ann, "USD").await;
+    let shop_b = active_shop(&app, &bob, "USD").await;
+    // Bob's bank account is one the provider cannot pay into.
+    let bob_account = shop_b["provider_account_id"].as_str().unwrap();
+    app.sandbox_post(
+        &format!("/v1/test_helpers/accounts/{bob_account}/external_account"),
+        &[("account_number", "000111111116")],
+    )
+    .await;
+    let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
+    let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
+    paid_order(&app, &market.buyer, &vase, "a").await;
+    paid_order(&app, &market.buyer, &bowl, "b").await;
+    let (share_a, share_b) = (3000 - market_fee(3000), 2000 - market_fee(2000));
+
+    // Four days later: funds available after two, paid out daily, one day in transit.
+    app.sandbox_post("/v1/test_helpers/advance_clock", &[("seconds", "345600")])
+        .await;
+    let mut seen = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        seen = (
+            payouts_of(&app, &ann, &shop_a).await,
+            payouts_of(&app, &bob, &shop_b).await,
+        );
+        let done =
+            |list: &[Value], status: &str| list.first().is_some_and(|p| p["status"] == status);
+        if done(&seen.0, "paid") && done(&seen.1, "failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (paid, failed) = (&seen.0[0], &seen.1[0]);
+    assert_eq!(paid["status"], "paid", "{seen:?}");
+    assert_eq!(paid["amount_minor"], share_a);
+    assert!(paid["action"].is_null());
+    assert_eq!(failed["status"], "failed", "{seen:?}");
+    assert_eq!(failed["amount_minor"], share_b);
+    assert_eq!(failed["failure_code"], "no_account");
+    assert!(failed["action"].as_str().unwrap().contains("bank account"));
+
+    // The sellers' balances, from the ledger.
+    let balance = |seller: &Person, shop: &Value| {
+        let path = format!("/v1/shops/{}/balance", shop["id"].as_str().unwrap());
+        let (app, seller) = (&app, seller.clone());
+        async move { json_of(get_as(app, &seller, &path).await, 200).await["currencies"]["USD"].clone() }
+    };
+    let a = balance(&ann, &shop_a).await;
+    assert_eq!(
+        (
+            a["paid_out"].as_i64(),
+            a["in_transit"].as_i64(),
+            a["connected_balance"].as_i64()
+        ),
+        (Some(share_a), Some(0), Some(0))
+    );
+    assert_eq!(a["owed_by_platform"], 0);
+    let b = balance(&bob, &shop_b).await;
+    assert_eq!(
+        (
+            b["paid_out"].as_i64().unwrap_or(0),
+            b["in_transit"].as_i64(),
+            b["connected_balance"].as_i64()
+        ),
+        (0, Some(0), Some(share_b))
+    );
+
+    // Staff see failed payouts first; sellers only their own.
+    let support = common::people::staff(&app, &market.operator, "support").await;
+    let all = json_of(get_as(&app, &support, "/v1/payouts").await, 200).await;
+    assert_eq!(all["data"][0]["status"], "failed");
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+    let path = format!("/v1/shops/{}/payouts", shop_a["id"].as_str().unwrap());
+    assert_error(get_as(&app, &bob, &path).await, 404, "not_found").await;
+    assert_error(
+        get_as(&app, &support, "/v1/payouts?status=lost").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    let finance = common::people::staff(&app, &market.operator, "finance").await;
+    let trial = json_of(
+        get_as(&app, &finance, "/v1/ledger/trial-balance").await,
+        200,
+    )
+    .await;
+    assert_eq!(trial["totals"]["USD"][0], trial["totals"]["USD"][1]);
+}
