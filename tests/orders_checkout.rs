@@ -291,18 +291,7 @@ async fn a_declined_card_leaves_the_order_unpaid_until_it_expires() {
     let market = market(&app).await;
     let a = shop_with_product(&app, "USD", 1000, 5).await;
     add_to_cart(&app, &market.buyer, &a.product, 2).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(Some("pm_card_chargeDeclined")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_chargeDeclined")).await;
     assert_eq!(order["status"], "awaiting_payment");
     assert_eq!(order["payment"]["status"], "requires_payment_method");
     assert_eq!(order["payment"]["last_error"], "generic_decline");
@@ -392,18 +381,7 @@ async fn a_provider_that_refuses_the_payment_leaves_no_order_behind() {
     assert_eq!(orders["data"][0]["cancel_reason"], "provider_rejected");
     // The key is free again: the buyer fixes the cart and retries with it.
     add_to_cart(&app, &market.buyer, &a.product, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(Some("pm_card_visa")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_visa")).await;
     assert_eq!(order["status"], "paid");
     assert_eq!(minor_total(&order), 80);
 }
@@ -420,18 +398,7 @@ async fn sellers_see_only_their_part_and_buyers_only_their_orders() {
     let b = shop_with_product(&app, "USD", 2000, 5).await;
     add_to_cart(&app, &market.buyer, &a.product, 1).await;
     add_to_cart(&app, &market.buyer, &b.product, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(Some("pm_card_visa")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_visa")).await;
     let order_id = order["id"].as_str().unwrap();
 
     let path = format!("/v1/shops/{}/orders", a.shop["id"].as_str().unwrap());

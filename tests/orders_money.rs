@@ -327,18 +327,7 @@ async fn disputed_order(app: &TestApp) -> (Market, Value, Value, String, Value) 
     let book = product(app, &bob, &shop_b, "Field Guide", 1999, 10).await;
     add_to_cart(app, &market.buyer, &mug, 1).await;
     add_to_cart(app, &market.buyer, &book, 1).await;
-    let order = json_of(
-        post_keyed(
-            app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(Some("pm_card_createDispute")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(app, &market.buyer, "k", Some("pm_card_createDispute")).await;
     assert_eq!(order["status"], "paid");
     let order_id = order["id"].as_str().unwrap().to_owned();
     let dispute = disputes_opened(app).await.remove(0);
@@ -505,18 +494,7 @@ async fn a_frozen_shops_share_is_held_then_sent_once_when_it_is_unfrozen() {
     add_to_cart(&app, &market.buyer, &mug, 1).await;
     add_to_cart(&app, &market.buyer, &book, 1).await;
     // Checkout without paying; the shop is frozen before the buyer pays.
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     assert_eq!(order["status"], "awaiting_payment");
     assert_eq!(order["payment"]["status"], "requires_payment_method");
     let order_id = order["id"].as_str().unwrap().to_owned();
@@ -600,18 +578,7 @@ async fn a_seller_who_bears_the_processing_fee_gets_its_share_less_that_fee() {
     .await;
     let chair = product(&app, &ann, &shop, "Chair", 10_000, 5).await;
     add_to_cart(&app, &market.buyer, &chair, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(Some("pm_card_visa")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_visa")).await;
     // The sandbox's USD card fee: 2.9 % (rounded half up) + 30 on the whole charge.
     let processing_fee = (10_000 * 290 + 5_000) / 10_000 + 30;
     assert_eq!(processing_fee, 320);
@@ -678,18 +645,7 @@ async fn a_restricted_shops_held_share_refunded_by_an_operator_is_never_sent() {
     let shop = active_shop(&app, &ann, "USD").await;
     let mug = product(&app, &ann, &shop, "Blue Mug", 1250, 10).await;
     add_to_cart(&app, &market.buyer, &mug, 2).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
     // The provider restricts the shop's account before the buyer pays.
     let account = shop["provider_account_id"].as_str().unwrap();

@@ -219,18 +219,7 @@ async fn a_transfer_that_timed_out_after_the_provider_made_it_is_not_made_twice(
     let shop = active_shop(&app, &seller, "USD").await;
     let vase = product(&app, &seller, &shop, "Vase", 3000, 5).await;
     add_to_cart(&app, &market.buyer, &vase, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
     let intent_id = order["payment"]["intent_id"].as_str().unwrap();
     app.sandbox_post(
@@ -355,18 +344,7 @@ async fn the_background_sweep_expires_unpaid_orders() {
     let shop = active_shop(&app, &seller, "USD").await;
     let vase = product(&app, &seller, &shop, "Vase", 3000, 5).await;
     add_to_cart(&app, &market.buyer, &vase, 3).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     assert_eq!(stock_of(&app, &seller, &shop, &vase).await, 2);
     let path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
     let mut status = String::new();

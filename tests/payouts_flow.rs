@@ -15,18 +15,7 @@ use serde_json::Value;
 
 async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) {
     add_to_cart(app, buyer, product, 1).await;
-    let order = json_of(
-        post_keyed(
-            app,
-            buyer,
-            "/v1/checkout",
-            key,
-            &checkout_body(Some("pm_card_visa")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(app, buyer, key, Some("pm_card_visa")).await;
     assert_eq!(order["parts"][0]["settlement"]["status"], "settled");
 }
 

@@ -9,24 +9,10 @@ use std::time::Duration;
 
 use bazaar::app::Application;
 use common::people::{get_as, operator, pool, signup};
-use common::{TestApp, SANDBOX_KEY};
+use common::{wait_until, TestApp, SANDBOX_KEY};
 use diesel::prelude::*;
 use orders_support::*;
 use serde_json::Value;
-
-async fn wait_until<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached in 10 s");
-}
 
 /// How many events the sandbox holds for the platform and for `accounts`.
 async fn sandbox_event_count(app: &TestApp, accounts: &[&str]) -> usize {
@@ -57,18 +43,7 @@ async fn missed_events_are_backfilled_and_processed_once() {
     let shop = active_shop(&app, &ann, "USD").await;
     let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
     add_to_cart(&app, &market.buyer, &vase, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     let intent = order["payment"]["intent_id"].as_str().unwrap();
     app.sandbox_post(
         &format!("/v1/payment_intents/{intent}/confirm"),

@@ -7,10 +7,9 @@
 mod common;
 mod orders_support;
 
-use std::time::Duration;
 
 use common::people::{get_as, operator, pool, post_as, signup};
-use common::{assert_error, TestApp, SANDBOX_KEY};
+use common::{assert_error, wait_until, TestApp, SANDBOX_KEY};
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use orders_support::*;
@@ -244,20 +243,6 @@ async fn job_count(app: &TestApp, operator: &common::people::Person, status: &st
     jobs["data"].as_array().unwrap().len()
 }
 
-async fn wait_until<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached in 10 s");
-}
-
 #[tokio::test]
 async fn the_sandboxs_own_events_pay_orders_open_disputes_and_activate_shops() {
     let app = TestApp::spawn().await;
@@ -282,18 +267,7 @@ async fn the_sandboxs_own_events_pay_orders_open_disputes_and_activate_shops() {
     // payment_intent.succeeded marks the order paid and routes the share.
     let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
     add_to_cart(&app, &market.buyer, &vase, 1).await;
-    let order = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k",
-            &checkout_body(None),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
     let order_path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
     let intent = order["payment"]["intent_id"].as_str().unwrap();
     app.sandbox_post(
@@ -315,18 +289,7 @@ async fn the_sandboxs_own_events_pay_orders_open_disputes_and_activate_shops() {
 
     // charge.dispute.created takes the share back.
     add_to_cart(&app, &market.buyer, &vase, 1).await;
-    let disputed = json_of(
-        post_keyed(
-            &app,
-            &market.buyer,
-            "/v1/checkout",
-            "k2",
-            &checkout_body(Some("pm_card_createDispute")),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let disputed = checkout_ok(&app, &market.buyer, "k2", Some("pm_card_createDispute")).await;
     let disputed_path = format!("/v1/orders/{}", disputed["id"].as_str().unwrap());
     wait_until(|| async {
         let seen = json_of(get_as(&app, &market.buyer, &disputed_path).await, 200).await;

@@ -255,3 +255,18 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     );
     error
 }
+
+/// Polls `check` every 50 ms until it holds; panics after 10 s.
+pub async fn wait_until<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 10 s");
+}

@@ -49,6 +49,28 @@ pub fn checkout_body(payment_method: Option<&str>) -> Value {
     body
 }
 
+/// Checks out the buyer's cart under `key`, paying at once with
+/// `payment_method` when given; asserts 201 and returns the order.
+pub async fn checkout_ok(
+    app: &TestApp,
+    buyer: &Person,
+    key: &str,
+    payment_method: Option<&str>,
+) -> Value {
+    json_of(
+        post_keyed(
+            app,
+            buyer,
+            "/v1/checkout",
+            key,
+            &checkout_body(payment_method),
+        )
+        .await,
+        201,
+    )
+    .await
+}
+
 /// A platform-wide fee rule, created by `operator`.
 pub async fn platform_rule(
     app: &TestApp,
