@@ -7,7 +7,6 @@
 mod common;
 mod orders_support;
 
-
 use common::people::{get_as, operator, pool, post_as, signup};
 use common::{assert_error, wait_until, TestApp, SANDBOX_KEY};
 use diesel::prelude::*;
