@@ -201,6 +201,7 @@ async fn ledger_rows_cannot_be_changed_or_removed() {
     let mut conn = pool.get().unwrap();
     bazaar::db::migrate(&mut conn).unwrap();
     let usd = Currency::parse("USD").unwrap();
+    let before = bazaar::db::now() - chrono::Duration::seconds(1);
     let entry = NewEntry::new("test:one", "a test entry")
         .debit(Account::platform_cash(), Money::new(100, usd))
         .credit(Account::fee_revenue(), Money::new(100, usd));
@@ -219,6 +220,8 @@ async fn ledger_rows_cannot_be_changed_or_removed() {
         let refused = diesel::sql_query(statement).execute(&mut conn);
         assert!(refused.is_err(), "{statement} was allowed");
     }
-    let trial = bazaar::ledger::trial_balance(&mut conn).unwrap();
+    let trial = bazaar::ledger::trial_balance(&mut conn, None).unwrap();
     assert_eq!(trial.totals["USD"], (100, 100));
+    let earlier = bazaar::ledger::trial_balance(&mut conn, Some(before)).unwrap();
+    assert_eq!(earlier.totals["USD"], (0, 0), "nothing was posted yet then");
 }

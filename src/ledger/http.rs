@@ -64,8 +64,34 @@ async fn get_entry(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "postings": postings })))
 }
 
-async fn trial_balance(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsOfQuery {
+    /// RFC 3339: balances from postings written at or before this instant.
+    as_of: Option<String>,
+}
+
+async fn trial_balance(
+    caller: Caller,
+    query: web::Query<AsOfQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
-    let trial = db::run(&pool, super::trial_balance).await?;
+    let as_of = query
+        .as_of
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.naive_utc())
+                .map_err(|_| {
+                    AppError::bad_request(
+                        "invalid_query",
+                        "as_of is an RFC 3339 timestamp",
+                        Some("as_of".into()),
+                    )
+                })
+        })
+        .transpose()?;
+    let trial = db::run(&pool, move |conn| super::trial_balance(conn, as_of)).await?;
     Ok(HttpResponse::Ok().json(trial))
 }

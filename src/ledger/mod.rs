@@ -331,6 +331,7 @@ pub struct AccountBalance {
     pub balance_minor: i64,
 }
 
+/// Balances as sums of postings; `{as_of}` is empty or a condition on `p.created_at`.
 const BALANCES_SQL: &str = "
     SELECT a.id, a.code, a.currency, a.normal_side, a.owner_shop_id,
            CAST(COALESCE(SUM(p.debit_minor), 0) AS BIGINT) AS debits_minor,
@@ -338,15 +339,42 @@ const BALANCES_SQL: &str = "
            CAST(CASE WHEN a.normal_side = 'debit'
                      THEN COALESCE(SUM(p.debit_minor), 0) - COALESCE(SUM(p.credit_minor), 0)
                      ELSE COALESCE(SUM(p.credit_minor), 0) - COALESCE(SUM(p.debit_minor), 0) END AS BIGINT) AS balance_minor
-    FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id";
+    FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id {as_of}";
+const BALANCES_GROUP: &str = "GROUP BY a.id, a.code, a.currency, a.normal_side, a.owner_shop_id";
 
-/// Every account with its balance, by code.
+/// Every account with its balance, by code: now, or as of an instant
+/// (postings written at or before it).
+///
+/// # Errors
+/// A database failure.
+pub fn balances_as_of(
+    conn: &mut DbConnection,
+    as_of: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<AccountBalance>, AppError> {
+    let condition = if as_of.is_some() {
+        "AND p.created_at <= $1"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "{} {BALANCES_GROUP} ORDER BY a.code, a.currency",
+        BALANCES_SQL.replace("{as_of}", condition)
+    );
+    let query = diesel::sql_query(sql);
+    Ok(match as_of {
+        Some(at) => query
+            .bind::<diesel::sql_types::Timestamp, _>(at)
+            .load(conn)?,
+        None => query.load(conn)?,
+    })
+}
+
+/// Every account with its balance now, by code.
 ///
 /// # Errors
 /// A database failure.
 pub fn balances(conn: &mut DbConnection) -> Result<Vec<AccountBalance>, AppError> {
-    let sql = format!("{BALANCES_SQL} GROUP BY a.id, a.code, a.currency, a.normal_side, a.owner_shop_id ORDER BY a.code, a.currency");
-    Ok(diesel::sql_query(sql).load(conn)?)
+    balances_as_of(conn, None)
 }
 
 /// One account's balance.
@@ -354,7 +382,10 @@ pub fn balances(conn: &mut DbConnection) -> Result<Vec<AccountBalance>, AppError
 /// # Errors
 /// 404 for no such account.
 pub fn balance(conn: &mut DbConnection, account_id: &str) -> Result<AccountBalance, AppError> {
-    let sql = format!("{BALANCES_SQL} WHERE a.id = $1 GROUP BY a.id, a.code, a.currency, a.normal_side, a.owner_shop_id");
+    let sql = format!(
+        "{} WHERE a.id = $1 {BALANCES_GROUP}",
+        BALANCES_SQL.replace("{as_of}", "")
+    );
     diesel::sql_query(sql)
         .bind::<Text, _>(account_id)
         .load::<AccountBalance>(conn)?
@@ -372,16 +403,19 @@ pub struct TrialBalance {
     pub totals: BTreeMap<String, (i64, i64)>,
 }
 
-/// The trial balance: every account, and per currency the sums of all debits
-/// and all credits, which must be equal.
+/// The trial balance, now or as of an instant: every account, and per
+/// currency the sums of all debits and all credits, which must be equal.
 ///
 /// # Errors
 /// A database failure.
 ///
 /// # Panics
 /// When debits and credits differ in a currency: the ledger is corrupt.
-pub fn trial_balance(conn: &mut DbConnection) -> Result<TrialBalance, AppError> {
-    let accounts = balances(conn)?;
+pub fn trial_balance(
+    conn: &mut DbConnection,
+    as_of: Option<chrono::NaiveDateTime>,
+) -> Result<TrialBalance, AppError> {
+    let accounts = balances_as_of(conn, as_of)?;
     let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for a in &accounts {
         let t = totals.entry(a.currency.clone()).or_default();

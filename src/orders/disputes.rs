@@ -10,6 +10,7 @@
 
 use diesel::prelude::*;
 
+use super::model::OrderStatus;
 use super::schema::{disputes, order_parts, orders, part_recoveries};
 use super::split::{self, PartAmounts};
 use super::store::{self, part_balance, DisputeRow, OrderRecord, RecoveryRow};
@@ -206,6 +207,16 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
             resource: "order for this dispute",
         })?;
         let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
+        if record.status != OrderStatus::Paid {
+            // The dispute's event can overtake the payment's: what each seller
+            // gives back depends on what it is owed, fixed when the order is
+            // paid. Retried (by the job queue) until then.
+            return Err(AppError::Unavailable {
+                message: format!(
+                    "order {order_id} is not marked paid yet; the dispute is applied after it"
+                ),
+            });
+        }
         let now = db::now();
         let stored = record.disputes.iter().find(|d| d.id == dispute.id);
         let outcome = match stored.map(|d| d.outcome.as_str()) {
