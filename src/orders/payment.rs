@@ -343,20 +343,16 @@ pub async fn expire_due(
     now: chrono::NaiveDateTime,
     limit: i64,
 ) -> (usize, Option<AppError>) {
-    let ids = match db::run(pool, move |conn| {
+    let listed = db::run(pool, move |conn| {
         store::ids_where_status(conn, OrderStatus::AwaitingPayment, Some(now), limit)
     })
-    .await
-    {
-        Ok(ids) => ids,
-        Err(error) => return (0, Some(error)),
-    };
-    let mut first_error = None;
-    for id in &ids {
-        if let Err(error) = expire_order(pool, provider, id).await {
+    .await;
+    super::sweeper::each_id(listed, |id| async move {
+        let expired = expire_order(pool, provider, &id).await;
+        if let Err(error) = &expired {
             tracing::warn!(%error, order_id = id, "order not expired yet");
-            first_error.get_or_insert(error);
         }
-    }
-    (ids.len(), first_error)
+        expired
+    })
+    .await
 }

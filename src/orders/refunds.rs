@@ -262,6 +262,42 @@ fn refund_view(conn: &mut DbConnection, refund_id: &str) -> Result<RefundView, A
     Ok(record.refund_view(refund))
 }
 
+/// Moves a pending refund to `status` (with the provider's refund id, or the
+/// failure); returns it with its parts, or `None` when another worker closed
+/// it first.
+fn close_pending(
+    conn: &mut DbConnection,
+    refund_id: &str,
+    status: &str,
+    provider_refund_id: Option<&str>,
+    failure_message: Option<&str>,
+) -> Result<Option<(RefundRow, Vec<RefundPartRow>)>, AppError> {
+    let updated = diesel::update(
+        refunds::table
+            .find(refund_id)
+            .filter(refunds::status.eq("pending")),
+    )
+    .set((
+        refunds::status.eq(status),
+        refunds::provider_refund_id.eq(provider_refund_id),
+        refunds::failure_message.eq(failure_message),
+        refunds::updated_at.eq(db::now()),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    let refund: RefundRow = refunds::table
+        .find(refund_id)
+        .select(RefundRow::as_select())
+        .first(conn)?;
+    let parts: Vec<RefundPartRow> = refund_parts::table
+        .filter(refund_parts::refund_id.eq(refund_id))
+        .select(RefundPartRow::as_select())
+        .load(conn)?;
+    Ok(Some((refund, parts)))
+}
+
 /// The provider's refund succeeded: sellers owe back their portions, units
 /// return to stock if asked. Applied once, whoever gets here first.
 fn succeed(
@@ -271,28 +307,10 @@ fn succeed(
 ) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
         let now = db::now();
-        let updated = diesel::update(
-            refunds::table
-                .find(refund_id)
-                .filter(refunds::status.eq("pending")),
-        )
-        .set((
-            refunds::status.eq("succeeded"),
-            refunds::provider_refund_id.eq(provider_refund_id),
-            refunds::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
+        let closed = close_pending(conn, refund_id, "succeeded", Some(provider_refund_id), None)?;
+        let Some((refund, parts)) = closed else {
             return Ok(());
-        }
-        let refund: RefundRow = refunds::table
-            .find(refund_id)
-            .select(RefundRow::as_select())
-            .first(conn)?;
-        let parts: Vec<RefundPartRow> = refund_parts::table
-            .filter(refund_parts::refund_id.eq(refund_id))
-            .select(RefundPartRow::as_select())
-            .load(conn)?;
+        };
         let (currency, shops): (String, Vec<(String, String)>) = {
             let currency = orders::table
                 .find(&refund.order_id)
@@ -368,28 +386,10 @@ fn succeed(
 fn fail(conn: &mut DbConnection, refund_id: &str, message: &str) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
         let now = db::now();
-        let updated = diesel::update(
-            refunds::table
-                .find(refund_id)
-                .filter(refunds::status.eq("pending")),
-        )
-        .set((
-            refunds::status.eq("failed"),
-            refunds::failure_message.eq(message),
-            refunds::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
+        let closed = close_pending(conn, refund_id, "failed", None, Some(message))?;
+        let Some((refund, parts)) = closed else {
             return Ok(());
-        }
-        let refund: RefundRow = refunds::table
-            .find(refund_id)
-            .select(RefundRow::as_select())
-            .first(conn)?;
-        let parts: Vec<RefundPartRow> = refund_parts::table
-            .filter(refund_parts::refund_id.eq(refund_id))
-            .select(RefundPartRow::as_select())
-            .load(conn)?;
+        };
         for part in &parts {
             diesel::update(order_parts::table.find(&part.part_id))
                 .set(
@@ -532,7 +532,7 @@ pub async fn retry_pending(
     provider: &dyn Provider,
     limit: i64,
 ) -> (usize, Option<AppError>) {
-    let ids: Result<Vec<String>, AppError> = db::run(pool, move |conn| {
+    let listed = db::run(pool, move |conn| {
         Ok(refunds::table
             .filter(refunds::status.eq("pending"))
             .select(refunds::id)
@@ -541,15 +541,8 @@ pub async fn retry_pending(
             .load(conn)?)
     })
     .await;
-    let ids = match ids {
-        Ok(ids) => ids,
-        Err(error) => return (0, Some(error)),
-    };
-    let mut first_error = None;
-    for id in &ids {
-        if let Err(error) = execute_refund(pool, provider, id).await {
-            first_error.get_or_insert(error);
-        }
-    }
-    (ids.len(), first_error)
+    super::sweeper::each_id(listed, |id| async move {
+        execute_refund(pool, provider, &id).await
+    })
+    .await
 }

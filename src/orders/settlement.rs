@@ -350,7 +350,7 @@ pub async fn settle_due(
     provider: &dyn Provider,
     limit: i64,
 ) -> (usize, Option<AppError>) {
-    let ids: Result<Vec<String>, AppError> = db::run(pool, move |conn| {
+    let listed = db::run(pool, move |conn| {
         Ok(order_parts::table
             .filter(order_parts::needs_settlement.eq(true))
             .select(order_parts::id)
@@ -359,15 +359,8 @@ pub async fn settle_due(
             .load(conn)?)
     })
     .await;
-    let ids = match ids {
-        Ok(ids) => ids,
-        Err(error) => return (0, Some(error)),
-    };
-    let mut first_error = None;
-    for id in &ids {
-        if let Err(error) = settle_part(pool, provider, id).await {
-            first_error.get_or_insert(error);
-        }
-    }
-    (ids.len(), first_error)
+    super::sweeper::each_id(listed, |id| async move {
+        settle_part(pool, provider, &id).await
+    })
+    .await
 }
