@@ -5,6 +5,7 @@
 pub mod json;
 pub mod metrics;
 pub mod probes;
+pub mod query;
 
 use std::time::Instant;
 

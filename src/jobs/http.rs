@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::http::query;
 
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,22 +28,14 @@ async fn list_jobs(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
-    let status = query.status.clone().unwrap_or_else(|| "dead".into());
-    if !["queued", "running", "done", "dead"].contains(&status.as_str()) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            "status is queued, running, done or dead",
-            Some("status".into()),
-        ));
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=super::JOBS_PAGE_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            format!("limit is 1 to {}", super::JOBS_PAGE_MAX),
-            Some("limit".into()),
-        ));
-    }
+    let status = query::one_of(
+        "status",
+        query.status.as_deref(),
+        &["queued", "running", "done", "dead"],
+    )?
+    .unwrap_or("dead")
+    .to_owned();
+    let limit = query::limit(query.limit, 50, super::JOBS_PAGE_MAX)?;
     let data = db::run(&pool, move |conn| super::list(conn, &status, limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }

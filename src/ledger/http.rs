@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::http::query;
 
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,14 +35,7 @@ async fn get_account(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=super::POSTINGS_PAGE_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            format!("limit is 1 to {}", super::POSTINGS_PAGE_MAX),
-            Some("limit".into()),
-        ));
-    }
+    let limit = query::limit(query.limit, 50, super::POSTINGS_PAGE_MAX)?;
     let id = path.into_inner();
     let (account, postings) = db::run(&pool, move |conn| {
         Ok((
@@ -77,21 +71,7 @@ async fn trial_balance(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
-    let as_of = query
-        .as_of
-        .as_deref()
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.naive_utc())
-                .map_err(|_| {
-                    AppError::bad_request(
-                        "invalid_query",
-                        "as_of is an RFC 3339 timestamp",
-                        Some("as_of".into()),
-                    )
-                })
-        })
-        .transpose()?;
+    let as_of = query::instant("as_of", query.as_of.as_deref())?;
     let trial = db::run(&pool, move |conn| super::trial_balance(conn, as_of)).await?;
     Ok(HttpResponse::Ok().json(trial))
 }

@@ -377,6 +377,21 @@ pub fn balances(conn: &mut DbConnection) -> Result<Vec<AccountBalance>, AppError
     balances_as_of(conn, None)
 }
 
+/// The balances of one shop's accounts, by code.
+///
+/// # Errors
+/// A database failure.
+pub fn shop_balances(
+    conn: &mut DbConnection,
+    shop_id: &str,
+) -> Result<Vec<AccountBalance>, AppError> {
+    let sql = format!(
+        "{} WHERE a.owner_shop_id = $1 {BALANCES_GROUP} ORDER BY a.code, a.currency",
+        BALANCES_SQL.replace("{as_of}", "")
+    );
+    Ok(diesel::sql_query(sql).bind::<Text, _>(shop_id).load(conn)?)
+}
+
 /// One account's balance.
 ///
 /// # Errors

@@ -2,7 +2,6 @@
 //! domain functions of this module.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::DateTime;
 use serde::Deserialize;
 
 use super::model::{idempotency_key, CheckoutRequest, OrderStatus, RefundRequest};
@@ -13,7 +12,7 @@ use crate::auth::{Caller, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::http::JsonBody;
+use crate::http::{query, JsonBody};
 use crate::payments::Provider;
 use crate::sellers::shops;
 
@@ -33,10 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/orders/{id}/refunds").post(post_refund))
         .service(web::resource("/v1/shops/{id}/orders").get(shop_orders))
         .service(web::resource("/v1/disputes/{id}/sync").post(sync_dispute));
-}
-
-fn is_staff(caller: &Caller) -> bool {
-    caller.role.is_staff()
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,9 +57,9 @@ struct ListQuery {
 }
 
 fn parse_list_query(
-    query: &ListQuery,
+    list: &ListQuery,
 ) -> Result<(Option<OrderStatus>, Option<chrono::NaiveDateTime>, i64), AppError> {
-    let status = query
+    let status = list
         .status
         .as_deref()
         .map(|s| {
@@ -77,29 +72,8 @@ fn parse_list_query(
             })
         })
         .transpose()?;
-    let before = query
-        .created_before
-        .as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.naive_utc())
-                .map_err(|_| {
-                    AppError::bad_request(
-                        "invalid_query",
-                        "created_before is an RFC 3339 timestamp",
-                        Some("created_before".into()),
-                    )
-                })
-        })
-        .transpose()?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=ORDERS_PAGE_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            format!("limit is 1 to {ORDERS_PAGE_MAX}"),
-            Some("limit".into()),
-        ));
-    }
+    let before = query::instant("created_before", list.created_before.as_deref())?;
+    let limit = query::limit(list.limit, 20, ORDERS_PAGE_MAX)?;
     Ok((status, before, limit))
 }
 
@@ -207,7 +181,7 @@ async fn list_orders(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
     let (status, before, limit) = parse_list_query(&query)?;
-    let buyer = (!is_staff(&caller)).then_some(caller.user_id.0);
+    let buyer = (!caller.role.is_staff()).then_some(caller.user_id.0);
     let data = db::run(&pool, move |conn| {
         store::list_orders(conn, buyer.as_deref(), status, before, limit)
     })
@@ -224,7 +198,7 @@ async fn get_order(
     let (id, viewer, staff) = (
         path.into_inner(),
         caller.user_id.0.clone(),
-        is_staff(&caller),
+        caller.role.is_staff(),
     );
     let view = db::run(&pool, move |conn| {
         store::order_for(conn, &id, &viewer, staff)?.view()
@@ -245,7 +219,7 @@ async fn sync_order(
     let (id, viewer, staff) = (
         path.into_inner(),
         caller.user_id.0.clone(),
-        is_staff(&caller),
+        caller.role.is_staff(),
     );
     let order = {
         let id = id.clone();
@@ -323,7 +297,7 @@ async fn shop_orders(
             Some("status".into()),
         ));
     }
-    let (shop_id, staff) = (path.into_inner(), is_staff(&caller));
+    let (shop_id, staff) = (path.into_inner(), caller.role.is_staff());
     let viewer = caller.user_id.0;
     let data = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::http::query;
 use crate::ledger::{self, Account};
 use crate::sellers::shops;
 
@@ -24,25 +25,13 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-fn checked(query: &ListQuery) -> Result<i64, AppError> {
-    if let Some(status) = &query.status {
-        if !["pending", "in_transit", "paid", "failed", "canceled"].contains(&status.as_str()) {
-            return Err(AppError::bad_request(
-                "invalid_query",
-                "status is pending, in_transit, paid, failed or canceled",
-                Some("status".into()),
-            ));
-        }
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=super::PAYOUTS_PAGE_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            format!("limit is 1 to {}", super::PAYOUTS_PAGE_MAX),
-            Some("limit".into()),
-        ));
-    }
-    Ok(limit)
+fn checked(list: &ListQuery) -> Result<i64, AppError> {
+    query::one_of(
+        "status",
+        list.status.as_deref(),
+        &["pending", "in_transit", "paid", "failed", "canceled"],
+    )?;
+    query::limit(list.limit, 50, super::PAYOUTS_PAGE_MAX)
 }
 
 async fn list_payouts(
@@ -95,7 +84,7 @@ async fn shop_balance(
     let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
     let balances = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &id, &viewer, staff)?;
-        let all = ledger::balances(conn)?;
+        let all = ledger::shop_balances(conn, &shop.id)?;
         let mut by_currency = std::collections::BTreeMap::new();
         for (name, account) in [
             ("owed_by_platform", Account::seller_payable(&shop.id)),
