@@ -159,7 +159,7 @@ impl Application {
 }
 
 /// What each job kind runs: the one place job kinds meet their handlers.
-fn job_handler(pool: DbPool, provider: Arc<dyn Provider>) -> crate::jobs::Handler {
+pub fn job_handler(pool: DbPool, provider: Arc<dyn Provider>) -> crate::jobs::Handler {
     Arc::new(move |job: crate::jobs::Claimed| {
         let (pool, provider) = (pool.clone(), Arc::clone(&provider));
         Box::pin(async move {
@@ -284,6 +284,7 @@ pub fn sandbox_config(settings: &Settings) -> SandboxConfig {
             shuffle: sandbox.fault_shuffle,
             delay_ms: sandbox.fault_delay_ms,
             drop_first: sandbox.fault_drop_first,
+            jitter_ms: sandbox.fault_jitter_ms,
         },
         ..SandboxConfig::default()
     };
@@ -350,5 +351,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::webhooks::routes)
         .configure(crate::jobs::routes)
         .configure(crate::ledger::routes)
-        .configure(crate::payouts::routes);
+        .configure(crate::payouts::routes)
+        .configure(crate::reconcile::routes);
 }

@@ -18,6 +18,7 @@ pub mod money;
 pub mod orders;
 pub mod payments;
 pub mod payouts;
+pub mod reconcile;
 pub mod sandbox;
 pub mod sellers;
 pub mod telemetry;

@@ -70,6 +70,10 @@ enum Command {
         #[arg(required_unless_present = "since")]
         files: Vec<PathBuf>,
     },
+    /// Reconcile the ledger with the provider (the platform and every shop's
+    /// connected account), store the report and print it. Exit code 1 when
+    /// there are differences, 2 when the run failed.
+    Reconcile,
     /// Administration of the installation.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -98,6 +102,16 @@ fn main() -> ExitCode {
     };
     telemetry::init(&settings.log);
     let outcome = match cli.command {
+        Command::Reconcile => {
+            return match reconcile(settings) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(error) => {
+                    eprintln!("bazaar: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
         Command::Config => {
@@ -235,6 +249,42 @@ fn backfill(mut settings: Settings, since: &str) -> anyhow::Result<()> {
             report.seen, report.accounts, report.stored, report.duplicates
         );
         Ok(())
+    })
+}
+
+/// Runs a reconciliation; `Ok(true)` when the books match the provider.
+fn reconcile(mut settings: Settings) -> anyhow::Result<bool> {
+    settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let application = Application::build(settings).await?;
+        let report =
+            bazaar::reconcile::run(application.pool(), application.provider().as_ref()).await;
+        application.shutdown().await;
+        let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "reconciliation {}: {} account(s), {} balance transaction(s), {} difference(s)",
+            report.id,
+            report.accounts_checked,
+            report.transactions_checked,
+            report.differences.len()
+        );
+        for d in &report.differences {
+            let amount = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            println!(
+                "  {:<20} {:<28} {:<36} {} provider {} ledger {}: {}",
+                d.kind.as_str(),
+                d.scope,
+                d.object,
+                d.currency,
+                amount(d.provider_minor),
+                amount(d.ledger_minor),
+                d.detail
+            );
+        }
+        Ok(report.differences.is_empty())
     })
 }
 

@@ -161,3 +161,69 @@ fn the_first_operator_is_created_from_the_command_line() {
     let again = create("quartz-meadow-7-lantern");
     assert!(!again.status.success(), "the same email twice must fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_exits_1_when_the_provider_moved_money_the_ledger_lacks() {
+    const KEY: &str = "sk_test_reconcile_cli";
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sandbox = bazaar::sandbox::Sandbox::start(
+        bazaar::sandbox::SandboxConfig {
+            secret_key: KEY.into(),
+            state_file: None,
+            ..Default::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, base) = (dir.path().to_owned(), sandbox.base_url().to_owned());
+    let reconcile = move || {
+        bazaar(&path)
+            .arg("reconcile")
+            .env("BAZAAR__PROVIDER__KIND", "stripe")
+            .env("BAZAAR__PROVIDER__API_BASE", &base)
+            .env("BAZAAR__PROVIDER__SECRET_KEY", KEY)
+            .env("BAZAAR__PROVIDER__WEBHOOK_SECRETS", "whsec_cli_platform")
+            .env(
+                "BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS",
+                "whsec_cli_connect",
+            )
+            .output()
+            .unwrap()
+    };
+    let clean = tokio::task::spawn_blocking(reconcile.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("0 difference(s)"));
+
+    // A payment made at the provider behind Bazaar's back.
+    let intent: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", sandbox.base_url()))
+        .bearer_auth(KEY)
+        .form(&[
+            ("amount", "1000"),
+            ("currency", "usd"),
+            ("confirm", "true"),
+            ("payment_method", "pm_card_visa"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let charge = intent["latest_charge"].as_str().unwrap().to_owned();
+    let found = tokio::task::spawn_blocking(reconcile).await.unwrap();
+    assert_eq!(found.status.code(), Some(1));
+    let printed = String::from_utf8_lossy(&found.stdout);
+    assert!(printed.contains("missing_in_ledger"), "{printed}");
+    assert!(printed.contains(&charge), "{printed}");
+    sandbox.stop().await;
+}

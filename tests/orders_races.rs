@@ -181,12 +181,15 @@ impl Provider for TimesOutAfterActing {
     ) -> Result<Refund, ProviderError> {
         self.inner.create_refund(r, k).await
     }
-    async fn retrieve_balance(&self, id: &str) -> Result<Balance, ProviderError> {
+    async fn retrieve_refund(&self, id: &str) -> Result<Refund, ProviderError> {
+        self.inner.retrieve_refund(id).await
+    }
+    async fn retrieve_balance(&self, id: Option<&str>) -> Result<Balance, ProviderError> {
         self.inner.retrieve_balance(id).await
     }
     async fn list_balance_transactions(
         &self,
-        id: &str,
+        id: Option<&str>,
         payout: Option<&str>,
         after: Option<&str>,
         limit: u8,

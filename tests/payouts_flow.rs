@@ -83,17 +83,22 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
         (
             a["paid_out"].as_i64(),
             a["in_transit"].as_i64(),
-            a["connected_balance"].as_i64()
+            a["available"].as_i64()
         ),
         (Some(share_a), Some(0), Some(0))
     );
     assert_eq!(a["owed_by_platform"], 0);
+    assert_eq!(
+        a["pending"], 0,
+        "the funds became available before the payout"
+    );
+    assert_eq!(a["fees_charged"], market_fee(3000));
     let b = balance(&bob, &shop_b).await;
     assert_eq!(
         (
             b["paid_out"].as_i64().unwrap_or(0),
             b["in_transit"].as_i64(),
-            b["connected_balance"].as_i64()
+            b["available"].as_i64()
         ),
         (0, Some(0), Some(share_b))
     );

@@ -380,7 +380,7 @@ async fn payouts_are_paid_and_listed_line_by_line() {
         )
         .await
         .unwrap();
-    let balance = provider.retrieve_balance(&seller).await.unwrap();
+    let balance = provider.retrieve_balance(Some(&seller)).await.unwrap();
     assert_eq!(balance.pending, vec![usd(18_000)]);
 
     // Funds land after two days, the daily schedule pays them out, the bank gets them a day later.
@@ -400,7 +400,7 @@ async fn payouts_are_paid_and_listed_line_by_line() {
     assert!(payout.automatic);
 
     let lines = provider
-        .list_balance_transactions(&seller, Some(&payout_id), None, 100)
+        .list_balance_transactions(Some(&seller), Some(&payout_id), None, 100)
         .await
         .unwrap();
     assert!(!lines.has_more);

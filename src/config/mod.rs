@@ -75,6 +75,9 @@ pub struct JobSettings {
     pub attempts_max: u32,
     /// Wait before the first retry; doubles after each failure.
     pub backoff_first: Duration,
+    /// How long a claimed job is its worker's before another may take it
+    /// (a worker that died mid-job holds it this long).
+    pub lease: Duration,
 }
 
 /// Unpaid orders and the background sweep that finishes what requests started.
@@ -225,6 +228,7 @@ pub struct SandboxSettings {
     pub fault_shuffle: bool,
     pub fault_delay_ms: u64,
     pub fault_drop_first: bool,
+    pub fault_jitter_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

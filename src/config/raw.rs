@@ -39,6 +39,7 @@ struct RawJobs {
     poll_interval_ms: u64,
     attempts_max: u32,
     backoff_first_ms: u64,
+    lease_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +70,7 @@ struct RawSandbox {
     fault_shuffle: bool,
     fault_delay_ms: u64,
     fault_drop_first: bool,
+    fault_jitter_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -334,6 +336,7 @@ impl RawSandbox {
             fault_shuffle: self.fault_shuffle,
             fault_delay_ms: self.fault_delay_ms,
             fault_drop_first: self.fault_drop_first,
+            fault_jitter_ms: self.fault_jitter_ms,
         })
     }
 }
@@ -414,11 +417,15 @@ impl RawJobs {
                 "must be between 1 and 3600000",
             ));
         }
+        if !(100..=3_600_000).contains(&self.lease_ms) {
+            return Err(invalid("jobs.lease_ms", "must be between 100 and 3600000"));
+        }
         Ok(JobSettings {
             workers: self.workers,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             attempts_max: self.attempts_max,
             backoff_first: Duration::from_millis(self.backoff_first_ms),
+            lease: Duration::from_millis(self.lease_ms),
         })
     }
 }

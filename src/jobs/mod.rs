@@ -39,8 +39,6 @@ pub const JOBS_PAGE_MAX: i64 = 100;
 
 /// Jobs claimed per batch.
 pub const BATCH_MAX: i64 = 50;
-/// How long a claimed job is its worker's before others may take it again.
-pub const LEASE: Duration = Duration::from_secs(120);
 
 /// A job as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -258,7 +256,7 @@ pub async fn run_batch(
     handler: &Handler,
     settings: &JobSettings,
 ) -> Result<usize, AppError> {
-    let (limit, lease) = (BATCH_MAX, LEASE);
+    let (limit, lease) = (BATCH_MAX, settings.lease);
     let claimed = db::run(pool, move |conn| claim(conn, limit, lease)).await?;
     let count = claimed.len();
     for job in claimed {

@@ -112,9 +112,14 @@ impl Account {
     pub fn seller_transferred_in(shop_id: &str) -> Self {
         Self::shop(shop_id, "transferred_in", Side::Credit)
     }
-    /// Memo: funds on the shop's connected account (pending and available).
+    /// Memo: funds on the shop's connected account that are available (to pay out).
     pub fn seller_connected_balance(shop_id: &str) -> Self {
         Self::shop(shop_id, "connected_balance", Side::Debit)
+    }
+    /// Memo: funds on the shop's connected account still pending (not yet
+    /// available to pay out).
+    pub fn seller_connected_pending(shop_id: &str) -> Self {
+        Self::shop(shop_id, "connected_pending", Side::Debit)
     }
     /// Memo: paid out from the connected account, not yet at the bank.
     pub fn seller_in_transit(shop_id: &str) -> Self {
@@ -145,6 +150,9 @@ pub struct Posting {
     pub currency: Currency,
     pub debit: i64,
     pub credit: i64,
+    /// The provider object behind the balance transaction this posting mirrors
+    /// (on accounts that mirror a provider balance), for reconciliation.
+    pub provider_ref: Option<String>,
 }
 
 /// An entry to post: its cause (unique), what it is, and its postings.
@@ -166,28 +174,39 @@ impl NewEntry {
     }
 
     /// Debits `amount` to `account` (zero amounts are left out).
-    pub fn debit(mut self, account: Account, amount: Money) -> Self {
-        assert!(amount.minor >= 0, "postings carry non-negative amounts");
-        if amount.minor > 0 {
-            self.postings.push(Posting {
-                account,
-                currency: amount.currency,
-                debit: amount.minor,
-                credit: 0,
-            });
-        }
-        self
+    pub fn debit(self, account: Account, amount: Money) -> Self {
+        self.add(account, amount, Side::Debit, None)
     }
 
     /// Credits `amount` to `account` (zero amounts are left out).
-    pub fn credit(mut self, account: Account, amount: Money) -> Self {
+    pub fn credit(self, account: Account, amount: Money) -> Self {
+        self.add(account, amount, Side::Credit, None)
+    }
+
+    /// Debits an account that mirrors a provider balance, naming the provider
+    /// object (`ch_…`, `tr_…`, `po_…`) whose balance transaction it mirrors.
+    pub fn debit_ref(self, account: Account, amount: Money, provider_ref: &str) -> Self {
+        self.add(account, amount, Side::Debit, Some(provider_ref))
+    }
+
+    /// Credits an account that mirrors a provider balance (see [`NewEntry::debit_ref`]).
+    pub fn credit_ref(self, account: Account, amount: Money, provider_ref: &str) -> Self {
+        self.add(account, amount, Side::Credit, Some(provider_ref))
+    }
+
+    fn add(mut self, account: Account, amount: Money, side: Side, reference: Option<&str>) -> Self {
         assert!(amount.minor >= 0, "postings carry non-negative amounts");
         if amount.minor > 0 {
+            let (debit, credit) = match side {
+                Side::Debit => (amount.minor, 0),
+                Side::Credit => (0, amount.minor),
+            };
             self.postings.push(Posting {
                 account,
                 currency: amount.currency,
-                debit: 0,
-                credit: amount.minor,
+                debit,
+                credit,
+                provider_ref: reference.map(str::to_owned),
             });
         }
         self
@@ -297,6 +316,7 @@ pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError>
                     ledger_postings::credit_minor.eq(p.credit),
                     ledger_postings::position.eq(i32::try_from(position).expect("bounded above")),
                     ledger_postings::created_at.eq(now),
+                    ledger_postings::provider_ref.eq(&p.provider_ref),
                 ))
                 .execute(conn)?;
         }
@@ -390,6 +410,35 @@ pub fn shop_balances(
         BALANCES_SQL.replace("{as_of}", "")
     );
     Ok(diesel::sql_query(sql).bind::<Text, _>(shop_id).load(conn)?)
+}
+
+/// What the ledger holds per provider object on the accounts with the given
+/// codes: debits − credits by (provider reference, currency). Postings without
+/// a reference are summed under the empty reference.
+///
+/// # Errors
+/// A database failure.
+pub fn sums_by_reference(
+    conn: &mut DbConnection,
+    codes: &[String],
+) -> Result<BTreeMap<(String, String), i64>, AppError> {
+    let rows: Vec<(Option<String>, String, i64, i64)> = ledger_postings::table
+        .inner_join(ledger_accounts::table)
+        .filter(ledger_accounts::code.eq_any(codes))
+        .select((
+            ledger_postings::provider_ref,
+            ledger_accounts::currency,
+            ledger_postings::debit_minor,
+            ledger_postings::credit_minor,
+        ))
+        .load(conn)?;
+    let mut sums = BTreeMap::new();
+    for (reference, currency, debit, credit) in rows {
+        *sums
+            .entry((reference.unwrap_or_default(), currency))
+            .or_insert(0) += debit - credit;
+    }
+    Ok(sums)
 }
 
 /// One account's balance.

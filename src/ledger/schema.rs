@@ -29,6 +29,7 @@ diesel::table! {
         credit_minor -> BigInt,
         position -> Integer,
         created_at -> Timestamp,
+        provider_ref -> Nullable<Text>,
     }
 }
 

@@ -26,9 +26,29 @@ pub fn charge_captured(
         format!("charge:{charge_id}"),
         format!("charge captured for order {order_id}"),
     )
-    .debit(Account::platform_cash(), net)
+    .debit_ref(Account::platform_cash(), net, charge_id)
     .debit(Account::processing_fees(), fee)
     .credit(Account::buyer_clearing(), gross)
+}
+
+/// A payment that arrived after its order expired, refunded in full: the
+/// charge came in and went back; the provider kept its processing fee.
+pub fn late_payment_refunded(
+    order_id: &str,
+    charge_id: &str,
+    provider_refund_id: &str,
+    gross: Money,
+    processing_fee: i64,
+) -> NewEntry {
+    let fee = Money::new(processing_fee, gross.currency);
+    let net = Money::new(gross.minor - processing_fee, gross.currency);
+    NewEntry::new(
+        format!("late_payment:{order_id}"),
+        format!("late payment {charge_id} for expired order {order_id}, refunded"),
+    )
+    .debit_ref(Account::platform_cash(), net, charge_id)
+    .debit(Account::processing_fees(), fee)
+    .credit_ref(Account::platform_cash(), gross, provider_refund_id)
 }
 
 /// The order allocated: each seller's amount becomes payable, the platform
@@ -58,42 +78,81 @@ pub fn order_allocated(
     entry
 }
 
+/// A confirmed movement: ours, the provider's transfer (`tr_`) or reversal
+/// (`trr_`), and what it made on the connected account (`py_` / `pyr_`).
+pub struct Movement<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub shop_id: &'a str,
+    pub provider_id: &'a str,
+    pub destination_ref: Option<&'a str>,
+}
+
 /// A transfer to a seller's connected account, or a reversal of one.
-pub fn movement(movement_id: &str, kind: &str, shop_id: &str, amount: Money) -> NewEntry {
+pub fn movement(m: &Movement<'_>, amount: Money) -> NewEntry {
     let entry = NewEntry::new(
-        format!("movement:{movement_id}"),
-        format!("{kind} {movement_id} for shop {shop_id}"),
+        format!("movement:{}", m.id),
+        format!("{} {} for shop {}", m.kind, m.id, m.shop_id),
     );
-    // The platform's books, and the memo of the seller's side: funds arriving
-    // on (or leaving) its connected account.
-    if kind == "transfer" {
+    let shop_id = m.shop_id;
+    // Without the connected account's object (an older provider answer), the
+    // memo posting names the transfer: reconciliation then reports it.
+    let destination = m.destination_ref.unwrap_or(m.provider_id);
+    // The platform's books, and the memo of the seller's side: a transfer's
+    // funds arrive pending on its connected account; a reversal takes them
+    // from the available balance at once, as the provider does.
+    if m.kind == "transfer" {
         entry
             .debit(Account::seller_payable(shop_id), amount)
-            .credit(Account::platform_cash(), amount)
-            .debit(Account::seller_connected_balance(shop_id), amount)
+            .credit_ref(Account::platform_cash(), amount, m.provider_id)
+            .debit_ref(
+                Account::seller_connected_pending(shop_id),
+                amount,
+                destination,
+            )
             .credit(Account::seller_transferred_in(shop_id), amount)
     } else {
         entry
-            .debit(Account::platform_cash(), amount)
+            .debit_ref(Account::platform_cash(), amount, m.provider_id)
             .credit(Account::seller_payable(shop_id), amount)
             .debit(Account::seller_transferred_in(shop_id), amount)
-            .credit(Account::seller_connected_balance(shop_id), amount)
+            .credit_ref(
+                Account::seller_connected_balance(shop_id),
+                amount,
+                destination,
+            )
     }
 }
 
 /// A refund paid to the buyer: each seller owes back its portion, the platform
 /// bears the rest.
-pub fn refund(refund_id: &str, currency: Currency, parts: &[(&str, i64, i64)]) -> NewEntry {
+pub fn refund(
+    refund_id: &str,
+    provider_refund_id: &str,
+    currency: Currency,
+    parts: &[(&str, i64, i64)],
+) -> NewEntry {
     let money = |minor| Money::new(minor, currency);
     let total: i64 = parts.iter().map(|(_, amount, _)| amount).sum();
     let mut entry = NewEntry::new(format!("refund:{refund_id}"), format!("refund {refund_id}"))
-        .credit(Account::platform_cash(), money(total));
+        .credit_ref(Account::platform_cash(), money(total), provider_refund_id);
     for (shop_id, amount, seller_portion) in parts {
         entry = entry
             .debit(Account::seller_payable(shop_id), money(*seller_portion))
             .debit(Account::refunds_borne(), money(amount - seller_portion));
     }
     entry
+}
+
+/// A refund made outside Bazaar (in the provider's dashboard): the platform
+/// bears it until an operator decides otherwise.
+pub fn outside_refund(refund_id: &str, provider_refund_id: &str, amount: Money) -> NewEntry {
+    NewEntry::new(
+        format!("refund:{refund_id}"),
+        format!("refund {provider_refund_id} made outside Bazaar"),
+    )
+    .debit(Account::refunds_borne(), amount)
+    .credit_ref(Account::platform_cash(), amount, provider_refund_id)
 }
 
 /// What a dispute took from one part's seller.
@@ -113,7 +172,7 @@ pub fn dispute_opened(dispute_id: &str, disputed: Money, parts: &[DisputedPart<'
         format!("dispute_opened:{dispute_id}"),
         format!("dispute {dispute_id} opened"),
     )
-    .credit(Account::platform_cash(), disputed)
+    .credit_ref(Account::platform_cash(), disputed, dispute_id)
     .debit(Account::disputes_open(), money(disputed.minor - recovered));
     for part in parts {
         entry = entry.debit(Account::seller_payable(part.shop_id), money(part.amount));
@@ -128,7 +187,7 @@ pub fn dispute_fee(dispute_id: &str, fee: Money, parts: &[DisputedPart<'_>]) -> 
         format!("dispute_fee:{dispute_id}"),
         format!("dispute {dispute_id} fee"),
     )
-    .credit(Account::platform_cash(), fee)
+    .credit_ref(Account::platform_cash(), fee, dispute_id)
     .debit(Account::dispute_fees(), fee);
     for part in parts {
         entry = entry
@@ -152,9 +211,10 @@ pub fn dispute_won(
         format!("dispute_won:{dispute_id}"),
         format!("dispute {dispute_id} won"),
     )
-    .debit(
+    .debit_ref(
         Account::platform_cash(),
         money(disputed.minor + fee_returned),
+        dispute_id,
     )
     .credit(Account::disputes_open(), money(disputed.minor - recovered))
     .credit(Account::dispute_fees(), money(fee_returned));

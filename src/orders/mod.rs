@@ -9,7 +9,9 @@
 //! - [`settlement`]: moving each seller's share to its connected account —
 //!   transfers with `source_transaction` = the charge, reversals when money
 //!   is taken back — converging on what the seller is owed.
-//! - [`refunds`] and [`disputes`]: what they take back from whom.
+//! - [`refunds`] and [`disputes`]: what they take back from whom;
+//!   [`provider_refunds`]: refunds as the provider reports them (ours
+//!   confirmed, ones made outside Bazaar booked against the platform).
 //! - [`split`]: the pure arithmetic of all of these.
 //! - [`sweeper`]: the background pass that finishes what requests could not.
 //!
@@ -24,6 +26,7 @@ pub mod disputes;
 mod http;
 pub mod model;
 pub mod payment;
+pub mod provider_refunds;
 pub mod refunds;
 pub mod schema;
 pub mod settlement;

@@ -197,6 +197,7 @@ pub async fn apply_intent(
         }
         _ => (None, 0),
     };
+    let captured = charge_id.clone().map(|charge| (charge, processing_fee));
     let applied = {
         let intent = intent.clone();
         db::run(pool, move |conn| {
@@ -232,7 +233,12 @@ pub async fn apply_intent(
     match applied {
         Applied::Nothing => Ok(()),
         Applied::Paid(order_id) => settlement::settle_order(pool, provider, &order_id).await,
-        Applied::LatePayment(order) => refund_late_payment(pool, provider, &order, intent).await,
+        Applied::LatePayment(order) => {
+            let Some((charge_id, processing_fee)) = captured else {
+                return Ok(());
+            };
+            refund_late_payment(pool, provider, &order, intent, &charge_id, processing_fee).await
+        }
     }
 }
 
@@ -242,6 +248,8 @@ async fn refund_late_payment(
     provider: &dyn Provider,
     order: &OrderRow,
     intent: &PaymentIntent,
+    charge_id: &str,
+    processing_fee: i64,
 ) -> Result<(), AppError> {
     if order.late_payment_refund_id.is_some() {
         return Ok(());
@@ -260,18 +268,28 @@ async fn refund_late_payment(
             &IdempotencyKey::derive("late_payment_refund", &order.id),
         )
         .await?;
+    let entry = books::late_payment_refunded(
+        &order.id,
+        charge_id,
+        &refund.id,
+        intent.amount,
+        processing_fee,
+    );
     let order_id = order.id.clone();
     let intent = intent.clone();
     db::run(pool, move |conn| {
-        diesel::update(orders::table.find(&order_id))
-            .set((
-                orders::late_payment_refund_id.eq(&refund.id),
-                orders::payment_intent_id.eq(&intent.id),
-                orders::payment_status.eq(status_name(intent.status)),
-                orders::updated_at.eq(db::now()),
-            ))
-            .execute(conn)?;
-        Ok(())
+        db::write_transaction(conn, |conn| {
+            diesel::update(orders::table.find(&order_id))
+                .set((
+                    orders::late_payment_refund_id.eq(&refund.id),
+                    orders::payment_intent_id.eq(&intent.id),
+                    orders::payment_status.eq(status_name(intent.status)),
+                    orders::updated_at.eq(db::now()),
+                ))
+                .execute(conn)?;
+            crate::ledger::post(conn, &entry)?;
+            Ok(())
+        })
     })
     .await
 }

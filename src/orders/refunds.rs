@@ -300,7 +300,7 @@ fn close_pending(
 
 /// The provider's refund succeeded: sellers owe back their portions, units
 /// return to stock if asked. Applied once, whoever gets here first.
-fn succeed(
+pub(super) fn succeed(
     conn: &mut DbConnection,
     refund_id: &str,
     provider_refund_id: &str,
@@ -339,7 +339,10 @@ fn succeed(
                 )
             })
             .collect();
-        crate::ledger::post(conn, &super::books::refund(refund_id, currency, &booked))?;
+        crate::ledger::post(
+            conn,
+            &super::books::refund(refund_id, provider_refund_id, currency, &booked),
+        )?;
         for part in &parts {
             if part.seller_portion_minor > 0 {
                 diesel::insert_into(part_recoveries::table)
@@ -383,7 +386,11 @@ fn succeed(
 }
 
 /// The provider refused the refund: it is failed and its reservation undone.
-fn fail(conn: &mut DbConnection, refund_id: &str, message: &str) -> Result<(), AppError> {
+pub(super) fn fail(
+    conn: &mut DbConnection,
+    refund_id: &str,
+    message: &str,
+) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
         let now = db::now();
         let closed = close_pending(conn, refund_id, "failed", None, Some(message))?;

@@ -148,6 +148,7 @@ diesel::table! {
         failure_message -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        destination_ref -> Nullable<Text>,
     }
 }
 
@@ -159,6 +160,7 @@ diesel::joinable!(order_parts -> orders (order_id));
 diesel::joinable!(order_lines -> order_parts (part_id));
 diesel::joinable!(refund_parts -> refunds (refund_id));
 diesel::joinable!(part_movements -> order_parts (part_id));
+diesel::joinable!(part_recoveries -> order_parts (part_id));
 
 // products and shops are already allowed together by the catalog.
 diesel::allow_tables_to_appear_in_same_query!(shops, cart_lines);

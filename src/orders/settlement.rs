@@ -189,7 +189,7 @@ fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
 fn finish(
     conn: &mut DbConnection,
     movement: &MovementRow,
-    outcome: Result<String, String>,
+    outcome: Result<Confirmed, String>,
 ) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
         let now = db::now();
@@ -197,11 +197,12 @@ fn finish(
             .find(&movement.id)
             .filter(part_movements::status.eq("pending"));
         match &outcome {
-            Ok(provider_id) => {
+            Ok(confirmed) => {
                 let updated = diesel::update(pending)
                     .set((
                         part_movements::status.eq("succeeded"),
-                        part_movements::provider_id.eq(provider_id),
+                        part_movements::provider_id.eq(&confirmed.provider_id),
+                        part_movements::destination_ref.eq(&confirmed.destination_ref),
                         part_movements::updated_at.eq(now),
                     ))
                     .execute(conn)?;
@@ -217,7 +218,16 @@ fn finish(
                     let amount = Money::new(movement.amount_minor, currency);
                     ledger::post(
                         conn,
-                        &books::movement(&movement.id, &movement.kind, &shop_id, amount),
+                        &books::movement(
+                            &books::Movement {
+                                id: &movement.id,
+                                kind: &movement.kind,
+                                shop_id: &shop_id,
+                                provider_id: &confirmed.provider_id,
+                                destination_ref: confirmed.destination_ref.as_deref(),
+                            },
+                            amount,
+                        ),
                     )?;
                 }
             }
@@ -238,7 +248,14 @@ fn finish(
     })
 }
 
-async fn call_provider(provider: &dyn Provider, call: &Call) -> Result<String, ProviderError> {
+/// What the provider made of a movement: its transfer or reversal, and the
+/// payment or refund of it on the connected account.
+struct Confirmed {
+    provider_id: String,
+    destination_ref: Option<String>,
+}
+
+async fn call_provider(provider: &dyn Provider, call: &Call) -> Result<Confirmed, ProviderError> {
     let m = &call.movement;
     let metadata = [
         ("order_id".to_owned(), call.order_id.clone()),
@@ -263,7 +280,10 @@ async fn call_provider(provider: &dyn Provider, call: &Call) -> Result<String, P
             transfer.amount.minor, m.amount_minor,
             "the provider moved what we asked"
         );
-        Ok(transfer.id)
+        Ok(Confirmed {
+            provider_id: transfer.id,
+            destination_ref: transfer.destination_payment,
+        })
     } else {
         let transfer_id = call
             .transfer_id
@@ -279,7 +299,10 @@ async fn call_provider(provider: &dyn Provider, call: &Call) -> Result<String, P
                 &IdempotencyKey::derive("reversal", &m.id),
             )
             .await?;
-        Ok(reversal.id)
+        Ok(Confirmed {
+            provider_id: reversal.id,
+            destination_ref: reversal.destination_payment_refund,
+        })
     }
 }
 
@@ -306,7 +329,7 @@ pub async fn settle_part(
             Step::Call(call) => call,
         };
         let outcome = match call_provider(provider, &call).await {
-            Ok(provider_id) => Ok(provider_id),
+            Ok(confirmed) => Ok(confirmed),
             Err(error) if error.is_transient() => return Err(error.into()),
             Err(error) => {
                 tracing::warn!(%error, part_id, movement = call.movement.id, "provider refused a movement; part held");

@@ -580,3 +580,56 @@ pub(crate) fn ids_where_status(
     }
     Ok(query.load(conn)?)
 }
+
+/// What a shop was charged on its paid orders, per currency: platform fees
+/// and the processing fees its fee rule made it bear (each part's subtotal −
+/// seller amount), and dispute fees recovered from it (unless the dispute was
+/// won, which gives them back).
+///
+/// # Errors
+/// A database failure.
+pub fn fees_charged(
+    conn: &mut DbConnection,
+    shop_id: &str,
+) -> Result<std::collections::BTreeMap<String, i64>, AppError> {
+    let parts: Vec<(String, i64, i64)> = order_parts::table
+        .inner_join(orders::table)
+        .filter(order_parts::shop_id.eq(shop_id))
+        .filter(orders::status.eq(OrderStatus::Paid.as_str()))
+        .select((
+            orders::currency,
+            order_parts::subtotal_minor,
+            order_parts::seller_amount_minor,
+        ))
+        .load(conn)?;
+    let recoveries: Vec<(String, String, String, String, i64)> = part_recoveries::table
+        .inner_join(order_parts::table.inner_join(orders::table))
+        .filter(order_parts::shop_id.eq(shop_id))
+        .filter(part_recoveries::cause_kind.eq_any(["dispute_fee", "dispute_won"]))
+        .select((
+            orders::currency,
+            part_recoveries::part_id,
+            part_recoveries::cause_kind,
+            part_recoveries::cause_id,
+            part_recoveries::seller_minor,
+        ))
+        .load(conn)?;
+    let won = |part: &str, dispute: &str| {
+        recoveries
+            .iter()
+            .any(|(_, p, kind, d, _)| p == part && d == dispute && kind == "dispute_won")
+    };
+    let dispute_fees: Vec<(String, i64)> = recoveries
+        .iter()
+        .filter(|(_, part, kind, dispute, _)| kind == "dispute_fee" && !won(part, dispute))
+        .map(|(currency, _, _, _, fee)| (currency.clone(), *fee))
+        .collect();
+    let mut fees = std::collections::BTreeMap::new();
+    for (currency, subtotal, seller_amount) in parts {
+        *fees.entry(currency).or_insert(0) += subtotal - seller_amount;
+    }
+    for (currency, fee) in dispute_fees {
+        *fees.entry(currency).or_insert(0) += fee;
+    }
+    Ok(fees)
+}

@@ -149,6 +149,8 @@ pub struct Transfer {
     pub amount: Money,
     pub amount_reversed: i64,
     pub destination: Option<String>,
+    /// The payment (`py_…`) the transfer created on the connected account.
+    pub destination_payment: Option<String>,
     pub source_transaction: Option<String>,
     pub transfer_group: Option<String>,
 }
@@ -159,6 +161,8 @@ pub struct TransferReversal {
     pub id: String,
     pub transfer: String,
     pub amount: Money,
+    /// The refund (`pyr_…`) of the destination payment the reversal created.
+    pub destination_payment_refund: Option<String>,
 }
 
 /// What we send to refund (part of) a payment.
@@ -176,7 +180,10 @@ pub struct Refund {
     pub id: String,
     pub amount: Money,
     pub charge: Option<String>,
+    pub payment_intent: Option<String>,
     pub status: Option<String>,
+    /// Ours carry `order_id` and, for an order's refunds, `refund_id`.
+    pub metadata: Metadata,
 }
 
 /// A dispute (chargeback) on a platform charge.
@@ -227,6 +234,19 @@ pub struct BalanceTransaction {
     pub source: Option<String>,
     pub available_on: i64,
     pub status: String,
+}
+
+impl BalanceTransaction {
+    /// The key the ledger's postings mirroring this transaction carry: its
+    /// source object, except that a payout's failure (or cancellation) return
+    /// shares the payout as source, so it gets `{po}:failure`.
+    pub fn reference(&self) -> String {
+        let source = self.source.clone().unwrap_or_else(|| self.id.clone());
+        match self.kind.as_str() {
+            "payout_failure" | "payout_cancel" => format!("{source}:failure"),
+            _ => source,
+        }
+    }
 }
 
 /// One page of a list, and whether more follow.
@@ -402,13 +422,17 @@ pub trait Provider: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Refund, ProviderError>;
 
-    /// A connected account's balance (`Stripe-Account` scoped).
-    async fn retrieve_balance(&self, account_id: &str) -> Result<Balance, ProviderError>;
+    /// A refund of a platform charge, as the provider has it now.
+    async fn retrieve_refund(&self, refund_id: &str) -> Result<Refund, ProviderError>;
 
-    /// A page of a connected account's balance transactions, optionally those of one payout.
+    /// A connected account's balance (`Stripe-Account` scoped), or the platform's (`None`).
+    async fn retrieve_balance(&self, account_id: Option<&str>) -> Result<Balance, ProviderError>;
+
+    /// A page of balance transactions (newest first) of a connected account or
+    /// the platform (`None`), optionally those of one payout.
     async fn list_balance_transactions(
         &self,
-        account_id: &str,
+        account_id: Option<&str>,
         payout_id: Option<&str>,
         starting_after: Option<&str>,
         limit: u8,
@@ -431,6 +455,36 @@ pub trait Provider: Send + Sync {
         account_id: &str,
         payout_id: &str,
     ) -> Result<Payout, ProviderError>;
+}
+
+/// Most pages [`all_balance_transactions`] reads (100 transactions each).
+pub const TRANSACTION_PAGES_MAX: usize = 1000;
+
+/// Every balance transaction of an account (the platform's for `None`),
+/// optionally of one payout, following the pages.
+///
+/// # Errors
+/// The provider failed, or there are more than [`TRANSACTION_PAGES_MAX`] pages.
+pub async fn all_balance_transactions(
+    provider: &dyn Provider,
+    account_id: Option<&str>,
+    payout_id: Option<&str>,
+) -> Result<Vec<BalanceTransaction>, ProviderError> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..TRANSACTION_PAGES_MAX {
+        let page = provider
+            .list_balance_transactions(account_id, payout_id, after.as_deref(), 100)
+            .await?;
+        after = page.data.last().map(|t| t.id.clone());
+        all.extend(page.data);
+        if !page.has_more || after.is_none() {
+            return Ok(all);
+        }
+    }
+    Err(ProviderError::Unexpected {
+        message: format!("more than {TRANSACTION_PAGES_MAX} pages of balance transactions"),
+    })
 }
 
 /// Parses a provider currency code into ours.

@@ -267,6 +267,22 @@ fn payment_intent_from(
     })
 }
 
+fn refund_from(refund: &stripe_shared::Refund) -> Result<Refund, ProviderError> {
+    Ok(Refund {
+        id: refund.id.to_string(),
+        amount: money(refund.amount, &refund.currency)?,
+        charge: expandable_id(refund.charge.as_ref()),
+        payment_intent: expandable_id(refund.payment_intent.as_ref()),
+        status: refund.status.clone(),
+        metadata: refund
+            .metadata
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
 fn balance_transaction_from(
     txn: &stripe_shared::BalanceTransaction,
 ) -> Result<BalanceTransaction, ProviderError> {
@@ -289,6 +305,7 @@ fn transfer_from(transfer: &stripe_shared::Transfer) -> Result<Transfer, Provide
         amount: money(transfer.amount, &transfer.currency)?,
         amount_reversed: transfer.amount_reversed,
         destination: expandable_id(transfer.destination.as_ref()),
+        destination_payment: expandable_id(transfer.destination_payment.as_ref()),
         source_transaction: expandable_id(transfer.source_transaction.as_ref()),
         transfer_group: transfer.transfer_group.clone(),
     })
@@ -573,6 +590,7 @@ impl Provider for StripeProvider {
             transfer: expandable_id(Some(&reversal.transfer))
                 .unwrap_or_else(|| transfer_id.to_owned()),
             amount: money(reversal.amount, &reversal.currency)?,
+            destination_payment_refund: expandable_id(reversal.destination_payment_refund.as_ref()),
         })
     }
 
@@ -596,23 +614,27 @@ impl Provider for StripeProvider {
                     .send(&self.client)
             })
             .await?;
-        Ok(Refund {
-            id: created.id.to_string(),
-            amount: money(created.amount, &created.currency)?,
-            charge: expandable_id(created.charge.as_ref()),
-            status: created.status.clone(),
-        })
+        refund_from(&created)
     }
 
-    async fn retrieve_balance(&self, account: &str) -> Result<Balance, ProviderError> {
-        let account = account_id(account)?;
+    async fn retrieve_refund(&self, refund_id: &str) -> Result<Refund, ProviderError> {
+        let request = stripe_core::refund::RetrieveRefund::new(refund_id);
+        let refund = self
+            .with_retries("retrieve refund", || request.send(&self.client))
+            .await?;
+        refund_from(&refund)
+    }
+
+    async fn retrieve_balance(&self, account: Option<&str>) -> Result<Balance, ProviderError> {
+        let account = account.map(account_id).transpose()?;
         let request = stripe_core::balance::RetrieveForMyAccountBalance::new();
         let balance = self
             .with_retries("retrieve balance", || {
-                request
-                    .customize()
-                    .account_id(account.clone())
-                    .send(&self.client)
+                let mut customized = request.customize();
+                if let Some(account) = &account {
+                    customized = customized.account_id(account.clone());
+                }
+                customized.send(&self.client)
             })
             .await?;
         let amounts = |funds: &[stripe_core::BalanceAmount]| {
@@ -629,12 +651,12 @@ impl Provider for StripeProvider {
 
     async fn list_balance_transactions(
         &self,
-        account: &str,
+        account: Option<&str>,
         payout_id: Option<&str>,
         starting_after: Option<&str>,
         limit: u8,
     ) -> Result<Page<BalanceTransaction>, ProviderError> {
-        let account = account_id(account)?;
+        let account = account.map(account_id).transpose()?;
         let mut request = stripe_core::balance_transaction::ListBalanceTransaction::new()
             .limit(i64::from(limit.clamp(1, 100)));
         if let Some(payout) = payout_id {
@@ -645,10 +667,11 @@ impl Provider for StripeProvider {
         }
         let list = self
             .with_retries("list balance transactions", || {
-                request
-                    .customize()
-                    .account_id(account.clone())
-                    .send(&self.client)
+                let mut customized = request.customize();
+                if let Some(account) = &account {
+                    customized = customized.account_id(account.clone());
+                }
+                customized.send(&self.client)
             })
             .await?;
         Ok(Page {

@@ -73,8 +73,9 @@ async fn shop_payouts(
 }
 
 /// `GET /v1/shops/{id}/balance`: per currency, from the ledger: what the
-/// platform still owes the seller, what sits on its connected account, what
-/// is on its way to the bank and what arrived.
+/// platform still owes the seller, what sits on its connected account
+/// (pending, and available to pay out), what is on its way to the bank and
+/// what arrived; and the fees it was charged on paid orders.
 async fn shop_balance(
     caller: Caller,
     path: web::Path<String>,
@@ -88,10 +89,8 @@ async fn shop_balance(
         let mut by_currency = std::collections::BTreeMap::new();
         for (name, account) in [
             ("owed_by_platform", Account::seller_payable(&shop.id)),
-            (
-                "connected_balance",
-                Account::seller_connected_balance(&shop.id),
-            ),
+            ("pending", Account::seller_connected_pending(&shop.id)),
+            ("available", Account::seller_connected_balance(&shop.id)),
             ("in_transit", Account::seller_in_transit(&shop.id)),
             ("paid_out", Account::seller_paid_out(&shop.id)),
         ] {
@@ -101,6 +100,12 @@ async fn shop_balance(
                     .or_insert_with(serde_json::Map::new)
                     .insert(name.to_owned(), serde_json::json!(row.balance_minor));
             }
+        }
+        for (currency, fees) in crate::orders::store::fees_charged(conn, &shop.id)? {
+            by_currency
+                .entry(currency)
+                .or_insert_with(serde_json::Map::new)
+                .insert("fees_charged".to_owned(), serde_json::json!(fees));
         }
         Ok(by_currency)
     })

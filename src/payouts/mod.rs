@@ -4,6 +4,7 @@
 //! their memo entries in the ledger: created → in transit, paid → paid out,
 //! failed or canceled → the money back on the connected balance.
 
+pub mod funds;
 mod http;
 pub mod schema;
 
@@ -18,7 +19,6 @@ use crate::error::AppError;
 use crate::ledger::{self, Account, NewEntry};
 use crate::money::Money;
 use crate::payments::{Payout, Provider};
-use crate::sellers::schema::shops;
 
 /// Most payouts one list returns.
 pub const PAYOUTS_PAGE_MAX: i64 = 100;
@@ -49,6 +49,8 @@ pub struct PayoutView {
     /// What the seller must do, for a failed payout.
     pub action: Option<&'static str>,
     pub history: Vec<(String, chrono::NaiveDateTime)>,
+    /// A paid payout's balance transactions, each matched to the ledger.
+    pub lines: Vec<funds::PayoutLine>,
 }
 
 fn action_for(failure_code: Option<&str>) -> Option<&'static str> {
@@ -68,7 +70,11 @@ fn entries(payout: &Payout, shop_id: &str) -> Vec<NewEntry> {
         format!("payout {} created", payout.id),
     )
     .debit(Account::seller_in_transit(shop_id), amount)
-    .credit(Account::seller_connected_balance(shop_id), amount)];
+    .credit_ref(
+        Account::seller_connected_balance(shop_id),
+        amount,
+        &payout.id,
+    )];
     match payout.status.as_str() {
         "paid" => made.push(
             NewEntry::new(
@@ -86,7 +92,11 @@ fn entries(payout: &Payout, shop_id: &str) -> Vec<NewEntry> {
                     payout.id, payout.status
                 ),
             )
-            .debit(Account::seller_connected_balance(shop_id), amount)
+            .debit_ref(
+                Account::seller_connected_balance(shop_id),
+                amount,
+                &format!("{}:failure", payout.id),
+            )
             .credit(Account::seller_in_transit(shop_id), amount),
         ),
         _ => {}
@@ -101,14 +111,7 @@ fn entries(payout: &Payout, shop_id: &str) -> Vec<NewEntry> {
 /// 404 when the account is no shop's (not ours); a database failure.
 pub fn record(conn: &mut DbConnection, account_id: &str, payout: &Payout) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
-        let shop_id: String = shops::table
-            .filter(shops::provider_account_id.eq(account_id))
-            .select(shops::id)
-            .first(conn)
-            .optional()?
-            .ok_or(AppError::NotFound {
-                resource: "shop for this account",
-            })?;
+        let shop_id = funds::shop_of_account(conn, account_id)?;
         let now = db::now();
         let exists: i64 = payouts::table.find(&payout.id).count().get_result(conn)?;
         if exists == 0 {
@@ -171,21 +174,15 @@ pub async fn sync_payout(
 ) -> Result<(), AppError> {
     // Only our shops' accounts are asked about: another account is not ours.
     let account = account_id.to_owned();
-    let ours: i64 = db::run(pool, move |conn| {
-        Ok(shops::table
-            .filter(shops::provider_account_id.eq(&account))
-            .count()
-            .get_result(conn)?)
-    })
-    .await?;
-    if ours == 0 {
-        return Err(AppError::NotFound {
-            resource: "shop for this account",
-        });
-    }
+    let shop_id = db::run(pool, move |conn| funds::shop_of_account(conn, &account)).await?;
     let payout = provider.retrieve_payout(account_id, payout_id).await?;
     let account = account_id.to_owned();
-    db::run(pool, move |conn| record(conn, &account, &payout)).await
+    let paid = payout.status == "paid";
+    db::run(pool, move |conn| record(conn, &account, &payout)).await?;
+    if paid {
+        funds::match_lines(pool, provider, account_id, &shop_id, payout_id).await?;
+    }
+    Ok(())
 }
 
 /// Payouts, failed ones first, then newest; optionally of one shop or status.
@@ -220,9 +217,19 @@ pub fn list(
             payout_status_history::seen_at,
         ))
         .load(conn)?;
+    let lines: Vec<funds::PayoutLine> = schema::payout_lines::table
+        .filter(schema::payout_lines::payout_id.eq_any(&ids))
+        .order(schema::payout_lines::transaction_id.asc())
+        .select(funds::PayoutLine::as_select())
+        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(|payout| PayoutView {
+            lines: lines
+                .iter()
+                .filter(|l| l.payout_id == payout.id)
+                .cloned()
+                .collect(),
             action: action_for(payout.failure_code.as_deref()),
             history: history
                 .iter()

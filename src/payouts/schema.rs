@@ -24,3 +24,17 @@ diesel::table! {
         seen_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    payout_lines (payout_id, transaction_id) {
+        payout_id -> Text,
+        transaction_id -> Text,
+        kind -> Text,
+        source -> Nullable<Text>,
+        amount_minor -> BigInt,
+        fee_minor -> BigInt,
+        net_minor -> BigInt,
+        ledger_minor -> Nullable<BigInt>,
+        matched -> Bool,
+    }
+}

@@ -194,15 +194,17 @@ pub async fn deliver_forever(mut rx: UnboundedReceiver<Delivery>, policy: Delive
         for delivery in batch {
             let copies = if policy.faults.duplicate { 2 } else { 1 };
             for _ in 0..copies {
-                let delivered = if policy.faults.drop_first {
-                    tracing::debug!(event = %delivery.event_id, "sandbox: dropping first attempt (fault)");
-                    false
-                } else {
-                    attempt(&client, &delivery, &policy).await
-                };
-                if !delivered && policy.attempts_max > 1 {
-                    let (client, delivery, policy) =
-                        (client.clone(), delivery.clone(), Arc::clone(&policy));
+                let (client, delivery, policy) =
+                    (client.clone(), delivery.clone(), Arc::clone(&policy));
+                if policy.faults.jitter_ms > 0 {
+                    let hold = rand::rng().random_range(0..=policy.faults.jitter_ms);
+                    retries.spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(hold)).await;
+                        if !first_attempt(&client, &delivery, &policy).await {
+                            retry(client, delivery, policy).await;
+                        }
+                    });
+                } else if !first_attempt(&client, &delivery, &policy).await {
                     retries.spawn(async move { retry(client, delivery, policy).await });
                 }
             }
@@ -210,6 +212,19 @@ pub async fn deliver_forever(mut rx: UnboundedReceiver<Delivery>, policy: Delive
         // Reap finished retry tasks so the set does not grow without bound.
         while retries.try_join_next().is_some() {}
     }
+}
+
+/// The first attempt of a delivery; `false` when it must be retried.
+async fn first_attempt(
+    client: &reqwest::Client,
+    delivery: &Delivery,
+    policy: &DeliveryPolicy,
+) -> bool {
+    if policy.faults.drop_first {
+        tracing::debug!(event = %delivery.event_id, "sandbox: dropping first attempt (fault)");
+        return policy.attempts_max <= 1;
+    }
+    attempt(client, delivery, policy).await || policy.attempts_max <= 1
 }
 
 async fn retry(client: reqwest::Client, delivery: Delivery, policy: Arc<DeliveryPolicy>) {

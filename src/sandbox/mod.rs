@@ -95,6 +95,9 @@ pub struct Faults {
     pub delay_ms: u64,
     /// Treat the first attempt of every delivery as failed without sending it.
     pub drop_first: bool,
+    /// Hold each delivery (each copy) a random 0..=`jitter_ms`, concurrently,
+    /// so some events arrive after later ones.
+    pub jitter_ms: u64,
 }
 
 impl Default for SandboxConfig {

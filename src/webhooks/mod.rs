@@ -197,7 +197,42 @@ pub async fn process(
                 _ => Ok(()),
             }
         }
-        // Stored; refunds and transfers are booked by the commands that made them.
+        "refund.created" | "refund.updated" | "charge.refund.updated" => {
+            match object_str(object, "id") {
+                Some(refund_id) => sync_refund(pool, provider, refund_id).await,
+                None => Ok(()),
+            }
+        }
+        // The charge lists its refunds; each is applied as its own event would.
+        "charge.refunded" => {
+            let ids: Vec<&str> = object
+                .get("refunds")
+                .and_then(|r| r.get("data"))
+                .and_then(Value::as_array)
+                .map(|refunds| refunds.iter().filter_map(|r| object_str(r, "id")).collect())
+                .unwrap_or_default();
+            let mut outcome = Ok(());
+            for id in ids {
+                outcome = outcome.and(sync_refund(pool, provider, id).await);
+            }
+            outcome
+        }
+        // Our transfers are confirmed by the provider's answer to our call; an
+        // event about one drives its order's settlement, which finishes a
+        // movement whose answer was lost (same key, same transfer).
+        kind if kind.starts_with("transfer.") => match object_str(object, "transfer_group") {
+            Some(order_id) if order_id.starts_with("ord_") => {
+                crate::orders::settlement::settle_order(pool, provider, order_id).await
+            }
+            _ => Ok(()),
+        },
+        "balance.available" => match event.account.as_deref() {
+            Some(account) => crate::payouts::funds::sync_available(pool, provider, account)
+                .await
+                .map(|_| ()),
+            // The platform's own funds: its cash account does not split them.
+            None => Ok(()),
+        },
         _ => Ok(()),
     };
     match handled {
@@ -223,6 +258,14 @@ async fn apply_intent(
 ) -> Result<(), AppError> {
     let intent = provider.retrieve_payment_intent(intent_id).await?;
     crate::orders::payment::apply_intent(pool, provider, &intent).await
+}
+
+async fn sync_refund(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    refund_id: &str,
+) -> Result<(), AppError> {
+    crate::orders::provider_refunds::sync_refund(pool, provider, refund_id).await
 }
 
 async fn apply_account(
