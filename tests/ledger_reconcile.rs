@@ -115,6 +115,50 @@ async fn a_refund_made_outside_bazaar_is_booked_against_the_platform_and_reconci
     assert_eq!(list["data"][0]["id"], id);
     assert_eq!(list["data"][0]["differences"], 0);
 
+    // The platform's cash account, paged by cursor: charge, transfer, refund.
+    let cash = "/v1/ledger/accounts/platform:cash:USD";
+    let first = json_of(
+        get_as(&app, &finance, &format!("{cash}?limit=2")).await,
+        200,
+    )
+    .await;
+    assert_eq!(first["postings"].as_array().unwrap().len(), 2);
+    assert_eq!(first["has_more"], true);
+    let cursor = first["postings"][1]["id"].as_str().unwrap();
+    let rest = json_of(
+        get_as(
+            &app,
+            &finance,
+            &format!("{cash}?limit=2&starting_after={cursor}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(rest["has_more"], false);
+    let mut seen: Vec<&str> = first["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["postings"].as_array().unwrap())
+        .map(|p| p["provider_ref"].as_str().unwrap())
+        .collect();
+    seen.sort_unstable();
+    let transfer = transfers_of(&app, &order_id).await[0]["id"].clone();
+    let mut want = vec![
+        refund_id.as_str(),
+        order["payment"]["charge_id"].as_str().unwrap(),
+        transfer.as_str().unwrap(),
+    ];
+    want.sort_unstable();
+    assert_eq!(seen, want);
+    assert_error(
+        get_as(&app, &finance, &format!("{cash}?starting_after=jp_nope")).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+
     // Only finance (and operators) read or run it.
     for person in [&seller, &market.buyer, &support] {
         assert_error(

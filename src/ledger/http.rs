@@ -20,6 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     limit: Option<i64>,
+    /// A posting id from the previous page: the page after it.
+    starting_after: Option<String>,
 }
 
 async fn list_accounts(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
@@ -37,14 +39,19 @@ async fn get_account(
     caller.require(&[Role::Finance])?;
     let limit = query::limit(query.limit, 50, super::POSTINGS_PAGE_MAX)?;
     let id = path.into_inner();
-    let (account, postings) = db::run(&pool, move |conn| {
+    let after = query.into_inner().starting_after;
+    let (account, page) = db::run(&pool, move |conn| {
         Ok((
             super::balance(conn, &id)?,
-            super::account_postings(conn, &id, limit)?,
+            super::account_postings(conn, &id, limit, after.as_deref())?,
         ))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "account": account, "postings": postings })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "account": account,
+        "postings": page.data,
+        "has_more": page.has_more,
+    })))
 }
 
 async fn get_entry(

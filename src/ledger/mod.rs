@@ -495,6 +495,8 @@ pub fn trial_balance(
 /// A posting as read back, with its entry.
 #[derive(Debug, Clone, Serialize, Queryable)]
 pub struct PostingView {
+    /// The posting's id: the cursor for the next page of an account's postings.
+    pub id: String,
     pub entry_id: String,
     pub cause: String,
     pub description: String,
@@ -502,6 +504,7 @@ pub struct PostingView {
     pub debit_minor: i64,
     pub credit_minor: i64,
     pub created_at: chrono::NaiveDateTime,
+    pub provider_ref: Option<String>,
 }
 
 #[diesel::dsl::auto_type]
@@ -509,6 +512,7 @@ fn postings_query() -> _ {
     ledger_postings::table
         .inner_join(ledger_entries::table)
         .select((
+            ledger_postings::id,
             ledger_postings::entry_id,
             ledger_entries::cause,
             ledger_entries::description,
@@ -516,26 +520,66 @@ fn postings_query() -> _ {
             ledger_postings::debit_minor,
             ledger_postings::credit_minor,
             ledger_postings::created_at,
+            ledger_postings::provider_ref,
         ))
 }
 
-/// An account's postings, newest first.
+/// One page of an account's postings, newest first, and whether older ones follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostingsPage {
+    pub data: Vec<PostingView>,
+    pub has_more: bool,
+}
+
+/// An account's postings, newest first: a page of `limit`, older than the
+/// posting `starting_after` when given (keyset, so pages hold while entries
+/// are added).
 ///
 /// # Errors
-/// A database failure.
+/// 400 `invalid_query` when `starting_after` is no posting of this account; a
+/// database failure.
 pub fn account_postings(
     conn: &mut DbConnection,
     account_id: &str,
     limit: i64,
-) -> Result<Vec<PostingView>, AppError> {
-    Ok(postings_query()
-        .filter(ledger_postings::account_id.eq(account_id))
+    starting_after: Option<&str>,
+) -> Result<PostingsPage, AppError> {
+    let limit = limit.clamp(1, POSTINGS_PAGE_MAX);
+    let mut query = postings_query()
+        .filter(ledger_postings::account_id.eq(account_id.to_owned()))
+        .into_boxed();
+    if let Some(cursor) = starting_after {
+        let at: chrono::NaiveDateTime = ledger_postings::table
+            .filter(ledger_postings::id.eq(cursor))
+            .filter(ledger_postings::account_id.eq(account_id))
+            .select(ledger_postings::created_at)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_query",
+                    "starting_after names no posting of this account".to_owned(),
+                    Some("starting_after".to_owned()),
+                )
+            })?;
+        query = query.filter(
+            ledger_postings::created_at
+                .lt(at)
+                .or(ledger_postings::created_at
+                    .eq(at)
+                    .and(ledger_postings::id.lt(cursor.to_owned()))),
+        );
+    }
+    let mut data: Vec<PostingView> = query
         .order((
             ledger_postings::created_at.desc(),
             ledger_postings::id.desc(),
         ))
-        .limit(limit.clamp(1, POSTINGS_PAGE_MAX))
-        .load(conn)?)
+        .limit(limit + 1)
+        .load(conn)?;
+    let has_more = data.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(PostingsPage { data, has_more })
 }
 
 /// An entry's postings by its id, or by its cause.
