@@ -2,6 +2,7 @@
 //! the JSON extractor, framework errors in the API's error shape, and the
 //! process probes (`/healthz`, `/readyz`, `/metrics`).
 
+pub mod csv;
 pub mod json;
 pub mod metrics;
 pub mod probes;

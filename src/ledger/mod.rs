@@ -405,11 +405,96 @@ pub fn shop_balances(
     conn: &mut DbConnection,
     shop_id: &str,
 ) -> Result<Vec<AccountBalance>, AppError> {
-    let sql = format!(
-        "{} WHERE a.owner_shop_id = $1 {BALANCES_GROUP} ORDER BY a.code, a.currency",
-        BALANCES_SQL.replace("{as_of}", "")
-    );
-    Ok(diesel::sql_query(sql).bind::<Text, _>(shop_id).load(conn)?)
+    shop_balances_before(conn, shop_id, None)
+}
+
+/// The balances of one shop's accounts from the postings written before an
+/// instant (all of them for `None`): a statement's opening and closing.
+///
+/// # Errors
+/// A database failure.
+pub fn shop_balances_before(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    before: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<AccountBalance>, AppError> {
+    // Parameters are numbered in the order they appear: SQLite numbers `$N`
+    // by appearance, PostgreSQL by N, so both agree only this way.
+    Ok(match before {
+        Some(at) => diesel::sql_query(format!(
+            "{} WHERE a.owner_shop_id = $2 {BALANCES_GROUP} ORDER BY a.code, a.currency",
+            BALANCES_SQL.replace("{as_of}", "AND p.created_at < $1")
+        ))
+        .bind::<diesel::sql_types::Timestamp, _>(at)
+        .bind::<Text, _>(shop_id)
+        .load(conn)?,
+        None => diesel::sql_query(format!(
+            "{} WHERE a.owner_shop_id = $1 {BALANCES_GROUP} ORDER BY a.code, a.currency",
+            BALANCES_SQL.replace("{as_of}", "")
+        ))
+        .bind::<Text, _>(shop_id)
+        .load(conn)?,
+    })
+}
+
+/// One posting on a shop's account, for statements.
+#[derive(Debug, Clone, Serialize, Queryable)]
+pub struct ShopPosting {
+    pub id: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub cause: String,
+    pub description: String,
+    pub account_code: String,
+    pub currency: String,
+    pub debit_minor: i64,
+    pub credit_minor: i64,
+    pub provider_ref: Option<String>,
+}
+
+/// A page of the postings on a shop's accounts written in `[from, to)`,
+/// oldest first, after the posting `after` (keyset: `(created_at, id)`).
+///
+/// # Errors
+/// A database failure.
+pub fn shop_postings(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+    after: Option<&(chrono::NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<ShopPosting>, AppError> {
+    let mut query = ledger_postings::table
+        .inner_join(ledger_entries::table)
+        .inner_join(ledger_accounts::table)
+        .filter(ledger_accounts::owner_shop_id.eq(shop_id.to_owned()))
+        .filter(ledger_postings::created_at.ge(from))
+        .filter(ledger_postings::created_at.lt(to))
+        .select((
+            ledger_postings::id,
+            ledger_postings::created_at,
+            ledger_entries::cause,
+            ledger_entries::description,
+            ledger_accounts::code,
+            ledger_accounts::currency,
+            ledger_postings::debit_minor,
+            ledger_postings::credit_minor,
+            ledger_postings::provider_ref,
+        ))
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            ledger_postings::created_at
+                .gt(*at)
+                .or(ledger_postings::created_at
+                    .eq(*at)
+                    .and(ledger_postings::id.gt(id.clone()))),
+        );
+    }
+    Ok(query
+        .order((ledger_postings::created_at.asc(), ledger_postings::id.asc()))
+        .limit(limit)
+        .load(conn)?)
 }
 
 /// What the ledger holds per provider object on the accounts with the given

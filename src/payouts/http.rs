@@ -8,12 +8,23 @@ use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::query;
 use crate::ledger::{self, Account};
+use crate::payments::Provider;
 use crate::sellers::shops;
 
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/payouts").get(list_payouts))
+        .service(web::resource("/v1/exports/payouts.csv").get(export_payouts))
         .service(web::resource("/v1/shops/{id}/payouts").get(shop_payouts))
+        .service(
+            web::resource("/v1/shops/{id}/payouts/{payout_id}/statement").get(payout_statement),
+        )
+        .service(
+            web::resource("/v1/shops/{id}/payouts/{payout_id}/statement.csv")
+                .get(payout_statement_csv),
+        )
+        .service(web::resource("/v1/shops/{id}/statement").get(period_statement))
+        .service(web::resource("/v1/shops/{id}/statement.csv").get(period_statement_csv))
         .service(web::resource("/v1/shops/{id}/balance").get(shop_balance));
 }
 
@@ -111,4 +122,294 @@ async fn shop_balance(
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "currencies": balances })))
+}
+
+/// The shop (as its seller or staff may see it) and its statement's payout,
+/// with the payout's lines fetched from the provider if they are not stored yet.
+async fn statement_of(
+    caller: &Caller,
+    path: (String, String),
+    pool: &DbPool,
+    provider: &dyn Provider,
+) -> Result<super::statements::PayoutStatement, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let (id, payout_id) = path;
+    let (staff, viewer) = (caller.role.is_staff(), caller.user_id.0.clone());
+    let (shop_id, payout_id2) = (id.clone(), payout_id.clone());
+    let (shop, payout, stored) = db::run(pool, move |conn| {
+        let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;
+        let payout = super::statements::payout_of_shop(conn, &shop.id, &payout_id2)?;
+        let stored = super::funds::lines(conn, &payout.id)?.len();
+        Ok((shop, payout, stored))
+    })
+    .await?;
+    if stored == 0 {
+        super::funds::match_lines(pool, provider, &payout.account_id, &shop.id, &payout.id).await?;
+    }
+    db::run(pool, move |conn| {
+        super::statements::payout_statement(conn, &shop.id, &payout_id)
+    })
+    .await
+}
+
+/// `GET /v1/shops/{id}/payouts/{payout_id}/statement`: every balance
+/// transaction of the payout with the order part, fees and take-backs behind
+/// it; the lines sum to the payout.
+async fn payout_statement(
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    let statement = statement_of(&caller, path.into_inner(), &pool, provider.get_ref()).await?;
+    Ok(HttpResponse::Ok().json(statement))
+}
+
+const PAYOUT_STATEMENT_COLUMNS: &[&str] = &[
+    "payout_id",
+    "transaction_id",
+    "kind",
+    "source",
+    "net_minor",
+    "order_id",
+    "part_id",
+    "movement",
+    "subtotal_minor",
+    "platform_fee_minor",
+    "processing_fee_minor",
+    "seller_amount_minor",
+    "taken_back_minor",
+];
+
+/// The same statement as CSV (one page: a payout's lines are few).
+async fn payout_statement_csv(
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+) -> Result<HttpResponse, AppError> {
+    let statement = statement_of(&caller, path.into_inner(), &pool, provider.get_ref()).await?;
+    let number = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = statement
+        .lines
+        .iter()
+        .map(|l| {
+            let part = l.part.as_ref();
+            vec![
+                l.line.payout_id.clone(),
+                l.line.transaction_id.clone(),
+                l.line.kind.clone(),
+                l.line.source.clone().unwrap_or_default(),
+                l.line.net_minor.to_string(),
+                part.map(|p| p.order_id.clone()).unwrap_or_default(),
+                part.map(|p| p.part_id.clone()).unwrap_or_default(),
+                part.map(|p| p.movement.clone()).unwrap_or_default(),
+                number(part.map(|p| p.subtotal_minor)),
+                number(part.map(|p| p.platform_fee_minor)),
+                number(part.map(|p| p.processing_fee_minor)),
+                number(part.map(|p| p.seller_amount_minor)),
+                number(part.map(|p| p.taken_back.iter().map(|t| t.seller_minor).sum())),
+            ]
+        })
+        .collect();
+    let name = format!("statement-{}.csv", statement.payout.id);
+    let rows = std::sync::Arc::new(std::sync::Mutex::new(Some(rows)));
+    Ok(crate::http::csv::stream(
+        pool.get_ref().clone(),
+        &name,
+        PAYOUT_STATEMENT_COLUMNS,
+        std::sync::Arc::new(move |_, _| {
+            let page = rows.lock().map(|mut r| r.take()).unwrap_or_default();
+            Ok((page.unwrap_or_default(), None))
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    /// RFC 3339; default: 30 days before `to`.
+    from: Option<String>,
+    /// RFC 3339, exclusive; default: now.
+    to: Option<String>,
+}
+
+/// Longest period one statement covers.
+const PERIOD_DAYS_MAX: i64 = 366;
+
+fn period(query: &PeriodQuery) -> Result<(chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
+    let to = query::instant("to", query.to.as_deref())?.unwrap_or_else(db::now);
+    let from =
+        query::instant("from", query.from.as_deref())?.unwrap_or(to - chrono::Duration::days(30));
+    if from >= to || to - from > chrono::Duration::days(PERIOD_DAYS_MAX) {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            format!("from must be before to, at most {PERIOD_DAYS_MAX} days apart"),
+            Some("from".to_owned()),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `GET /v1/shops/{id}/statement?from&to`: the shop's ledger accounts over a
+/// period — opening balances, every posting, closing balances.
+async fn period_statement(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let (from, to) = period(&query)?;
+    let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
+    let statement = db::run(&pool, move |conn| {
+        let shop = shops::shop_for(conn, &id, &viewer, staff)?;
+        super::statements::period_statement(conn, &shop.id, from, to)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(statement))
+}
+
+const PERIOD_STATEMENT_COLUMNS: &[&str] = &[
+    "posting_id",
+    "created_at",
+    "cause",
+    "description",
+    "account",
+    "currency",
+    "debit_minor",
+    "credit_minor",
+    "provider_ref",
+];
+
+/// Splits a keyset cursor `"{created_at}|{id}"`.
+fn cursor_of(cursor: Option<String>) -> Option<(chrono::NaiveDateTime, String)> {
+    let cursor = cursor?;
+    let (at, id) = cursor.split_once('|')?;
+    let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    Some((at, id.to_owned()))
+}
+
+fn cursor_from(at: chrono::NaiveDateTime, id: &str) -> String {
+    format!("{}|{id}", at.format("%Y-%m-%dT%H:%M:%S%.f"))
+}
+
+/// `GET /v1/shops/{id}/statement.csv?from&to`: every posting of the period, streamed.
+async fn period_statement_csv(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let (from, to) = period(&query)?;
+    let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
+    let shop = db::run(&pool, move |conn| {
+        shops::shop_for(conn, &id, &viewer, staff)
+    })
+    .await?;
+    let name = format!("statement-{}.csv", shop.id);
+    let shop_id = shop.id;
+    Ok(crate::http::csv::stream(
+        pool.get_ref().clone(),
+        &name,
+        PERIOD_STATEMENT_COLUMNS,
+        std::sync::Arc::new(move |conn, cursor| {
+            let after = cursor_of(cursor);
+            let rows = ledger::shop_postings(
+                conn,
+                &shop_id,
+                from,
+                to,
+                after.as_ref(),
+                crate::http::csv::PAGE_ROWS,
+            )?;
+            let next = rows.last().map(|p| cursor_from(p.created_at, &p.id));
+            let rows = rows
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.id,
+                        crate::orders::model::rfc3339(p.created_at),
+                        p.cause,
+                        p.description,
+                        p.account_code,
+                        p.currency,
+                        p.debit_minor.to_string(),
+                        p.credit_minor.to_string(),
+                        p.provider_ref.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            Ok((rows, next))
+        }),
+    ))
+}
+
+const PAYOUT_COLUMNS: &[&str] = &[
+    "payout_id",
+    "shop_id",
+    "account_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "failure_code",
+    "arrival_date",
+    "automatic",
+    "created_at",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    status: Option<String>,
+    shop_id: Option<String>,
+}
+
+/// `GET /v1/exports/payouts.csv?status&shop_id`: every payout, newest first, streamed.
+async fn export_payouts(
+    caller: Caller,
+    query: web::Query<ExportQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance, Role::Support])?;
+    query::one_of(
+        "status",
+        query.status.as_deref(),
+        &["pending", "in_transit", "paid", "failed", "canceled"],
+    )?;
+    let query = query.into_inner();
+    Ok(crate::http::csv::stream(
+        pool.get_ref().clone(),
+        "payouts.csv",
+        PAYOUT_COLUMNS,
+        std::sync::Arc::new(move |conn, cursor| {
+            let page = super::page(
+                conn,
+                query.shop_id.as_deref(),
+                query.status.as_deref(),
+                cursor_of(cursor).as_ref(),
+                crate::http::csv::PAGE_ROWS,
+            )?;
+            let next = page.last().map(|p| cursor_from(p.created_at, &p.id));
+            let rows = page
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.id,
+                        p.shop_id,
+                        p.account_id,
+                        p.status,
+                        p.amount_minor.to_string(),
+                        p.currency,
+                        p.failure_code.unwrap_or_default(),
+                        p.arrival_date.to_string(),
+                        p.automatic.to_string(),
+                        crate::orders::model::rfc3339(p.created_at),
+                    ]
+                })
+                .collect();
+            Ok((rows, next))
+        }),
+    ))
 }

@@ -7,6 +7,7 @@
 pub mod funds;
 mod http;
 pub mod schema;
+pub mod statements;
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -183,6 +184,38 @@ pub async fn sync_payout(
         funds::match_lines(pool, provider, account_id, &shop_id, payout_id).await?;
     }
     Ok(())
+}
+
+/// A page of payouts, newest first, older than the `before` cursor
+/// (`(created_at, id)`), optionally of one shop or status: for exports.
+///
+/// # Errors
+/// A database failure.
+pub fn page(
+    conn: &mut DbConnection,
+    shop_id: Option<&str>,
+    status: Option<&str>,
+    before: Option<&(chrono::NaiveDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<PayoutRow>, AppError> {
+    let mut query = payouts::table.select(PayoutRow::as_select()).into_boxed();
+    if let Some(shop_id) = shop_id {
+        query = query.filter(payouts::shop_id.eq(shop_id.to_owned()));
+    }
+    if let Some(status) = status {
+        query = query.filter(payouts::status.eq(status.to_owned()));
+    }
+    if let Some((at, id)) = before {
+        query = query.filter(
+            payouts::created_at
+                .lt(*at)
+                .or(payouts::created_at.eq(*at).and(payouts::id.lt(id.clone()))),
+        );
+    }
+    Ok(query
+        .order((payouts::created_at.desc(), payouts::id.desc()))
+        .limit(limit)
+        .load(conn)?)
 }
 
 /// Payouts, failed ones first, then newest; optionally of one shop or status.
