@@ -377,4 +377,26 @@ async fn a_job_that_keeps_failing_is_a_dead_letter_an_operator_replays() {
         "not_found",
     )
     .await;
+
+    // Dead again: replaying every dead job at once, also audited per job.
+    assert_error(
+        post_as(&app, &finance, "/v1/jobs/replay", &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let all = json_of(
+        post_as(&app, &operator, "/v1/jobs/replay", &json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
+    assert_eq!(all["data"][0]["status"], "queued");
+    assert_eq!(all["has_more"], false);
+    assert_eq!(
+        common::people::audit_rows(&app, &operator, "job.replay")
+            .await
+            .len(),
+        2
+    );
 }

@@ -21,6 +21,34 @@ pub type Page = (Vec<Vec<String>>, Option<String>);
 pub type Fetch =
     Arc<dyn Fn(&mut DbConnection, Option<String>) -> Result<Page, AppError> + Send + Sync>;
 
+/// Splits a keyset cursor `"{created_at}|{id}"` (see [`cursor_from`]).
+pub fn cursor_of(cursor: Option<String>) -> Option<(chrono::NaiveDateTime, String)> {
+    let cursor = cursor?;
+    let (at, id) = cursor.split_once('|')?;
+    let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    Some((at, id.to_owned()))
+}
+
+/// The keyset cursor after a row created at `at` with id `id`.
+pub fn cursor_from(at: chrono::NaiveDateTime, id: &str) -> String {
+    format!("{}|{id}", at.format("%Y-%m-%dT%H:%M:%S%.f"))
+}
+
+/// An amount column: empty for none.
+pub fn amount(value: Option<i64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// An instant column: RFC 3339 UTC, empty for none.
+pub fn instant(value: Option<chrono::NaiveDateTime>) -> String {
+    value
+        .map(|at| {
+            at.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
+        .unwrap_or_default()
+}
+
 fn encode(rows: &[Vec<String>]) -> Result<Bytes, AppError> {
     let mut writer = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)

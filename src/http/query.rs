@@ -53,3 +53,24 @@ pub fn one_of<'a>(
         other => Ok(other),
     }
 }
+
+/// A period `[from, to)` of RFC 3339 instants: `to` defaults to now, `from`
+/// to 30 days before `to`; at most `days_max` days long.
+///
+/// # Errors
+/// 400 `invalid_query` naming `from` or `to`.
+pub fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+    days_max: i64,
+) -> Result<(NaiveDateTime, NaiveDateTime), AppError> {
+    let to = instant("to", to)?.unwrap_or_else(crate::db::now);
+    let from = instant("from", from)?.unwrap_or(to - chrono::Duration::days(30));
+    if from >= to || to - from > chrono::Duration::days(days_max) {
+        return Err(invalid(
+            "from",
+            format!("from must be before to, at most {days_max} days apart"),
+        ));
+    }
+    Ok((from, to))
+}

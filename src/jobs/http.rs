@@ -11,7 +11,44 @@ use crate::http::query;
 /// Mounts the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/jobs").get(list_jobs))
+        .service(web::resource("/v1/jobs/replay").post(replay_dead))
         .service(web::resource("/v1/jobs/{id}/replay").post(replay_job));
+}
+
+/// `POST /v1/jobs/replay`: every dead job back in the queue (at most
+/// `JOBS_PAGE_MAX` per call; repeat for more); operators; one audit row each.
+async fn replay_dead(
+    caller: Caller,
+    context: RequestContext,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[])?;
+    let actor = caller.user_id.clone();
+    let (replayed, more) = db::run(&pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let dead = super::list(conn, "dead", super::JOBS_PAGE_MAX + 1)?;
+            let more = dead.len() > usize::try_from(super::JOBS_PAGE_MAX).unwrap_or(usize::MAX);
+            let mut replayed = Vec::new();
+            for job in dead
+                .into_iter()
+                .take(usize::try_from(super::JOBS_PAGE_MAX).unwrap_or(0))
+            {
+                let job = super::replay(conn, &job.id)?;
+                record_audit(
+                    conn,
+                    AuditEntry::new("job.replay", &job.id)
+                        .actor(&actor)
+                        .context(&context)
+                        .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
+                        .after(serde_json::json!({"status": "queued"})),
+                )?;
+                replayed.push(job);
+            }
+            Ok((replayed, more))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": replayed, "has_more": more })))
 }
 
 #[derive(Debug, Deserialize)]

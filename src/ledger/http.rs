@@ -13,7 +13,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/ledger/accounts").get(list_accounts))
         .service(web::resource("/v1/ledger/accounts/{id}").get(get_account))
         .service(web::resource("/v1/ledger/entries/{id}").get(get_entry))
-        .service(web::resource("/v1/ledger/trial-balance").get(trial_balance));
+        .service(web::resource("/v1/ledger/trial-balance").get(trial_balance))
+        .service(web::resource("/v1/reports/pnl").get(profit_and_loss));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/reports/pnl?from&to`: the platform's P&L per day and in total.
+async fn profit_and_loss(
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), 366)?;
+    let periods = db::run(&pool, move |conn| {
+        super::reports::profit_and_loss(conn, from, to)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "periods": periods })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@
 //! Balances are sums of postings, never stored.
 
 mod http;
+pub mod reports;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -593,7 +594,7 @@ pub struct PostingView {
 }
 
 #[diesel::dsl::auto_type]
-fn postings_query() -> _ {
+pub(crate) fn postings_query() -> _ {
     ledger_postings::table
         .inner_join(ledger_entries::table)
         .select((

@@ -12,7 +12,7 @@ use crate::auth::{Caller, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::http::{query, JsonBody};
+use crate::http::{csv, query, JsonBody};
 use crate::payments::Provider;
 use crate::sellers::shops;
 
@@ -31,7 +31,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/orders/{id}/sync").post(sync_order))
         .service(web::resource("/v1/orders/{id}/refunds").post(post_refund))
         .service(web::resource("/v1/shops/{id}/orders").get(shop_orders))
-        .service(web::resource("/v1/disputes/{id}/sync").post(sync_dispute));
+        .service(web::resource("/v1/disputes/{id}/sync").post(sync_dispute))
+        .service(web::resource("/v1/orders/{id}/ledger").get(order_ledger))
+        .service(web::resource("/v1/reports/fee-revenue").get(fee_revenue))
+        .service(web::resource("/v1/exports/orders.csv").get(export_orders))
+        .service(web::resource("/v1/exports/fees.csv").get(export_fees));
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +58,12 @@ struct ListQuery {
     limit: Option<i64>,
     /// RFC 3339: only orders created before this instant (the last one seen).
     created_before: Option<String>,
+    /// RFC 3339: only orders created at or after this instant.
+    created_after: Option<String>,
+    /// Staff: the buyer's email.
+    buyer_email: Option<String>,
+    /// Staff: orders with a part of this shop.
+    shop_id: Option<String>,
 }
 
 fn parse_list_query(
@@ -181,11 +191,16 @@ async fn list_orders(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
     let (status, before, limit) = parse_list_query(&query)?;
-    let buyer = (!caller.role.is_staff()).then_some(caller.user_id.0);
-    let data = db::run(&pool, move |conn| {
-        store::list_orders(conn, buyer.as_deref(), status, before, limit)
-    })
-    .await?;
+    let query = query.into_inner();
+    let filter = store::OrderFilter {
+        buyer_user_id: (!caller.role.is_staff()).then_some(caller.user_id.0),
+        buyer_email: query.buyer_email,
+        shop_id: query.shop_id,
+        status,
+        created_after: query::instant("created_after", query.created_after.as_deref())?,
+        created_before: before,
+    };
+    let data = db::run(&pool, move |conn| store::list_orders(conn, &filter, limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
@@ -328,4 +343,177 @@ async fn sync_dispute(
     }
     disputes::sync_dispute(&pool, provider.get_ref(), &dispute_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "dispute": dispute_id, "applied": true })))
+}
+
+/// `GET /v1/orders/{id}/ledger`: the entries the order's facts posted, and
+/// the platform's P&L on the order.
+async fn order_ledger(
+    caller: Caller,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance, Role::Support])?;
+    let id = path.into_inner();
+    let (postings, pnl) = db::run(&pool, move |conn| {
+        let causes = super::reports::ledger_causes(conn, &id)?;
+        crate::ledger::reports::entries_with_causes(conn, &causes)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "postings": postings, "pnl": pnl })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<String>,
+}
+
+/// Longest period a report or export covers.
+const PERIOD_DAYS_MAX: i64 = 366;
+
+/// `GET /v1/reports/fee-revenue?from&to`: fees of the orders paid in the
+/// period, by shop and by category.
+async fn fee_revenue(
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    if query.status.is_some() {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            "fee revenue counts paid orders; status is not a filter here",
+            Some("status".into()),
+        ));
+    }
+    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
+    let report = db::run(&pool, move |conn| {
+        super::reports::fee_revenue(conn, from, to)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+const ORDER_COLUMNS: &[&str] = &[
+    "order_id",
+    "created_at",
+    "status",
+    "buyer_email",
+    "currency",
+    "total_minor",
+    "processing_fee_minor",
+    "refunded_minor",
+    "paid_at",
+];
+
+/// `GET /v1/exports/orders.csv?from&to&status`: orders created in the period, newest first.
+async fn export_orders(
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance, Role::Support])?;
+    let (status, _, _) = parse_list_query(&ListQuery {
+        status: query.status.clone(),
+        limit: None,
+        created_before: None,
+        created_after: None,
+        buyer_email: None,
+        shop_id: None,
+    })?;
+    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
+    Ok(csv::stream(
+        pool.get_ref().clone(),
+        "orders.csv",
+        ORDER_COLUMNS,
+        std::sync::Arc::new(move |conn, cursor| {
+            let before = csv::cursor_of(cursor);
+            let page = super::reports::orders_page(
+                conn,
+                status,
+                from,
+                to,
+                before.as_ref(),
+                csv::PAGE_ROWS,
+            )?;
+            let next = page.last().map(|r| csv::cursor_from(r.1, &r.0));
+            let rows = page
+                .into_iter()
+                .map(
+                    |(id, created, status, email, currency, total, fee, refunded, paid)| {
+                        vec![
+                            id,
+                            csv::instant(Some(created)),
+                            status,
+                            email,
+                            currency,
+                            total.to_string(),
+                            csv::amount(fee),
+                            refunded.to_string(),
+                            csv::instant(paid),
+                        ]
+                    },
+                )
+                .collect();
+            Ok((rows, next))
+        }),
+    ))
+}
+
+const FEE_COLUMNS: &[&str] = &[
+    "part_id",
+    "order_id",
+    "shop_id",
+    "paid_at",
+    "currency",
+    "subtotal_minor",
+    "platform_fee_minor",
+    "processing_fee_minor",
+    "seller_amount_minor",
+    "fee_rule_version_id",
+    "processing_fee_payer",
+];
+
+/// `GET /v1/exports/fees.csv?from&to`: each part of the orders paid in the
+/// period with its fees, oldest first.
+async fn export_fees(
+    caller: Caller,
+    query: web::Query<PeriodQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
+    Ok(csv::stream(
+        pool.get_ref().clone(),
+        "fees.csv",
+        FEE_COLUMNS,
+        std::sync::Arc::new(move |conn, cursor| {
+            let after = csv::cursor_of(cursor);
+            let page = super::reports::fees_page(conn, from, to, after.as_ref(), csv::PAGE_ROWS)?;
+            let next = page
+                .last()
+                .map(|r| csv::cursor_from(r.created_at, &r.part_id));
+            let rows = page
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        r.part_id,
+                        r.order_id,
+                        r.shop_id,
+                        csv::instant(r.paid_at),
+                        r.currency,
+                        r.subtotal_minor.to_string(),
+                        r.fee_minor.to_string(),
+                        r.processing_fee_minor.to_string(),
+                        r.seller_amount_minor.to_string(),
+                        r.fee_rule_version_id,
+                        r.processing_fee_payer,
+                    ]
+                })
+                .collect();
+            Ok((rows, next))
+        }),
+    ))
 }

@@ -28,6 +28,7 @@ pub mod model;
 pub mod payment;
 pub mod provider_refunds;
 pub mod refunds;
+pub mod reports;
 pub mod schema;
 pub mod settlement;
 pub mod split;

@@ -493,16 +493,29 @@ pub(crate) fn order_for(
     }
 }
 
-/// A page of orders, newest first: a buyer's own, or everyone's for staff
-/// (optionally of one status).
+/// Which orders a list holds.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// A buyer's own orders only (buyers); `None` for staff.
+    pub buyer_user_id: Option<String>,
+    /// Staff search: the buyer's email (exact, case-insensitive).
+    pub buyer_email: Option<String>,
+    /// Staff search: orders with a part of this shop.
+    pub shop_id: Option<String>,
+    pub status: Option<OrderStatus>,
+    /// Created at or after.
+    pub created_after: Option<NaiveDateTime>,
+    /// Created before (the last one seen: the next page).
+    pub created_before: Option<NaiveDateTime>,
+}
+
+/// A page of orders, newest first, by `filter`.
 ///
 /// # Errors
 /// A database failure.
 pub fn list_orders(
     conn: &mut DbConnection,
-    buyer: Option<&str>,
-    status: Option<OrderStatus>,
-    before: Option<NaiveDateTime>,
+    filter: &OrderFilter,
     limit: i64,
 ) -> Result<Vec<OrderView>, AppError> {
     let mut query = orders::table
@@ -510,13 +523,28 @@ pub fn list_orders(
         .order((orders::created_at.desc(), orders::id.desc()))
         .limit(limit.clamp(1, ORDERS_PAGE_MAX))
         .into_boxed();
-    if let Some(buyer) = buyer {
-        query = query.filter(orders::buyer_user_id.eq(buyer.to_owned()));
+    if let Some(buyer) = &filter.buyer_user_id {
+        query = query.filter(orders::buyer_user_id.eq(buyer.clone()));
     }
-    if let Some(status) = status {
+    if let Some(email) = &filter.buyer_email {
+        query = query.filter(orders::buyer_email.eq(email.trim().to_lowercase()));
+    }
+    if let Some(shop_id) = &filter.shop_id {
+        query = query.filter(
+            orders::id.eq_any(
+                order_parts::table
+                    .filter(order_parts::shop_id.eq(shop_id.clone()))
+                    .select(order_parts::order_id),
+            ),
+        );
+    }
+    if let Some(status) = filter.status {
         query = query.filter(orders::status.eq(status.as_str()));
     }
-    if let Some(before) = before {
+    if let Some(after) = filter.created_after {
+        query = query.filter(orders::created_at.ge(after));
+    }
+    if let Some(before) = filter.created_before {
         query = query.filter(orders::created_at.lt(before));
     }
     let ids: Vec<String> = query.load(conn)?;

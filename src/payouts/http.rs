@@ -238,17 +238,7 @@ struct PeriodQuery {
 const PERIOD_DAYS_MAX: i64 = 366;
 
 fn period(query: &PeriodQuery) -> Result<(chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
-    let to = query::instant("to", query.to.as_deref())?.unwrap_or_else(db::now);
-    let from =
-        query::instant("from", query.from.as_deref())?.unwrap_or(to - chrono::Duration::days(30));
-    if from >= to || to - from > chrono::Duration::days(PERIOD_DAYS_MAX) {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            format!("from must be before to, at most {PERIOD_DAYS_MAX} days apart"),
-            Some("from".to_owned()),
-        ));
-    }
-    Ok((from, to))
+    query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)
 }
 
 /// `GET /v1/shops/{id}/statement?from&to`: the shop's ledger accounts over a
@@ -282,18 +272,6 @@ const PERIOD_STATEMENT_COLUMNS: &[&str] = &[
     "provider_ref",
 ];
 
-/// Splits a keyset cursor `"{created_at}|{id}"`.
-fn cursor_of(cursor: Option<String>) -> Option<(chrono::NaiveDateTime, String)> {
-    let cursor = cursor?;
-    let (at, id) = cursor.split_once('|')?;
-    let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    Some((at, id.to_owned()))
-}
-
-fn cursor_from(at: chrono::NaiveDateTime, id: &str) -> String {
-    format!("{}|{id}", at.format("%Y-%m-%dT%H:%M:%S%.f"))
-}
-
 /// `GET /v1/shops/{id}/statement.csv?from&to`: every posting of the period, streamed.
 async fn period_statement_csv(
     caller: Caller,
@@ -315,7 +293,7 @@ async fn period_statement_csv(
         &name,
         PERIOD_STATEMENT_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
-            let after = cursor_of(cursor);
+            let after = crate::http::csv::cursor_of(cursor);
             let rows = ledger::shop_postings(
                 conn,
                 &shop_id,
@@ -324,7 +302,9 @@ async fn period_statement_csv(
                 after.as_ref(),
                 crate::http::csv::PAGE_ROWS,
             )?;
-            let next = rows.last().map(|p| cursor_from(p.created_at, &p.id));
+            let next = rows
+                .last()
+                .map(|p| crate::http::csv::cursor_from(p.created_at, &p.id));
             let rows = rows
                 .into_iter()
                 .map(|p| {
@@ -388,10 +368,12 @@ async fn export_payouts(
                 conn,
                 query.shop_id.as_deref(),
                 query.status.as_deref(),
-                cursor_of(cursor).as_ref(),
+                crate::http::csv::cursor_of(cursor).as_ref(),
                 crate::http::csv::PAGE_ROWS,
             )?;
-            let next = page.last().map(|p| cursor_from(p.created_at, &p.id));
+            let next = page
+                .last()
+                .map(|p| crate::http::csv::cursor_from(p.created_at, &p.id));
             let rows = page
                 .into_iter()
                 .map(|p| {
