@@ -67,11 +67,25 @@ fn args() -> Args {
 /// A fresh database for the server: a SQLite file, or a new PostgreSQL database.
 struct Database {
     url: String,
+    /// PostgreSQL: the admin URL and the database's name, dropped at the end.
+    postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
 }
 
 fn database(backend: &str) -> Database {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut postgres = None;
     let url = match backend {
         "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
         "postgres" => {
@@ -83,11 +97,17 @@ fn database(backend: &str) -> Database {
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .expect("create the bench database");
-            admin.replace("/test?", &format!("/{name}?"))
+            let url = admin.replace("/test?", &format!("/{name}?"));
+            postgres = Some((admin, name));
+            url
         }
         other => panic!("unknown backend {other} (sqlite | postgres)"),
     };
-    Database { url, _dir: dir }
+    Database {
+        url,
+        postgres,
+        _dir: dir,
+    }
 }
 
 /// `bazaar serve`, killed when dropped.
@@ -121,6 +141,8 @@ async fn start_server(db: &Database, dir: &Path) -> Server {
         .local_addr()
         .unwrap()
         .port();
+    // The in-process sandbox keeps its state under ./data, beside the default database.
+    std::fs::create_dir_all(dir.join("data")).expect("data folder");
     let child = Command::new(BAZAAR)
         .arg("serve")
         .current_dir(dir)
