@@ -266,3 +266,23 @@ async fn every_response_carries_a_request_id() {
     assert_ne!(echoed, "abc def\tinjected");
     assert!(echoed.chars().all(|c| c.is_ascii_alphanumeric()));
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/v1/no-such-route", "/v1/me"] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(
+            headers["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert!(
+            headers.get("access-control-allow-origin").is_none(),
+            "CORS is off"
+        );
+    }
+}

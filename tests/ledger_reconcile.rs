@@ -114,6 +114,9 @@ async fn a_refund_made_outside_bazaar_is_booked_against_the_platform_and_reconci
     .await;
     assert_eq!(list["data"][0]["id"], id);
     assert_eq!(list["data"][0]["differences"], 0);
+    let audited = common::people::audit_rows(&app, &market.operator, "reconciliation.run").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0]["subject"], id);
 
     // The platform's cash account, paged by cursor: charge, transfer, refund.
     let cash = "/v1/ledger/accounts/platform:cash:USD";

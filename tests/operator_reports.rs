@@ -84,6 +84,13 @@ async fn staff_search_orders_and_read_the_money_views_and_exports() {
     let path = format!("/v1/orders/{}/refunds", both["id"].as_str().unwrap());
     json_of(post_keyed(&app, &support, &path, "r", &body).await, 201).await;
     let refund_seller = proportion(1250, 2500 - market_fee(2500), 2500);
+    // The refund is in the audit log: who, on which order, before and after.
+    let audited = common::people::audit_rows(&app, &market.operator, "order.refund").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["actor_user_id"], support.user_id.as_str());
+    assert_eq!(audited[0]["subject"], both["id"]);
+    assert_eq!(audited[0]["before"]["refunded_minor"], 0);
+    assert_eq!(audited[0]["after"]["refunded_minor"], 1250);
 
     // Search.
     let ids = |list: &Value| -> Vec<String> {

@@ -258,6 +258,7 @@ async fn sync_order(
 async fn post_refund(
     req: HttpRequest,
     caller: Caller,
+    context: crate::auth::RequestContext,
     path: web::Path<String>,
     body: JsonBody<RefundRequest>,
     pool: web::Data<DbPool>,
@@ -275,6 +276,7 @@ async fn post_refund(
     let refunder = Refunder {
         user_id: caller.user_id.0,
         shops,
+        context,
     };
     let outcome = refunds::refund(
         &pool,

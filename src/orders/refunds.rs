@@ -28,6 +28,8 @@ pub struct Refunder {
     pub user_id: String,
     /// `None` for staff; the seller's shop ids otherwise.
     pub shops: Option<Vec<String>>,
+    /// Where the request came from, for the audit row every refund writes.
+    pub context: crate::auth::RequestContext,
 }
 
 /// A refund and whether it answers an earlier request under the same key.
@@ -158,12 +160,29 @@ fn reserve(
                 .set(order_lines::refunded_quantity.eq(order_lines::refunded_quantity + *quantity))
                 .execute(conn)?;
         }
+        let refunded_before: i64 = orders::table
+            .find(order_id)
+            .select(orders::refunded_minor)
+            .first(conn)?;
         diesel::update(orders::table.find(order_id))
             .set((
                 orders::refunded_minor.eq(orders::refunded_minor + total),
                 orders::updated_at.eq(now),
             ))
             .execute(conn)?;
+        crate::auth::record_audit(
+            conn,
+            crate::auth::AuditEntry::new("order.refund", order_id)
+                .actor(&crate::auth::UserId(refunder.user_id.clone()))
+                .context(&refunder.context)
+                .before(serde_json::json!({"refunded_minor": refunded_before}))
+                .after(serde_json::json!({
+                    "refunded_minor": refunded_before + total,
+                    "refund_id": refund_id,
+                    "amount_minor": total,
+                    "restock": restock,
+                })),
+        )?;
         Ok(Reserved::New(refund_id))
     })
 }

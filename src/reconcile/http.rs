@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use crate::auth::{Caller, Role};
+use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::query;
@@ -51,10 +51,26 @@ async fn get(
 /// provider: seconds for a day's activity).
 async fn run(
     caller: Caller,
+    context: RequestContext,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
     let report = super::run(&pool, provider.get_ref()).await?;
+    let (actor, id, differences) = (
+        caller.user_id.clone(),
+        report.id.clone(),
+        report.differences.len(),
+    );
+    db::run(&pool, move |conn| {
+        record_audit(
+            conn,
+            AuditEntry::new("reconciliation.run", &id)
+                .actor(&actor)
+                .context(&context)
+                .after(serde_json::json!({"differences": differences})),
+        )
+    })
+    .await?;
     Ok(HttpResponse::Created().json(report))
 }
