@@ -308,6 +308,7 @@ fn server(
     let pool = web::Data::new(pool);
     let settings_data = web::Data::new(settings.clone());
     let body_limit = BodyLimit(settings.server.body_bytes_max);
+    let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
@@ -316,6 +317,7 @@ fn server(
             .app_data(settings_data.clone())
             .app_data(secrets.clone())
             .app_data(body_limit)
+            .app_data(limits.clone())
             .app_data(web::PathConfig::default().error_handler(http::path_error))
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))

@@ -45,9 +45,13 @@ struct SignupRequest {
 
 async fn create_user(
     pool: web::Data<DbPool>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
     context: RequestContext,
     body: JsonBody<SignupRequest>,
 ) -> Result<HttpResponse, AppError> {
+    limits
+        .signup
+        .take(context.ip.as_deref().unwrap_or("unknown"))?;
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;

@@ -62,6 +62,18 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub orders: OrderSettings,
     pub jobs: JobSettings,
+    pub limits: LimitSettings,
+}
+
+/// Request rates each client may use (per process; see `http::rate_limit`).
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Sign-ups per client address per minute.
+    pub signup_per_minute: u32,
+    /// Checkouts per buyer per minute.
+    pub checkout_per_minute: u32,
+    /// Webhook deliveries per client address per second.
+    pub webhooks_per_second: u32,
 }
 
 /// The job queue's workers (processing provider events, for now).

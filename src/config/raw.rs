@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
-    EmailTransport, JobSettings, LogFormat, LogSettings, OrderSettings, ProviderKind,
-    ProviderSettings, SandboxSettings, ServerSettings, Settings,
+    EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings,
+    ProviderKind, ProviderSettings, SandboxSettings, ServerSettings, Settings,
 };
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
@@ -30,6 +30,34 @@ pub struct RawSettings {
     auth: RawAuth,
     orders: RawOrders,
     jobs: RawJobs,
+    limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    signup_per_minute: u32,
+    checkout_per_minute: u32,
+    webhooks_per_second: u32,
+}
+
+impl RawLimits {
+    fn validate(self) -> Result<LimitSettings, ConfigError> {
+        for (key, value) in [
+            ("limits.signup_per_minute", self.signup_per_minute),
+            ("limits.checkout_per_minute", self.checkout_per_minute),
+            ("limits.webhooks_per_second", self.webhooks_per_second),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err(invalid(key, "must be between 1 and 1000000"));
+            }
+        }
+        Ok(LimitSettings {
+            signup_per_minute: self.signup_per_minute,
+            checkout_per_minute: self.checkout_per_minute,
+            webhooks_per_second: self.webhooks_per_second,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +175,7 @@ impl RawSettings {
             auth: self.auth.validate()?,
             orders: self.orders.validate()?,
             jobs: self.jobs.validate()?,
+            limits: self.limits.validate()?,
         })
     }
 }

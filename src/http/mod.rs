@@ -7,6 +7,7 @@ pub mod json;
 pub mod metrics;
 pub mod probes;
 pub mod query;
+pub mod rate_limit;
 
 use std::time::Instant;
 

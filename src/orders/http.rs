@@ -159,8 +159,10 @@ async fn post_checkout(
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
     settings: web::Data<Settings>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
+    limits.checkout.take(&caller.user_id.0)?;
     let key = header_key(&req)?;
     let request = body.into_inner().parse()?;
     let buyer = checkout::Buyer {

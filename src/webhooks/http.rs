@@ -39,8 +39,9 @@ async fn platform_event(
     body: web::Bytes,
     pool: web::Data<DbPool>,
     secrets: web::Data<WebhookSecrets>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    receive(req, body, pool, secrets, Source::Platform).await
+    receive(req, body, pool, secrets, &limits, Source::Platform).await
 }
 
 async fn connect_event(
@@ -48,8 +49,9 @@ async fn connect_event(
     body: web::Bytes,
     pool: web::Data<DbPool>,
     secrets: web::Data<WebhookSecrets>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    receive(req, body, pool, secrets, Source::Connect).await
+    receive(req, body, pool, secrets, &limits, Source::Connect).await
 }
 
 async fn receive(
@@ -57,8 +59,12 @@ async fn receive(
     body: web::Bytes,
     pool: web::Data<DbPool>,
     secrets: web::Data<WebhookSecrets>,
+    limits: &crate::http::rate_limit::RateLimits,
     source: Source,
 ) -> Result<HttpResponse, AppError> {
+    // The provider retries a 429 later, so a flood is delayed, never lost.
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    limits.webhooks.take(peer.as_deref().unwrap_or("unknown"))?;
     let header = req
         .headers()
         .get("stripe-signature")

@@ -1,0 +1,85 @@
+//! Sign-up, checkout and webhook rates: over the configured rate a client
+//! gets 429 `rate_limited` with `Retry-After`, and other clients do not.
+
+mod common;
+mod orders_support;
+
+use common::people::signup;
+use common::{assert_error, TestApp};
+use orders_support::*;
+use serde_json::json;
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_ups_over_the_rate_are_refused_with_retry_after() {
+    let app = TestApp::spawn_with(&[("BAZAAR__LIMITS__SIGNUP_PER_MINUTE", "3")], |_| {}).await;
+    for _ in 0..3 {
+        signup(&app, "buyer").await;
+    }
+    let body = json!({"email": "late@buyers.example", "password": "a long enough password", "role": "buyer"});
+    let response = app.post_json("/v1/users", &body).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(retry_after(&response), 20, "one sign-up back every 20 s");
+    assert_error(response, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn checkouts_over_the_rate_are_refused_per_buyer() {
+    let app = TestApp::spawn_with(&[("BAZAAR__LIMITS__CHECKOUT_PER_MINUTE", "2")], |_| {}).await;
+    let market = market(&app).await;
+    let seller = signup(&app, "seller").await;
+    let shop = active_shop(&app, &seller, "USD").await;
+    let mug = product(&app, &seller, &shop, "Mug", 1250, 10).await;
+    for key in ["one", "two"] {
+        add_to_cart(&app, &market.buyer, &mug, 1).await;
+        checkout_ok(&app, &market.buyer, key, Some("pm_card_visa")).await;
+    }
+    add_to_cart(&app, &market.buyer, &mug, 1).await;
+    let response = post_keyed(
+        &app,
+        &market.buyer,
+        "/v1/checkout",
+        "three",
+        &checkout_body(Some("pm_card_visa")),
+    )
+    .await;
+    assert_eq!(response.status(), 429);
+    assert!(retry_after(&response) >= 1);
+    assert_error(response, 429, "rate_limited").await;
+    // The refused checkout changed nothing: the cart is still there for later.
+    let cart = json_of(
+        common::people::get_as(&app, &market.buyer, "/v1/cart").await,
+        200,
+    )
+    .await;
+    assert_eq!(cart["lines"].as_array().unwrap().len(), 1);
+    // Another buyer is not limited by this one.
+    let other = signup(&app, "buyer").await;
+    add_to_cart(&app, &other, &mug, 1).await;
+    checkout_ok(&app, &other, "mine", Some("pm_card_visa")).await;
+}
+
+#[tokio::test]
+async fn webhook_floods_are_answered_429_for_the_provider_to_retry() {
+    let app = TestApp::spawn_with(&[("BAZAAR__LIMITS__WEBHOOKS_PER_SECOND", "2")], |_| {}).await;
+    let post = || {
+        app.client
+            .post(format!("{}/webhooks/stripe", app.address))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+    };
+    for _ in 0..2 {
+        assert_error(post().await.unwrap(), 400, "missing_signature").await;
+    }
+    let response = post().await.unwrap();
+    assert_eq!(retry_after(&response), 1);
+    assert_error(response, 429, "rate_limited").await;
+}
