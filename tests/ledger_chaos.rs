@@ -110,15 +110,6 @@ async fn ledger(app: &TestApp, finance: &Person) -> Value {
     trial
 }
 
-fn balance(trial: &Value, code: &str) -> i64 {
-    trial["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["code"] == code)
-        .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
-}
-
 /// Waits until the sandbox has delivered everything and every job is done,
 /// sweeping what a killed worker left half-way, and nothing changes any more.
 async fn settle_down(app: &TestApp) {
@@ -400,12 +391,12 @@ async fn a_day_of_chaotic_delivery_ends_with_exact_books_and_a_clean_reconciliat
         ),
     ];
     for (code, want) in checks {
-        assert_eq!(balance(&trial, code), want, "{code}");
+        assert_eq!(balance_in(&trial, code), want, "{code}");
     }
     for (i, shop) in shops.iter().enumerate() {
         let id = shop["id"].as_str().unwrap();
         let sent = expected.transferred[&i];
-        let of = |name: &str| balance(&trial, &format!("shop:{id}:{name}"));
+        let of = |name: &str| balance_in(&trial, &format!("shop:{id}:{name}"));
         assert_eq!(of("payable"), 0, "shop {i} owed nothing");
         assert_eq!(of("transferred_in"), sent, "shop {i} received");
         assert_eq!(of("connected_pending"), 0, "shop {i}: nothing pending");

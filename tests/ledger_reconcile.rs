@@ -7,16 +7,7 @@ mod orders_support;
 use common::people::{get_as, post_as, signup, staff};
 use common::{assert_error, TestApp};
 use orders_support::*;
-use serde_json::{json, Value};
-
-fn balance(trial: &Value, code: &str) -> i64 {
-    trial["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["code"] == code)
-        .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_refund_made_outside_bazaar_is_booked_against_the_platform_and_reconciles() {
@@ -71,15 +62,15 @@ async fn a_refund_made_outside_bazaar_is_booked_against_the_platform_and_reconci
         200,
     )
     .await;
-    assert_eq!(balance(&trial, "platform:refunds_borne"), 700);
+    assert_eq!(balance_in(&trial, "platform:refunds_borne"), 700);
     let shop_id = shop["id"].as_str().unwrap();
     assert_eq!(
-        balance(&trial, &format!("shop:{shop_id}:transferred_in")),
+        balance_in(&trial, &format!("shop:{shop_id}:transferred_in")),
         4000 - market_fee(4000)
     );
     // The transfer's funds wait on the seller's account, as at the provider.
     assert_eq!(
-        balance(&trial, &format!("shop:{shop_id}:connected_pending")),
+        balance_in(&trial, &format!("shop:{shop_id}:connected_pending")),
         4000 - market_fee(4000)
     );
     let seller_view = json_of(

@@ -77,6 +77,25 @@ async fn list_jobs(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
+/// Replays a dead job and writes its audit row (in the caller's transaction).
+fn replay_audited(
+    conn: &mut crate::db::DbConnection,
+    id: &str,
+    actor: &crate::auth::UserId,
+    context: &RequestContext,
+) -> Result<super::Job, AppError> {
+    let job = super::replay(conn, id)?;
+    record_audit(
+        conn,
+        AuditEntry::new("job.replay", &job.id)
+            .actor(actor)
+            .context(context)
+            .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
+            .after(serde_json::json!({"status": "queued"})),
+    )?;
+    Ok(job)
+}
+
 /// `POST /v1/jobs/{id}/replay`: operators; audited.
 async fn replay_job(
     caller: Caller,
@@ -88,18 +107,7 @@ async fn replay_job(
     let id = path.into_inner();
     let actor = caller.user_id.clone();
     let job = db::run(&pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let job = super::replay(conn, &id)?;
-            record_audit(
-                conn,
-                AuditEntry::new("job.replay", &job.id)
-                    .actor(&actor)
-                    .context(&context)
-                    .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
-                    .after(serde_json::json!({"status": "queued"})),
-            )?;
-            Ok(job)
-        })
+        db::write_transaction(conn, |conn| replay_audited(conn, &id, &actor, &context))
     })
     .await?;
     Ok(HttpResponse::Ok().json(job))

@@ -237,8 +237,18 @@ struct PeriodQuery {
 /// Longest period one statement covers.
 const PERIOD_DAYS_MAX: i64 = 366;
 
-fn period(query: &PeriodQuery) -> Result<(chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
-    query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)
+/// The shop a statement is of (as the caller may see it) and its period.
+async fn statement_scope(
+    caller: Caller,
+    id: String,
+    query: &PeriodQuery,
+    pool: &DbPool,
+) -> Result<(String, chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
+    let (staff, viewer) = (caller.role.is_staff(), caller.user_id.0);
+    let shop = db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await?;
+    Ok((shop.id, from, to))
 }
 
 /// `GET /v1/shops/{id}/statement?from&to`: the shop's ledger accounts over a
@@ -249,12 +259,9 @@ async fn period_statement(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
-    let (from, to) = period(&query)?;
-    let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
+    let (shop_id, from, to) = statement_scope(caller, path.into_inner(), &query, &pool).await?;
     let statement = db::run(&pool, move |conn| {
-        let shop = shops::shop_for(conn, &id, &viewer, staff)?;
-        super::statements::period_statement(conn, &shop.id, from, to)
+        super::statements::period_statement(conn, &shop_id, from, to)
     })
     .await?;
     Ok(HttpResponse::Ok().json(statement))
@@ -279,15 +286,8 @@ async fn period_statement_csv(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
-    let (from, to) = period(&query)?;
-    let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
-    let shop = db::run(&pool, move |conn| {
-        shops::shop_for(conn, &id, &viewer, staff)
-    })
-    .await?;
-    let name = format!("statement-{}.csv", shop.id);
-    let shop_id = shop.id;
+    let (shop_id, from, to) = statement_scope(caller, path.into_inner(), &query, &pool).await?;
+    let name = format!("statement-{shop_id}.csv");
     Ok(crate::http::csv::stream(
         pool.get_ref().clone(),
         &name,

@@ -235,3 +235,13 @@ pub fn market_fee(subtotal: i64) -> i64 {
 pub fn proportion(part: i64, numerator: i64, denominator: i64) -> i64 {
     (2 * part * numerator + denominator) / (2 * denominator)
 }
+
+/// An account's balance in a trial balance answer (0 when the account has none).
+pub fn balance_in(trial: &Value, code: &str) -> i64 {
+    trial["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == code)
+        .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
+}
