@@ -39,14 +39,9 @@ pub fn amount(value: Option<i64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// An instant column: RFC 3339 UTC, empty for none.
+/// An instant column: RFC 3339 UTC as the JSON answers write it, empty for none.
 pub fn instant(value: Option<chrono::NaiveDateTime>) -> String {
-    value
-        .map(|at| {
-            at.and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        })
-        .unwrap_or_default()
+    value.map(crate::orders::model::rfc3339).unwrap_or_default()
 }
 
 fn encode(rows: &[Vec<String>]) -> Result<Bytes, AppError> {

@@ -310,7 +310,7 @@ async fn period_statement_csv(
                 .map(|p| {
                     vec![
                         p.id,
-                        crate::orders::model::rfc3339(p.created_at),
+                        crate::http::csv::instant(Some(p.created_at)),
                         p.cause,
                         p.description,
                         p.account_code,
@@ -387,7 +387,7 @@ async fn export_payouts(
                         p.failure_code.unwrap_or_default(),
                         p.arrival_date.to_string(),
                         p.automatic.to_string(),
-                        crate::orders::model::rfc3339(p.created_at),
+                        crate::http::csv::instant(Some(p.created_at)),
                     ]
                 })
                 .collect();
