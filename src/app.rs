@@ -11,6 +11,7 @@ use crate::config::{DatabaseUrl, ProviderKind, Settings};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::{self, probes, BodyLimit, Metrics};
+use crate::notify::Notifier;
 use crate::payments::stripe::StripeSettings;
 use crate::payments::{Provider, StripeProvider};
 use crate::sandbox::{Faults, Sandbox, SandboxConfig, WebhookEndpointConfig};
@@ -22,6 +23,7 @@ pub struct Application {
     pool: DbPool,
     provider: Arc<dyn Provider>,
     sandbox: Option<Sandbox>,
+    notifier: Arc<Notifier>,
     sweep_interval: std::time::Duration,
     jobs: crate::config::JobSettings,
 }
@@ -67,6 +69,7 @@ impl Application {
         }
         let instance_id = db::instance_id(&mut conn).ok().flatten();
         drop(conn);
+        let notifier = Arc::new(Notifier::new(&settings)?);
         let listener = TcpListener::bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
         let secrets = webhook_secrets(&settings);
@@ -91,6 +94,7 @@ impl Application {
             pool,
             provider,
             sandbox,
+            notifier,
             sweep_interval: settings.orders.sweep_interval,
             jobs: settings.jobs.clone(),
         })
@@ -109,6 +113,11 @@ impl Application {
     /// The payments provider the server uses.
     pub fn provider(&self) -> Arc<dyn Provider> {
         Arc::clone(&self.provider)
+    }
+
+    /// What the email jobs send with.
+    pub fn notifier(&self) -> Arc<Notifier> {
+        Arc::clone(&self.notifier)
     }
 
     /// The in-process sandbox's base URL, when the provider is the sandbox.
@@ -141,7 +150,11 @@ impl Application {
             .map(|_| {
                 crate::jobs::spawn_worker(
                     self.pool.clone(),
-                    job_handler(self.pool.clone(), Arc::clone(&self.provider)),
+                    job_handler(
+                        self.pool.clone(),
+                        Arc::clone(&self.provider),
+                        Arc::clone(&self.notifier),
+                    ),
                     self.jobs.clone(),
                 )
             })
@@ -159,18 +172,25 @@ impl Application {
 }
 
 /// What each job kind runs: the one place job kinds meet their handlers.
-pub fn job_handler(pool: DbPool, provider: Arc<dyn Provider>) -> crate::jobs::Handler {
+pub fn job_handler(
+    pool: DbPool,
+    provider: Arc<dyn Provider>,
+    notifier: Arc<Notifier>,
+) -> crate::jobs::Handler {
     Arc::new(move |job: crate::jobs::Claimed| {
-        let (pool, provider) = (pool.clone(), Arc::clone(&provider));
+        let (pool, provider, notifier) =
+            (pool.clone(), Arc::clone(&provider), Arc::clone(&notifier));
         Box::pin(async move {
-            match job.kind.as_str() {
+            let done = match job.kind.as_str() {
                 crate::webhooks::EVENT_JOB => {
-                    crate::webhooks::process(&pool, provider.as_ref(), &job.subject)
-                        .await
-                        .map_err(|e| format!("{}: {e:#}", e.code()))
+                    crate::webhooks::process(&pool, provider.as_ref(), &job.subject).await
                 }
-                other => Err(format!("no handler for job kind {other}")),
-            }
+                crate::notify::EMAIL_JOB => {
+                    crate::notify::deliver(&pool, provider.as_ref(), &notifier, &job.subject).await
+                }
+                other => return Err(format!("no handler for job kind {other}")),
+            };
+            done.map_err(|e| format!("{}: {e:#}", e.code()))
         })
     })
 }
@@ -368,5 +388,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::jobs::routes)
         .configure(crate::ledger::routes)
         .configure(crate::payouts::routes)
-        .configure(crate::reconcile::routes);
+        .configure(crate::reconcile::routes)
+        .configure(crate::notify::routes);
 }

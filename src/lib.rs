@@ -15,6 +15,7 @@ pub mod http;
 pub mod jobs;
 pub mod ledger;
 pub mod money;
+pub mod notify;
 pub mod orders;
 pub mod payments;
 pub mod payouts;

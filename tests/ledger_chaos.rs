@@ -51,6 +51,7 @@ impl Lcg {
 fn chaotic_workers(app: &TestApp, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u32> {
     let pool = pool(app);
     let provider = Arc::clone(&app.provider);
+    let notifier = Arc::new(bazaar::notify::Notifier::new(&app.settings).expect("notifier"));
     let settings = app.settings.jobs.clone();
     tokio::spawn(async move {
         let spawn = |n: u64| -> Vec<tokio::task::JoinHandle<()>> {
@@ -58,7 +59,11 @@ fn chaotic_workers(app: &TestApp, stop: Arc<AtomicBool>) -> tokio::task::JoinHan
                 .map(|_| {
                     bazaar::jobs::spawn_worker(
                         pool.clone(),
-                        bazaar::app::job_handler(pool.clone(), Arc::clone(&provider)),
+                        bazaar::app::job_handler(
+                            pool.clone(),
+                            Arc::clone(&provider),
+                            Arc::clone(&notifier),
+                        ),
                         settings.clone(),
                     )
                 })

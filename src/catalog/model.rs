@@ -6,7 +6,7 @@
 //! serde types with `deny_unknown_fields`; `TryFrom` turns them into
 //! [`NewProduct`] and [`ProductPatch`].
 
-use chrono::{NaiveDateTime, SecondsFormat};
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -478,10 +478,7 @@ pub struct ProductView<'a> {
     pub updated_at: String,
 }
 
-/// RFC 3339 in UTC with microseconds, e.g. `2026-11-25T10:00:00.123456Z`.
-fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use crate::db::rfc3339;
 
 impl Product {
     /// The product's JSON shape.

@@ -249,13 +249,27 @@ pub enum EmailTransport {
     Smtp,
 }
 
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, refused if the server cannot (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS: only to a relay on this machine (loopback), never across a network.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct EmailSettings {
     pub transport: EmailTransport,
     pub outbox_dir: PathBuf,
+    /// The sender, validated as a mailbox (`Name <user@host>`).
     pub from: String,
     pub smtp_host: String,
     pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_timeout: Duration,
     pub smtp_username: String,
     pub smtp_password: Option<SecretString>,
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
     EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings,
-    ProviderKind, ProviderSettings, SandboxSettings, ServerSettings, Settings,
+    ProviderKind, ProviderSettings, SandboxSettings, ServerSettings, Settings, SmtpTls,
 };
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
@@ -154,6 +154,8 @@ struct RawEmail {
     from: String,
     smtp_host: String,
     smtp_port: u16,
+    smtp_tls: String,
+    smtp_timeout_ms: u64,
     smtp_username: String,
     smtp_password: Option<SecretString>,
     smtp_password_file: Option<PathBuf>,
@@ -471,8 +473,11 @@ impl RawEmail {
                 ))
             }
         };
-        // The sender goes into a header: a line break would let a value inject headers.
-        if !self.from.contains('@') || self.from.contains(['\r', '\n']) {
+        // The sender goes into a header: it must parse as one mailbox, which
+        // also rules out line breaks that would inject headers.
+        if self.from.contains(['\r', '\n'])
+            || self.from.parse::<lettre::message::Mailbox>().is_err()
+        {
             return Err(invalid(
                 "email.from",
                 "expected an address like Name <user@host>",
@@ -484,17 +489,52 @@ impl RawEmail {
                 "required when email.transport = smtp",
             ));
         }
+        let smtp_tls = match self.smtp_tls.as_str() {
+            "starttls" => SmtpTls::Starttls,
+            "implicit" => SmtpTls::Implicit,
+            "none" => SmtpTls::None,
+            other => {
+                return Err(invalid(
+                    "email.smtp_tls",
+                    format!("`{other}` is not starttls, implicit or none"),
+                ))
+            }
+        };
+        // Mail (and a password) in clear text is acceptable only to a relay on
+        // this machine.
+        let loopback = matches!(self.smtp_host.as_str(), "localhost" | "127.0.0.1" | "::1")
+            || self.smtp_host.starts_with("127.");
+        if transport == EmailTransport::Smtp && smtp_tls == SmtpTls::None && !loopback {
+            return Err(invalid(
+                "email.smtp_tls",
+                "none is allowed only for a relay on this machine (localhost, 127.0.0.0/8, ::1)",
+            ));
+        }
+        if !(100..=300_000).contains(&self.smtp_timeout_ms) {
+            return Err(invalid(
+                "email.smtp_timeout_ms",
+                "expected 100 to 300000 milliseconds",
+            ));
+        }
         let smtp_password = secret(
             "email.smtp_password",
             self.smtp_password,
             self.smtp_password_file,
         )?;
+        if !self.smtp_username.is_empty() && smtp_password.is_none() {
+            return Err(invalid(
+                "email.smtp_password",
+                "required with email.smtp_username (BAZAAR__EMAIL__SMTP_PASSWORD or smtp_password_file)",
+            ));
+        }
         Ok(EmailSettings {
             transport,
             outbox_dir: self.outbox_dir,
             from: self.from,
             smtp_host: self.smtp_host,
             smtp_port: self.smtp_port,
+            smtp_tls,
+            smtp_timeout: Duration::from_millis(self.smtp_timeout_ms),
             smtp_username: self.smtp_username,
             smtp_password,
         })

@@ -240,6 +240,13 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// A stored instant as every answer shows it: RFC 3339 in UTC with
+/// microseconds, e.g. `2026-11-25T10:00:00.123456Z`.
+pub fn rfc3339(at: NaiveDateTime) -> String {
+    at.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock

@@ -13,6 +13,7 @@
 //!   [`provider_refunds`]: refunds as the provider reports them (ours
 //!   confirmed, ones made outside Bazaar booked against the platform).
 //! - [`split`]: the pure arithmetic of all of these.
+//! - `emails`: what the buyer and each seller are told, queued with each fact.
 //! - [`sweeper`]: the background pass that finishes what requests could not.
 //!
 //! Provider events reach it through [`payment::apply_intent`] and
@@ -23,6 +24,7 @@ pub mod books;
 pub mod cart;
 pub mod checkout;
 pub mod disputes;
+mod emails;
 mod http;
 pub mod model;
 pub mod payment;

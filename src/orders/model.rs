@@ -1,7 +1,6 @@
 //! The orders module's types: validated requests, orders as stored, and the
 //! JSON shapes buyers, sellers and staff see.
 
-use chrono::{NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -57,10 +56,7 @@ impl OrderStatus {
     }
 }
 
-/// RFC 3339 in UTC with microseconds.
-pub fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub use crate::db::rfc3339;
 
 fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))

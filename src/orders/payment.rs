@@ -144,6 +144,7 @@ fn mark_paid(
         conn,
         &books::order_allocated(&order.id, currency, &allocations),
     )?;
+    super::emails::order_paid(conn, &order.id)?;
     Ok(true)
 }
 

@@ -124,6 +124,7 @@ fn record_outside(conn: &mut DbConnection, refund: &Refund) -> Result<(), AppErr
             conn,
             &books::outside_refund(&id, &refund.id, Money::new(refund.amount.minor, currency)),
         )?;
+        super::emails::refund_issued(conn, &order_id, &id, refund.amount.minor)?;
         Ok(())
     })
 }

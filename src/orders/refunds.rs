@@ -330,6 +330,7 @@ pub(super) fn succeed(
         let Some((refund, parts)) = closed else {
             return Ok(());
         };
+        super::emails::refund_issued(conn, &refund.order_id, refund_id, refund.amount_minor)?;
         let (currency, shops): (String, Vec<(String, String)>) = {
             let currency = orders::table
                 .find(&refund.order_id)

@@ -155,12 +155,51 @@ pub fn record(conn: &mut DbConnection, account_id: &str, payout: &Payout) -> Res
                     payout_status_history::seen_at.eq(now),
                 ))
                 .execute(conn)?;
+            tell_seller(conn, &shop_id, payout)?;
         }
         for entry in entries(payout, &shop_id) {
             ledger::post(conn, &entry)?;
         }
         Ok(())
     })
+}
+
+/// Queues the seller's email for a payout that has just been seen paid or failed.
+fn tell_seller(conn: &mut DbConnection, shop_id: &str, payout: &Payout) -> Result<(), AppError> {
+    use crate::notify::{messages::PayoutNotice, Message};
+    if !matches!(payout.status.as_str(), "paid" | "failed") {
+        return Ok(());
+    }
+    let shop = crate::sellers::shops::find_shop(conn, shop_id)?
+        .ok_or(AppError::NotFound { resource: "shop" })?;
+    let arrival = chrono::DateTime::from_timestamp(payout.arrival_date, 0)
+        .map(|at| at.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let notice = PayoutNotice {
+        shop_name: shop.name.clone(),
+        payout_id: payout.id.clone(),
+        amount: Money::new(payout.amount.minor.abs(), payout.amount.currency).to_string(),
+        arrival_date: arrival,
+        failure_code: payout.failure_code.clone(),
+        failure_message: payout.failure_message.clone(),
+        action: action_for(payout.failure_code.as_deref()).map(str::to_owned),
+    };
+    let message = if payout.status == "paid" {
+        Message::PayoutPaid(notice)
+    } else {
+        Message::PayoutFailed(PayoutNotice {
+            // A failure without a code still needs something to do.
+            action: notice
+                .action
+                .clone()
+                .or(action_for(Some("unknown")).map(str::to_owned)),
+            ..notice
+        })
+    };
+    let owner = crate::sellers::shops::owner_email(conn, &shop)?;
+    let cause = format!("{}:{}", message.template(), payout.id);
+    crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    Ok(())
 }
 
 /// Re-reads a payout from the provider and records it (the `payout.*` handler).

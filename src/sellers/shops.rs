@@ -409,6 +409,17 @@ fn apply_account_state(
     let to = OnboardingStatus::of_account(account);
     let requirements = serde_json::to_string(&account.currently_due)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("requirements: {e}")))?;
+    // Conditional on the status read: of two deliveries applying the same
+    // change at once, one moves the status and only that one tells the seller.
+    let moved = from != to
+        && diesel::update(
+            shops::table
+                .find(shop_id)
+                .filter(shops::onboarding_status.eq(from.as_str())),
+        )
+        .set(shops::onboarding_status.eq(to.as_str()))
+        .execute(conn)?
+            == 1;
     diesel::update(shops::table.find(shop_id))
         .set((
             shops::onboarding_status.eq(to.as_str()),
@@ -427,11 +438,62 @@ fn apply_account_state(
             "shop onboarding status changed"
         );
     }
+    if moved {
+        tell_seller(conn, shop_id, from, to, account)?;
+    }
     Ok(Transition {
         shop_id: shop_id.to_owned(),
         from,
         to,
     })
+}
+
+/// Tells the seller its shop can no longer sell: restricted by the provider,
+/// or requirements due again after it could sell. The first `pending` (right
+/// after the account is made) is the seller's own onboarding, not news.
+fn tell_seller(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    from: OnboardingStatus,
+    to: OnboardingStatus,
+    account: &ConnectedAccount,
+) -> Result<(), AppError> {
+    use crate::notify::messages::ShopNotice;
+    use crate::notify::Message;
+    let shop = find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+    let notice = ShopNotice {
+        shop_id: shop.id.clone(),
+        shop_name: shop.name.clone(),
+        account_id: account.id.clone(),
+        requirements: account.currently_due.clone(),
+        disabled_reason: account.disabled_reason.clone(),
+    };
+    let message = match (from, to) {
+        (_, OnboardingStatus::Restricted) => Message::AccountRestricted(notice),
+        (OnboardingStatus::Active | OnboardingStatus::Restricted, OnboardingStatus::Pending) => {
+            Message::OnboardingIncomplete(notice)
+        }
+        _ => return Ok(()),
+    };
+    // Each move is news once: the cause is the move itself, not the shop.
+    let cause = format!(
+        "{}:{}:{}",
+        message.template(),
+        shop.id,
+        uuid::Uuid::new_v4().simple()
+    );
+    let owner = owner_email(conn, &shop)?;
+    crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    Ok(())
+}
+
+/// The address a shop's emails go to: its owner's account.
+///
+/// # Errors
+/// 404 when the owner is gone; a database failure.
+pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<String, AppError> {
+    let owner = crate::auth::UserId(shop.owner_user_id.clone());
+    Ok(crate::auth::get_user(conn, &owner)?.email)
 }
 
 /// Freezes or unfreezes a shop (an operator's decision, with a reason).

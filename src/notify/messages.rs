@@ -1,0 +1,132 @@
+//! What each email says: one type per template, filled in by the capability
+//! whose change causes the email, in that change's transaction.
+//!
+//! Amounts arrive already formatted (`12.34 USD`, from `Money`'s `Display`):
+//! the templates never do arithmetic, so an email can only show the numbers
+//! the books hold.
+
+use serde::{Deserialize, Serialize};
+
+/// One product line of an order, as an email shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineItem {
+    pub title: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price: String,
+    pub amount: String,
+}
+
+/// One shop's lines of an order and their subtotal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShopLines {
+    pub shop_name: String,
+    pub lines: Vec<LineItem>,
+    pub subtotal: String,
+}
+
+/// To the buyer, when the order is paid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderConfirmation {
+    pub order_id: String,
+    pub shops: Vec<ShopLines>,
+    pub total: String,
+    /// The shipping address, one line per element.
+    pub ship_to: Vec<String>,
+}
+
+/// To a seller, when an order with its lines is paid: only its own lines.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SellerNewOrder {
+    pub order_id: String,
+    pub shop_name: String,
+    pub lines: Vec<LineItem>,
+    pub subtotal: String,
+    pub platform_fee: String,
+    /// What the shop is owed for the part, after fees.
+    pub seller_amount: String,
+    pub ship_to: Vec<String>,
+}
+
+/// To the buyer, when a refund succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundIssued {
+    pub order_id: String,
+    pub refund_id: String,
+    pub amount: String,
+    pub refunded_total: String,
+    pub order_total: String,
+}
+
+/// To a seller, about one payout of its connected account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PayoutNotice {
+    pub shop_name: String,
+    pub payout_id: String,
+    pub amount: String,
+    /// The expected (paid) or planned (failed) arrival, as a date.
+    pub arrival_date: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    /// What the seller must do, for a failed payout.
+    pub action: Option<String>,
+}
+
+/// To a seller whose shop cannot sell until onboarding is finished again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShopNotice {
+    pub shop_id: String,
+    pub shop_name: String,
+    /// The connected account a fresh onboarding link is made for when sending.
+    pub account_id: String,
+    /// What the provider still needs, as it names it (`external_account`, …).
+    pub requirements: Vec<String>,
+    pub disabled_reason: Option<String>,
+}
+
+/// An email to queue: which template, to whom, with what.
+#[derive(Debug, Clone)]
+pub enum Message {
+    OrderConfirmation(OrderConfirmation),
+    SellerNewOrder(SellerNewOrder),
+    RefundIssued(RefundIssued),
+    PayoutPaid(PayoutNotice),
+    PayoutFailed(PayoutNotice),
+    /// Onboarding has requirements due again after the shop could sell.
+    OnboardingIncomplete(ShopNotice),
+    /// The provider disabled the account.
+    AccountRestricted(ShopNotice),
+}
+
+impl Message {
+    /// The template's name (the files `templates/{name}.*`).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::OrderConfirmation(_) => "order_confirmation",
+            Self::SellerNewOrder(_) => "seller_new_order",
+            Self::RefundIssued(_) => "refund_issued",
+            Self::PayoutPaid(_) => "payout_paid",
+            Self::PayoutFailed(_) => "payout_failed",
+            Self::OnboardingIncomplete(_) => "onboarding_incomplete",
+            Self::AccountRestricted(_) => "account_restricted",
+        }
+    }
+
+    /// The template's data.
+    pub fn data(&self) -> serde_json::Value {
+        let value = match self {
+            Self::OrderConfirmation(d) => serde_json::to_value(d),
+            Self::SellerNewOrder(d) => serde_json::to_value(d),
+            Self::RefundIssued(d) => serde_json::to_value(d),
+            Self::PayoutPaid(d) | Self::PayoutFailed(d) => serde_json::to_value(d),
+            Self::OnboardingIncomplete(d) | Self::AccountRestricted(d) => serde_json::to_value(d),
+        };
+        value.expect("plain structs of strings serialize")
+    }
+}
+
+/// Templates whose email carries a fresh onboarding link, made when sending
+/// (links expire within minutes, so one made at the change would be dead).
+pub(super) fn needs_onboarding_link(template: &str) -> bool {
+    matches!(template, "onboarding_incomplete" | "account_restricted")
+}

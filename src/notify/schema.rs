@@ -1,0 +1,16 @@
+//! The outbox table (see the migration `..._outbox`).
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        cause -> Text,
+        template -> Text,
+        to_address -> Text,
+        subject -> Text,
+        data -> Text,
+        status -> Text,
+        message_id -> Text,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
