@@ -158,14 +158,22 @@ impl TestApp {
         let application = Application::build_with(settings.clone(), extra_routes)
             .await
             .expect("application builds");
-        let address = format!("http://127.0.0.1:{}", application.port());
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        // With server.tls_* set the server speaks only HTTPS; the client trusts
+        // exactly its certificate, which names localhost.
+        let address = match &settings.server.tls {
+            Some(tls) => {
+                let pem = tls.certificate_pem().expect("test certificate");
+                let certificate = reqwest::Certificate::from_pem(&pem).expect("PEM certificate");
+                client = client.add_root_certificate(certificate);
+                format!("https://localhost:{}", application.port())
+            }
+            None => format!("http://127.0.0.1:{}", application.port()),
+        };
         let provider = application.provider();
         let sandbox_url = application.sandbox_url();
         tokio::spawn(application.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
+        let client = client.build().expect("http client");
         Self {
             address,
             provider,
