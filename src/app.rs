@@ -276,6 +276,14 @@ async fn payments_provider(
                 endpoint("/webhooks/stripe", &secrets.platform[0], false),
                 endpoint("/webhooks/stripe/connect", &secrets.connect[0], true),
             ];
+            if let Some(tls) = &settings.server.tls {
+                // Our listener speaks only TLS: the sandbox delivers over HTTPS,
+                // trusting exactly our certificate, which must name localhost.
+                for endpoint in &mut config.webhook_endpoints {
+                    endpoint.url = endpoint.url.replace("http://127.0.0.1:", "https://localhost:");
+                }
+                config.webhook_root_certificates_pem = vec![tls.certificate_pem()?];
+            }
             let sandbox = Sandbox::start(config, listener).await?;
             tracing::info!(
                 base_url = sandbox.base_url(),
@@ -329,6 +337,7 @@ fn server(
     let settings_data = web::Data::new(settings.clone());
     let body_limit = BodyLimit(settings.server.body_bytes_max);
     let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
+    let tls = settings.server.tls.is_some();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
@@ -342,15 +351,18 @@ fn server(
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))
             .wrap(from_fn(http::observe))
-            .wrap(security_headers())
+            .wrap(security_headers(tls))
             .configure(routes)
             .configure(extra_routes)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::RouteNotFound)
             }))
     })
-    .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
-    .listen(listener)?;
+    .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
+    server = match &settings.server.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config()?)?,
+        None => server.listen(listener)?,
+    };
     if let Some(workers) = settings.server.workers {
         server = server.workers(workers);
     }
@@ -359,15 +371,23 @@ fn server(
 
 /// Headers on every answer: no MIME sniffing, no referrer leaks, and a
 /// content policy that lets nothing load or frame (the API serves no HTML).
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// With TLS on, HSTS for a year; without, it would be a lie a proxy must tell
+/// instead. No includeSubDomains or preload: those bind the whole domain,
+/// which is the operator's call, not this service's.
+fn security_headers(tls: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
         .add((
             "Content-Security-Policy",
             "default-src 'none'; frame-ancestors 'none'",
         ))
-        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Frame-Options", "DENY"));
+    if tls {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
 }
 
 /// Every route of the API.

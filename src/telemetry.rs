@@ -22,3 +22,29 @@ pub fn init(settings: &LogSettings) {
     // Err only means a subscriber is already installed (tests start many servers).
     drop(installed);
 }
+
+/// Installs a global subscriber that writes every line matching `filter` to
+/// `path` (appending, no colours), span creations included, for the test harness's log capture: the
+/// leak check greps these files for secrets and personal data. Like [`init`],
+/// a second call keeps the first subscriber.
+///
+/// # Errors
+/// The file cannot be opened.
+pub fn init_file(filter: &str, path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("debug"));
+    // Span creation too: a span's fields (an instrumented function's arguments)
+    // reach every line logged inside it, so they are checked even where
+    // nothing happens to be logged today.
+    let installed = fmt()
+        .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    drop(installed);
+    Ok(())
+}

@@ -15,8 +15,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 mod raw;
+mod tls;
 
 use raw::RawSettings;
+pub use tls::TlsSettings;
 
 /// The defaults compiled into the binary, so `bazaar serve` runs from any folder.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -121,6 +123,9 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     pub body_bytes_max: usize,
     pub shutdown_timeout: Duration,
+    /// TLS on the listener (`server.tls_cert_file` + `server.tls_key_file`);
+    /// `None` serves plain HTTP, for a proxy that terminates TLS.
+    pub tls: Option<TlsSettings>,
 }
 
 #[derive(Debug, Clone)]

@@ -108,6 +108,8 @@ struct RawServer {
     workers: usize,
     body_bytes_max: usize,
     shutdown_timeout_s: u64,
+    tls_cert_file: String,
+    tls_key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +203,7 @@ impl RawServer {
             workers: (self.workers > 0).then_some(self.workers),
             body_bytes_max: self.body_bytes_max,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
+            tls: super::TlsSettings::from_raw(&self.tls_cert_file, &self.tls_key_file)?,
         })
     }
 }

@@ -168,12 +168,20 @@ pub struct DeliveryPolicy {
     pub faults: Faults,
     pub attempts_max: u32,
     pub backoff_ms: u64,
+    pub root_certificates_pem: Vec<Vec<u8>>,
 }
 
 /// Delivers until the channel closes or the task is aborted. First attempts go out in
 /// the order events were emitted (unless shuffling); retries run concurrently.
 pub async fn deliver_forever(mut rx: UnboundedReceiver<Delivery>, policy: DeliveryPolicy) {
-    let client = match reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).build() {
+    let mut builder = reqwest::Client::builder().timeout(DELIVERY_TIMEOUT);
+    for pem in &policy.root_certificates_pem {
+        match reqwest::Certificate::from_pem(pem) {
+            Ok(certificate) => builder = builder.add_root_certificate(certificate),
+            Err(e) => tracing::error!(error = %e, "sandbox: a webhook root certificate is not PEM"),
+        }
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "sandbox: cannot build the webhook HTTP client");

@@ -74,9 +74,12 @@ pub fn decode(input: &[u8]) -> Result<Value, FormError> {
         let path = split_key(&key)?;
         insert(&mut root, &path, value, &key)?;
     }
-    let mut tree = Value::Object(root);
-    normalize(&mut tree);
-    Ok(tree)
+    // Only the values: a body of `0=a&1=b` names parameters "0" and "1" (which
+    // the endpoint refuses as unknown), it is not a list of anonymous values.
+    for value in root.values_mut() {
+        normalize(value);
+    }
+    Ok(Value::Object(root))
 }
 
 /// One segment of a parsed key: a name, or `[]` (append).
@@ -294,6 +297,10 @@ mod tests {
         assert_eq!(v, json!({"items":[{"price":"p","q":"2"},{"price":"r"}]}));
         let v = decode(b"metadata[5]=x").unwrap();
         assert_eq!(v, json!({"metadata":{"5":"x"}}));
+        // Found by fuzzing: top-level index-like names once made the whole body an
+        // array, which the endpoints read as no parameters at all.
+        assert_eq!(decode(b"0").unwrap(), json!({"0": ""}));
+        assert_eq!(decode(b"0=x&1=y").unwrap(), json!({"0": "x", "1": "y"}));
     }
 
     #[test]

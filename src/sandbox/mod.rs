@@ -71,6 +71,9 @@ pub struct SandboxConfig {
     pub delivery_backoff_ms: u64,
     /// When set: loaded on start if present, rewritten (tmp + rename) after every change.
     pub state_file: Option<PathBuf>,
+    /// PEM certificates that HTTPS webhook endpoints may present (a local
+    /// receiver's self-signed one); public roots are not trusted.
+    pub webhook_root_certificates_pem: Vec<Vec<u8>>,
 }
 
 /// A webhook endpoint given in the configuration.
@@ -113,6 +116,7 @@ impl Default for SandboxConfig {
             delivery_attempts_max: 8,
             delivery_backoff_ms: 200,
             state_file: None,
+            webhook_root_certificates_pem: Vec::new(),
         }
     }
 }
@@ -184,6 +188,7 @@ impl Sandbox {
             faults: config.faults.clone(),
             attempts_max: config.delivery_attempts_max.max(1),
             backoff_ms: config.delivery_backoff_ms,
+            root_certificates_pem: config.webhook_root_certificates_pem.clone(),
         };
         let delivery_task = tokio::spawn(deliver_forever(rx, policy));
         let shared = Arc::new(Shared {

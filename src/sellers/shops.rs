@@ -248,7 +248,7 @@ impl NewShop {
 ///
 /// # Errors
 /// 409 `slug_taken` when another shop has the slug.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(skip(conn, new), fields(slug = %new.slug))] // not the support email
 pub fn create_shop(conn: &mut DbConnection, owner: &str, new: &NewShop) -> Result<Shop, AppError> {
     let id = format!("shop_{}", uuid::Uuid::new_v4().simple());
     let now = db::now();

@@ -47,22 +47,25 @@ impl Source {
     }
 }
 
+/// The parts of a provider event we store and dispatch on.
 #[derive(Debug, Deserialize)]
-struct EventEnvelope {
-    id: String,
+pub struct EventEnvelope {
+    pub id: String,
     #[serde(rename = "type")]
-    kind: String,
-    created: i64,
+    pub kind: String,
+    pub created: i64,
     #[serde(default)]
-    livemode: bool,
+    pub livemode: bool,
+    /// The connected account the event is about; absent for the platform's own.
     #[serde(default)]
-    account: Option<String>,
-    data: EventData,
+    pub account: Option<String>,
+    pub data: EventData,
 }
 
+/// An event's `data`: the object as the provider saw it when it sent the event.
 #[derive(Debug, Deserialize)]
-struct EventData {
-    object: Value,
+pub struct EventData {
+    pub object: Value,
 }
 
 /// What ingestion did with a verified delivery.
@@ -76,17 +79,12 @@ fn bad_event(message: impl Into<String>) -> AppError {
     AppError::bad_request("invalid_event", message, None)
 }
 
-/// Stores a verified event and its processing job, once per event id.
+/// Decodes a verified delivery's body into the envelope [`ingest`] stores: a
+/// pure function of the bytes (and the endpoint), so it can be fuzzed alone.
 ///
 /// # Errors
-/// 400 `invalid_event` for a body that is not an event; 400
-/// `wrong_endpoint` for a connected account's event at the platform endpoint
-/// or the reverse.
-pub fn ingest(
-    conn: &mut DbConnection,
-    source: Source,
-    payload: &[u8],
-) -> Result<Ingested, AppError> {
+/// As [`ingest`]: 400 `invalid_event` or `wrong_endpoint`.
+pub fn decode_event(source: Source, payload: &[u8]) -> Result<EventEnvelope, AppError> {
     let event: EventEnvelope = serde_json::from_slice(payload)
         .map_err(|e| bad_event(format!("the body is not a provider event: {e}")))?;
     let id_ok = event.id.starts_with("evt_")
@@ -105,6 +103,21 @@ pub fn ingest(
             None,
         ));
     }
+    Ok(event)
+}
+
+/// Stores a verified event and its processing job, once per event id.
+///
+/// # Errors
+/// 400 `invalid_event` for a body that is not an event; 400
+/// `wrong_endpoint` for a connected account's event at the platform endpoint
+/// or the reverse.
+pub fn ingest(
+    conn: &mut DbConnection,
+    source: Source,
+    payload: &[u8],
+) -> Result<Ingested, AppError> {
+    let event = decode_event(source, payload)?;
     let payload = std::str::from_utf8(payload).map_err(|_| bad_event("the body is not UTF-8"))?;
     db::write_transaction(conn, |conn| {
         let inserted = diesel::insert_into(webhook_events::table)

@@ -8,7 +8,7 @@ use sha2::Sha256;
 /// Longest header we read; real ones are a few hundred bytes.
 const HEADER_BYTES_MAX: usize = 4096;
 /// Most `v1` values we try (the provider sends one per active secret).
-const SIGNATURES_MAX: usize = 8;
+pub const SIGNATURES_MAX: usize = 8;
 
 /// Why a delivery is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,7 +104,10 @@ pub fn verify(
     now: i64,
 ) -> Result<i64, SignatureError> {
     let parsed = parse_header(header)?;
-    if (now - parsed.timestamp).abs() > tolerance_s {
+    // abs_diff: `t` is the sender's, unverified yet, and any i64; a plain
+    // subtraction overflows at the extremes (found by fuzzing).
+    let tolerance = u64::try_from(tolerance_s).unwrap_or(0);
+    if now.abs_diff(parsed.timestamp) > tolerance {
         return Err(SignatureError::OutsideTolerance);
     }
     let prefix = format!("{}.", parsed.timestamp);
@@ -155,6 +158,23 @@ mod tests {
         );
         let good = format!("t=5,v0=ab,v1={}", "0".repeat(64));
         assert_eq!(parse_header(&good).unwrap().timestamp, 5);
+    }
+
+    #[test]
+    fn extreme_timestamps_are_outside_the_tolerance_not_an_overflow() {
+        let zeros = "0".repeat(64);
+        for (t, now) in [(i64::MIN, 1_760_000_000), (i64::MAX, -1), (i64::MIN, i64::MAX)] {
+            let header = format!("t={t},v1={zeros}");
+            assert_eq!(
+                verify(b"{}", &header, &["whsec_a".to_owned()], 300, now),
+                Err(SignatureError::OutsideTolerance)
+            );
+        }
+        let header = sign(b"{}", "whsec_a", i64::MIN);
+        assert_eq!(
+            verify(b"{}", &header, &["whsec_a".to_owned()], 300, i64::MIN),
+            Ok(i64::MIN)
+        );
     }
 
     #[test]

@@ -23,6 +23,25 @@ pub const SANDBOX_KEY: &str = "sk_test_sandbox";
 /// The environment variable that switches the suite to PostgreSQL.
 pub const TEST_DATABASE_URL_VAR: &str = "BAZAAR_TEST_DATABASE_URL";
 
+/// When set, every server a test binary starts logs at debug level into
+/// `{dir}/{binary}-{pid}.log` (see `.ci/log-leaks`).
+pub const TEST_LOG_DIR_VAR: &str = "BAZAAR_TEST_LOG_DIR";
+
+/// The capture's filter: everything of ours and of the HTTP, TLS, database
+/// and provider client stacks at debug, except per-byte chatter of the
+/// runtime and the HTTP/2 framing, which carries no values.
+const CAPTURE_FILTER: &str = "debug,mio=info,tokio=info,runtime=info,h2=info";
+
+fn capture_logs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("log capture folder");
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let path = dir.join(format!("{binary}-{}.log", std::process::id()));
+    bazaar::telemetry::init_file(CAPTURE_FILTER, &path).expect("log capture file");
+}
+
 /// A database owned by one test; dropped with it.
 pub struct TestDatabase {
     pub url: String,
@@ -147,7 +166,9 @@ impl TestApp {
         overrides: &[(&str, &str)],
         extra_routes: fn(&mut actix_web::web::ServiceConfig),
     ) -> Self {
-        if std::env::var("TEST_LOG").is_ok() {
+        if let Some(dir) = std::env::var_os(TEST_LOG_DIR_VAR).filter(|d| !d.is_empty()) {
+            capture_logs(std::path::Path::new(&dir));
+        } else if std::env::var("TEST_LOG").is_ok() {
             bazaar::telemetry::init(&bazaar::config::LogSettings {
                 format: bazaar::config::LogFormat::Human,
                 filter: "debug".into(),
@@ -158,14 +179,22 @@ impl TestApp {
         let application = Application::build_with(settings.clone(), extra_routes)
             .await
             .expect("application builds");
-        let address = format!("http://127.0.0.1:{}", application.port());
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        // With server.tls_* set the server speaks only HTTPS; the client trusts
+        // exactly its certificate, which names localhost.
+        let address = match &settings.server.tls {
+            Some(tls) => {
+                let pem = tls.certificate_pem().expect("test certificate");
+                let certificate = reqwest::Certificate::from_pem(&pem).expect("PEM certificate");
+                client = client.add_root_certificate(certificate);
+                format!("https://localhost:{}", application.port())
+            }
+            None => format!("http://127.0.0.1:{}", application.port()),
+        };
         let provider = application.provider();
         let sandbox_url = application.sandbox_url();
         tokio::spawn(application.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
+        let client = client.build().expect("http client");
         Self {
             address,
             provider,
