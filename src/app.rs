@@ -280,7 +280,9 @@ async fn payments_provider(
                 // Our listener speaks only TLS: the sandbox delivers over HTTPS,
                 // trusting exactly our certificate, which must name localhost.
                 for endpoint in &mut config.webhook_endpoints {
-                    endpoint.url = endpoint.url.replace("http://127.0.0.1:", "https://localhost:");
+                    endpoint.url = endpoint
+                        .url
+                        .replace("http://127.0.0.1:", "https://localhost:");
                 }
                 config.webhook_root_certificates_pem = vec![tls.certificate_pem()?];
             }

@@ -19,7 +19,11 @@ use crate::webhooks::{decode_event, EventEnvelope, Source};
 
 /// The fuzz targets, by name: `fuzz/fuzz_targets/{name}.rs` calls the function
 /// and `fuzz/corpus/{name}/` holds its seeds.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+/// A fuzz target: its name and the property it checks on one input.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// The fuzz targets, by name.
+pub const TARGETS: [Target; 4] = [
     ("webhook_signature", webhook_signature),
     ("sandbox_form", sandbox_form),
     ("money", money),
@@ -79,7 +83,7 @@ pub fn webhook_signature(data: &[u8]) {
     let mode = input.u8();
     let now = input.i64();
     let tolerance_s = i64::from(input.u16() % 3601);
-    if mode % 2 == 0 {
+    if mode.is_multiple_of(2) {
         let header = String::from_utf8_lossy(input.chunk()).into_owned();
         let payload = input.rest();
         let secrets = vec!["whsec_fuzz_a".to_owned(), "whsec_fuzz_b".to_owned()];
@@ -118,7 +122,10 @@ pub fn webhook_signature(data: &[u8]) {
     let parsed = signature::parse_header(&header).expect("a signed header parses");
     assert_eq!(parsed.timestamp, t);
     assert_eq!(parsed.signatures.len(), 1);
-    assert_eq!(hex::encode(parsed.signatures[0]), hmac_hex(&secret, t, payload));
+    assert_eq!(
+        hex::encode(parsed.signatures[0]),
+        hmac_hex(&secret, t, payload)
+    );
     let secrets = [secret.clone()];
     assert_eq!(
         signature::verify(payload, &header, &secrets, tolerance_s, t),
@@ -291,10 +298,8 @@ pub fn money(data: &[u8]) {
         (got, expected) => panic!("{text:?} in {currency}: got {got:?}, expected {expected:?}"),
     }
 
-    let fixed = std::collections::BTreeMap::from([(
-        currency.code().to_owned(),
-        i64::from(pick) * 7,
-    )]);
+    let fixed =
+        std::collections::BTreeMap::from([(currency.code().to_owned(), i64::from(pick) * 7)]);
     let (min_minor, max_minor) = match pick % 4 {
         0 => (None, None),
         1 => (Some(i64::from(pick)), None),
@@ -380,7 +385,8 @@ fn decimal_oracle(text: &str, exponent: u32) -> Oracle {
     } else {
         "9223372036854775807"
     };
-    let fits = magnitude.len() < limit.len() || (magnitude.len() == limit.len() && magnitude <= limit);
+    let fits =
+        magnitude.len() < limit.len() || (magnitude.len() == limit.len() && magnitude <= limit);
     if !fits {
         return Oracle::OutOfRange;
     }
@@ -447,7 +453,11 @@ fn check_event(source: Source, payload: &[u8]) -> Option<EventEnvelope> {
         }
     };
     let storable = |s: &str| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control);
-    assert!(event.id.starts_with("evt_") && storable(&event.id), "id {:?}", event.id);
+    assert!(
+        event.id.starts_with("evt_") && storable(&event.id),
+        "id {:?}",
+        event.id
+    );
     assert!(storable(&event.kind), "type {:?}", event.kind);
     assert_eq!(event.account.is_some(), source == Source::Connect);
     if let Some(account) = &event.account {

@@ -23,7 +23,11 @@ fn every_corpus_file_keeps_its_property() {
             }
         }
     }
-    assert!(broken.is_empty(), "inputs that break their property:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "inputs that break their property:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]

@@ -66,7 +66,13 @@ async fn unknown_parameters_are_refused_and_change_nothing() {
     // Found by fuzzing the form decoder: a body of only index-like names once
     // decoded to an array, read as no parameters, and created an account.
     let r = env
-        .send("POST", "/v1/accounts", &[("0", "x"), ("1", "y")], None, None)
+        .send(
+            "POST",
+            "/v1/accounts",
+            &[("0", "x"), ("1", "y")],
+            None,
+            None,
+        )
         .await;
     let e = err(&r, 400, "invalid_request_error", "parameter_unknown");
     assert_eq!(e["param"], "0");

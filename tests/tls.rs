@@ -110,15 +110,47 @@ fn bad_certificate_settings_stop_the_start_naming_the_key() {
     assert!(load(&[]).unwrap().server.tls.is_none());
 
     for (overrides, names, says) in [
-        (vec![(CERT, cert.as_str())], "`server.tls_key_file`", "required"),
-        (vec![(KEY, key.as_str())], "`server.tls_cert_file`", "required"),
-        (vec![(CERT, missing.as_str()), (KEY, key.as_str())], "`server.tls_cert_file`", "cannot read"),
-        (vec![(CERT, cert.as_str()), (KEY, missing.as_str())], "`server.tls_key_file`", "cannot read"),
-        (vec![(CERT, garbage.as_str()), (KEY, key.as_str())], "`server.tls_cert_file`", "no CERTIFICATE"),
-        (vec![(CERT, cert.as_str()), (KEY, garbage.as_str())], "`server.tls_key_file`", "no PEM private key"),
+        (
+            vec![(CERT, cert.as_str())],
+            "`server.tls_key_file`",
+            "required",
+        ),
+        (
+            vec![(KEY, key.as_str())],
+            "`server.tls_cert_file`",
+            "required",
+        ),
+        (
+            vec![(CERT, missing.as_str()), (KEY, key.as_str())],
+            "`server.tls_cert_file`",
+            "cannot read",
+        ),
+        (
+            vec![(CERT, cert.as_str()), (KEY, missing.as_str())],
+            "`server.tls_key_file`",
+            "cannot read",
+        ),
+        (
+            vec![(CERT, garbage.as_str()), (KEY, key.as_str())],
+            "`server.tls_cert_file`",
+            "no CERTIFICATE",
+        ),
+        (
+            vec![(CERT, cert.as_str()), (KEY, garbage.as_str())],
+            "`server.tls_key_file`",
+            "no PEM private key",
+        ),
         // A key file holding a certificate is not a key either.
-        (vec![(CERT, cert.as_str()), (KEY, cert.as_str())], "`server.tls_key_file`", "no PEM private key"),
-        (vec![(CERT, cert.as_str()), (KEY, other_key.as_str())], "`server.tls_key_file`", "does not fit"),
+        (
+            vec![(CERT, cert.as_str()), (KEY, cert.as_str())],
+            "`server.tls_key_file`",
+            "no PEM private key",
+        ),
+        (
+            vec![(CERT, cert.as_str()), (KEY, other_key.as_str())],
+            "`server.tls_key_file`",
+            "does not fit",
+        ),
     ] {
         let error = load(&overrides).expect_err("refused");
         assert!(error.contains(names), "{overrides:?}: {error}");

@@ -63,7 +63,10 @@ impl TlsSettings {
             .map_err(|e| {
                 invalid(
                     CERT_KEY,
-                    format!("{} is not a PEM certificate chain: {e}", self.cert_file.display()),
+                    format!(
+                        "{} is not a PEM certificate chain: {e}",
+                        self.cert_file.display()
+                    ),
                 )
             })?;
         if chain.is_empty() {

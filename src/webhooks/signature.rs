@@ -163,7 +163,11 @@ mod tests {
     #[test]
     fn extreme_timestamps_are_outside_the_tolerance_not_an_overflow() {
         let zeros = "0".repeat(64);
-        for (t, now) in [(i64::MIN, 1_760_000_000), (i64::MAX, -1), (i64::MIN, i64::MAX)] {
+        for (t, now) in [
+            (i64::MIN, 1_760_000_000),
+            (i64::MAX, -1),
+            (i64::MIN, i64::MAX),
+        ] {
             let header = format!("t={t},v1={zeros}");
             assert_eq!(
                 verify(b"{}", &header, &["whsec_a".to_owned()], 300, now),
