@@ -75,13 +75,14 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
             seller_amount: shown(part.seller_amount_minor, currency),
             ship_to: ship_to.clone(),
         });
-        let owner = shops::owner_email(conn, &shop)?;
-        notify::enqueue(
-            conn,
-            &format!("seller_new_order:{}", part.id),
-            &owner,
-            &seller,
-        )?;
+        if let Some(owner) = shops::owner_email(conn, &shop)? {
+            notify::enqueue(
+                conn,
+                &format!("seller_new_order:{}", part.id),
+                &owner,
+                &seller,
+            )?;
+        }
         by_shop.push(ShopLines {
             shop_name: shop.name,
             lines,

@@ -196,9 +196,10 @@ fn tell_seller(conn: &mut DbConnection, shop_id: &str, payout: &Payout) -> Resul
             ..notice
         })
     };
-    let owner = crate::sellers::shops::owner_email(conn, &shop)?;
-    let cause = format!("{}:{}", message.template(), payout.id);
-    crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    if let Some(owner) = crate::sellers::shops::owner_email(conn, &shop)? {
+        let cause = format!("{}:{}", message.template(), payout.id);
+        crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    }
     Ok(())
 }
 

@@ -482,18 +482,27 @@ fn tell_seller(
         shop.id,
         uuid::Uuid::new_v4().simple()
     );
-    let owner = owner_email(conn, &shop)?;
-    crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    if let Some(owner) = owner_email(conn, &shop)? {
+        crate::notify::enqueue(conn, &cause, &owner, &message)?;
+    }
     Ok(())
 }
 
-/// The address a shop's emails go to: its owner's account.
+/// The address a shop's emails go to: its owner's account, or `None` when
+/// that account is gone (the change still happens; there is nobody to tell).
 ///
 /// # Errors
-/// 404 when the owner is gone; a database failure.
-pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<String, AppError> {
+/// A database failure.
+pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<Option<String>, AppError> {
     let owner = crate::auth::UserId(shop.owner_user_id.clone());
-    Ok(crate::auth::get_user(conn, &owner)?.email)
+    match crate::auth::get_user(conn, &owner) {
+        Ok(user) => Ok(Some(user.email)),
+        Err(AppError::NotFound { .. }) => {
+            tracing::warn!(shop_id = shop.id, "shop owner not found; email skipped");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Freezes or unfreezes a shop (an operator's decision, with a reason).
