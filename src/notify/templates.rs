@@ -83,11 +83,6 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Whether a template of this name exists.
-pub fn exists(template: &str) -> bool {
-    TEMPLATES.iter().any(|(name, ..)| *name == template)
-}
-
 fn render(name: &str, data: &serde_json::Value) -> Result<String, minijinja::Error> {
     environment()
         .get_template(name)?
