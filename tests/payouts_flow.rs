@@ -109,6 +109,9 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     let all = json_of(get_as(&app, &support, "/v1/payouts").await, 200).await;
     assert_eq!(all["data"][0]["status"], "failed");
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
+    // A page of one still shows the failed one, whichever was created last.
+    let first = json_of(get_as(&app, &support, "/v1/payouts?limit=1").await, 200).await;
+    assert_eq!(first["data"][0]["status"], "failed", "{first}");
     let path = format!("/v1/shops/{}/payouts", shop_a["id"].as_str().unwrap());
     assert_error(get_as(&app, &bob, &path).await, 404, "not_found").await;
     assert_error(

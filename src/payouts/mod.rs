@@ -275,11 +275,16 @@ pub fn list(
     if let Some(status) = status {
         query = query.filter(payouts::status.eq(status.to_owned()));
     }
-    let mut rows: Vec<PayoutRow> = query
-        .order((payouts::created_at.desc(), payouts::id.desc()))
+    // Failed first in the query itself, so a page never cuts off an older
+    // failed payout behind newer paid ones.
+    let rows: Vec<PayoutRow> = query
+        .order((
+            payouts::status.eq("failed").desc(),
+            payouts::created_at.desc(),
+            payouts::id.desc(),
+        ))
         .limit(limit.clamp(1, PAYOUTS_PAGE_MAX))
         .load(conn)?;
-    rows.sort_by_key(|r| r.status != "failed");
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let history: Vec<(String, String, chrono::NaiveDateTime)> = payout_status_history::table
         .filter(payout_status_history::payout_id.eq_any(&ids))
