@@ -279,6 +279,21 @@ pub async fn apply_dispute(
     settlement::settle_order(pool, provider, &order_id).await
 }
 
+/// A dispute's status and outcome as recorded here, if it is known.
+///
+/// # Errors
+/// A database failure.
+pub fn local_state(
+    conn: &mut DbConnection,
+    dispute_id: &str,
+) -> Result<Option<(String, String)>, AppError> {
+    Ok(disputes::table
+        .find(dispute_id)
+        .select((disputes::provider_status, disputes::outcome))
+        .first(conn)
+        .optional()?)
+}
+
 /// Fetches a dispute from the provider (the authority on its state) and applies it.
 ///
 /// # Errors

@@ -4,11 +4,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::model::{idempotency_key, CheckoutRequest, OrderStatus, RefundRequest};
+use super::model::{idempotency_key, CheckoutRequest, OrderStatus, OrderView, RefundRequest};
 use super::refunds::{self, Refunder};
 use super::store::{self, ORDERS_PAGE_MAX};
 use super::{cart, checkout, disputes, payment};
-use crate::auth::{Caller, Role};
+use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
@@ -228,6 +228,7 @@ async fn get_order(
 /// applies it (the remedy for a missed webhook), then settles the parts.
 async fn sync_order(
     caller: Caller,
+    context: RequestContext,
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
@@ -245,6 +246,11 @@ async fn sync_order(
         })
         .await?
     };
+    let before = if staff {
+        Some(sync_state(&checkout::view(&pool, &id).await?))
+    } else {
+        None
+    };
     if let Some(intent_id) = &order.payment_intent_id {
         let intent = provider.retrieve_payment_intent(intent_id).await?;
         payment::apply_intent(&pool, provider.get_ref(), &intent).await?;
@@ -253,7 +259,27 @@ async fn sync_order(
         super::settlement::settle_order(&pool, provider.get_ref(), &id).await?;
     }
     let view = checkout::view(&pool, &id).await?;
+    // Staff syncing an order is an operator action; it is audited after the
+    // fact (the sync is several transactions), with what it changed.
+    if let Some(before) = before {
+        let entry = AuditEntry::new("order.sync", &id)
+            .actor(&caller.user_id)
+            .context(&context)
+            .before(before)
+            .after(sync_state(&view));
+        db::run(&pool, move |conn| record_audit(conn, entry)).await?;
+    }
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// What an order sync can change: the order's status and each part's
+/// settlement and dispute.
+fn sync_state(view: &OrderView) -> serde_json::Value {
+    serde_json::json!({
+        "status": view.status,
+        "settlements": view.parts.iter().map(|p| (p.id.as_str(), p.settlement.status)).collect::<std::collections::BTreeMap<_, _>>(),
+        "disputes": view.disputes.iter().map(|d| (d.id.as_str(), d.outcome.as_str())).collect::<std::collections::BTreeMap<_, _>>(),
+    })
 }
 
 /// `POST /v1/orders/{id}/refunds` (header `Idempotency-Key`, required).
@@ -329,6 +355,7 @@ async fn shop_orders(
 /// `POST /v1/disputes/{id}/sync`: reads the dispute at the provider and applies it.
 async fn sync_dispute(
     caller: Caller,
+    context: RequestContext,
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
@@ -345,7 +372,25 @@ async fn sync_dispute(
             resource: "dispute",
         });
     }
+    let state = |id: String| {
+        let pool = pool.clone();
+        async move {
+            db::run(&pool, move |conn| {
+                Ok(disputes::local_state(conn, &id)?.map_or(serde_json::Value::Null, |(status, outcome)| {
+                    serde_json::json!({ "provider_status": status, "outcome": outcome })
+                }))
+            })
+            .await
+        }
+    };
+    let before = state(dispute_id.clone()).await?;
     disputes::sync_dispute(&pool, provider.get_ref(), &dispute_id).await?;
+    let entry = AuditEntry::new("dispute.sync", &dispute_id)
+        .actor(&caller.user_id)
+        .context(&context)
+        .before(before)
+        .after(state(dispute_id.clone()).await?);
+    db::run(&pool, move |conn| record_audit(conn, entry)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "dispute": dispute_id, "applied": true })))
 }
 

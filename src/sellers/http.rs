@@ -168,6 +168,7 @@ async fn onboarding_link(
 /// applies it — what a missed or late `account.updated` would have done.
 async fn sync_shop(
     caller: Caller,
+    context: RequestContext,
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
@@ -186,10 +187,30 @@ async fn sync_shop(
             )),
             other => other.into(),
         })?;
-    let shop_id = shop.id.clone();
+    let (shop_id, before) = (shop.id.clone(), shop);
+    // Staff syncing a shop is an operator action: audited with what it changed.
+    let audit = caller
+        .role
+        .is_staff()
+        .then(|| (caller.user_id.clone(), context));
     let shop = db::run(&pool, move |conn| {
-        shops::apply_account_update(conn, &account)?;
-        shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })
+        db::write_transaction(conn, |conn| {
+            shops::apply_account_update(conn, &account)?;
+            let after =
+                shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+            if let Some((actor, context)) = audit {
+                let state = |shop: &Shop| serde_json::json!({ "status": shop.onboarding_status.as_str(), "requirements_due": shop.requirements_due });
+                record_audit(
+                    conn,
+                    AuditEntry::new("shop.sync", &shop_id)
+                        .actor(&actor)
+                        .context(&context)
+                        .before(state(&before))
+                        .after(state(&after)),
+                )?;
+            }
+            Ok(after)
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
