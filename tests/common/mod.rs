@@ -152,6 +152,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub settings: Settings,
+    /// Where the file transport writes this test's emails (`email.outbox_dir`).
+    pub outbox_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -175,7 +177,16 @@ impl TestApp {
             });
         }
         let database = TestDatabase::create();
-        let settings = test_settings(&database.url, overrides);
+        let outbox_dir = tempfile::tempdir().expect("outbox dir");
+        let outbox_path = outbox_dir.path().display().to_string();
+        let mut overrides = overrides.to_vec();
+        if !overrides
+            .iter()
+            .any(|(k, _)| *k == "BAZAAR__EMAIL__OUTBOX_DIR")
+        {
+            overrides.push(("BAZAAR__EMAIL__OUTBOX_DIR", &outbox_path));
+        }
+        let settings = test_settings(&database.url, &overrides);
         let application = Application::build_with(settings.clone(), extra_routes)
             .await
             .expect("application builds");
@@ -202,6 +213,7 @@ impl TestApp {
             client,
             database,
             settings,
+            outbox_dir,
         }
     }
 
