@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 
 use crate::config::{DatabaseUrl, ProviderKind, Settings};
@@ -340,6 +340,7 @@ fn server(
     let body_limit = BodyLimit(settings.server.body_bytes_max);
     let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
     let tls = settings.server.tls.is_some();
+    let cors_origins = settings.server.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
@@ -354,6 +355,10 @@ fn server(
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))
             .wrap(from_fn(http::observe))
             .wrap(security_headers(tls))
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                cors(&cors_origins),
+            ))
             .configure(routes)
             .configure(extra_routes)
             .default_service(web::to(|| async {
@@ -390,6 +395,32 @@ fn security_headers(tls: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// CORS for the configured origins only: the methods and headers the API
+/// uses, credentials by bearer token (no cookies), and the headers a client
+/// reads (request id, rate-limit wait, ETag). A preflight from any other
+/// origin is refused and a simple request gets no CORS header.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::IF_NONE_MATCH,
+            actix_web::http::header::HeaderName::from_static("idempotency-key"),
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::ETAG,
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(600)
 }
 
 /// Every route of the API.

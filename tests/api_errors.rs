@@ -286,3 +286,70 @@ async fn every_answer_carries_the_security_headers() {
         );
     }
 }
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let allowed = "https://shop.example.com";
+    let app = TestApp::spawn_with(
+        &[(
+            "BAZAAR__SERVER__CORS_ALLOWED_ORIGINS",
+            "https://shop.example.com, http://localhost:3000",
+        )],
+        |_| {},
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/checkout", app.address),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, idempotency-key",
+            )
+            .send()
+    };
+    let response = preflight(allowed).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], allowed);
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+
+    // Another site's preflight gets no permission, and its simple requests no
+    // CORS header, so its pages cannot read our answers.
+    let response = preflight("https://evil.example").await.unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    // The allowed origin reads answers, with the headers a client needs.
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], allowed);
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("x-request-id") && exposed.contains("retry-after"));
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}

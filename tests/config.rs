@@ -67,7 +67,22 @@ fn a_named_environment_without_a_file_is_refused() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 11] = [
+        (
+            "BAZAAR__SERVER__CORS_ALLOWED_ORIGINS",
+            "*",
+            "server.cors_allowed_origins",
+        ),
+        (
+            "BAZAAR__SERVER__CORS_ALLOWED_ORIGINS",
+            "https://ok.example, https://shop.example/path",
+            "server.cors_allowed_origins",
+        ),
+        (
+            "BAZAAR__SERVER__CORS_ALLOWED_ORIGINS",
+            "shop.example",
+            "server.cors_allowed_origins",
+        ),
         ("BAZAAR__SERVER__BIND", "not-an-address", "server.bind"),
         (
             "BAZAAR__SERVER__BODY_BYTES_MAX",

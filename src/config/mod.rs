@@ -123,6 +123,9 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     pub body_bytes_max: usize,
     pub shutdown_timeout: Duration,
+    /// Origins browsers may call the API from (CORS); empty: CORS off, no
+    /// `Access-Control-Allow-*` header is ever sent.
+    pub cors_allowed_origins: Vec<String>,
     /// TLS on the listener (`server.tls_cert_file` + `server.tls_key_file`);
     /// `None` serves plain HTTP, for a proxy that terminates TLS.
     pub tls: Option<TlsSettings>,

@@ -110,6 +110,7 @@ struct RawServer {
     shutdown_timeout_s: u64,
     tls_cert_file: String,
     tls_key_file: String,
+    cors_allowed_origins: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,14 +199,53 @@ impl RawServer {
                 format!("must be between 1 and {BODY_BYTES_MAX_LIMIT}"),
             ));
         }
+        let cors_allowed_origins = self
+            .cors_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(cors_origin)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerSettings {
             bind,
             workers: (self.workers > 0).then_some(self.workers),
+            cors_allowed_origins,
             body_bytes_max: self.body_bytes_max,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
             tls: super::TlsSettings::from_raw(&self.tls_cert_file, &self.tls_key_file)?,
         })
     }
+}
+
+/// One origin a browser may call the API from: `scheme://host[:port]`
+/// exactly as browsers send it in `Origin` (no path, no wildcard), so a typo
+/// cannot open the API to every site.
+fn cors_origin(origin: &str) -> Result<String, ConfigError> {
+    let refuse = |why: &str| {
+        invalid(
+            "server.cors_allowed_origins",
+            format!(
+                "`{origin}` {why}; give origins like https://shop.example.com, comma-separated"
+            ),
+        )
+    };
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| refuse("is not an http(s) origin"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !host_ok || !port_ok {
+        return Err(refuse("is not scheme://host[:port] (no path, no wildcard)"));
+    }
+    Ok(origin.to_ascii_lowercase())
 }
 
 impl RawDatabase {
