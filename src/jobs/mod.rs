@@ -41,7 +41,7 @@ pub const JOBS_PAGE_MAX: i64 = 100;
 pub const BATCH_MAX: i64 = 50;
 
 /// A job as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = jobs)]
 pub struct Job {
     pub id: String,

@@ -25,7 +25,7 @@ use crate::payments::{Payout, Provider};
 pub const PAYOUTS_PAGE_MAX: i64 = 100;
 
 /// A payout as stored, with the statuses it went through.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = payouts)]
 pub struct PayoutRow {
     pub id: String,
@@ -43,12 +43,14 @@ pub struct PayoutRow {
 }
 
 /// A payout and its status history, for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PayoutView {
     #[serde(flatten)]
     pub payout: PayoutRow,
     /// What the seller must do, for a failed payout.
     pub action: Option<&'static str>,
+    /// `[status, when]` pairs, oldest first.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub history: Vec<(String, chrono::NaiveDateTime)>,
     /// A paid payout's balance transactions, each matched to the ledger.
     pub lines: Vec<funds::PayoutLine>,

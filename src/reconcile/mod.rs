@@ -39,7 +39,7 @@ use crate::sellers::schema::shops;
 pub const REPORTS_PAGE_MAX: i64 = 100;
 
 /// A reconciliation run and what it found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub id: String,
     pub started_at: chrono::NaiveDateTime,
@@ -51,7 +51,7 @@ pub struct Report {
 }
 
 /// A stored report without its rows, for lists.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = reconciliation_reports)]
 pub struct ReportSummary {
     pub id: String,
