@@ -6,8 +6,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::TestApp;
-use serde_json::Value;
+use common::people::{get_as, operator, post_as, signup};
+use common::{assert_error, TestApp};
+use serde_json::{json, Value};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -216,4 +217,100 @@ async fn exports_are_csv_and_webhooks_take_a_signature_header() {
             "{path}"
         );
     }
+}
+
+/// An instant in an answer is RFC 3339 with an offset (`…Z`), as the
+/// document's `date-time` says.
+fn assert_rfc3339(value: &Value, at: &str) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{at}: {value} is not a string"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "{at}: {text} is not RFC 3339"
+    );
+}
+
+/// schemathesis finding 1: shops, fee rules, jobs, ledger postings, payouts,
+/// statements and reconciliation reports wrote their instants as serde's
+/// offset-less `2026-12-02T17:43:45.308086`, which is not a `date-time`.
+#[tokio::test]
+async fn every_instant_in_an_answer_is_rfc3339() {
+    let app = TestApp::spawn().await;
+    let seller = signup(&app, "seller").await;
+    let ops = operator(&app).await;
+    let shop: Value = post_as(
+        &app,
+        &seller,
+        "/v1/shops",
+        &json!({"name": "Clock Shop", "slug": "clock-shop", "country": "US",
+                "default_currency": "USD", "support_email": "help@clock.example"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_rfc3339(&shop["created_at"], "shop.created_at");
+    let id = shop["id"].as_str().unwrap();
+    let statement: Value = get_as(&app, &seller, &format!("/v1/shops/{id}/statement"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_rfc3339(&statement["from"], "statement.from");
+    assert_rfc3339(&statement["to"], "statement.to");
+    let rule = post_as(
+        &app,
+        &ops,
+        "/v1/fee_rules",
+        &json!({"scope": {"kind": "shop", "value": id}, "percentage": "5", "fixed": {"USD": 30},
+                "processing_fee_payer": "platform", "refund_fee_proportionally": true}),
+    )
+    .await;
+    let status = rule.status();
+    let rule: Value = rule.json().await.unwrap();
+    assert_eq!(status, 201, "{rule}");
+    assert_rfc3339(&rule["created_at"], "rule.created_at");
+    assert_rfc3339(&rule["version"]["effective_from"], "version.effective_from");
+    let report = post_as(&app, &ops, "/v1/reconciliation/reports", &json!({})).await;
+    assert_eq!(report.status(), 201);
+    let report: Value = report.json().await.unwrap();
+    assert_rfc3339(&report["started_at"], "report.started_at");
+    assert_rfc3339(&report["finished_at"], "report.finished_at");
+    let listed: Value = get_as(&app, &ops, "/v1/reconciliation/reports")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_rfc3339(&listed["data"][0]["started_at"], "summary.started_at");
+}
+
+/// schemathesis finding 2: a freeze reason of control characters only
+/// (`"\u009c"`) was accepted and stored, and shown blank in the audit log.
+#[tokio::test]
+async fn a_freeze_reason_of_control_characters_is_refused() {
+    let app = TestApp::spawn().await;
+    let seller = signup(&app, "seller").await;
+    let ops = operator(&app).await;
+    let shop: Value = post_as(
+        &app,
+        &seller,
+        "/v1/shops",
+        &json!({"name": "Quiet Shop", "slug": "quiet-shop", "country": "US",
+                "default_currency": "USD", "support_email": "help@quiet.example"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let freeze = format!("/v1/shops/{}/freeze", shop["id"].as_str().unwrap());
+    for reason in ["\u{9c}", "fraud\u{0}review", "\t"] {
+        let response = post_as(&app, &ops, &freeze, &json!({ "reason": reason })).await;
+        let error = assert_error(response, 422, "invalid_value").await;
+        assert_eq!(error["param"], "reason", "{reason:?}");
+    }
+    let response = post_as(&app, &ops, &freeze, &json!({"reason": "chargeback review"})).await;
+    assert_eq!(response.status(), 200);
+    let frozen: Value = response.json().await.unwrap();
+    assert_eq!(frozen["frozen_reason"], "chargeback review");
 }

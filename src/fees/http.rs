@@ -42,7 +42,9 @@ struct Doc;
 struct CreatedRule<'a> {
     id: &'a str,
     scope: ScopeJson<'a>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     effective_to: Option<NaiveDateTime>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     created_at: NaiveDateTime,
     version: Option<&'a FeeRuleVersion>,
 }
@@ -52,7 +54,9 @@ struct CreatedRule<'a> {
 struct RuleSummary<'a> {
     id: &'a str,
     scope: ScopeJson<'a>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     effective_to: Option<NaiveDateTime>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     created_at: NaiveDateTime,
     /// `null` when no version is in force now (future or retired).
     current_version: Option<&'a FeeRuleVersion>,

@@ -262,8 +262,10 @@ pub struct FeeRuleVersion {
     #[serde(flatten)]
     pub terms: FeeTerms,
     /// In force from this instant (UTC) until a later version or the rule's retirement.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub effective_from: NaiveDateTime,
     /// When it was written.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
 }
 

@@ -30,8 +30,10 @@ pub struct FeeRule {
     #[schema(value_type = ScopeJson)]
     pub scope: FeeScope,
     /// When it stops being in force (set by retiring it).
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     pub effective_to: Option<NaiveDateTime>,
     /// When it was created.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
     /// Every version, by version number.
     pub versions: Vec<FeeRuleVersion>,

@@ -49,10 +49,14 @@ pub struct Job {
     pub subject: String,
     pub status: String,
     pub attempts: i32,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub run_after: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     pub locked_until: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub updated_at: NaiveDateTime,
 }
 

@@ -442,6 +442,7 @@ pub fn shop_balances_before(
 #[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
 pub struct ShopPosting {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub cause: String,
     pub description: String,
@@ -590,6 +591,7 @@ pub struct PostingView {
     pub account_id: String,
     pub debit_minor: i64,
     pub credit_minor: i64,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub provider_ref: Option<String>,
 }

@@ -38,7 +38,9 @@ pub struct PayoutRow {
     pub failure_message: Option<String>,
     pub arrival_date: i64,
     pub automatic: bool,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub updated_at: chrono::NaiveDateTime,
 }
 
@@ -51,9 +53,21 @@ pub struct PayoutView {
     pub action: Option<&'static str>,
     /// `[status, when]` pairs, oldest first.
     #[schema(value_type = Vec<Vec<String>>)]
+    #[serde(serialize_with = "serialize_history")]
     pub history: Vec<(String, chrono::NaiveDateTime)>,
     /// A paid payout's balance transactions, each matched to the ledger.
     pub lines: Vec<funds::PayoutLine>,
+}
+
+fn serialize_history<S: serde::Serializer>(
+    history: &[(String, chrono::NaiveDateTime)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(
+        history
+            .iter()
+            .map(|(status, at)| [status.clone(), crate::db::rfc3339(*at)]),
+    )
 }
 
 fn action_for(failure_code: Option<&str>) -> Option<&'static str> {

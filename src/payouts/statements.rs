@@ -162,7 +162,9 @@ pub fn payout_statement(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodStatement {
     pub shop_id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub from: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub to: chrono::NaiveDateTime,
     pub opening: Vec<AccountBalance>,
     pub postings: Vec<ShopPosting>,

@@ -42,7 +42,9 @@ pub const REPORTS_PAGE_MAX: i64 = 100;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub started_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub finished_at: chrono::NaiveDateTime,
     /// The platform account and each shop's connected account.
     pub accounts_checked: i64,
@@ -55,7 +57,9 @@ pub struct Report {
 #[diesel(table_name = reconciliation_reports)]
 pub struct ReportSummary {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub started_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub finished_at: chrono::NaiveDateTime,
     pub accounts_checked: i64,
     pub transactions_checked: i64,

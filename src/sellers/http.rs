@@ -47,6 +47,8 @@ struct CreateShopRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FreezeRequest {
+    /// 1 to 500 characters once trimmed, no control characters; shown in the audit log.
+    #[schema(min_length = 1)]
     reason: String,
 }
 
@@ -81,6 +83,7 @@ pub struct ShopView<'a> {
     can_be_paid_out: bool,
     frozen_reason: Option<&'a str>,
     provider_account_id: Option<&'a str>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     created_at: chrono::NaiveDateTime,
 }
 
