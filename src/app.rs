@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use crate::config::{DatabaseUrl, ProviderKind, Settings};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::http::routes::{resource, Api, RouteTable};
 use crate::http::{self, probes, BodyLimit, Metrics};
 use crate::notify::Notifier;
 use crate::payments::stripe::StripeSettings;
@@ -423,15 +424,31 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .max_age(600)
 }
 
-/// Every route of the API.
+/// Every route of the API, mounted on `cfg`.
 ///
-/// Routes are mounted as `web::resource(..).route(..)`, not `cfg.route(..)`: the
+/// Routes are mounted as `resource(..).get(..)`, not `cfg.route(..)`: the
 /// latter turns the method into a resource guard, so a wrong method falls through
 /// to "no route" (404) instead of answering 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(probes::healthz))
-        .service(web::resource("/readyz").get(probes::readyz))
-        .service(web::resource("/metrics").get(probes::metrics))
+    let mut table = RouteTable::default();
+    api_routes(&mut Api::mounting(cfg, &mut table));
+}
+
+/// What [`routes`] mounts, listed without a server: every (method, path) and
+/// the OpenAPI parts the modules describe them with.
+pub fn route_table() -> RouteTable {
+    let mut table = RouteTable::default();
+    api_routes(&mut Api::recording(&mut table));
+    table
+}
+
+fn api_routes(api: &mut Api<'_>) {
+    api.service(resource("/healthz").get(probes::healthz))
+        .service(resource("/readyz").get(probes::readyz))
+        .service(resource("/metrics").get(probes::metrics))
+        .describe(probes::part())
+        .service(resource("/openapi.json").get(crate::openapi::openapi_json))
+        .describe(crate::openapi::part())
         .configure(crate::auth::routes)
         .configure(crate::sellers::http::routes)
         .configure(crate::catalog::routes)

@@ -136,16 +136,19 @@ impl AppError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 /// What went wrong, for machines (`code`, `param`) and people (`message`).
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `missing_field`, `not_found`.
     pub code: String,
+    /// For people; may change.
     pub message: String,
+    /// The offending field's path (`lines[1].quantity`) or parameter, when one is to blame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
 }

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod money;
 pub mod notify;
+pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod payouts;

@@ -157,6 +157,18 @@ impl FromStr for Currency {
     }
 }
 
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Z]{3}$"))
+            .description(Some("An ISO 4217 currency code, e.g. `USD`"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 impl Serialize for Currency {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())
@@ -229,7 +241,7 @@ impl Rounding {
 /// An amount of money: integer minor units (cents, yen, fils) in a currency.
 ///
 /// Serializes as `{"minor": 1234, "currency": "USD"}`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {
     /// Amount in minor units, scaled by [`Currency::exponent`].
     pub minor: i64,

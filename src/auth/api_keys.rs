@@ -20,7 +20,7 @@ pub const API_KEYS_PER_USER_MAX: i64 = 25;
 const API_KEY_ROLES: [Role; 3] = [Role::Seller, Role::Finance, Role::Support];
 
 /// A new key: the only time `key` is ever shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyCreated {
     pub id: String,
     pub name: String,
@@ -30,7 +30,7 @@ pub struct ApiKeyCreated {
 }
 
 /// A key as listed: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,

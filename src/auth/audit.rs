@@ -137,7 +137,7 @@ pub(crate) fn record_audit_at(
 }
 
 /// One row of the audit log as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: String,
     pub at: DateTime<Utc>,
@@ -146,7 +146,11 @@ pub struct AuditRecord {
     pub subject: String,
     pub ip: Option<String>,
     pub request_id: Option<String>,
+    /// The subject's state before, when the action changed one.
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
+    /// The subject's state after.
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
 }
 

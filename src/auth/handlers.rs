@@ -1,48 +1,101 @@
 //! The auth endpoints: thin handlers that parse, call one domain function, render.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::extract::{Authenticated, Credential};
 use super::{
     api_keys, audit, sessions, totp, users, Caller, Email, LoginAttempt, Password, RequestContext,
-    Role, UserId,
+    Role, UserId, UserView,
 };
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
 
 /// Rows per audit log page when `limit` is not given.
 const AUDIT_PAGE_DEFAULT: u32 = 50;
 
 /// Mounts the auth endpoints.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/users").post(create_user).get(find_users))
-        .service(web::resource("/v1/users/{id}/role").post(set_role))
-        .service(web::resource("/v1/sessions").post(create_session))
-        .service(web::resource("/v1/sessions/current").delete(delete_session))
-        .service(web::resource("/v1/me").get(me))
-        .service(web::resource("/v1/me/totp").post(start_totp))
-        .service(web::resource("/v1/me/totp/confirm").post(confirm_totp))
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/users").post(create_user).get(find_users))
+        .service(resource("/v1/users/{id}/role").post(set_role))
+        .service(resource("/v1/sessions").post(create_session))
+        .service(resource("/v1/sessions/current").delete(delete_session))
+        .service(resource("/v1/me").get(me))
+        .service(resource("/v1/me/totp").post(start_totp))
+        .service(resource("/v1/me/totp/confirm").post(confirm_totp))
         .service(
-            web::resource("/v1/api_keys")
+            resource("/v1/api_keys")
                 .post(create_api_key)
                 .get(list_api_keys),
         )
-        .service(web::resource("/v1/api_keys/{id}").delete(delete_api_key))
-        .service(web::resource("/v1/audit_log").get(audit_log));
+        .service(resource("/v1/api_keys/{id}").delete(delete_api_key))
+        .service(resource("/v1/audit_log").get(audit_log))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        create_user,
+        find_users,
+        set_role,
+        create_session,
+        delete_session,
+        me,
+        start_totp,
+        confirm_totp,
+        create_api_key,
+        list_api_keys,
+        delete_api_key,
+        audit_log
+    ),
+    tags((name = "auth", description = "Users, sessions, API keys, TOTP, the audit log"))
+)]
+struct Doc;
+
+/// `{data: [...]}`: a list that is never paged.
+#[derive(Serialize, ToSchema)]
+#[schema(bound = "T: ToSchema")]
+struct DataList<T> {
+    data: Vec<T>,
+}
+
+/// `{totp_enrolled: true}`.
+#[derive(Serialize, ToSchema)]
+struct TotpConfirmed {
+    totp_enrolled: bool,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    data: Vec<audit::AuditRecord>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    next_before: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignupRequest {
     email: String,
+    /// At least 12 characters, not a common password.
     password: String,
+    /// `buyer` or `seller`; staff roles are given by an operator (422 `role_not_allowed`).
     role: Role,
 }
 
+#[utoipa::path(post, path = "/v1/users", tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn create_user(
     pool: web::Data<DbPool>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
@@ -62,12 +115,17 @@ async fn create_user(
     Ok(HttpResponse::Created().json(user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct FindUsersQuery {
     email: String,
 }
 
+#[utoipa::path(get, path = "/v1/users", tag = "auth",
+    params(FindUsersQuery),
+    responses((status = 200, description = "The user with this email, if any", body = DataList<UserView>)),
+    extensions(("x-roles" = json!(["support", "operator"]))))]
 async fn find_users(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -76,15 +134,25 @@ async fn find_users(
     caller.require(&[Role::Support])?;
     let email = Email::parse(&query.email)?;
     let found = db::run(&pool, move |conn| users::find_user_by_email(conn, &email)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": found.into_iter().collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(DataList {
+        data: found.into_iter().collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleRequest {
     role: Role,
 }
 
+#[utoipa::path(post, path = "/v1/users/{id}/role", tag = "auth",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RoleRequest,
+    responses(
+        (status = 200, description = "The user with the new role", body = UserView),
+        (status = 409, description = "`cannot_change_own_role`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn set_role(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -102,7 +170,7 @@ async fn set_role(
     Ok(HttpResponse::Ok().json(user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email: String,
@@ -111,6 +179,14 @@ struct LoginRequest {
     totp_code: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 201, description = "A new session; the token is shown only here", body = super::SessionCreated),
+        (status = 401, description = "`invalid_credentials`, `totp_required` or `totp_invalid`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn create_session(
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
@@ -132,6 +208,12 @@ async fn create_session(
     Ok(HttpResponse::Created().json(session))
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "auth",
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 422, description = "`not_a_session`: the request was authenticated with an API key", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["buyer", "seller", "operator", "finance", "support"]))))]
 async fn delete_session(
     authenticated: Authenticated,
     pool: web::Data<DbPool>,
@@ -153,11 +235,21 @@ async fn delete_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/v1/me", tag = "auth",
+    responses((status = 200, description = "The caller's account", body = super::Me)),
+    extensions(("x-roles" = json!(["buyer", "seller", "operator", "finance", "support"]))))]
 async fn me(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     let me = db::run(&pool, move |conn| users::get_me(conn, &caller.user_id)).await?;
     Ok(HttpResponse::Ok().json(me))
 }
 
+#[utoipa::path(post, path = "/v1/me/totp", tag = "auth",
+    description = "Starts TOTP enrolment: a new secret each time until confirmed. Allowed before enrolment.",
+    responses(
+        (status = 201, description = "The secret and its otpauth URL", body = super::TotpEnrolment),
+        (status = 409, description = "`totp_already_enrolled`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["buyer", "seller", "operator", "finance", "support"]))))]
 async fn start_totp(
     authenticated: Authenticated,
     pool: web::Data<DbPool>,
@@ -172,12 +264,19 @@ async fn start_totp(
     Ok(HttpResponse::Created().json(enrolment))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmTotpRequest {
     code: String,
 }
 
+#[utoipa::path(post, path = "/v1/me/totp/confirm", tag = "auth",
+    request_body = ConfirmTotpRequest,
+    responses(
+        (status = 200, description = "Enrolled", body = TotpConfirmed),
+        (status = 409, description = "No enrolment started, or already enrolled", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["buyer", "seller", "operator", "finance", "support"]))))]
 async fn confirm_totp(
     authenticated: Authenticated,
     pool: web::Data<DbPool>,
@@ -190,15 +289,24 @@ async fn confirm_totp(
         totp::confirm_totp(conn, &caller, &code, &context, db::now())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "totp_enrolled": true })))
+    Ok(HttpResponse::Ok().json(TotpConfirmed {
+        totp_enrolled: true,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateApiKeyRequest {
     name: String,
 }
 
+#[utoipa::path(post, path = "/v1/api_keys", tag = "auth",
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "The key, shown only here", body = super::api_keys::ApiKeyCreated),
+        (status = 409, description = "`api_keys_limit`: too many live keys", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn create_api_key(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -213,11 +321,18 @@ async fn create_api_key(
     Ok(HttpResponse::Created().json(created))
 }
 
+#[utoipa::path(get, path = "/v1/api_keys", tag = "auth",
+    responses((status = 200, description = "The caller's live keys, never their secrets", body = DataList<super::api_keys::ApiKeyView>)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn list_api_keys(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     let keys = db::run(&pool, move |conn| api_keys::list_api_keys(conn, &caller)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": keys })))
+    Ok(HttpResponse::Ok().json(DataList { data: keys }))
 }
 
+#[utoipa::path(delete, path = "/v1/api_keys/{id}", tag = "auth",
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn delete_api_key(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -232,13 +347,20 @@ async fn delete_api_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Rows per page (default 50).
     limit: Option<u32>,
+    /// `next_before` of the previous page.
     before: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/audit_log", tag = "auth",
+    params(AuditQuery),
+    responses((status = 200, description = "Newest first", body = AuditPage)),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn audit_log(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -251,5 +373,8 @@ async fn audit_log(
         audit::list_audit_log(conn, limit, before.as_deref())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": records, "next_before": next_before })))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        data: records,
+        next_before,
+    }))
 }

@@ -50,7 +50,7 @@ pub use users::{
 };
 
 /// What a user may do. Stored lowercase in `users.role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Browses, buys, may be refunded.
@@ -104,7 +104,7 @@ impl fmt::Display for Role {
 }
 
 /// A user's id: `usr_` + a UUID in simple form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct UserId(pub String);
 

@@ -35,7 +35,7 @@ impl std::fmt::Debug for LoginAttempt {
 }
 
 /// A new session: the bearer token (shown once, stored only as a digest).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionCreated {
     pub token: String,
     pub expires_at: DateTime<Utc>,

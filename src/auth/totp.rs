@@ -22,7 +22,7 @@ pub const TOTP_STEP_S: u64 = 30;
 const TOTP_SKEW_STEPS: u16 = 1;
 
 /// What an authenticator app needs: the secret and the `otpauth://` URL (for a QR code).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TotpEnrolment {
     /// Base32, RFC 4648, no padding.
     pub secret: String,

@@ -12,7 +12,7 @@ use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: UserId,
     pub email: String,
@@ -20,7 +20,7 @@ pub struct UserView {
 }
 
 /// The caller's own account, as `GET /v1/me` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Me {
     #[serde(flatten)]
     pub user: UserView,

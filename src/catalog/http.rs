@@ -9,6 +9,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::{OpenApi, ToSchema};
 
 use super::cache::{product_cache, Rendered, PRODUCT_CACHE_TTL};
 use super::listing::{self, CatalogQuery, CatalogQueryParams, Page, PageParams, PageRequest};
@@ -19,23 +20,32 @@ use super::model::{
 use super::store;
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
 
 /// Mounts the catalog endpoints.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/products").get(list_catalog))
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/products").get(list_catalog))
         .service(
-            web::resource("/v1/products/{product_id}")
+            resource("/v1/products/{product_id}")
                 .get(get_product)
                 .patch(update_product),
         )
         .service(
-            web::resource("/v1/shops/{shop_id}/products")
+            resource("/v1/shops/{shop_id}/products")
                 .get(list_shop_products)
                 .post(create_product),
-        );
+        )
+        .describe(Doc::openapi());
 }
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_catalog, get_product, update_product, list_shop_products, create_product),
+    tags((name = "catalog", description = "Products: the buyers' catalog and the sellers' own"))
+)]
+struct Doc;
 
 /// `Cache-Control` of buyer reads: anyone's cache may keep them as long as
 /// this process would (the answer does not depend on who asks).
@@ -90,9 +100,10 @@ fn conditional(req: &HttpRequest, rendered: &Rendered, cache_control: &str) -> H
 }
 
 /// The JSON shape of a page of products.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PageView<'a> {
     data: Vec<ProductView<'a>>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -110,6 +121,13 @@ fn product_not_found() -> AppError {
 }
 
 /// `GET /v1/products`: the public catalog (anonymous allowed).
+#[utoipa::path(get, path = "/v1/products", tag = "catalog",
+    params(CatalogQueryParams, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, body = PageView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified: the ETag in If-None-Match is current"),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn list_catalog(
     req: HttpRequest,
     pool: web::Data<DbPool>,
@@ -123,6 +141,13 @@ async fn list_catalog(
 
 /// `GET /v1/products/{id}`: one product as buyers see it, from the
 /// in-process cache when fresh.
+#[utoipa::path(get, path = "/v1/products/{product_id}", tag = "catalog",
+    params(("product_id" = String, Path), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, body = ProductView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified: the ETag in If-None-Match is current"),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn get_product(
     req: HttpRequest,
     pool: web::Data<DbPool>,
@@ -161,6 +186,14 @@ fn seller_actor(caller: &Caller, write: bool) -> Result<(String, bool), AppError
 }
 
 /// `POST /v1/shops/{shop_id}/products` → 201 with the product.
+#[utoipa::path(post, path = "/v1/shops/{shop_id}/products", tag = "catalog",
+    params(("shop_id" = String, Path)),
+    request_body = CreateProductRequest,
+    responses(
+        (status = 201, body = ProductView, headers(("Location" = String))),
+        (status = 409, description = "`sku_taken`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn create_product(
     pool: web::Data<DbPool>,
     caller: Caller,
@@ -182,6 +215,11 @@ async fn create_product(
 }
 
 /// `PATCH /v1/products/{id}`: a partial update by the shop's owner.
+#[utoipa::path(patch, path = "/v1/products/{product_id}", tag = "catalog",
+    params(("product_id" = String, Path)),
+    request_body = UpdateProductRequest,
+    responses((status = 200, body = ProductView)),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn update_product(
     pool: web::Data<DbPool>,
     caller: Caller,
@@ -205,6 +243,13 @@ async fn update_product(
 
 /// `GET /v1/shops/{shop_id}/products`: every product of the shop, inactive
 /// ones included, for its owner and staff.
+#[utoipa::path(get, path = "/v1/shops/{shop_id}/products", tag = "catalog",
+    params(("shop_id" = String, Path), PageParams, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "Inactive products included", body = PageView, headers(("ETag" = String))),
+        (status = 304, description = "Not modified: the ETag in If-None-Match is current"),
+    ),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn list_shop_products(
     req: HttpRequest,
     pool: web::Data<DbPool>,

@@ -126,24 +126,35 @@ pub struct Page {
 }
 
 /// The query string of `GET /v1/products`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogQueryParams {
+    /// A shop's id.
     pub shop: Option<String>,
     pub category: Option<String>,
+    /// ISO 4217; required with a price bound.
     pub currency: Option<String>,
+    /// Minor units, inclusive.
     pub min_price: Option<i64>,
+    /// Minor units, inclusive.
     pub max_price: Option<i64>,
+    /// Case-insensitive words in the title or description.
     pub q: Option<String>,
+    /// 1 to 100 (default 20).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// The query string of `GET /v1/shops/{shop_id}/products`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// 1 to 100 (default 20).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

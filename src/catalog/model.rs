@@ -235,7 +235,7 @@ impl Stock {
 
 /// A product image: an http(s) URL and its alt text (required: screen readers
 /// and search engines need it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Image {
     pub url: String,
     pub alt: String,
@@ -318,7 +318,7 @@ fn is_web_url(url: &str) -> bool {
 }
 
 /// One image in a request body; `alt` is required.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageRequest {
     pub url: String,
@@ -330,7 +330,7 @@ fn default_active() -> bool {
 }
 
 /// `POST /v1/shops/{shop_id}/products`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProductRequest {
     pub sku: String,
@@ -347,7 +347,7 @@ pub struct CreateProductRequest {
 }
 
 /// `PATCH /v1/products/{id}`: every field optional; absent fields keep their value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProductRequest {
     pub title: Option<String>,
@@ -461,7 +461,7 @@ pub struct Product {
 }
 
 /// The JSON shape of a product in every response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductView<'a> {
     pub id: &'a str,
     pub shop_id: &'a str,

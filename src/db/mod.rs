@@ -247,6 +247,32 @@ pub fn rfc3339(at: NaiveDateTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// `#[serde(serialize_with)]` for a stored instant in an answer: [`rfc3339`],
+/// not serde's offset-less default, which RFC 3339 readers refuse.
+///
+/// # Errors
+/// Only the serializer's.
+pub fn serialize_rfc3339<S: serde::Serializer>(
+    at: &NaiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*at))
+}
+
+/// [`serialize_rfc3339`] for an instant that may be absent (`null`).
+///
+/// # Errors
+/// Only the serializer's.
+pub fn serialize_rfc3339_option<S: serde::Serializer>(
+    at: &Option<NaiveDateTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.serialize_some(&rfc3339(*at)),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock

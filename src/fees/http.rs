@@ -6,39 +6,92 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
-use super::model::{fee_for, FeeScope, FeeTerms};
-use super::store::{self, FeeRule};
+use super::model::{fee_for, FeeRuleVersion, FeeScope, FeeTerms};
+use super::store::{self, FeeRule, ScopeJson};
 use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
 use crate::money::{Currency, Money};
 
 /// Mounts the fee rule routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(api: &mut Api<'_>) {
     // `preview` before `{id}` so it is not taken for an id.
-    cfg.service(web::resource("/v1/fee_rules/preview").post(preview))
-        .service(
-            web::resource("/v1/fee_rules")
-                .post(create_rule)
-                .get(list_rules),
-        )
-        .service(web::resource("/v1/fee_rules/{id}").get(get_rule))
-        .service(web::resource("/v1/fee_rules/{id}/versions").post(add_version))
-        .service(web::resource("/v1/fee_rules/{id}/retire").post(retire_rule));
+    api.service(resource("/v1/fee_rules/preview").post(preview))
+        .service(resource("/v1/fee_rules").post(create_rule).get(list_rules))
+        .service(resource("/v1/fee_rules/{id}").get(get_rule))
+        .service(resource("/v1/fee_rules/{id}/versions").post(add_version))
+        .service(resource("/v1/fee_rules/{id}/retire").post(retire_rule))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_rule, list_rules, get_rule, add_version, retire_rule, preview),
+    tags((name = "fees", description = "Fee rules, their immutable versions, previews"))
+)]
+struct Doc;
+
+/// A new rule with its first version.
+#[derive(Serialize, ToSchema)]
+struct CreatedRule<'a> {
+    id: &'a str,
+    scope: ScopeJson<'a>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
+    effective_to: Option<NaiveDateTime>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    created_at: NaiveDateTime,
+    version: Option<&'a FeeRuleVersion>,
+}
+
+/// The list view of a rule: its scope and the version in force now.
+#[derive(Serialize, ToSchema)]
+struct RuleSummary<'a> {
+    id: &'a str,
+    scope: ScopeJson<'a>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
+    effective_to: Option<NaiveDateTime>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    created_at: NaiveDateTime,
+    /// `null` when no version is in force now (future or retired).
+    current_version: Option<&'a FeeRuleVersion>,
+    versions_count: usize,
+}
+
+/// `{data: [rule summary…]}`.
+#[derive(Serialize, ToSchema)]
+struct RuleList<'a> {
+    data: Vec<RuleSummary<'a>>,
+}
+
+/// A rule with every version and the id of the one in force now.
+#[derive(Serialize, ToSchema)]
+struct RuleDetail<'a> {
+    #[serde(flatten)]
+    rule: &'a FeeRule,
+    current_version_id: Option<String>,
+}
+
+/// What the rule in force would charge.
+#[derive(Serialize, ToSchema)]
+struct Preview {
+    rule_id: String,
+    breakdown: super::model::FeeBreakdown,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScopeRequest {
     kind: String,
     value: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRuleRequest {
     scope: ScopeRequest,
@@ -51,7 +104,7 @@ struct CreateRuleRequest {
     effective_from: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewVersionRequest {
     percentage: String,
@@ -63,13 +116,13 @@ struct NewVersionRequest {
     effective_from: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RetireRequest {
     effective_to: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewRequest {
     amount_minor: i64,
@@ -169,19 +222,25 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, AppError
     serde_json::to_value(value).map_err(|e| AppError::Internal(e.into()))
 }
 
-/// The list view of a rule: its scope and the version in force now.
-fn summary(rule: &FeeRule, now: NaiveDateTime) -> serde_json::Value {
-    json!({
-        "id": rule.id,
-        "scope": { "kind": rule.scope.kind(), "value": rule.scope.value() },
-        "effective_to": rule.effective_to,
-        "created_at": rule.created_at,
-        "current_version": rule.version_at(now),
-        "versions_count": rule.versions.len(),
-    })
+fn summary(rule: &FeeRule, now: NaiveDateTime) -> RuleSummary<'_> {
+    RuleSummary {
+        id: &rule.id,
+        scope: ScopeJson::from(&rule.scope),
+        effective_to: rule.effective_to,
+        created_at: rule.created_at,
+        current_version: rule.version_at(now),
+        versions_count: rule.versions.len(),
+    }
 }
 
 /// `POST /v1/fee_rules` → 201 `{id, scope, effective_to, created_at, version}`.
+#[utoipa::path(post, path = "/v1/fee_rules", tag = "fees",
+    request_body = CreateRuleRequest,
+    responses(
+        (status = 201, body = CreatedRule),
+        (status = 409, description = "A live rule already has this scope", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn create_rule(
     caller: Caller,
     context: RequestContext,
@@ -207,25 +266,32 @@ async fn create_rule(
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": rule.id,
-        "scope": { "kind": rule.scope.kind(), "value": rule.scope.value() },
-        "effective_to": rule.effective_to,
-        "created_at": rule.created_at,
-        "version": rule.versions.first(),
-    })))
+    Ok(HttpResponse::Created().json(CreatedRule {
+        id: &rule.id,
+        scope: ScopeJson::from(&rule.scope),
+        effective_to: rule.effective_to,
+        created_at: rule.created_at,
+        version: rule.versions.first(),
+    }))
 }
 
 /// `GET /v1/fee_rules` → `{data: [{id, scope, effective_to, created_at, current_version, versions_count}]}`.
+#[utoipa::path(get, path = "/v1/fee_rules", tag = "fees",
+    responses((status = 200, body = RuleList)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn list_rules(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
     let rules = db::run(&pool, store::list_rules).await?;
     let now = db::now();
-    let data: Vec<_> = rules.iter().map(|rule| summary(rule, now)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    let data = rules.iter().map(|rule| summary(rule, now)).collect();
+    Ok(HttpResponse::Ok().json(RuleList { data }))
 }
 
 /// `GET /v1/fee_rules/{id}` → the rule with every version.
+#[utoipa::path(get, path = "/v1/fee_rules/{id}", tag = "fees",
+    params(("id" = String, Path, description = "The rule's id (`fr_…`)")),
+    responses((status = 200, body = RuleDetail)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn get_rule(
     caller: Caller,
     path: web::Path<String>,
@@ -234,13 +300,22 @@ async fn get_rule(
     caller.require(&[Role::Finance])?;
     let id = path.into_inner();
     let rule = db::run(&pool, move |conn| store::get_rule(conn, &id)).await?;
-    let current = rule.version_at(db::now()).map(|v| v.id.clone());
-    let mut body = to_json(&rule)?;
-    body["current_version_id"] = json!(current);
-    Ok(HttpResponse::Ok().json(body))
+    let current_version_id = rule.version_at(db::now()).map(|v| v.id.clone());
+    Ok(HttpResponse::Ok().json(RuleDetail {
+        rule: &rule,
+        current_version_id,
+    }))
 }
 
 /// `POST /v1/fee_rules/{id}/versions` → 201 the new version.
+#[utoipa::path(post, path = "/v1/fee_rules/{id}/versions", tag = "fees",
+    params(("id" = String, Path, description = "The rule's id (`fr_…`)")),
+    request_body = NewVersionRequest,
+    responses(
+        (status = 201, body = FeeRuleVersion),
+        (status = 409, description = "The rule is retired, or has too many versions", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn add_version(
     caller: Caller,
     context: RequestContext,
@@ -275,6 +350,14 @@ async fn add_version(
 }
 
 /// `POST /v1/fee_rules/{id}/retire` `{effective_to?}` → the rule.
+#[utoipa::path(post, path = "/v1/fee_rules/{id}/retire", tag = "fees",
+    params(("id" = String, Path, description = "The rule's id (`fr_…`)")),
+    request_body = RetireRequest,
+    responses(
+        (status = 200, body = FeeRule),
+        (status = 409, description = "Already retired", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn retire_rule(
     caller: Caller,
     context: RequestContext,
@@ -308,6 +391,10 @@ async fn retire_rule(
 
 /// `POST /v1/fee_rules/preview` `{amount_minor, currency, shop_id, category?}` →
 /// the breakdown the rule in force now would give; nothing is saved.
+#[utoipa::path(post, path = "/v1/fee_rules/preview", tag = "fees",
+    request_body = PreviewRequest,
+    responses((status = 200, description = "Nothing is saved", body = Preview)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn preview(
     caller: Caller,
     body: JsonBody<PreviewRequest>,
@@ -327,5 +414,8 @@ async fn preview(
     })
     .await?;
     let breakdown = fee_for(amount, &version)?;
-    Ok(HttpResponse::Ok().json(json!({ "rule_id": version.rule_id, "breakdown": breakdown })))
+    Ok(HttpResponse::Ok().json(Preview {
+        rule_id: version.rule_id,
+        breakdown,
+    }))
 }

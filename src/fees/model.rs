@@ -94,7 +94,7 @@ impl FeeScope {
 }
 
 /// Who bears the payment provider's processing fee for a part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessingFeePayer {
     /// The platform absorbs it out of its fee.
@@ -130,10 +130,11 @@ impl ProcessingFeePayer {
 
 /// The terms of one version: validated, so any `FeeTerms` built by
 /// [`FeeTerms::parse`] prices every currency it lists without error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeeTerms {
     /// Percent of the part, 0..=100, at most [`PERCENTAGE_SCALE_MAX`] decimals;
     /// serialized as a string (`"10.5"`).
+    #[schema(value_type = String, example = "10.5")]
     pub percentage: Decimal,
     /// Fixed fee per currency priced, in minor units; a currency not listed is
     /// not priced by this version.
@@ -249,7 +250,7 @@ impl FeeTerms {
 }
 
 /// One immutable version of a rule's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeeRuleVersion {
     /// `frv_…`; what an order part stores.
     pub id: String,
@@ -261,13 +262,15 @@ pub struct FeeRuleVersion {
     #[serde(flatten)]
     pub terms: FeeTerms,
     /// In force from this instant (UTC) until a later version or the rule's retirement.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub effective_from: NaiveDateTime,
     /// When it was written.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
 }
 
 /// How one order part's amount splits between the platform and the seller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeeBreakdown {
     /// The version that priced it.
     pub version_id: String,

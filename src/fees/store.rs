@@ -21,23 +21,44 @@ pub const RULES_LIST_MAX: i64 = 1000;
 pub const VERSIONS_PER_RULE_MAX: i64 = 1000;
 
 /// A rule: its scope, retirement, and every version, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeeRule {
     /// `fr_…`.
     pub id: String,
     /// Who it applies to; serialized as `{kind, value}`.
     #[serde(serialize_with = "serialize_scope")]
+    #[schema(value_type = ScopeJson)]
     pub scope: FeeScope,
     /// When it stops being in force (set by retiring it).
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     pub effective_to: Option<NaiveDateTime>,
     /// When it was created.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
     /// Every version, by version number.
     pub versions: Vec<FeeRuleVersion>,
 }
 
+/// A rule's scope as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScopeJson<'a> {
+    /// `platform`, `category` or `shop`.
+    pub kind: &'a str,
+    /// The category or the shop's id; `null` for `platform`.
+    pub value: Option<&'a str>,
+}
+
+impl<'a> From<&'a FeeScope> for ScopeJson<'a> {
+    fn from(scope: &'a FeeScope) -> Self {
+        Self {
+            kind: scope.kind(),
+            value: scope.value(),
+        }
+    }
+}
+
 fn serialize_scope<S: serde::Serializer>(scope: &FeeScope, s: S) -> Result<S::Ok, S::Error> {
-    serde_json::json!({ "kind": scope.kind(), "value": scope.value() }).serialize(s)
+    ScopeJson::from(scope).serialize(s)
 }
 
 impl FeeRule {

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod probes;
 pub mod query;
 pub mod rate_limit;
+pub mod routes;
 
 use std::time::Instant;
 

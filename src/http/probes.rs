@@ -8,16 +8,38 @@ use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::Metrics;
 
+/// The probes' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics))]
+struct Doc;
+
+/// The probes' part of the OpenAPI document.
+pub fn part() -> utoipa::openapi::OpenApi {
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
+/// What `/healthz` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
 /// `GET /healthz`: the process is up and serving. Touches nothing else, so a
 /// database outage does not get the process restarted for nothing.
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, body = Health)),
+    extensions(("x-roles" = json!(["anyone"]))))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// What `/readyz` reports when the instance can take traffic.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// Always `ready` (otherwise the answer is a 503 error).
     pub status: &'static str,
+    /// `sqlite` or `postgres`.
     pub database: &'static str,
     pub migrations_pending: usize,
     pub instance_id: Option<String>,
@@ -27,6 +49,9 @@ pub struct Readiness {
 ///
 /// # Errors
 /// 503 `service_unavailable` when the database cannot be reached or migrations are pending.
+#[utoipa::path(get, path = "/readyz", tag = "probes",
+    responses((status = 200, body = Readiness)),
+    extensions(("x-roles" = json!(["anyone"]))))]
 pub async fn readyz(pool: web::Data<DbPool>) -> Result<web::Json<Readiness>, AppError> {
     let readiness = db::run(&pool, |conn| {
         conn.batch_execute("SELECT 1")?;
@@ -53,6 +78,9 @@ pub async fn readyz(pool: web::Data<DbPool>) -> Result<web::Json<Readiness>, App
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "probes",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)),
+    extensions(("x-roles" = json!(["anyone"]))))]
 pub async fn metrics(metrics: web::Data<Metrics>, pool: web::Data<DbPool>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

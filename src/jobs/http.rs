@@ -1,22 +1,49 @@
 //! Operators' view of the queue: dead jobs and replaying them.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::error::ErrorBody;
 use crate::http::query;
+use crate::http::routes::{resource, Api};
 
 /// Mounts the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/jobs").get(list_jobs))
-        .service(web::resource("/v1/jobs/replay").post(replay_dead))
-        .service(web::resource("/v1/jobs/{id}/replay").post(replay_job));
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/jobs").get(list_jobs))
+        .service(resource("/v1/jobs/replay").post(replay_dead))
+        .service(resource("/v1/jobs/{id}/replay").post(replay_job))
+        .describe(Doc::openapi());
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_jobs, replay_dead, replay_job),
+    tags((name = "jobs", description = "The job queue: dead jobs and replaying them"))
+)]
+struct Doc;
+
+/// `{data: [job…]}`.
+#[derive(Serialize, ToSchema)]
+struct JobList {
+    data: Vec<super::Job>,
+}
+
+/// The jobs put back in the queue; `has_more` when more dead ones remain.
+#[derive(Serialize, ToSchema)]
+struct Replayed {
+    data: Vec<super::Job>,
+    has_more: bool,
 }
 
 /// `POST /v1/jobs/replay`: every dead job back in the queue (at most
 /// `JOBS_PAGE_MAX` per call; repeat for more); operators; one audit row each.
+#[utoipa::path(post, path = "/v1/jobs/replay", tag = "jobs",
+    responses((status = 200, body = Replayed)),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn replay_dead(
     caller: Caller,
     context: RequestContext,
@@ -48,17 +75,27 @@ async fn replay_dead(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": replayed, "has_more": more })))
+    Ok(HttpResponse::Ok().json(Replayed {
+        data: replayed,
+        has_more: more,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `queued`, `running`, `done` or `dead` (the default).
     status: Option<String>,
+    /// 1 to 100 (default 50).
     limit: Option<i64>,
 }
 
 /// `GET /v1/jobs?status=dead` (the default): operators and finance.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, body = JobList)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn list_jobs(
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -74,7 +111,7 @@ async fn list_jobs(
     .to_owned();
     let limit = query::limit(query.limit, 50, super::JOBS_PAGE_MAX)?;
     let data = db::run(&pool, move |conn| super::list(conn, &status, limit)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(JobList { data }))
 }
 
 /// Replays a dead job and writes its audit row (in the caller's transaction).
@@ -97,6 +134,13 @@ fn replay_audited(
 }
 
 /// `POST /v1/jobs/{id}/replay`: operators; audited.
+#[utoipa::path(post, path = "/v1/jobs/{id}/replay", tag = "jobs",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, queued again", body = super::Job),
+        (status = 409, description = "`job_not_dead`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn replay_job(
     caller: Caller,
     context: RequestContext,

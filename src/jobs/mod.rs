@@ -41,7 +41,7 @@ pub const JOBS_PAGE_MAX: i64 = 100;
 pub const BATCH_MAX: i64 = 50;
 
 /// A job as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = jobs)]
 pub struct Job {
     pub id: String,
@@ -49,10 +49,14 @@ pub struct Job {
     pub subject: String,
     pub status: String,
     pub attempts: i32,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub run_after: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339_option")]
     pub locked_until: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub updated_at: NaiveDateTime,
 }
 

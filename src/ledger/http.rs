@@ -1,30 +1,74 @@
 //! Reading the ledger: operators and finance.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::{AccountBalance, PostingView};
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::query;
+use crate::http::routes::{resource, Api};
 
 /// Mounts the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/ledger/accounts").get(list_accounts))
-        .service(web::resource("/v1/ledger/accounts/{id}").get(get_account))
-        .service(web::resource("/v1/ledger/entries/{id}").get(get_entry))
-        .service(web::resource("/v1/ledger/trial-balance").get(trial_balance))
-        .service(web::resource("/v1/reports/pnl").get(profit_and_loss));
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/ledger/accounts").get(list_accounts))
+        .service(resource("/v1/ledger/accounts/{id}").get(get_account))
+        .service(resource("/v1/ledger/entries/{id}").get(get_entry))
+        .service(resource("/v1/ledger/trial-balance").get(trial_balance))
+        .service(resource("/v1/reports/pnl").get(profit_and_loss))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_accounts, get_account, get_entry, trial_balance, profit_and_loss),
+    tags((name = "ledger", description = "The double-entry ledger, read-only"))
+)]
+struct Doc;
+
+/// `{data: [account balance…]}`.
+#[derive(Serialize, ToSchema)]
+struct AccountList {
+    data: Vec<AccountBalance>,
+}
+
+/// An account's balance and a page of its postings, newest first.
+#[derive(Serialize, ToSchema)]
+struct AccountPage {
+    account: AccountBalance,
+    postings: Vec<PostingView>,
+    has_more: bool,
+}
+
+/// The postings of one entry.
+#[derive(Serialize, ToSchema)]
+struct EntryPostings {
+    postings: Vec<PostingView>,
+}
+
+/// The platform's P&L per day (UTC) and a `total` period.
+#[derive(Serialize, ToSchema)]
+struct ProfitAndLossReport {
+    periods: Vec<super::reports::PeriodProfitAndLoss>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
+    /// RFC 3339; default: 30 days before `to`.
     from: Option<String>,
+    /// RFC 3339, exclusive; default: now.
     to: Option<String>,
 }
 
 /// `GET /v1/reports/pnl?from&to`: the platform's P&L per day and in total.
+#[utoipa::path(get, path = "/v1/reports/pnl", tag = "ledger",
+    params(PeriodQuery),
+    responses((status = 200, body = ProfitAndLossReport)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn profit_and_loss(
     caller: Caller,
     query: web::Query<PeriodQuery>,
@@ -36,23 +80,32 @@ async fn profit_and_loss(
         super::reports::profit_and_loss(conn, from, to)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "periods": periods })))
+    Ok(HttpResponse::Ok().json(ProfitAndLossReport { periods }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// 1 to 100 (default 50).
     limit: Option<i64>,
     /// A posting id from the previous page: the page after it.
     starting_after: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/ledger/accounts", tag = "ledger",
+    responses((status = 200, body = AccountList)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn list_accounts(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
     let data = db::run(&pool, super::balances).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(AccountList { data }))
 }
 
+#[utoipa::path(get, path = "/v1/ledger/accounts/{id}", tag = "ledger",
+    params(("id" = String, Path, description = "The account's id"), PageQuery),
+    responses((status = 200, body = AccountPage)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn get_account(
     caller: Caller,
     path: web::Path<String>,
@@ -70,13 +123,17 @@ async fn get_account(
         ))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "account": account,
-        "postings": page.data,
-        "has_more": page.has_more,
-    })))
+    Ok(HttpResponse::Ok().json(AccountPage {
+        account,
+        postings: page.data,
+        has_more: page.has_more,
+    }))
 }
 
+#[utoipa::path(get, path = "/v1/ledger/entries/{id}", tag = "ledger",
+    params(("id" = String, Path, description = "The entry's id, or its cause")),
+    responses((status = 200, body = EntryPostings)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn get_entry(
     caller: Caller,
     path: web::Path<String>,
@@ -85,16 +142,21 @@ async fn get_entry(
     caller.require(&[Role::Finance])?;
     let id = path.into_inner();
     let postings = db::run(&pool, move |conn| super::entry(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "postings": postings })))
+    Ok(HttpResponse::Ok().json(EntryPostings { postings }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AsOfQuery {
     /// RFC 3339: balances from postings written at or before this instant.
     as_of: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/ledger/trial-balance", tag = "ledger",
+    params(AsOfQuery),
+    responses((status = 200, body = super::TrialBalance)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn trial_balance(
     caller: Caller,
     query: web::Query<AsOfQuery>,

@@ -332,7 +332,7 @@ pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError>
 }
 
 /// An account with its balance (positive on its normal side).
-#[derive(Debug, Clone, Serialize, QueryableByName)]
+#[derive(Debug, Clone, Serialize, QueryableByName, utoipa::ToSchema)]
 pub struct AccountBalance {
     #[diesel(sql_type = Text)]
     pub id: String,
@@ -439,9 +439,10 @@ pub fn shop_balances_before(
 }
 
 /// One posting on a shop's account, for statements.
-#[derive(Debug, Clone, Serialize, Queryable)]
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
 pub struct ShopPosting {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub cause: String,
     pub description: String,
@@ -546,10 +547,11 @@ pub fn balance(conn: &mut DbConnection, account_id: &str) -> Result<AccountBalan
 }
 
 /// Debits and credits of every account, and their totals per currency.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialBalance {
     pub accounts: Vec<AccountBalance>,
     /// Per currency: total debits, total credits (always equal).
+    #[schema(value_type = BTreeMap<String, Vec<i64>>)]
     pub totals: BTreeMap<String, (i64, i64)>,
 }
 
@@ -579,7 +581,7 @@ pub fn trial_balance(
 }
 
 /// A posting as read back, with its entry.
-#[derive(Debug, Clone, Serialize, Queryable)]
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
 pub struct PostingView {
     /// The posting's id: the cursor for the next page of an account's postings.
     pub id: String,
@@ -589,6 +591,7 @@ pub struct PostingView {
     pub account_id: String,
     pub debit_minor: i64,
     pub credit_minor: i64,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub provider_ref: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 
 /// P&L figures in one currency, each positive in its usual sense.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProfitAndLoss {
     pub currency: String,
     pub fees_earned: i64,
@@ -57,7 +57,7 @@ impl ProfitAndLoss {
 }
 
 /// One period's P&L per currency.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodProfitAndLoss {
     /// The day (UTC, `YYYY-MM-DD`), or `total`.
     pub period: String,

@@ -219,7 +219,7 @@ pub async fn deliver(
 }
 
 /// An email as operators and support see it, with its job's state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmailView {
     pub id: String,
     pub cause: String,

@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::money::Money;
 
 /// A cart line with what the buyer needs to see of its product now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartLineView {
     pub id: String,
     pub product_id: String,
@@ -29,7 +29,7 @@ pub struct CartLineView {
 
 /// A cart: its lines and a total per currency (a cart may mix currencies;
 /// checkout refuses that, naming the lines).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartView {
     pub lines: Vec<CartLineView>,
     pub totals: Vec<Money>,

@@ -2,59 +2,114 @@
 //! domain functions of this module.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::model::{idempotency_key, CheckoutRequest, OrderStatus, OrderView, RefundRequest};
+use super::cart::CartView;
+use super::model::{
+    idempotency_key, CheckoutRequest, OrderStatus, OrderView, RefundRequest, RefundView,
+    SellerOrderView,
+};
 use super::refunds::{self, Refunder};
 use super::store::{self, ORDERS_PAGE_MAX};
 use super::{cart, checkout, disputes, payment};
 use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 use crate::http::{csv, query, JsonBody};
 use crate::payments::Provider;
 use crate::sellers::shops;
 
 /// Mounts the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/cart").get(get_cart).delete(clear_cart))
-        .service(web::resource("/v1/cart/lines").post(add_line))
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/cart").get(get_cart).delete(clear_cart))
+        .service(resource("/v1/cart/lines").post(add_line))
         .service(
-            web::resource("/v1/cart/lines/{id}")
+            resource("/v1/cart/lines/{id}")
                 .patch(set_quantity)
                 .delete(remove_line),
         )
-        .service(web::resource("/v1/checkout").post(post_checkout))
-        .service(web::resource("/v1/orders").get(list_orders))
-        .service(web::resource("/v1/orders/{id}").get(get_order))
-        .service(web::resource("/v1/orders/{id}/sync").post(sync_order))
-        .service(web::resource("/v1/orders/{id}/refunds").post(post_refund))
-        .service(web::resource("/v1/shops/{id}/orders").get(shop_orders))
-        .service(web::resource("/v1/disputes/{id}/sync").post(sync_dispute))
-        .service(web::resource("/v1/orders/{id}/ledger").get(order_ledger))
-        .service(web::resource("/v1/reports/fee-revenue").get(fee_revenue))
-        .service(web::resource("/v1/exports/orders.csv").get(export_orders))
-        .service(web::resource("/v1/exports/fees.csv").get(export_fees));
+        .service(resource("/v1/checkout").post(post_checkout))
+        .service(resource("/v1/orders").get(list_orders))
+        .service(resource("/v1/orders/{id}").get(get_order))
+        .service(resource("/v1/orders/{id}/sync").post(sync_order))
+        .service(resource("/v1/orders/{id}/refunds").post(post_refund))
+        .service(resource("/v1/shops/{id}/orders").get(shop_orders))
+        .service(resource("/v1/disputes/{id}/sync").post(sync_dispute))
+        .service(resource("/v1/orders/{id}/ledger").get(order_ledger))
+        .service(resource("/v1/reports/fee-revenue").get(fee_revenue))
+        .service(resource("/v1/exports/orders.csv").get(export_orders))
+        .service(resource("/v1/exports/fees.csv").get(export_fees))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        get_cart,
+        clear_cart,
+        add_line,
+        set_quantity,
+        remove_line,
+        post_checkout,
+        list_orders,
+        get_order,
+        sync_order,
+        post_refund,
+        shop_orders,
+        sync_dispute,
+        order_ledger,
+        fee_revenue,
+        export_orders,
+        export_fees
+    ),
+    tags((name = "orders", description = "Carts, checkout, orders, refunds, disputes and their reports"))
+)]
+struct Doc;
+
+/// `{data: [...]}`: one page, newest first.
+#[derive(Serialize, ToSchema)]
+#[schema(bound = "T: ToSchema")]
+struct DataList<T> {
+    data: Vec<T>,
+}
+
+/// A dispute was read at the provider and applied.
+#[derive(Serialize, ToSchema)]
+struct DisputeSynced {
+    dispute: String,
+    applied: bool,
+}
+
+/// An order's ledger postings and the platform's P&L on it, per currency.
+#[derive(Serialize, ToSchema)]
+struct OrderLedger {
+    postings: Vec<crate::ledger::PostingView>,
+    pnl: Vec<crate::ledger::reports::ProfitAndLoss>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddLineRequest {
     product_id: String,
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct QuantityRequest {
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `awaiting_payment`, `paid`, `expired` or `canceled`.
     status: Option<String>,
+    /// 1 to 100 (default 20).
     limit: Option<i64>,
     /// RFC 3339: only orders created before this instant (the last one seen).
     created_before: Option<String>,
@@ -87,6 +142,9 @@ fn parse_list_query(
     Ok((status, before, limit))
 }
 
+#[utoipa::path(get, path = "/v1/cart", tag = "orders",
+    responses((status = 200, body = CartView)),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn get_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
     let buyer = caller.user_id.0;
@@ -94,6 +152,9 @@ async fn get_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(delete, path = "/v1/cart", tag = "orders",
+    responses((status = 200, description = "The empty cart", body = CartView)),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn clear_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
     let buyer = caller.user_id.0;
@@ -101,6 +162,10 @@ async fn clear_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(post, path = "/v1/cart/lines", tag = "orders",
+    request_body = AddLineRequest,
+    responses((status = 200, body = CartView)),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn add_line(
     caller: Caller,
     body: JsonBody<AddLineRequest>,
@@ -116,6 +181,11 @@ async fn add_line(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(patch, path = "/v1/cart/lines/{id}", tag = "orders",
+    params(("id" = String, Path, description = "The cart line's id")),
+    request_body = QuantityRequest,
+    responses((status = 200, body = CartView)),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn set_quantity(
     caller: Caller,
     path: web::Path<String>,
@@ -132,6 +202,10 @@ async fn set_quantity(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(delete, path = "/v1/cart/lines/{id}", tag = "orders",
+    params(("id" = String, Path, description = "The cart line's id")),
+    responses((status = 200, body = CartView)),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn remove_line(
     caller: Caller,
     path: web::Path<String>,
@@ -152,6 +226,17 @@ fn header_key(req: &HttpRequest) -> Result<String, AppError> {
 }
 
 /// `POST /v1/checkout` (header `Idempotency-Key`, required).
+#[utoipa::path(post, path = "/v1/checkout", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer")),
+    request_body = CheckoutRequest,
+    responses(
+        (status = 201, description = "The order, awaiting payment or paid", body = OrderView, headers(("Location" = String), ("Idempotent-Replayed" = String))),
+        (status = 400, description = "`idempotency_key_missing` or `idempotency_key_invalid`, or a malformed body", body = ErrorBody),
+        (status = 402, description = "`card_declined`", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`, `idempotency_key_reused`, `cart_empty`…", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn post_checkout(
     req: HttpRequest,
     caller: Caller,
@@ -186,6 +271,11 @@ async fn post_checkout(
     Ok(response.json(outcome.order))
 }
 
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    description = "A buyer's own orders; staff filter by buyer email and shop.",
+    params(ListQuery),
+    responses((status = 200, body = DataList<OrderView>)),
+    extensions(("x-roles" = json!(["buyer", "finance", "support", "operator"]))))]
 async fn list_orders(
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -203,9 +293,13 @@ async fn list_orders(
         created_before: before,
     };
     let data = db::run(&pool, move |conn| store::list_orders(conn, &filter, limit)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(DataList { data }))
 }
 
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "The order's id")),
+    responses((status = 200, body = OrderView)),
+    extensions(("x-roles" = json!(["buyer", "finance", "support", "operator"]))))]
 async fn get_order(
     caller: Caller,
     path: web::Path<String>,
@@ -226,6 +320,10 @@ async fn get_order(
 
 /// `POST /v1/orders/{id}/sync`: reads the PaymentIntent at the provider and
 /// applies it (the remedy for a missed webhook), then settles the parts.
+#[utoipa::path(post, path = "/v1/orders/{id}/sync", tag = "orders",
+    params(("id" = String, Path, description = "The order's id")),
+    responses((status = 200, body = OrderView)),
+    extensions(("x-roles" = json!(["buyer", "support", "operator"]))))]
 async fn sync_order(
     caller: Caller,
     context: RequestContext,
@@ -283,6 +381,15 @@ fn sync_state(view: &OrderView) -> serde_json::Value {
 }
 
 /// `POST /v1/orders/{id}/refunds` (header `Idempotency-Key`, required).
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders",
+    params(("id" = String, Path, description = "The order's id"), ("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer")),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, description = "The refund, succeeded", body = RefundView, headers(("Idempotent-Replayed" = String))),
+        (status = 202, description = "The refund, pending at the provider", body = RefundView),
+        (status = 409, description = "More than is left to refund, order not paid, key reused…", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "support", "operator"]))))]
 async fn post_refund(
     req: HttpRequest,
     caller: Caller,
@@ -327,6 +434,10 @@ async fn post_refund(
 }
 
 /// `GET /v1/shops/{id}/orders`: the shop's parts of orders, for its seller and staff.
+#[utoipa::path(get, path = "/v1/shops/{id}/orders", tag = "orders",
+    params(("id" = String, Path, description = "The shop's id"), ListQuery),
+    responses((status = 200, description = "The shop's parts of orders", body = DataList<SellerOrderView>)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn shop_orders(
     caller: Caller,
     path: web::Path<String>,
@@ -349,10 +460,14 @@ async fn shop_orders(
         store::list_shop_orders(conn, &shop.id, before, limit)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(DataList { data }))
 }
 
 /// `POST /v1/disputes/{id}/sync`: reads the dispute at the provider and applies it.
+#[utoipa::path(post, path = "/v1/disputes/{id}/sync", tag = "orders",
+    params(("id" = String, Path, description = "The provider's dispute id (`dp_…`)")),
+    responses((status = 200, body = DisputeSynced)),
+    extensions(("x-roles" = json!(["support", "operator"]))))]
 async fn sync_dispute(
     caller: Caller,
     context: RequestContext,
@@ -391,11 +506,18 @@ async fn sync_dispute(
         .before(before)
         .after(state(dispute_id.clone()).await?);
     db::run(&pool, move |conn| record_audit(conn, entry)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "dispute": dispute_id, "applied": true })))
+    Ok(HttpResponse::Ok().json(DisputeSynced {
+        dispute: dispute_id,
+        applied: true,
+    }))
 }
 
 /// `GET /v1/orders/{id}/ledger`: the entries the order's facts posted, and
 /// the platform's P&L on the order.
+#[utoipa::path(get, path = "/v1/orders/{id}/ledger", tag = "orders",
+    params(("id" = String, Path, description = "The order's id")),
+    responses((status = 200, body = OrderLedger)),
+    extensions(("x-roles" = json!(["finance", "support", "operator"]))))]
 async fn order_ledger(
     caller: Caller,
     path: web::Path<String>,
@@ -408,14 +530,18 @@ async fn order_ledger(
         crate::ledger::reports::entries_with_causes(conn, &causes)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "postings": postings, "pnl": pnl })))
+    Ok(HttpResponse::Ok().json(OrderLedger { postings, pnl }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
+    /// RFC 3339; default: 30 days before `to`.
     from: Option<String>,
+    /// RFC 3339, exclusive; default: now.
     to: Option<String>,
+    /// Order status (exports of orders only).
     status: Option<String>,
 }
 
@@ -424,6 +550,10 @@ const PERIOD_DAYS_MAX: i64 = 366;
 
 /// `GET /v1/reports/fee-revenue?from&to`: fees of the orders paid in the
 /// period, by shop and by category.
+#[utoipa::path(get, path = "/v1/reports/fee-revenue", tag = "orders",
+    params(PeriodQuery),
+    responses((status = 200, body = super::reports::FeeRevenueReport)),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn fee_revenue(
     caller: Caller,
     query: web::Query<PeriodQuery>,
@@ -458,6 +588,10 @@ const ORDER_COLUMNS: &[&str] = &[
 ];
 
 /// `GET /v1/exports/orders.csv?from&to&status`: orders created in the period, newest first.
+#[utoipa::path(get, path = "/v1/exports/orders.csv", tag = "orders",
+    params(PeriodQuery),
+    responses((status = 200, description = "RFC 4180, streamed", content_type = "text/csv", body = String, headers(("Content-Disposition" = String)))),
+    extensions(("x-roles" = json!(["finance", "support", "operator"]))))]
 async fn export_orders(
     caller: Caller,
     query: web::Query<PeriodQuery>,
@@ -527,6 +661,10 @@ const FEE_COLUMNS: &[&str] = &[
 
 /// `GET /v1/exports/fees.csv?from&to`: each part of the orders paid in the
 /// period with its fees, oldest first.
+#[utoipa::path(get, path = "/v1/exports/fees.csv", tag = "orders",
+    params(PeriodQuery),
+    responses((status = 200, description = "RFC 4180, streamed", content_type = "text/csv", body = String, headers(("Content-Disposition" = String)))),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn export_fees(
     caller: Caller,
     query: web::Query<PeriodQuery>,

@@ -19,7 +19,7 @@ const ADDRESS_FIELD_CHARS_MAX: usize = 200;
 const PAYMENT_METHOD_CHARS_MAX: usize = 100;
 
 /// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Stock is reserved; the buyer has not paid yet.
@@ -95,7 +95,7 @@ pub fn request_hash<T: Serialize>(request: &T) -> String {
 }
 
 /// A shipping address as the buyer sends it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shipping {
     pub name: String,
@@ -148,7 +148,7 @@ impl Shipping {
 }
 
 /// `POST /v1/checkout`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     pub shipping: Shipping,
@@ -182,7 +182,7 @@ impl CheckoutRequest {
 }
 
 /// One line of a refund request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineRequest {
     pub line_id: String,
@@ -191,7 +191,7 @@ pub struct RefundLineRequest {
 
 /// `POST /v1/orders/{id}/refunds`: by lines and quantities, or by an amount
 /// on one part.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,7 +295,7 @@ impl RefundRequest {
 }
 
 /// What the buyer, seller and staff read of an order line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LineView {
     pub id: String,
     pub product_id: String,
@@ -309,7 +309,7 @@ pub struct LineView {
 }
 
 /// Where a part's money to its seller stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartSettlementView {
     /// `awaiting_payment`, `held`, `in_progress` or `settled`.
     pub status: &'static str,
@@ -321,7 +321,7 @@ pub struct PartSettlementView {
 }
 
 /// One shop's part of an order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartView {
     pub id: String,
     pub shop_id: String,
@@ -342,7 +342,7 @@ pub struct PartView {
 }
 
 /// The payment side of an order, for its buyer and staff.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub intent_id: Option<String>,
     /// Hand this to the provider's payment element in the browser.
@@ -354,7 +354,7 @@ pub struct PaymentView {
 }
 
 /// A refund as shown on its order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub id: String,
     pub order_id: String,
@@ -371,7 +371,7 @@ pub struct RefundView {
 }
 
 /// One part's share of a refund.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundPartView {
     pub part_id: String,
     pub amount: Money,
@@ -380,14 +380,14 @@ pub struct RefundPartView {
 }
 
 /// Units of one line in a refund.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundLineView {
     pub line_id: String,
     pub quantity: i64,
 }
 
 /// A dispute on an order's charge.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DisputeView {
     pub id: String,
     pub amount: Money,
@@ -398,7 +398,7 @@ pub struct DisputeView {
 }
 
 /// An order as its buyer and staff see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: String,
     pub status: OrderStatus,
@@ -422,7 +422,7 @@ pub struct OrderView {
 
 /// One shop's part of an order as its seller sees it: its own lines, where to
 /// ship, and the money; never other shops' lines or the buyer's payment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SellerOrderView {
     pub order_id: String,
     pub order_status: OrderStatus,

@@ -13,7 +13,7 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 
 /// Fee revenue of one shop or category, in one currency.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct FeeRevenue {
     /// The shop id or the category.
     pub key: String,
@@ -24,7 +24,7 @@ pub struct FeeRevenue {
 }
 
 /// Fee revenue of the orders paid in a period, by shop and by category.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeeRevenueReport {
     pub by_shop: Vec<FeeRevenue>,
     /// A part counts under the category its fee was priced by: its largest

@@ -114,7 +114,7 @@ pub async fn sync_available(
 }
 
 /// One balance transaction of a paid payout and what the ledger holds for it.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, utoipa::ToSchema)]
 #[diesel(table_name = payout_lines)]
 pub struct PayoutLine {
     pub payout_id: String,

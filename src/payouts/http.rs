@@ -1,38 +1,94 @@
 //! Payouts for staff (failed first) and for a shop's seller, and the shop's balances.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::query;
+use crate::http::routes::{resource, Api};
 use crate::ledger::{self, Account};
 use crate::payments::Provider;
 use crate::sellers::shops;
 
 /// Mounts the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/payouts").get(list_payouts))
-        .service(web::resource("/v1/exports/payouts.csv").get(export_payouts))
-        .service(web::resource("/v1/shops/{id}/payouts").get(shop_payouts))
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/payouts").get(list_payouts))
+        .service(resource("/v1/exports/payouts.csv").get(export_payouts))
+        .service(resource("/v1/shops/{id}/payouts").get(shop_payouts))
+        .service(resource("/v1/shops/{id}/payouts/{payout_id}/statement").get(payout_statement))
         .service(
-            web::resource("/v1/shops/{id}/payouts/{payout_id}/statement").get(payout_statement),
+            resource("/v1/shops/{id}/payouts/{payout_id}/statement.csv").get(payout_statement_csv),
         )
-        .service(
-            web::resource("/v1/shops/{id}/payouts/{payout_id}/statement.csv")
-                .get(payout_statement_csv),
-        )
-        .service(web::resource("/v1/shops/{id}/statement").get(period_statement))
-        .service(web::resource("/v1/shops/{id}/statement.csv").get(period_statement_csv))
-        .service(web::resource("/v1/shops/{id}/balance").get(shop_balance));
+        .service(resource("/v1/shops/{id}/statement").get(period_statement))
+        .service(resource("/v1/shops/{id}/statement.csv").get(period_statement_csv))
+        .service(resource("/v1/shops/{id}/balance").get(shop_balance))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_payouts,
+        export_payouts,
+        shop_payouts,
+        payout_statement,
+        payout_statement_csv,
+        period_statement,
+        period_statement_csv,
+        shop_balance
+    ),
+    tags((name = "payouts", description = "Payouts, sellers' balances and statements"))
+)]
+struct Doc;
+
+/// `{data: [payout…]}`: failed first, then newest first.
+#[derive(Serialize, ToSchema)]
+struct PayoutList {
+    data: Vec<super::PayoutView>,
+}
+
+/// A shop's balances in one currency, in minor units; an account with no
+/// postings yet is absent.
+#[derive(Serialize, ToSchema, Default)]
+struct CurrencyBalance {
+    /// What the platform still owes the seller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owed_by_platform: Option<i64>,
+    /// On the connected account, not yet available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<i64>,
+    /// On the connected account, available to pay out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available: Option<i64>,
+    /// On its way to the bank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_transit: Option<i64>,
+    /// Arrived at the bank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paid_out: Option<i64>,
+    /// Fees charged on paid orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fees_charged: Option<i64>,
+}
+
+/// A shop's balances per currency code.
+#[derive(Serialize, ToSchema)]
+struct ShopBalance {
+    currencies: std::collections::BTreeMap<String, CurrencyBalance>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `pending`, `in_transit`, `paid`, `failed` or `canceled`.
     status: Option<String>,
+    /// Staff: one shop's payouts.
     shop_id: Option<String>,
+    /// 1 to 100 (default 50).
     limit: Option<i64>,
 }
 
@@ -45,6 +101,10 @@ fn checked(list: &ListQuery) -> Result<i64, AppError> {
     query::limit(list.limit, 50, super::PAYOUTS_PAGE_MAX)
 }
 
+#[utoipa::path(get, path = "/v1/payouts", tag = "payouts",
+    params(ListQuery),
+    responses((status = 200, body = PayoutList)),
+    extensions(("x-roles" = json!(["finance", "support", "operator"]))))]
 async fn list_payouts(
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -62,9 +122,13 @@ async fn list_payouts(
         )
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(PayoutList { data }))
 }
 
+#[utoipa::path(get, path = "/v1/shops/{id}/payouts", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id"), ListQuery),
+    responses((status = 200, body = PayoutList)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn shop_payouts(
     caller: Caller,
     path: web::Path<String>,
@@ -80,13 +144,17 @@ async fn shop_payouts(
         super::list(conn, Some(&shop.id), query.status.as_deref(), limit)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(PayoutList { data }))
 }
 
 /// `GET /v1/shops/{id}/balance`: per currency, from the ledger: what the
 /// platform still owes the seller, what sits on its connected account
 /// (pending, and available to pay out), what is on its way to the bank and
 /// what arrived; and the fees it was charged on paid orders.
+#[utoipa::path(get, path = "/v1/shops/{id}/balance", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses((status = 200, body = ShopBalance)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn shop_balance(
     caller: Caller,
     path: web::Path<String>,
@@ -97,31 +165,36 @@ async fn shop_balance(
     let balances = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &id, &viewer, staff)?;
         let all = ledger::shop_balances(conn, &shop.id)?;
-        let mut by_currency = std::collections::BTreeMap::new();
-        for (name, account) in [
-            ("owed_by_platform", Account::seller_payable(&shop.id)),
-            ("pending", Account::seller_connected_pending(&shop.id)),
-            ("available", Account::seller_connected_balance(&shop.id)),
-            ("in_transit", Account::seller_in_transit(&shop.id)),
-            ("paid_out", Account::seller_paid_out(&shop.id)),
-        ] {
+        let mut by_currency = std::collections::BTreeMap::<String, CurrencyBalance>::new();
+        type Field = fn(&mut CurrencyBalance) -> &mut Option<i64>;
+        let accounts: [(Account, Field); 5] = [
+            (Account::seller_payable(&shop.id), |b| {
+                &mut b.owed_by_platform
+            }),
+            (Account::seller_connected_pending(&shop.id), |b| {
+                &mut b.pending
+            }),
+            (Account::seller_connected_balance(&shop.id), |b| {
+                &mut b.available
+            }),
+            (Account::seller_in_transit(&shop.id), |b| &mut b.in_transit),
+            (Account::seller_paid_out(&shop.id), |b| &mut b.paid_out),
+        ];
+        for (account, field) in accounts {
             for row in all.iter().filter(|a| a.code == account.code) {
-                by_currency
-                    .entry(row.currency.clone())
-                    .or_insert_with(serde_json::Map::new)
-                    .insert(name.to_owned(), serde_json::json!(row.balance_minor));
+                *field(by_currency.entry(row.currency.clone()).or_default()) =
+                    Some(row.balance_minor);
             }
         }
         for (currency, fees) in crate::orders::store::fees_charged(conn, &shop.id)? {
-            by_currency
-                .entry(currency)
-                .or_insert_with(serde_json::Map::new)
-                .insert("fees_charged".to_owned(), serde_json::json!(fees));
+            by_currency.entry(currency).or_default().fees_charged = Some(fees);
         }
         Ok(by_currency)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "currencies": balances })))
+    Ok(HttpResponse::Ok().json(ShopBalance {
+        currencies: balances,
+    }))
 }
 
 /// The shop (as its seller or staff may see it) and its statement's payout,
@@ -155,6 +228,10 @@ async fn statement_of(
 /// `GET /v1/shops/{id}/payouts/{payout_id}/statement`: every balance
 /// transaction of the payout with the order part, fees and take-backs behind
 /// it; the lines sum to the payout.
+#[utoipa::path(get, path = "/v1/shops/{id}/payouts/{payout_id}/statement", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id"), ("payout_id" = String, Path, description = "The payout's id (`po_…`)")),
+    responses((status = 200, body = super::statements::PayoutStatement)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn payout_statement(
     caller: Caller,
     path: web::Path<(String, String)>,
@@ -182,6 +259,10 @@ const PAYOUT_STATEMENT_COLUMNS: &[&str] = &[
 ];
 
 /// The same statement as CSV (one page: a payout's lines are few).
+#[utoipa::path(get, path = "/v1/shops/{id}/payouts/{payout_id}/statement.csv", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id"), ("payout_id" = String, Path, description = "The payout's id (`po_…`)")),
+    responses((status = 200, description = "RFC 4180", content_type = "text/csv", body = String, headers(("Content-Disposition" = String)))),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn payout_statement_csv(
     caller: Caller,
     path: web::Path<(String, String)>,
@@ -225,8 +306,9 @@ async fn payout_statement_csv(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
     /// RFC 3339; default: 30 days before `to`.
     from: Option<String>,
@@ -253,6 +335,10 @@ async fn statement_scope(
 
 /// `GET /v1/shops/{id}/statement?from&to`: the shop's ledger accounts over a
 /// period — opening balances, every posting, closing balances.
+#[utoipa::path(get, path = "/v1/shops/{id}/statement", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id"), PeriodQuery),
+    responses((status = 200, body = super::statements::PeriodStatement)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn period_statement(
     caller: Caller,
     path: web::Path<String>,
@@ -280,6 +366,10 @@ const PERIOD_STATEMENT_COLUMNS: &[&str] = &[
 ];
 
 /// `GET /v1/shops/{id}/statement.csv?from&to`: every posting of the period, streamed.
+#[utoipa::path(get, path = "/v1/shops/{id}/statement.csv", tag = "payouts",
+    params(("id" = String, Path, description = "The shop's id"), PeriodQuery),
+    responses((status = 200, description = "RFC 4180", content_type = "text/csv", body = String, headers(("Content-Disposition" = String)))),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn period_statement_csv(
     caller: Caller,
     path: web::Path<String>,
@@ -339,14 +429,20 @@ const PAYOUT_COLUMNS: &[&str] = &[
     "created_at",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// `pending`, `in_transit`, `paid`, `failed` or `canceled`.
     status: Option<String>,
     shop_id: Option<String>,
 }
 
 /// `GET /v1/exports/payouts.csv?status&shop_id`: every payout, newest first, streamed.
+#[utoipa::path(get, path = "/v1/exports/payouts.csv", tag = "payouts",
+    params(ExportQuery),
+    responses((status = 200, description = "RFC 4180", content_type = "text/csv", body = String, headers(("Content-Disposition" = String)))),
+    extensions(("x-roles" = json!(["finance", "support", "operator"]))))]
 async fn export_payouts(
     caller: Caller,
     query: web::Query<ExportQuery>,

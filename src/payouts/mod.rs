@@ -25,7 +25,7 @@ use crate::payments::{Payout, Provider};
 pub const PAYOUTS_PAGE_MAX: i64 = 100;
 
 /// A payout as stored, with the statuses it went through.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = payouts)]
 pub struct PayoutRow {
     pub id: String,
@@ -38,20 +38,36 @@ pub struct PayoutRow {
     pub failure_message: Option<String>,
     pub arrival_date: i64,
     pub automatic: bool,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub updated_at: chrono::NaiveDateTime,
 }
 
 /// A payout and its status history, for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PayoutView {
     #[serde(flatten)]
     pub payout: PayoutRow,
     /// What the seller must do, for a failed payout.
     pub action: Option<&'static str>,
+    /// `[status, when]` pairs, oldest first.
+    #[schema(value_type = Vec<Vec<String>>)]
+    #[serde(serialize_with = "serialize_history")]
     pub history: Vec<(String, chrono::NaiveDateTime)>,
     /// A paid payout's balance transactions, each matched to the ledger.
     pub lines: Vec<funds::PayoutLine>,
+}
+
+fn serialize_history<S: serde::Serializer>(
+    history: &[(String, chrono::NaiveDateTime)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(
+        history
+            .iter()
+            .map(|(status, at)| [status.clone(), crate::db::rfc3339(*at)]),
+    )
 }
 
 fn action_for(failure_code: Option<&str>) -> Option<&'static str> {

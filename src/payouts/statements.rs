@@ -18,7 +18,7 @@ use crate::orders::schema::{order_parts, part_movements, part_recoveries};
 pub const STATEMENT_ROWS_MAX: i64 = 1000;
 
 /// Money a part's seller gave back: a refund's or a dispute's share.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TakenBack {
     /// `refund`, `dispute`, `dispute_fee`, or `dispute_won` (negative: given back).
     pub cause_kind: String,
@@ -27,7 +27,7 @@ pub struct TakenBack {
 }
 
 /// The order part behind a transfer or reversal line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartDetail {
     pub order_id: String,
     pub part_id: String,
@@ -43,7 +43,7 @@ pub struct PartDetail {
 }
 
 /// One balance transaction of a payout and what it was.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatementLine {
     #[serde(flatten)]
     pub line: PayoutLine,
@@ -51,7 +51,7 @@ pub struct StatementLine {
 }
 
 /// A payout and everything that makes it up.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PayoutStatement {
     pub payout: PayoutRow,
     pub lines: Vec<StatementLine>,
@@ -159,10 +159,12 @@ pub fn payout_statement(
 /// A shop's accounts over `[from, to)`: balances at the start, every posting
 /// in between (oldest first, at most [`STATEMENT_ROWS_MAX`]), and balances at
 /// the end — each account's opening plus its postings is its closing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodStatement {
     pub shop_id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub from: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub to: chrono::NaiveDateTime,
     pub opening: Vec<AccountBalance>,
     pub postings: Vec<ShopPosting>,

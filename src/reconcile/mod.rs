@@ -39,10 +39,12 @@ use crate::sellers::schema::shops;
 pub const REPORTS_PAGE_MAX: i64 = 100;
 
 /// A reconciliation run and what it found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub started_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub finished_at: chrono::NaiveDateTime,
     /// The platform account and each shop's connected account.
     pub accounts_checked: i64,
@@ -51,11 +53,13 @@ pub struct Report {
 }
 
 /// A stored report without its rows, for lists.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = reconciliation_reports)]
 pub struct ReportSummary {
     pub id: String,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub started_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub finished_at: chrono::NaiveDateTime,
     pub accounts_checked: i64,
     pub transactions_checked: i64,

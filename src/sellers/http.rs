@@ -2,43 +2,72 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::shops::{self, NewShop, Shop};
 use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
 use crate::payments::{Provider, ProviderError};
 
 /// Mounts the shop routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/shops").post(create_shop).get(list_shops))
-        .service(web::resource("/v1/shops/{id}").get(get_shop))
-        .service(web::resource("/v1/shops/{id}/onboarding_link").post(onboarding_link))
-        .service(web::resource("/v1/shops/{id}/sync").post(sync_shop))
-        .service(web::resource("/v1/shops/{id}/freeze").post(freeze_shop))
-        .service(web::resource("/v1/shops/{id}/unfreeze").post(unfreeze_shop));
+pub fn routes(api: &mut Api<'_>) {
+    api.service(resource("/v1/shops").post(create_shop).get(list_shops))
+        .service(resource("/v1/shops/{id}").get(get_shop))
+        .service(resource("/v1/shops/{id}/onboarding_link").post(onboarding_link))
+        .service(resource("/v1/shops/{id}/sync").post(sync_shop))
+        .service(resource("/v1/shops/{id}/freeze").post(freeze_shop))
+        .service(resource("/v1/shops/{id}/unfreeze").post(unfreeze_shop))
+        .describe(Doc::openapi());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_shop, list_shops, get_shop, onboarding_link, sync_shop, freeze_shop, unfreeze_shop),
+    tags((name = "shops", description = "Shops and their onboarding as connected accounts"))
+)]
+struct Doc;
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateShopRequest {
     name: String,
+    /// Lowercase letters, digits and dashes; unique (409 `slug_taken`).
     slug: String,
+    /// ISO 3166-1 alpha-2, e.g. `US`.
     country: String,
+    /// ISO 4217, e.g. `USD`.
     default_currency: String,
     support_email: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FreezeRequest {
+    /// 1 to 500 characters once trimmed, no control characters; shown in the audit log.
+    #[schema(min_length = 1)]
     reason: String,
 }
 
+/// `{data: [shop…]}`.
+#[derive(Serialize, ToSchema)]
+struct ShopList<'a> {
+    data: Vec<ShopView<'a>>,
+}
+
+/// A single-use onboarding link at the provider.
+#[derive(Serialize, ToSchema)]
+struct OnboardingLink {
+    url: String,
+    /// Unix seconds.
+    expires_at: i64,
+}
+
 /// A shop as its seller and staff see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShopView<'a> {
     id: &'a str,
     name: &'a str,
@@ -54,6 +83,7 @@ pub struct ShopView<'a> {
     can_be_paid_out: bool,
     frozen_reason: Option<&'a str>,
     provider_account_id: Option<&'a str>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     created_at: chrono::NaiveDateTime,
 }
 
@@ -84,6 +114,13 @@ fn is_staff(caller: &Caller) -> bool {
 
 /// `POST /v1/shops`: the shop is saved first; if the provider fails, it stays
 /// `not_started` and the account is created on the next onboarding-link request.
+#[utoipa::path(post, path = "/v1/shops", tag = "shops",
+    request_body = CreateShopRequest,
+    responses(
+        (status = 201, description = "The shop (its account is created at the provider when it can be)", body = ShopView),
+        (status = 409, description = "`slug_taken`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn create_shop(
     caller: Caller,
     body: JsonBody<CreateShopRequest>,
@@ -112,12 +149,16 @@ async fn create_shop(
     Ok(HttpResponse::Created().json(ShopView::from(&shop)))
 }
 
+#[utoipa::path(get, path = "/v1/shops", tag = "shops",
+    description = "A seller's own shops; every shop for staff.",
+    responses((status = 200, body = ShopList)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn list_shops(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
     let owner = (!is_staff(&caller)).then(|| caller.user_id.0.clone());
     let shops = db::run(&pool, move |conn| shops::list_shops(conn, owner.as_deref())).await?;
     let data: Vec<ShopView<'_>> = shops.iter().map(ShopView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(ShopList { data }))
 }
 
 async fn visible_shop(caller: &Caller, pool: &DbPool, id: String) -> Result<Shop, AppError> {
@@ -126,6 +167,10 @@ async fn visible_shop(caller: &Caller, pool: &DbPool, id: String) -> Result<Shop
     db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await
 }
 
+#[utoipa::path(get, path = "/v1/shops/{id}", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses((status = 200, body = ShopView)),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn get_shop(
     caller: Caller,
     path: web::Path<String>,
@@ -137,6 +182,13 @@ async fn get_shop(
 }
 
 /// `POST /v1/shops/{id}/onboarding_link`: a fresh link each time (they expire).
+#[utoipa::path(post, path = "/v1/shops/{id}/onboarding_link", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses(
+        (status = 200, body = OnboardingLink),
+        (status = 422, description = "The provider refused the request", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn onboarding_link(
     caller: Caller,
     path: web::Path<String>,
@@ -160,12 +212,18 @@ async fn onboarding_link(
             &settings.provider.connect_onboarding_return_url,
         )
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "url": link.url, "expires_at": link.expires_at })))
+    Ok(HttpResponse::Ok().json(OnboardingLink {
+        url: link.url,
+        expires_at: link.expires_at,
+    }))
 }
 
 /// `POST /v1/shops/{id}/sync`: fetches the account's state from the provider and
 /// applies it — what a missed or late `account.updated` would have done.
+#[utoipa::path(post, path = "/v1/shops/{id}/sync", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses((status = 200, description = "The shop after applying the provider's account state", body = ShopView)),
+    extensions(("x-roles" = json!(["seller", "support", "operator"]))))]
 async fn sync_shop(
     caller: Caller,
     context: RequestContext,
@@ -216,6 +274,11 @@ async fn sync_shop(
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }
 
+#[utoipa::path(post, path = "/v1/shops/{id}/freeze", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    request_body = FreezeRequest,
+    responses((status = 200, body = ShopView)),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn freeze_shop(
     caller: Caller,
     context: RequestContext,
@@ -229,6 +292,10 @@ async fn freeze_shop(
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }
 
+#[utoipa::path(post, path = "/v1/shops/{id}/unfreeze", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses((status = 200, body = ShopView)),
+    extensions(("x-roles" = json!(["operator"]))))]
 async fn unfreeze_shop(
     caller: Caller,
     context: RequestContext,

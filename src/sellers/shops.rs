@@ -508,7 +508,7 @@ pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<Option<String
 /// Freezes or unfreezes a shop (an operator's decision, with a reason).
 ///
 /// # Errors
-/// 404 for an unknown shop; 422 for a missing or over-long reason when freezing.
+/// 404 for an unknown shop; 422 for a missing, over-long or garbled reason when freezing.
 #[tracing::instrument(skip(conn))]
 pub fn set_frozen(
     conn: &mut DbConnection,
@@ -517,10 +517,13 @@ pub fn set_frozen(
     reason: Option<&str>,
 ) -> Result<Shop, AppError> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    if frozen && reason.is_none_or(|r| r.chars().count() > REASON_CHARS_MAX) {
+    // Control characters are refused: the reason is shown in the audit log,
+    // emails and exports, where they would garble or hide text.
+    let unfit = |r: &str| r.chars().count() > REASON_CHARS_MAX || r.chars().any(char::is_control);
+    if frozen && reason.is_none_or(unfit) {
         return Err(AppError::unprocessable(
             "invalid_value",
-            format!("freezing needs a reason of 1 to {REASON_CHARS_MAX} characters"),
+            format!("freezing needs a reason of 1 to {REASON_CHARS_MAX} characters, without control characters"),
             Some("reason".into()),
         ));
     }

@@ -1,11 +1,14 @@
 //! `POST /webhooks/stripe` and `POST /webhooks/stripe/connect`: verify, store, 200.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::signature::{self, SignatureError};
 use super::{ingest, Ingested, Source};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::routes::{resource, Api};
 
 /// Largest event body accepted (the provider's events are a few KiB).
 pub const EVENT_BYTES_MAX: usize = 512 * 1024;
@@ -20,20 +23,47 @@ pub struct WebhookSecrets {
 }
 
 /// Mounts the two endpoints, with their own body limit.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(api: &mut Api<'_>) {
     let limit = web::PayloadConfig::new(EVENT_BYTES_MAX);
-    cfg.service(
-        web::resource("/webhooks/stripe")
+    api.service(
+        resource("/webhooks/stripe")
             .app_data(limit.clone())
             .post(platform_event),
     )
     .service(
-        web::resource("/webhooks/stripe/connect")
+        resource("/webhooks/stripe/connect")
             .app_data(limit)
             .post(connect_event),
-    );
+    )
+    .describe(Doc::openapi());
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    paths(platform_event, connect_event),
+    tags((name = "webhooks", description = "The provider's events: verified, stored, processed later"))
+)]
+struct Doc;
+
+/// The answer to a verified event.
+#[derive(Serialize, ToSchema)]
+struct Received {
+    received: bool,
+    /// The event was stored before (the provider retried it).
+    duplicate: bool,
+}
+
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "webhooks",
+    description = "The body is taken as raw bytes: the signature is over them exactly, so it is not parsed before it is verified. Signed with a platform endpoint secret.",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\">`; several `v1` while a secret is rolled")),
+    request_body(content = Object, content_type = "application/json", description = "A provider event, as raw bytes (at most 512 KiB)"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, description = "`signature_missing`, `signature_invalid`, `signature_outside_tolerance`…; `param` is `Stripe-Signature`", body = ErrorBody),
+        (status = 413, description = "`body_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the provider retries later", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn platform_event(
     req: HttpRequest,
     body: web::Bytes,
@@ -44,6 +74,17 @@ async fn platform_event(
     receive(req, body, pool, secrets, &limits, Source::Platform).await
 }
 
+#[utoipa::path(post, path = "/webhooks/stripe/connect", tag = "webhooks",
+    description = "The body is taken as raw bytes: the signature is over them exactly, so it is not parsed before it is verified. Signed with a Connect endpoint secret (events of connected accounts).",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\">`; several `v1` while a secret is rolled")),
+    request_body(content = Object, content_type = "application/json", description = "A provider event, as raw bytes (at most 512 KiB)"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, description = "`signature_missing`, `signature_invalid`, `signature_outside_tolerance`…; `param` is `Stripe-Signature`", body = ErrorBody),
+        (status = 413, description = "`body_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the provider retries later", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
 async fn connect_event(
     req: HttpRequest,
     body: web::Bytes,
@@ -88,8 +129,8 @@ async fn receive(
         ));
     }
     let ingested = db::run(&pool, move |conn| ingest(conn, source, &body)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "received": true,
-        "duplicate": ingested == Ingested::Duplicate,
-    })))
+    Ok(HttpResponse::Ok().json(Received {
+        received: true,
+        duplicate: ingested == Ingested::Duplicate,
+    }))
 }
