@@ -337,6 +337,12 @@ fn demo(mut settings: Settings) -> anyhow::Result<()> {
                 shop.status()
             );
         }
+        if let Some(rule) = &seeded.fee_rule_created {
+            println!(
+                "platform fee rule {rule}: {} % + a fixed amount per currency (platform bears processing fees)",
+                bazaar::demo::DEMO_FEE_PERCENTAGE
+            );
+        }
         println!(
             "sellers: {} ; buyer: {}",
             seeded.sellers.join(", "),
