@@ -106,6 +106,12 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server (and so [`Application::run_until_stopped`])
+    /// from another task, as `bazaar demo` does when its day is over.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The database pool the server uses.
     pub fn pool(&self) -> &DbPool {
         &self.pool

@@ -47,13 +47,27 @@ enum Command {
         #[arg(long)]
         bind: Option<std::net::SocketAddr>,
     },
-    /// Seed the demo marketplace: demo sellers with onboarded shops (on the
-    /// sandbox), a demo buyer and the demo catalog. Safe to run again.
+    /// Play a day of the marketplace on the sandbox and print its books: sellers
+    /// onboard, buyers check out carts of several shops, a card is declined, a
+    /// line refunded, disputes won and lost, the provider's clock moves on,
+    /// payouts are paid and one fails; then orders, fees, transfers, payouts,
+    /// the trial balance and a reconciliation. Exits 1 unless the trial balance
+    /// is zero and reconciliation clean. With --seed: only load the demo data.
     Demo {
-        /// Load the demo data (the only action for now; required so that a bare
-        /// `bazaar demo` never writes by accident).
-        #[arg(long)]
+        /// Only load the demo data (sellers with onboarded shops, a buyer, the
+        /// catalog, a platform fee rule); safe to run again.
+        #[arg(long, conflicts_with_all = ["quick", "keep_running", "fresh"])]
         seed: bool,
+        /// Play only the scripted carts (each money fact once): a bounded run for CI.
+        #[arg(long)]
+        quick: bool,
+        /// Keep serving on server.bind after the summary, printing the URLs and
+        /// demo credentials, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Delete the embedded SQLite database and the sandbox's state file first.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Sign provider event payloads (JSON files, e.g. webhooks/*.json) with the
     /// configured webhook secrets and post them to a running instance; or, with
@@ -93,13 +107,19 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.config_dir) {
+    let mut settings = match Settings::load(&cli.config_dir) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("bazaar: {error}");
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Demo { seed: false, .. }) {
+        // The day's story and its progress bar are the output; request logs
+        // would bury them, and so would the provider client's warning about
+        // the card the day declines on purpose (RUST_LOG still wins).
+        settings.log.filter = "warn,stripe=error".into();
+    }
     telemetry::init(&settings.log);
     let outcome = match cli.command {
         Command::Reconcile => {
@@ -126,15 +146,20 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::CreateOperator { email }) => {
             create_operator(&settings, &email)
         }
-        Command::Demo { seed } => {
-            if seed {
-                demo(settings)
-            } else {
-                Err(anyhow::anyhow!(
-                    "nothing to do: `bazaar demo --seed` loads the demo data"
-                ))
-            }
-        }
+        Command::Demo { seed: true, .. } => demo(settings),
+        Command::Demo {
+            quick,
+            keep_running,
+            fresh,
+            ..
+        } => demo_day(
+            settings,
+            bazaar::demo::DayOptions {
+                quick,
+                keep_running,
+                fresh,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -306,6 +331,13 @@ fn create_operator(settings: &Settings, email: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn demo_day(settings: Settings, options: bazaar::demo::DayOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(bazaar::demo::play(settings, options))
+}
+
 fn demo(mut settings: Settings) -> anyhow::Result<()> {
     // The HTTP listener is not used: any free port, so a running server's port is no obstacle.
     settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -335,6 +367,12 @@ fn demo(mut settings: Settings) -> anyhow::Result<()> {
                 shop.slug,
                 shop.id,
                 shop.status()
+            );
+        }
+        if let Some(rule) = &seeded.fee_rule_created {
+            println!(
+                "platform fee rule {rule}: {} % + a fixed amount per currency (platform bears processing fees)",
+                bazaar::demo::DEMO_FEE_PERCENTAGE
             );
         }
         println!(

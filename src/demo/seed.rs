@@ -1,8 +1,10 @@
 //! `bazaar demo --seed`: a marketplace anyone can click through on the
-//! embedded defaults — demo sellers with onboarded shops, a buyer, and the
-//! demo catalog of `fixtures/demo_catalog.json`.
+//! embedded defaults — demo sellers with onboarded shops, a buyer, the demo
+//! catalog of `fixtures/demo_catalog.json`, and a platform fee rule (without
+//! one every checkout answers `no_fee_rule`).
 //!
-//! Safe to run again: existing users, shops and SKUs are reused, not duplicated.
+//! Safe to run again: existing users, shops, SKUs and a platform fee rule in
+//! force are reused, not duplicated.
 //! Onboarding is completed automatically only against the sandbox (through its
 //! test helper); with the real provider the shops stay `pending` until their
 //! sellers follow their onboarding links.
@@ -11,10 +13,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 
-use crate::auth::{self, Email, Password, RequestContext, Role};
+use crate::auth::{self, AuditEntry, Email, Password, RequestContext, Role};
 use crate::catalog::demo::{load_demo_catalog, DemoCatalog, DEMO_CATALOG_JSON};
 use crate::config::{ProviderKind, Settings};
 use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::fees::{self, FeeScope, FeeTerms};
 use crate::payments::Provider;
 use crate::sellers::shops::{self, Shop};
 
@@ -31,7 +35,16 @@ pub struct Seeded {
     pub shops: Vec<Shop>,
     pub products_inserted: usize,
     pub products_skipped: usize,
+    /// The platform fee rule made by this run; `None` when one was in force.
+    pub fee_rule_created: Option<String>,
 }
+
+/// The demo's platform fee: 10 % plus a fixed amount in each demo currency,
+/// the platform bearing the provider's processing fee and giving back its fee
+/// in proportion on refunds. Demo business terms, not a recommendation.
+pub const DEMO_FEE_PERCENTAGE: &str = "10";
+/// The fixed part of the demo fee, per currency, in minor units.
+pub const DEMO_FEE_FIXED_MINOR: [(&str, i64); 3] = [("USD", 30), ("EUR", 25), ("GBP", 20)];
 
 fn seller_email(slug: &str) -> String {
     format!("owner@{slug}.demo.bazaar.example")
@@ -87,6 +100,7 @@ pub async fn seed(
         load_demo_catalog(&mut conn, owner_for_shop, DEMO_CATALOG_JSON)
             .map_err(|e| anyhow::anyhow!("demo catalog: {e}"))?
     };
+    let fee_rule_created = ensure_platform_fee_rule(pool)?;
     let mut onboarded = Vec::with_capacity(loaded.shops.len());
     for shop in loaded.shops {
         onboarded.push(onboard(settings, pool, provider, sandbox_url, shop).await?);
@@ -101,7 +115,45 @@ pub async fn seed(
         shops: onboarded,
         products_inserted: loaded.products_inserted,
         products_skipped: loaded.products_skipped,
+        fee_rule_created,
     })
+}
+
+/// Creates the demo's platform fee rule unless a platform rule is live (an
+/// operator's own terms win over the demo's); returns the new rule's id.
+fn ensure_platform_fee_rule(pool: &DbPool) -> anyhow::Result<Option<String>> {
+    let fixed: BTreeMap<String, i64> = DEMO_FEE_FIXED_MINOR
+        .iter()
+        .map(|(code, minor)| ((*code).to_owned(), *minor))
+        .collect();
+    let terms = FeeTerms::parse(DEMO_FEE_PERCENTAGE, &fixed, None, None, "platform", true)
+        .map_err(|e| anyhow::anyhow!("demo fee terms: {e}"))?;
+    let mut conn = pool.get()?;
+    db::write_transaction(&mut conn, |conn| {
+        let now = db::now();
+        // A live rule blocks a second one (409 `fee_rule_exists`), even one
+        // that starts later: the operator scheduled it.
+        let live = fees::list_rules(conn)?.iter().any(|rule| {
+            rule.scope == FeeScope::Platform
+                && (rule.effective_to.is_none() || rule.version_at(now).is_some())
+        });
+        if live {
+            return Ok(None);
+        }
+        let rule = fees::create_rule(conn, &FeeScope::Platform, &terms, now, now)?;
+        let context = RequestContext {
+            ip: None,
+            request_id: Some("cli".into()),
+        };
+        auth::record_audit(
+            conn,
+            AuditEntry::new("fee_rule.create", &rule.id)
+                .context(&context)
+                .after(serde_json::json!({"scope": "platform", "source": "bazaar demo --seed"})),
+        )?;
+        Ok(Some(rule.id))
+    })
+    .map_err(|e: AppError| anyhow::anyhow!("demo fee rule: {e}"))
 }
 
 /// Gives a demo shop its connected account and, on the sandbox, completes onboarding.

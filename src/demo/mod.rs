@@ -1,0 +1,252 @@
+//! `bazaar demo`: a day of a marketplace, played on the embedded defaults.
+//!
+//! It starts the marketplace and the in-process sandbox provider, seeds the
+//! demo catalog ([`seed`]), then drives the real API over HTTP as its people
+//! would: sellers onboard (one ends up restricted), buyers check out carts of
+//! several sellers, a card is declined, a line is refunded, one dispute is won
+//! and one lost, the sandbox's clock moves four days, payouts are paid and one
+//! fails. It ends with a summary read from the API — orders, fees by shop,
+//! transfers, payouts, the trial balance and a reconciliation report — and
+//! fails when the books do not balance or reconciliation finds a difference.
+//!
+//! The demo computes no money itself: every number it prints is the API's.
+//! It plays on the sandbox only (it moves the provider's clock and uses its
+//! test cards), and only on a marketplace without orders, so its story is the
+//! whole story of the books it checks.
+
+mod client;
+mod day;
+mod morning;
+mod script;
+mod seed;
+mod summary;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::Application;
+use crate::config::{DatabaseUrl, ProviderKind, Settings};
+use crate::db::{self, DbPool};
+
+pub use seed::{
+    seed, Seeded, DEMO_BUYER_EMAIL, DEMO_FEE_FIXED_MINOR, DEMO_FEE_PERCENTAGE, DEMO_PASSWORD,
+};
+
+/// How long the server may take to answer `/readyz` after it was started.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What `bazaar demo` was asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DayOptions {
+    /// Play only the scripted carts (each money fact once): the bounded run CI uses.
+    pub quick: bool,
+    /// Keep serving after the summary, on the configured address, until Ctrl-C.
+    pub keep_running: bool,
+    /// Start from an empty embedded database and sandbox state.
+    pub fresh: bool,
+}
+
+/// The progress bar (on a terminal only) and the story lines printed above it.
+pub(crate) struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new(steps: u64) -> Self {
+        let bar = ProgressBar::new(steps);
+        let style = ProgressStyle::with_template("{spinner} [{bar:32}] {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self { bar }
+    }
+
+    /// Names the step now running.
+    pub(crate) fn step(&self, what: impl Into<String>) {
+        self.bar.set_message(what.into());
+    }
+
+    /// Prints a line of the story (above the bar) and counts one step done.
+    pub(crate) fn done(&self, line: impl AsRef<str>) {
+        self.bar.suspend(|| println!("  {}", line.as_ref()));
+        self.bar.inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Plays the demo day and prints its summary; with `keep_running`, then
+/// serves until Ctrl-C.
+///
+/// # Errors
+/// Set-up failed, a step of the day failed or timed out, or the books did not
+/// balance or reconcile (after the summary was printed).
+pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.provider.kind == ProviderKind::Sandbox,
+        "`bazaar demo` plays on the sandbox provider (it moves the provider's clock and pays with its test cards); `bazaar demo --seed` also works with the real provider"
+    );
+    if options.fresh {
+        remove_embedded_state(&settings)?;
+    }
+    if !options.keep_running {
+        // Nobody will visit: any free port, so a running `serve` is no obstacle.
+        settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    if let Some(parent) = settings
+        .sandbox
+        .state_file
+        .as_deref()
+        .and_then(std::path::Path::parent)
+    {
+        // SQLite makes ./data for its file; on PostgreSQL nothing else would,
+        // and the sandbox does not create its state file's folder.
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let pool = db::connect_pool(&settings.database)?;
+    // A set-up command like `migrate`: PostgreSQL is migrated here too.
+    db::migrate(&mut *pool.get()?)?;
+    refuse_played_marketplace(&pool).await?;
+
+    let bind = settings.server.bind;
+    let application = Application::build(settings.clone())
+        .await
+        .with_context(|| format!("starting the marketplace on {bind}"))?;
+    let sandbox_url = application
+        .sandbox_url()
+        .ok_or_else(|| anyhow::anyhow!("the in-process sandbox did not start"))?;
+    let carts: Vec<&script::Cart> = script::SCRIPTED
+        .iter()
+        .chain(if options.quick { &[][..] } else { script::MORE })
+        .collect();
+    let progress = Progress::new(morning::STEPS + day::steps(&carts) + summary::STEPS);
+    progress.step("seeding the demo catalog");
+    let seeded = seed(
+        &settings,
+        application.pool(),
+        application.provider().as_ref(),
+        Some(&sandbox_url),
+    )
+    .await?;
+    progress.done(format!(
+        "seeded {} shops, {} products ({} already there), fee rule {}",
+        seeded.shops.len(),
+        seeded.products_inserted,
+        seeded.products_skipped,
+        if seeded.fee_rule_created.is_some() {
+            format!("{DEMO_FEE_PERCENTAGE} % + fixed, platform bears processing fees")
+        } else {
+            "already in force".to_owned()
+        }
+    ));
+
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut http = reqwest::Client::builder();
+    let base = match &settings.server.tls {
+        Some(tls) => {
+            // The listener speaks only TLS with a certificate that names localhost.
+            let pem = tls.certificate_pem()?;
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+            format!("{scheme}://localhost:{}", application.port())
+        }
+        None => format!("{scheme}://127.0.0.1:{}", application.port()),
+    };
+    let sandbox_key = crate::app::sandbox_config(&settings).secret_key;
+    // The default sandbox key is public; a configured one is a secret and stays unprinted.
+    let shown_key = (sandbox_key == crate::sandbox::SandboxConfig::default().secret_key)
+        .then(|| sandbox_key.clone());
+    let api = client::Api::new(http, base, sandbox_url, sandbox_key)?;
+    let server = application.server_handle();
+    let serving = tokio::spawn(application.run_until_stopped());
+
+    let outcome = play_day(&api, &pool, &carts, &progress).await;
+    progress.finish();
+    let (cast, books) = match outcome {
+        Ok(played) => played,
+        Err(error) => {
+            server.stop(true).await;
+            let _ = serving.await;
+            return Err(error);
+        }
+    };
+    print!("{}", books.text);
+    if options.keep_running {
+        summary::print_explore(&api, &cast, &seeded, shown_key.as_deref());
+        // The server stops itself on Ctrl-C (SIGINT) or SIGTERM.
+        serving.await??;
+    } else {
+        server.stop(true).await;
+        serving.await??;
+    }
+    books.verdict()
+}
+
+async fn play_day(
+    api: &client::Api,
+    pool: &DbPool,
+    carts: &[&script::Cart],
+    progress: &Progress,
+) -> anyhow::Result<(morning::Cast, summary::Books)> {
+    client::wait_for("the server to be ready", READY_TIMEOUT, || async {
+        Ok((api.get_public("/readyz").await?.0 == 200).then_some(()))
+    })
+    .await?;
+    let cast = morning::play(api, pool, progress).await?;
+    let day = day::play(api, &cast, carts, progress).await?;
+    let books = summary::report(api, &cast, &day, progress).await?;
+    Ok((cast, books))
+}
+
+/// `--fresh`: deletes the embedded SQLite file and the sandbox's state file.
+fn remove_embedded_state(settings: &Settings) -> anyhow::Result<()> {
+    let DatabaseUrl::Sqlite(path) = &settings.database.url else {
+        anyhow::bail!(
+            "--fresh deletes the embedded SQLite database; with PostgreSQL, point database.url at a new, empty database instead"
+        );
+    };
+    let mut files = vec![path.clone()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.clone().into_os_string();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    files.extend(settings.sandbox.state_file.clone());
+    for file in files {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::anyhow!("--fresh: removing {}: {e}", file.display())),
+        }
+    }
+    Ok(())
+}
+
+/// The demo checks the whole books against its own story: on a marketplace
+/// that already has orders the story would not be the whole of them.
+async fn refuse_played_marketplace(pool: &DbPool) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    let orders: i64 = db::run(pool, |conn| {
+        crate::orders::schema::orders::table
+            .count()
+            .get_result(conn)
+            .map_err(crate::error::AppError::from)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        orders == 0,
+        "this database already has {orders} order(s) (a demo day was played, or the marketplace is in use): \
+         `bazaar demo --fresh` starts the embedded database over, `bazaar serve` explores what is there"
+    );
+    Ok(())
+}

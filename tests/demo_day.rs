@@ -1,0 +1,122 @@
+//! `bazaar demo --quick`, the real binary on its embedded defaults from an
+//! empty folder (or on a fresh PostgreSQL database when the suite runs
+//! there): the day is played, its summary says the trial balance is zero and
+//! reconciliation clean, and shows the day's facts — a declined card, a
+//! refund, a won and a lost dispute, a failed payout, restricted shops.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Instant;
+
+const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
+
+fn bazaar(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(BAZAAR);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("BAZAAR_ENV");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BAZAAR__") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(url) = database_url {
+        command.env("BAZAAR__DATABASE__URL", url);
+    }
+    command.output().expect("bazaar runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The summary line that starts with `label`, e.g. a shop's or a payout's.
+fn lines_with<'a>(summary: &'a str, needle: &str) -> Vec<&'a str> {
+    summary.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn a_quick_demo_day_ends_with_a_zero_trial_balance_and_a_clean_reconciliation() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = std::env::var(common::TEST_DATABASE_URL_VAR)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .map(|_| common::TestDatabase::create());
+    let url = postgres.as_ref().map(|db| db.url.as_str());
+
+    let started = Instant::now();
+    let output = bazaar(dir.path(), url, &["demo", "--quick"]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    eprintln!("demo --quick took {:?}", started.elapsed());
+
+    assert!(
+        stdout.contains("trial balance: zero (debits = credits in EUR, GBP, USD)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reconciliation: clean (0 differences)"),
+        "{stdout}"
+    );
+    // Six scripted carts, each one order, all paid in the end.
+    assert!(stdout.contains("\nOrders (6)\n"), "{stdout}");
+    assert_eq!(lines_with(&stdout, "  paid  ").len(), 6, "{stdout}");
+    assert_eq!(
+        lines_with(&stdout, "card declined (generic_decline), then paid").len(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(lines_with(&stdout, "dispute won").len(), 1, "{stdout}");
+    assert_eq!(lines_with(&stdout, "dispute lost").len(), 1, "{stdout}");
+    assert_eq!(
+        lines_with(&stdout, "refunded 30.94 EUR").len(),
+        1,
+        "{stdout}"
+    );
+    // The failed payout is Thames & Co's, and it stops that shop's payouts.
+    let failed = lines_with(&stdout, " failed (no_account): ");
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].contains("Thames & Co"), "{stdout}");
+    assert!(
+        lines_with(&stdout, "Thames & Co")
+            .iter()
+            .any(|l| l.contains("restricted (the provider stopped payouts after a failed payout)")),
+        "{stdout}"
+    );
+    assert!(
+        lines_with(&stdout, "Copper Kettle Co.")
+            .iter()
+            .any(|l| l
+                .contains("restricted (the provider disabled the account: requirements.past_due)")),
+        "{stdout}"
+    );
+    // Every other selling shop was paid out.
+    assert!(lines_with(&stdout, " paid").len() > 6, "{stdout}");
+    for shop in [
+        "Northwind Outfitters",
+        "Atelier Lumière",
+        "Schwarzwald Werkstatt",
+        "Harbor Ceramics",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(shop) && l.trim_end().ends_with(" paid")),
+            "{shop} paid out: {stdout}"
+        );
+    }
+
+    // The books the day checked are the whole books: a second day on the same
+    // database is refused, and says how to start over.
+    let again = bazaar(dir.path(), url, &["demo", "--quick"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("demo --fresh"),
+        "{}",
+        text(&again.stderr)
+    );
+}
