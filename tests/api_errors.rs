@@ -8,7 +8,7 @@ use bazaar::error::AppError;
 use bazaar::http::JsonBody;
 use common::{assert_error, TestApp};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A body shaped like the API's real requests: nested, typed, strict.
 #[derive(Debug, Deserialize)]
@@ -352,4 +352,26 @@ async fn cors_answers_only_the_configured_origins() {
         .to_ascii_lowercase();
     assert!(exposed.contains("x-request-id") && exposed.contains("retry-after"));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_in_the_error_shape() {
+    let app = spawn().await;
+    // Within the body limit, nested far past anything a request type holds.
+    let mut body = b"{\"email\":\"a@example.com\",\"lines\":".to_vec();
+    body.extend(std::iter::repeat_n(b'[', 900));
+    let response = app.post_raw("/test/carts", "application/json", body).await;
+    let status = response.status().as_u16();
+    assert!(status == 400 || status == 422, "{status}");
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"]["code"].is_string(), "{error}");
+
+    // The webhook envelope (free-form `data.object`) is bounded by the JSON
+    // parser's depth limit: an error, never a stack overflow.
+    let mut event = br#"{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{"object":"#.to_vec();
+    event.extend(std::iter::repeat_n(b'[', 100_000));
+    event.extend(std::iter::repeat_n(b']', 100_000));
+    event.extend(b"}}");
+    let decoded = bazaar::webhooks::decode_event(bazaar::webhooks::Source::Platform, &event);
+    assert!(decoded.is_err());
 }
