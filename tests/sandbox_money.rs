@@ -404,7 +404,8 @@ async fn the_clock_refuses_odd_steps() {
 #[tokio::test]
 async fn state_survives_a_restart_with_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("sandbox.json");
+    // In a folder that does not exist yet: the sandbox makes it.
+    let file = dir.path().join("data").join("sandbox.json");
     let config = SandboxConfig {
         state_file: Some(file.clone()),
         ..SandboxConfig::default()

@@ -181,6 +181,10 @@ impl Sandbox {
             .collect();
         store.now = store.clock();
         if let Some(path) = &config.state_file {
+            // On PostgreSQL nothing else creates ./data, where the state file lives.
+            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)?;
+            }
             store.save(path)?;
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
