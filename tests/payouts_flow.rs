@@ -6,8 +6,6 @@
 mod common;
 mod orders_support;
 
-use std::time::Duration;
-
 use common::people::{get_as, signup, Person};
 use common::{assert_error, TestApp};
 use orders_support::*;
@@ -17,14 +15,6 @@ async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) {
     add_to_cart(app, buyer, product, 1).await;
     let order = checkout_ok(app, buyer, key, Some("pm_card_visa")).await;
     assert_eq!(order["parts"][0]["settlement"]["status"], "settled");
-}
-
-async fn payouts_of(app: &TestApp, seller: &Person, shop: &Value) -> Vec<Value> {
-    let path = format!("/v1/shops/{}/payouts", shop["id"].as_str().unwrap());
-    json_of(get_as(app, seller, &path).await, 200).await["data"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 #[tokio::test]
@@ -48,26 +38,10 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     let (share_a, share_b) = (3000 - market_fee(3000), 2000 - market_fee(2000));
 
     // Four days later: funds available after two, paid out daily, one day in transit.
-    app.sandbox_post("/v1/test_helpers/advance_clock", &[("seconds", "345600")])
-        .await;
-    let mut seen = (Vec::new(), Vec::new());
-    for _ in 0..200 {
-        seen = (
-            payouts_of(&app, &ann, &shop_a).await,
-            payouts_of(&app, &bob, &shop_b).await,
-        );
-        let done =
-            |list: &[Value], status: &str| list.first().is_some_and(|p| p["status"] == status);
-        if done(&seen.0, "paid") && done(&seen.1, "failed") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (paid, failed) = (&seen.0[0], &seen.1[0]);
-    assert_eq!(paid["status"], "paid", "{seen:?}");
+    let (paid, failed) = four_days_of_payouts(&app, (&ann, &shop_a), (&bob, &shop_b)).await;
+    let (paid, failed) = (&paid, &failed);
     assert_eq!(paid["amount_minor"], share_a);
     assert!(paid["action"].is_null());
-    assert_eq!(failed["status"], "failed", "{seen:?}");
     assert_eq!(failed["amount_minor"], share_b);
     assert_eq!(failed["failure_code"], "no_account");
     assert!(failed["action"].as_str().unwrap().contains("bank account"));

@@ -245,3 +245,48 @@ pub fn balance_in(trial: &Value, code: &str) -> i64 {
         .find(|a| a["code"] == code)
         .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
 }
+
+/// A shop's payouts as its seller reads them (failed first, then newest).
+pub async fn payouts_of(app: &TestApp, seller: &Person, shop: &Value) -> Vec<Value> {
+    let path = format!("/v1/shops/{}/payouts", shop["id"].as_str().unwrap());
+    json_of(get_as(app, seller, &path).await, 200).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Moves the sandbox's clock four days (funds available after two, paid out
+/// daily, one day in transit) and waits until the first shop's first payout
+/// is paid and the second's failed; returns both.
+pub async fn four_days_of_payouts(
+    app: &TestApp,
+    paid: (&Person, &Value),
+    failed: (&Person, &Value),
+) -> (Value, Value) {
+    app.sandbox_post("/v1/test_helpers/advance_clock", &[("seconds", "345600")])
+        .await;
+    let mut seen = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        seen = (
+            payouts_of(app, paid.0, paid.1).await,
+            payouts_of(app, failed.0, failed.1).await,
+        );
+        let first_is =
+            |list: &[Value], status: &str| list.first().is_some_and(|p| p["status"] == status);
+        if first_is(&seen.0, "paid") && first_is(&seen.1, "failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.0.first().map(|p| &p["status"]),
+        Some(&serde_json::json!("paid")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.1.first().map(|p| &p["status"]),
+        Some(&serde_json::json!("failed")),
+        "{seen:?}"
+    );
+    (seen.0[0].clone(), seen.1[0].clone())
+}
