@@ -88,16 +88,8 @@ async fn each_fact_mails_the_right_people_through_a_real_smtp_server() {
     let sink = SmtpSink::start();
     let app = spawn_with_sink(&sink, &[]).await;
     let market = market(&app).await;
-    let (ann, bob) = (signup(&app, "seller").await, signup(&app, "seller").await);
-    let shop_a = active_shop(&app, &ann, "USD").await;
-    let shop_b = active_shop(&app, &bob, "USD").await;
     // Bob's bank account is one the provider cannot pay into.
-    let bob_account = shop_b["provider_account_id"].as_str().unwrap();
-    app.sandbox_post(
-        &format!("/v1/test_helpers/accounts/{bob_account}/external_account"),
-        &[("account_number", "000111111116")],
-    )
-    .await;
+    let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(&app).await;
     let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
     let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
     let cup = product(&app, &bob, &shop_b, "Cup", 1000, 5).await;

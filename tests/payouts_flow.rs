@@ -6,7 +6,7 @@
 mod common;
 mod orders_support;
 
-use common::people::{get_as, signup, Person};
+use common::people::{get_as, Person};
 use common::{assert_error, TestApp};
 use orders_support::*;
 use serde_json::Value;
@@ -21,16 +21,8 @@ async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) {
 async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() {
     let app = TestApp::spawn().await;
     let market = market(&app).await;
-    let (ann, bob) = (signup(&app, "seller").await, signup(&app, "seller").await);
-    let shop_a = active_shop(&app, &ann, "USD").await;
-    let shop_b = active_shop(&app, &bob, "USD").await;
     // Bob's bank account is one the provider cannot pay into.
-    let bob_account = shop_b["provider_account_id"].as_str().unwrap();
-    app.sandbox_post(
-        &format!("/v1/test_helpers/accounts/{bob_account}/external_account"),
-        &[("account_number", "000111111116")],
-    )
-    .await;
+    let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(&app).await;
     let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
     let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
     paid_order(&app, &market.buyer, &vase, "a").await;

@@ -290,3 +290,18 @@ pub async fn four_days_of_payouts(
     );
     (seen.0[0].clone(), seen.1[0].clone())
 }
+
+/// Two sellers with active USD shops; the second's bank account is one the
+/// provider cannot pay into, so its payouts fail (`no_account`).
+pub async fn a_seller_and_one_with_a_closed_bank(app: &TestApp) -> (Person, Value, Person, Value) {
+    let (ann, bob) = (signup(app, "seller").await, signup(app, "seller").await);
+    let shop_a = active_shop(app, &ann, "USD").await;
+    let shop_b = active_shop(app, &bob, "USD").await;
+    let bob_account = shop_b["provider_account_id"].as_str().unwrap();
+    app.sandbox_post(
+        &format!("/v1/test_helpers/accounts/{bob_account}/external_account"),
+        &[("account_number", "000111111116")],
+    )
+    .await;
+    (ann, shop_a, bob, shop_b)
+}
