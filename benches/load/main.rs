@@ -1,0 +1,159 @@
+//! Open-loop load against a real `bazaar serve` over loopback.
+//!
+//! ```sh
+//! cargo bench --bench load -- all                      # every scenario, both backends
+//! cargo bench --bench load -- webhooks --backend postgres --rate 3000 --seconds 10
+//! cargo bench --bench load -- all --smoke              # CI: every scenario for 2 s, light rates
+//! ```
+//!
+//! Requests leave at a constant rate whatever the server does (a slow server
+//! cannot slow the client down and hide its latency): each one's latency is
+//! measured from the moment it was *scheduled*, a request that could not even
+//! be sent within 10 ms of schedule counts as late, and one without an answer
+//! within 5 s as dropped. The server runs as its own process (the release
+//! binary beside this bench) on a fresh database; its peak RSS is its kernel
+//! high-water mark. One table is printed and written as JSON under
+//! `target/bench/`.
+
+mod harness;
+mod webhooks;
+
+use std::path::PathBuf;
+
+use harness::{Backend, Row};
+
+/// A scenario, and the rate its target is stated at (per backend).
+struct Scenario {
+    name: &'static str,
+    target_rate: fn(Backend) -> u64,
+}
+
+const SCENARIOS: &[Scenario] = &[Scenario {
+    name: "webhooks",
+    target_rate: |b| match b {
+        Backend::Sqlite => 5000,
+        Backend::Postgres => 3000,
+    },
+}];
+
+async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
+    match name {
+        "webhooks" => webhooks::run(backend, rate, seconds).await,
+        other => unreachable!("{other} is checked against SCENARIOS"),
+    }
+}
+
+struct Args {
+    scenarios: Vec<&'static Scenario>,
+    backends: Vec<Backend>,
+    rate: Option<u64>,
+    seconds: u64,
+    smoke: bool,
+}
+
+fn usage() -> String {
+    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+    format!(
+        "usage: cargo bench --bench load -- <all|{}> [--backend sqlite|postgres|both] [--rate N] [--seconds N] [--smoke]",
+        names.join("|")
+    )
+}
+
+fn args() -> Args {
+    let mut parsed = Args {
+        scenarios: Vec::new(),
+        backends: vec![Backend::Sqlite, Backend::Postgres],
+        rate: None,
+        seconds: 10,
+        smoke: false,
+    };
+    // cargo passes `--bench` to every bench target.
+    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value\n{}", usage()));
+        match arg.as_str() {
+            "--backend" => {
+                parsed.backends = match value().as_str() {
+                    "sqlite" => vec![Backend::Sqlite],
+                    "postgres" => vec![Backend::Postgres],
+                    "both" => vec![Backend::Sqlite, Backend::Postgres],
+                    other => panic!("unknown backend {other}\n{}", usage()),
+                }
+            }
+            "--rate" => parsed.rate = Some(value().parse().expect("--rate N")),
+            "--seconds" => parsed.seconds = value().parse().expect("--seconds N"),
+            "--smoke" => parsed.smoke = true,
+            "all" => parsed.scenarios.extend(SCENARIOS.iter()),
+            other if !other.starts_with('-') => parsed.scenarios.push(
+                SCENARIOS
+                    .iter()
+                    .find(|s| s.name == other)
+                    .unwrap_or_else(|| panic!("unknown scenario {other}\n{}", usage())),
+            ),
+            other => panic!("unknown argument {other}\n{}", usage()),
+        }
+    }
+    assert!(!parsed.scenarios.is_empty(), "{}", usage());
+    if parsed.smoke {
+        parsed.seconds = 2;
+    }
+    parsed
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| scenario | backend | offered /s | achieved /s | processed /s | p50 ms | p99 ms | p99.9 ms | late | errors | peak RSS MiB |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.backend.name(),
+            r.offered_rate,
+            r.achieved_rate,
+            r.processed_rate.map_or("—".to_owned(), |p| p.to_string()),
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.late,
+            r.errors,
+            r.peak_rss_mib
+        );
+    }
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for scenario in &args.scenarios {
+        for &backend in &args.backends {
+            let target = (scenario.target_rate)(backend);
+            // Smoke runs only prove every scenario works end to end.
+            let rate = args.rate.unwrap_or(if args.smoke { (target / 20).max(5) } else { target });
+            eprintln!("{} on {} at {rate}/s for {} s", scenario.name, backend.name(), args.seconds);
+            let row = runtime.block_on(run(scenario.name, backend, rate, args.seconds));
+            eprintln!("  notes: {}", row.notes);
+            rows.push(row);
+        }
+    }
+    print_table(&rows);
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    let out = target.join("bench");
+    std::fs::create_dir_all(&out).unwrap();
+    for row in &rows {
+        let file = out.join(format!("{}-{}.json", row.scenario, row.backend.name()));
+        std::fs::write(&file, serde_json::to_vec_pretty(row).unwrap()).unwrap();
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let file = out.join(format!("run-{stamp}.json"));
+    std::fs::write(&file, serde_json::to_vec_pretty(&rows).unwrap()).unwrap();
+    println!("written to {}", file.display());
+}
