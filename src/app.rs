@@ -342,6 +342,9 @@ fn server(
     let metrics = web::Data::new(Metrics::new()?);
     let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
+    let ingest_queue = web::Data::new(crate::webhooks::group_commit::IngestQueue::start(
+        pool.clone(),
+    ));
     let pool = web::Data::new(pool);
     let settings_data = web::Data::new(settings.clone());
     let body_limit = BodyLimit(settings.server.body_bytes_max);
@@ -351,6 +354,7 @@ fn server(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
+            .app_data(ingest_queue.clone())
             .app_data(provider.clone())
             .app_data(metrics.clone())
             .app_data(settings_data.clone())

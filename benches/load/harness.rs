@@ -38,7 +38,6 @@ impl Backend {
 /// A fresh database for the server: a SQLite file, or a new PostgreSQL database.
 pub struct Database {
     pub url: String,
-    pub backend: Backend,
     /// PostgreSQL: the admin URL and the database's name, dropped at the end.
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -80,7 +79,6 @@ pub fn database(backend: Backend) -> Database {
     };
     Database {
         url,
-        backend,
         postgres,
         _dir: dir,
     }
@@ -310,7 +308,13 @@ pub struct Row {
 
 impl Row {
     /// A row from an open-loop run against `server`.
-    pub fn new(scenario: &str, backend: Backend, rate: u64, sent: &Outcome, server: &Server) -> Self {
+    pub fn new(
+        scenario: &str,
+        backend: Backend,
+        rate: u64,
+        sent: &Outcome,
+        server: &Server,
+    ) -> Self {
         let mut sorted = sent.latencies_us.clone();
         sorted.sort_unstable();
         Self {
@@ -374,6 +378,35 @@ pub async fn count(url: &str, sql: &'static str) -> i64 {
         diesel::sql_query(sql)
             .get_result::<Count>(conn)
             .map_or(-1, |c| c.n)
+    })
+    .await
+}
+
+/// An operator and an API key of theirs, made through the library against
+/// the bench database (as `bazaar admin create-operator` would, without the
+/// TOTP enrolment a browser session needs): the `Bearer` token.
+pub async fn operator_api_key(url: &str) -> String {
+    with_connection(url, |conn| {
+        let email = format!(
+            "bench-{}@bench.bazaar.example",
+            uuid::Uuid::new_v4().simple()
+        );
+        let user_id = bazaar::auth::create_operator(conn, &email, "bench-operator-password-2026")
+            .expect("create the bench operator");
+        let caller = bazaar::auth::Caller {
+            user_id,
+            email,
+            role: bazaar::auth::Role::Operator,
+        };
+        bazaar::auth::create_api_key(
+            conn,
+            &caller,
+            "load bench",
+            &bazaar::auth::RequestContext::default(),
+            bazaar::db::now(),
+        )
+        .expect("create the bench API key")
+        .key
     })
     .await
 }

@@ -16,6 +16,8 @@
 //! `target/bench/`.
 
 mod harness;
+mod hot_account;
+mod soak;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -26,19 +28,44 @@ use harness::{Backend, Row};
 struct Scenario {
     name: &'static str,
     target_rate: fn(Backend) -> u64,
+    /// Seconds when `--seconds` is not given.
+    default_seconds: u64,
+    /// Whether `all` runs it (the soak runs alone: it takes ten minutes a
+    /// backend; `all --smoke` runs it too, for seconds).
+    in_all: bool,
 }
 
-const SCENARIOS: &[Scenario] = &[Scenario {
-    name: "webhooks",
-    target_rate: |b| match b {
-        Backend::Sqlite => 5000,
-        Backend::Postgres => 3000,
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "webhooks",
+        target_rate: |b| match b {
+            Backend::Sqlite => 5000,
+            Backend::Postgres => 3000,
+        },
+        default_seconds: 10,
+        in_all: true,
     },
-}];
+    // Postings per second (two per entry).
+    Scenario {
+        name: "hot-account",
+        target_rate: |_| 2000,
+        default_seconds: 10,
+        in_all: true,
+    },
+    // Requests per second: three webhook deliveries for every two adjustments.
+    Scenario {
+        name: "soak",
+        target_rate: |_| 500,
+        default_seconds: 600,
+        in_all: false,
+    },
+];
 
 async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
     match name {
         "webhooks" => webhooks::run(backend, rate, seconds).await,
+        "hot-account" => hot_account::run(backend, rate, seconds).await,
+        "soak" => soak::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     }
 }
@@ -47,7 +74,7 @@ struct Args {
     scenarios: Vec<&'static Scenario>,
     backends: Vec<Backend>,
     rate: Option<u64>,
-    seconds: u64,
+    seconds: Option<u64>,
     smoke: bool,
 }
 
@@ -64,13 +91,17 @@ fn args() -> Args {
         scenarios: Vec::new(),
         backends: vec![Backend::Sqlite, Backend::Postgres],
         rate: None,
-        seconds: 10,
+        seconds: None,
         smoke: false,
     };
     // cargo passes `--bench` to every bench target.
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut all = false;
     while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value\n{}", usage()));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| panic!("{arg} needs a value\n{}", usage()))
+        };
         match arg.as_str() {
             "--backend" => {
                 parsed.backends = match value().as_str() {
@@ -81,9 +112,9 @@ fn args() -> Args {
                 }
             }
             "--rate" => parsed.rate = Some(value().parse().expect("--rate N")),
-            "--seconds" => parsed.seconds = value().parse().expect("--seconds N"),
+            "--seconds" => parsed.seconds = Some(value().parse().expect("--seconds N")),
             "--smoke" => parsed.smoke = true,
-            "all" => parsed.scenarios.extend(SCENARIOS.iter()),
+            "all" => all = true,
             other if !other.starts_with('-') => parsed.scenarios.push(
                 SCENARIOS
                     .iter()
@@ -93,9 +124,15 @@ fn args() -> Args {
             other => panic!("unknown argument {other}\n{}", usage()),
         }
     }
+    if all {
+        let smoke = parsed.smoke;
+        parsed
+            .scenarios
+            .extend(SCENARIOS.iter().filter(|s| s.in_all || smoke));
+    }
     assert!(!parsed.scenarios.is_empty(), "{}", usage());
     if parsed.smoke {
-        parsed.seconds = 2;
+        parsed.seconds = Some(2);
     }
     parsed
 }
@@ -134,9 +171,18 @@ fn main() {
         for &backend in &args.backends {
             let target = (scenario.target_rate)(backend);
             // Smoke runs only prove every scenario works end to end.
-            let rate = args.rate.unwrap_or(if args.smoke { (target / 20).max(5) } else { target });
-            eprintln!("{} on {} at {rate}/s for {} s", scenario.name, backend.name(), args.seconds);
-            let row = runtime.block_on(run(scenario.name, backend, rate, args.seconds));
+            let rate = args.rate.unwrap_or(if args.smoke {
+                (target / 20).max(5)
+            } else {
+                target
+            });
+            let seconds = args.seconds.unwrap_or(scenario.default_seconds);
+            eprintln!(
+                "{} on {} at {rate}/s for {seconds} s",
+                scenario.name,
+                backend.name()
+            );
+            let row = runtime.block_on(run(scenario.name, backend, rate, seconds));
             eprintln!("  notes: {}", row.notes);
             rows.push(row);
         }

@@ -32,19 +32,16 @@ fn templates() -> Vec<Value> {
         .collect()
 }
 
-pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
-    let db = harness::database(backend);
-    let work = tempfile::tempdir().unwrap();
-    let server = harness::start_server(&db, work.path(), &[]).await;
+/// Request `n`: template `n mod 20` as a new event, signed now.
+pub fn deliveries(
+    client: reqwest::Client,
+    address: &str,
+) -> impl Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static {
     let (platform, connect) = bazaar::app::SANDBOX_WEBHOOK_SECRETS;
     let templates = Arc::new(templates());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()
-        .unwrap();
-    let address = server.address.clone();
+    let address = address.to_owned();
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let sent = harness::open_loop(rate, seconds, move |n| {
+    move |n| {
         let mut event = templates[usize::try_from(n).unwrap() % templates.len()].clone();
         event["id"] = json!(format!("evt_bench_{run}_{n}"));
         let body = serde_json::to_vec(&event).unwrap();
@@ -61,8 +58,23 @@ pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
             .header("content-type", "application/json")
             .header("stripe-signature", signature)
             .body(body)
-    })
-    .await;
+    }
+}
+
+/// Events not processed yet.
+pub async fn unprocessed(url: &str) -> i64 {
+    count(url, UNPROCESSED).await
+}
+
+pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
+    let db = harness::database(backend);
+    let work = tempfile::tempdir().unwrap();
+    let server = harness::start_server(&db, work.path(), &[]).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap();
+    let sent = harness::open_loop(rate, seconds, deliveries(client, &server.address)).await;
     let drain_started = Instant::now();
     while count(&db.url, UNPROCESSED).await > 0 && drain_started.elapsed() < DRAIN_MAX {
         tokio::time::sleep(Duration::from_millis(100)).await;

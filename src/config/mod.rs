@@ -83,6 +83,9 @@ pub struct LimitSettings {
 pub struct JobSettings {
     /// Worker tasks per process; 0 runs none (another process works the queue).
     pub workers: u32,
+    /// Jobs one worker runs at once (each waits mostly on the provider and
+    /// the database, so a few in flight keep a core busy).
+    pub concurrency: u32,
     /// How often an idle worker looks for due jobs.
     pub poll_interval: Duration,
     /// Attempts before a job is dead.

@@ -64,6 +64,7 @@ impl RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawJobs {
     workers: u32,
+    concurrency: u32,
     poll_interval_ms: u64,
     attempts_max: u32,
     backoff_first_ms: u64,
@@ -476,6 +477,9 @@ impl RawJobs {
         if self.workers > 16 {
             return Err(invalid("jobs.workers", "must be between 0 and 16"));
         }
+        if !(1..=64).contains(&self.concurrency) {
+            return Err(invalid("jobs.concurrency", "must be between 1 and 64"));
+        }
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return Err(invalid(
                 "jobs.poll_interval_ms",
@@ -496,6 +500,7 @@ impl RawJobs {
         }
         Ok(JobSettings {
             workers: self.workers,
+            concurrency: self.concurrency,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             attempts_max: self.attempts_max,
             backoff_first: Duration::from_millis(self.backoff_first_ms),

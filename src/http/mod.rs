@@ -24,6 +24,48 @@ use crate::error::{AppError, ErrorBody};
 pub use json::{BodyLimit, JsonBody};
 pub use metrics::Metrics;
 
+/// Longest `Idempotency-Key` header we accept.
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+
+/// The `Idempotency-Key` header, checked.
+///
+/// # Errors
+/// 400 `idempotency_key_required` when absent or empty; 400
+/// `invalid_idempotency_key` when too long or not printable ASCII.
+pub fn idempotency_key(header: Option<&str>) -> Result<String, AppError> {
+    let key = header.map(str::trim).unwrap_or_default();
+    if key.is_empty() {
+        return Err(AppError::bad_request(
+            "idempotency_key_required",
+            "send an Idempotency-Key header (a unique value per checkout, refund or adjustment, e.g. a UUID)",
+            Some("Idempotency-Key".into()),
+        ));
+    }
+    if key.len() > IDEMPOTENCY_KEY_CHARS_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::bad_request(
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key is 1 to {IDEMPOTENCY_KEY_CHARS_MAX} printable ASCII characters"
+            ),
+            Some("Idempotency-Key".into()),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// [`idempotency_key`] read from a request's headers.
+///
+/// # Errors
+/// As [`idempotency_key`].
+pub fn idempotency_key_of(req: &actix_web::HttpRequest) -> Result<String, AppError> {
+    idempotency_key(
+        req.headers()
+            .get("idempotency-key")
+            // Not visible ASCII: refused as invalid, not as missing.
+            .map(|v| v.to_str().unwrap_or("\u{0}")),
+    )
+}
+
 /// The header a request id is read from and echoed in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

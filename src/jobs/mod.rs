@@ -76,30 +76,24 @@ pub struct Claimed {
 /// Enqueues a job to run now, once per (kind, subject): enqueuing the same
 /// pair again does nothing and returns `false`.
 ///
+/// `ON CONFLICT DO NOTHING` rather than catching the unique violation, which
+/// on PostgreSQL would abort the caller's whole transaction.
+///
 /// # Errors
 /// A database failure.
 pub fn enqueue(conn: &mut DbConnection, kind: &str, subject: &str) -> Result<bool, AppError> {
     let now = db::now();
-    let inserted = diesel::insert_into(jobs::table)
-        .values((
-            jobs::id.eq(format!("job_{}", uuid::Uuid::new_v4().simple())),
-            jobs::kind.eq(kind),
-            jobs::subject.eq(subject),
-            jobs::status.eq("queued"),
-            jobs::attempts.eq(0),
-            jobs::run_after.eq(now),
-            jobs::created_at.eq(now),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(conn);
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(other) => Err(other.into()),
-    }
+    let inserted = diesel::sql_query(
+        "INSERT INTO jobs (id, kind, subject, status, attempts, run_after, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4)
+         ON CONFLICT (kind, subject) DO NOTHING",
+    )
+    .bind::<Text, _>(format!("job_{}", uuid::Uuid::new_v4().simple()))
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(subject)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    Ok(inserted == 1)
 }
 
 /// Claims up to `limit` due jobs (queued and due, or running with an expired lease).
@@ -251,7 +245,12 @@ pub fn replay(conn: &mut DbConnection, id: &str) -> Result<Job, AppError> {
 pub type Handler =
     Arc<dyn Fn(Claimed) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
-/// Claims and runs one batch; returns how many jobs ran.
+/// Claims one batch and runs its jobs, up to `settings.concurrency` at a
+/// time, each completed (or failed) as soon as its handler returns; returns
+/// how many jobs ran.
+///
+/// Jobs of one batch run concurrently as jobs of several workers or processes
+/// always could: handlers are idempotent and never assume an order.
 ///
 /// # Errors
 /// The database failed while claiming.
@@ -263,25 +262,60 @@ pub async fn run_batch(
     let (limit, lease) = (BATCH_MAX, settings.lease);
     let claimed = db::run(pool, move |conn| claim(conn, limit, lease)).await?;
     let count = claimed.len();
+    let concurrency = usize::try_from(settings.concurrency.max(1)).unwrap_or(1);
+    let mut running = tokio::task::JoinSet::new();
+    let mut first_error = None;
     for job in claimed {
-        let outcome = handler(job.clone()).await;
-        let settings = settings.clone();
-        db::run(pool, move |conn| match outcome {
-            Ok(()) => complete(conn, &job.id),
-            Err(error) => {
-                tracing::warn!(
-                    job_id = job.id,
-                    kind = job.kind,
-                    attempts = job.attempts,
-                    error,
-                    "job failed"
-                );
-                fail(conn, &job, &error, &settings)
-            }
-        })
-        .await?;
+        if running.len() >= concurrency {
+            note_finished(running.join_next().await, &mut first_error);
+        }
+        running.spawn(run_one(
+            pool.clone(),
+            Arc::clone(handler),
+            settings.clone(),
+            job,
+        ));
     }
-    Ok(count)
+    while let Some(finished) = running.join_next().await {
+        note_finished(Some(finished), &mut first_error);
+    }
+    first_error.map_or(Ok(count), Err)
+}
+
+type Finished = Option<Result<Result<(), AppError>, tokio::task::JoinError>>;
+
+fn note_finished(finished: Finished, first_error: &mut Option<AppError>) {
+    let error = match finished {
+        Some(Ok(Err(error))) => error,
+        Some(Err(panicked)) => AppError::Internal(anyhow::anyhow!("job task: {panicked}")),
+        _ => return,
+    };
+    // The job stays claimed until its lease ends, then runs again.
+    tracing::warn!(%error, "could not record a job's outcome");
+    first_error.get_or_insert(error);
+}
+
+async fn run_one(
+    pool: DbPool,
+    handler: Handler,
+    settings: JobSettings,
+    job: Claimed,
+) -> Result<(), AppError> {
+    let outcome = handler(job.clone()).await;
+    db::run(&pool, move |conn| match outcome {
+        Ok(()) => complete(conn, &job.id),
+        Err(error) => {
+            tracing::warn!(
+                job_id = job.id,
+                kind = job.kind,
+                attempts = job.attempts,
+                error,
+                "job failed"
+            );
+            fail(conn, &job, &error, &settings)
+        }
+    })
+    .await
 }
 
 /// A worker: runs batches until the queue is empty, then waits `poll_interval`.

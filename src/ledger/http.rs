@@ -4,10 +4,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::adjustments::{Adjustment, AdjustmentRequest};
 use super::{AccountBalance, PostingView};
-use crate::auth::{Caller, Role};
+use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::http::json::JsonBody;
 use crate::http::query;
 use crate::http::routes::{resource, Api};
 
@@ -16,6 +18,7 @@ pub fn routes(api: &mut Api<'_>) {
     api.service(resource("/v1/ledger/accounts").get(list_accounts))
         .service(resource("/v1/ledger/accounts/{id}").get(get_account))
         .service(resource("/v1/ledger/entries/{id}").get(get_entry))
+        .service(resource("/v1/ledger/adjustments").post(post_adjustment))
         .service(resource("/v1/ledger/trial-balance").get(trial_balance))
         .service(resource("/v1/reports/pnl").get(profit_and_loss))
         .describe(Doc::openapi());
@@ -23,8 +26,8 @@ pub fn routes(api: &mut Api<'_>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_accounts, get_account, get_entry, trial_balance, profit_and_loss),
-    tags((name = "ledger", description = "The double-entry ledger, read-only"))
+    paths(list_accounts, get_account, get_entry, post_adjustment, trial_balance, profit_and_loss),
+    tags((name = "ledger", description = "The double-entry ledger: read, and corrected by balanced adjustments"))
 )]
 struct Doc;
 
@@ -143,6 +146,55 @@ async fn get_entry(
     let id = path.into_inner();
     let postings = db::run(&pool, move |conn| super::entry(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(EntryPostings { postings }))
+}
+
+/// `POST /v1/ledger/adjustments` (header `Idempotency-Key`): a balanced manual
+/// entry, audited as `ledger.adjustment`.
+#[utoipa::path(post, path = "/v1/ledger/adjustments", tag = "ledger",
+    params(("Idempotency-Key" = String, Header, description = "Required; the adjustment's cause is `adjustment:{key}`: a retry posts nothing new and answers 200 with the first posting")),
+    request_body = AdjustmentRequest,
+    responses(
+        (status = 201, description = "Posted", body = Adjustment),
+        (status = 200, description = "Posted before under this key (a retry)", body = Adjustment),
+        (status = 400, description = "`idempotency_key_required` or `invalid_idempotency_key` (`param` is `Idempotency-Key`), or a malformed body", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_reused`: the key posted different lines", body = ErrorBody),
+        (status = 422, description = "`invalid_description`, `invalid_currency`, `invalid_postings`, `invalid_amount`, `unknown_account`, `unbalanced_entry`; `param` names the field", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["finance", "operator"]))))]
+async fn post_adjustment(
+    caller: Caller,
+    context: RequestContext,
+    req: actix_web::HttpRequest,
+    body: JsonBody<AdjustmentRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance])?;
+    let key = crate::http::idempotency_key_of(&req)?;
+    let request = body.into_inner();
+    let actor = caller.user_id.clone();
+    let adjustment = db::run(&pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let adjustment = super::adjustments::post_adjustment(conn, &key, &request)?;
+            if adjustment.created {
+                record_audit(
+                    conn,
+                    AuditEntry::new("ledger.adjustment", &adjustment.entry_id)
+                        .actor(&actor)
+                        .context(&context)
+                        .after(serde_json::to_value(&request).map_err(|e| {
+                            AppError::Internal(anyhow::anyhow!("adjustment as JSON: {e}"))
+                        })?),
+                )?;
+            }
+            Ok(adjustment)
+        })
+    })
+    .await?;
+    Ok(if adjustment.created {
+        HttpResponse::Created().json(adjustment)
+    } else {
+        HttpResponse::Ok().json(adjustment)
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -7,6 +7,7 @@
 //! twice is a no-op; rows are never updated or deleted (triggers refuse it).
 //! Balances are sums of postings, never stored.
 
+pub mod adjustments;
 mod http;
 pub mod reports;
 pub mod schema;
@@ -101,6 +102,11 @@ impl Account {
     pub fn dispute_losses() -> Self {
         Self::platform("dispute_losses", Side::Debit)
     }
+    /// Manual corrections finance booked (goodwill credits, write-offs): the
+    /// usual counterpart of an adjustment, in the P&L.
+    pub fn adjustments() -> Self {
+        Self::platform("adjustments", Side::Debit)
+    }
     fn shop(shop_id: &str, name: &str, normal: Side) -> Self {
         Self {
             code: format!("shop:{shop_id}:{name}"),
@@ -139,7 +145,8 @@ impl Account {
         }
     }
 
-    fn id(&self, currency: Currency) -> String {
+    /// The account's id in a currency: `{code}:{currency}`.
+    pub fn id(&self, currency: Currency) -> String {
         format!("{}:{}", self.code, currency.code())
     }
 }

@@ -1,6 +1,7 @@
 //! The platform's profit and loss, read from the ledger: fees earned and
 //! processing fees recovered from sellers, less the provider's processing
-//! fees, the platform's portion of refunds, dispute fees and dispute losses.
+//! fees, the platform's portion of refunds, dispute fees and dispute losses,
+//! plus or minus manual adjustments.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,11 @@ pub struct ProfitAndLoss {
     pub refunds_borne: i64,
     pub dispute_fees: i64,
     pub dispute_losses: i64,
-    /// fees earned + recovered − processing fees − refunds borne − dispute fees − losses.
+    /// Manual adjustments booked to `platform:adjustments`: positive when they
+    /// were a gain, negative when the platform bore them.
+    pub adjustments: i64,
+    /// fees earned + recovered − processing fees − refunds borne − dispute fees
+    /// − losses + adjustments.
     pub net: i64,
 }
 
@@ -34,6 +39,7 @@ fn pnl_codes() -> Vec<String> {
         Account::refunds_borne(),
         Account::dispute_fees(),
         Account::dispute_losses(),
+        Account::adjustments(),
     ]
     .into_iter()
     .map(|a| a.code)
@@ -50,6 +56,7 @@ impl ProfitAndLoss {
             "refunds_borne" => self.refunds_borne -= income,
             "dispute_fees" => self.dispute_fees -= income,
             "dispute_losses" => self.dispute_losses -= income,
+            "adjustments" => self.adjustments += income,
             _ => return,
         }
         self.net += income;

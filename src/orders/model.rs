@@ -5,10 +5,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
+pub use crate::http::idempotency_key;
 use crate::money::Money;
 
-/// Longest `Idempotency-Key` header we accept.
-pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 /// Most lines one cart (and so one order) may hold.
 pub const CART_LINES_MAX: i64 = 50;
 /// Longest free-text refund reason.
@@ -60,32 +59,6 @@ pub use crate::db::rfc3339;
 
 fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
-}
-
-/// The `Idempotency-Key` header, checked.
-///
-/// # Errors
-/// 400 `idempotency_key_required` when absent or empty; 400
-/// `invalid_idempotency_key` when too long or not printable ASCII.
-pub fn idempotency_key(header: Option<&str>) -> Result<String, AppError> {
-    let key = header.map(str::trim).unwrap_or_default();
-    if key.is_empty() {
-        return Err(AppError::bad_request(
-            "idempotency_key_required",
-            "send an Idempotency-Key header (a unique value per checkout or refund, e.g. a UUID)",
-            Some("Idempotency-Key".into()),
-        ));
-    }
-    if key.len() > IDEMPOTENCY_KEY_CHARS_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AppError::bad_request(
-            "invalid_idempotency_key",
-            format!(
-                "Idempotency-Key is 1 to {IDEMPOTENCY_KEY_CHARS_MAX} printable ASCII characters"
-            ),
-            Some("Idempotency-Key".into()),
-        ));
-    }
-    Ok(key.to_owned())
 }
 
 /// A stable hash of a request, to tell a replay from another request under the same key.

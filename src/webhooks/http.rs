@@ -4,9 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::group_commit::IngestQueue;
 use super::signature::{self, SignatureError};
-use super::{ingest, Ingested, Source};
-use crate::db::{self, DbPool};
+use super::{Ingested, Source};
 use crate::error::{AppError, ErrorBody};
 use crate::http::routes::{resource, Api};
 
@@ -67,11 +67,11 @@ struct Received {
 async fn platform_event(
     req: HttpRequest,
     body: web::Bytes,
-    pool: web::Data<DbPool>,
+    queue: web::Data<IngestQueue>,
     secrets: web::Data<WebhookSecrets>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    receive(req, body, pool, secrets, &limits, Source::Platform).await
+    receive(req, body, &queue, secrets, &limits, Source::Platform).await
 }
 
 #[utoipa::path(post, path = "/webhooks/stripe/connect", tag = "webhooks",
@@ -88,17 +88,17 @@ async fn platform_event(
 async fn connect_event(
     req: HttpRequest,
     body: web::Bytes,
-    pool: web::Data<DbPool>,
+    queue: web::Data<IngestQueue>,
     secrets: web::Data<WebhookSecrets>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    receive(req, body, pool, secrets, &limits, Source::Connect).await
+    receive(req, body, &queue, secrets, &limits, Source::Connect).await
 }
 
 async fn receive(
     req: HttpRequest,
     body: web::Bytes,
-    pool: web::Data<DbPool>,
+    queue: &IngestQueue,
     secrets: web::Data<WebhookSecrets>,
     limits: &crate::http::rate_limit::RateLimits,
     source: Source,
@@ -128,7 +128,7 @@ async fn receive(
             Some("Stripe-Signature".into()),
         ));
     }
-    let ingested = db::run(&pool, move |conn| ingest(conn, source, &body)).await?;
+    let ingested = queue.ingest(source, &body).await?;
     Ok(HttpResponse::Ok().json(Received {
         received: true,
         duplicate: ingested == Ingested::Duplicate,

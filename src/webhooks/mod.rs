@@ -8,6 +8,7 @@
 //! functions (orders, disputes, shops). Event types without a handler yet are
 //! stored and acknowledged.
 
+pub mod group_commit;
 mod http;
 pub mod replay;
 pub mod schema;
@@ -132,6 +133,13 @@ fn decode_text(source: Source, payload: &str) -> Result<EventEnvelope, AppError>
     Ok(event)
 }
 
+/// A decoded delivery, ready to store.
+pub(crate) struct StoredEvent {
+    source: Source,
+    envelope: EventEnvelope,
+    payload: String,
+}
+
 /// Stores a verified event and its processing job, once per event id.
 ///
 /// # Errors
@@ -143,33 +151,57 @@ pub fn ingest(
     source: Source,
     payload: &[u8],
 ) -> Result<Ingested, AppError> {
-    let payload = payload_text(payload)?;
-    let event = decode_text(source, payload)?;
-    db::write_transaction(conn, |conn| {
-        let inserted = diesel::insert_into(webhook_events::table)
-            .values((
-                webhook_events::id.eq(&event.id),
-                webhook_events::source.eq(source.as_str()),
-                webhook_events::event_type.eq(&event.kind),
-                webhook_events::account.eq(&event.account),
-                webhook_events::provider_created.eq(event.created),
-                webhook_events::livemode.eq(event.livemode),
-                webhook_events::payload.eq(payload),
-                webhook_events::received_at.eq(db::now()),
-            ))
-            .execute(conn);
-        match inserted {
-            Ok(_) => {
-                crate::jobs::enqueue(conn, EVENT_JOB, &event.id)?;
-                Ok(Ingested::Stored)
-            }
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => Ok(Ingested::Duplicate),
-            Err(other) => Err(other.into()),
+    let text = payload_text(payload)?;
+    let event = StoredEvent {
+        source,
+        envelope: decode_text(source, text)?,
+        payload: text.to_owned(),
+    };
+    let mut stored = db::write_transaction(conn, |conn| {
+        store_events(conn, std::slice::from_ref(&event))
+    })?;
+    Ok(stored.remove(0))
+}
+
+/// Stores each event not stored before, with its job, in the caller's
+/// transaction; one outcome per event, in order. An event id seen twice in
+/// `events` is stored once (the second is a duplicate).
+///
+/// `ON CONFLICT DO NOTHING` rather than catching the unique violation: on
+/// PostgreSQL a failed statement aborts the whole transaction, and with it
+/// every other event of the batch.
+fn store_events(
+    conn: &mut DbConnection,
+    events: &[StoredEvent],
+) -> Result<Vec<Ingested>, AppError> {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+    let now = db::now();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        let envelope = &event.envelope;
+        let inserted = diesel::sql_query(
+            "INSERT INTO webhook_events
+               (id, source, event_type, account, provider_created, livemode, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind::<Text, _>(&envelope.id)
+        .bind::<Text, _>(event.source.as_str())
+        .bind::<Text, _>(&envelope.kind)
+        .bind::<Nullable<Text>, _>(envelope.account.as_deref())
+        .bind::<BigInt, _>(envelope.created)
+        .bind::<Bool, _>(envelope.livemode)
+        .bind::<Text, _>(&event.payload)
+        .bind::<Timestamp, _>(now)
+        .execute(conn)?;
+        if inserted == 1 {
+            crate::jobs::enqueue(conn, EVENT_JOB, &envelope.id)?;
+            outcomes.push(Ingested::Stored);
+        } else {
+            outcomes.push(Ingested::Duplicate);
         }
-    })
+    }
+    Ok(outcomes)
 }
 
 fn object_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
