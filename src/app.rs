@@ -342,8 +342,12 @@ fn server(
     let metrics = web::Data::new(Metrics::new()?);
     let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
+    // The ingestion writer has a connection of its own: under load, job
+    // workers and requests holding every pooled connection must not delay the
+    // provider's acknowledgements (measured: they did, past its timeouts).
+    let ingest_pool = db::connect_pool_of(&settings.database, 1)?;
     let ingest_queue = web::Data::new(crate::webhooks::group_commit::IngestQueue::start(
-        pool.clone(),
+        ingest_pool,
     ));
     let pool = web::Data::new(pool);
     let settings_data = web::Data::new(settings.clone());

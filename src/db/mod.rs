@@ -134,6 +134,15 @@ pub enum DbSetupError {
 /// # Errors
 /// The SQLite folder cannot be created, or the first connection fails.
 pub fn connect_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
+    connect_pool_of(settings, settings.pool_size_max)
+}
+
+/// [`connect_pool`] with its own size: a pool kept for one task, so that task
+/// never waits behind the others for a connection.
+///
+/// # Errors
+/// As [`connect_pool`].
+pub fn connect_pool_of(settings: &DatabaseSettings, size: u32) -> Result<DbPool, DbSetupError> {
     if let DatabaseUrl::Sqlite(path) = &settings.url {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| DbSetupError::CreateDir {
@@ -151,7 +160,7 @@ pub fn connect_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError>
         })?;
     drop(first);
     Ok(r2d2::Pool::builder()
-        .max_size(settings.pool_size_max)
+        .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(settings.connect_timeout)
         .test_on_check_out(false)
@@ -273,6 +282,12 @@ pub fn serialize_rfc3339_option<S: serde::Serializer>(
     }
 }
 
+/// This process's turn at SQLite's write lock (see [`write_transaction`]).
+/// One for the process, not per file: tests open many databases in one
+/// process, and a short wait behind another file's writer costs less than
+/// a sleep in SQLite's busy handler.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock
@@ -287,6 +302,24 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // SQLite has one writer at a time. Waiting for it in SQLite's busy handler
+    // means sleeping in steps of up to 100 ms, whatever the holder does, which
+    // is what write latency under load was made of; writers of this process
+    // queue here instead and go the moment the lock is free. (Other processes
+    // on the same file still meet the busy timeout.) Taken for the outermost
+    // transaction only: a savepoint already holds it.
+    let outermost_sqlite = match conn {
+        DbConnection::Sqlite(lite) => matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth(),
+            Ok(None)
+        ),
+        DbConnection::Postgresql(_) => false,
+    };
+    let _writer = outermost_sqlite.then(|| {
+        SQLITE_WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     let begun = match conn {
         DbConnection::Sqlite(lite) => {
             AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")

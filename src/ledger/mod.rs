@@ -230,40 +230,29 @@ impl NewEntry {
     }
 }
 
+/// Creates the account row on first use. `ON CONFLICT DO NOTHING`: one
+/// statement whether it exists or not, and a racing insert by another
+/// transaction is no error (a failed statement would abort a PostgreSQL
+/// transaction).
 fn ensure_account(
     conn: &mut DbConnection,
     account: &Account,
     currency: Currency,
 ) -> Result<String, AppError> {
+    use diesel::sql_types::{Nullable, Timestamp};
     let id = account.id(currency);
-    let exists: i64 = ledger_accounts::table
-        .filter(ledger_accounts::id.eq(&id))
-        .count()
-        .get_result(conn)?;
-    if exists == 0 {
-        // A racing insert of the same account on PostgreSQL is a unique
-        // violation inside a savepoint: roll that back and use the row.
-        let inserted = db::write_transaction(conn, |conn| {
-            diesel::insert_into(ledger_accounts::table)
-                .values((
-                    ledger_accounts::id.eq(&id),
-                    ledger_accounts::code.eq(&account.code),
-                    ledger_accounts::currency.eq(currency.code()),
-                    ledger_accounts::normal_side.eq(account.normal.as_str()),
-                    ledger_accounts::owner_shop_id.eq(&account.owner_shop_id),
-                    ledger_accounts::created_at.eq(db::now()),
-                ))
-                .execute(conn)
-        });
-        match inserted {
-            Ok(_)
-            | Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
+    diesel::sql_query(
+        "INSERT INTO ledger_accounts (id, code, currency, normal_side, owner_shop_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind::<Text, _>(&id)
+    .bind::<Text, _>(&account.code)
+    .bind::<Text, _>(currency.code())
+    .bind::<Text, _>(account.normal.as_str())
+    .bind::<Nullable<Text>, _>(account.owner_shop_id.as_deref())
+    .bind::<Timestamp, _>(db::now())
+    .execute(conn)?;
     Ok(id)
 }
 
@@ -295,24 +284,24 @@ pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError>
             entry.cause
         );
     }
-    let posted: i64 = ledger_entries::table
-        .filter(ledger_entries::cause.eq(&entry.cause))
-        .count()
-        .get_result(conn)?;
-    if posted > 0 {
-        return Ok(false);
-    }
     let now = db::now();
     let entry_id = format!("je_{}", uuid::Uuid::new_v4().simple());
     let written = db::write_transaction(conn, |conn| {
-        diesel::insert_into(ledger_entries::table)
-            .values((
-                ledger_entries::id.eq(&entry_id),
-                ledger_entries::cause.eq(&entry.cause),
-                ledger_entries::description.eq(&entry.description),
-                ledger_entries::created_at.eq(now),
-            ))
-            .execute(conn)?;
+        // The cause is unique: a second posting of it inserts nothing, and
+        // nothing else is written (one statement instead of a look-up first).
+        let inserted = diesel::sql_query(
+            "INSERT INTO ledger_entries (id, cause, description, created_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (cause) DO NOTHING",
+        )
+        .bind::<Text, _>(&entry_id)
+        .bind::<Text, _>(&entry.cause)
+        .bind::<Text, _>(&entry.description)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .execute(conn)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
         for (position, p) in entry.postings.iter().enumerate() {
             let account_id = ensure_account(conn, &p.account, p.currency)?;
             diesel::insert_into(ledger_postings::table)
@@ -328,10 +317,10 @@ pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError>
                 ))
                 .execute(conn)?;
         }
-        Ok::<_, AppError>(())
+        Ok::<_, AppError>(true)
     });
     match written {
-        Ok(()) => Ok(true),
+        Ok(created) => Ok(created),
         // Another transaction posted the same cause meanwhile (PostgreSQL).
         Err(AppError::Conflict { .. }) => Ok(false),
         Err(other) => Err(other),
