@@ -79,7 +79,7 @@ async fn an_adjustment_posts_once_per_key_balances_and_is_audited() {
 
     let rows = audit_rows(&app, &operator, "ledger.adjustment").await;
     assert_eq!(rows.len(), 1, "one audit row, none for the retry");
-    assert_eq!(rows[0]["actor"], finance.user_id.as_str());
+    assert_eq!(rows[0]["actor_user_id"], finance.user_id.as_str());
     assert_eq!(rows[0]["subject"], first["entry_id"]);
     assert_eq!(rows[0]["after"]["postings"][0]["debit_minor"], 1234);
 }
@@ -154,7 +154,7 @@ async fn a_bad_adjustment_is_refused_whole_and_changes_nothing() {
             code,
         )
         .await;
-        assert_eq!(error["error"]["param"], param, "{body}");
+        assert_eq!(error["param"], param, "{body}");
     }
     // 50 lines of the largest amount each cannot overflow the sums.
     let mut lines: Vec<Value> = (0..25)
