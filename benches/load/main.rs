@@ -15,6 +15,7 @@
 //! high-water mark. One table is printed and written as JSON under
 //! `target/bench/`.
 
+mod catalog;
 mod harness;
 mod webhooks;
 
@@ -34,11 +35,19 @@ const SCENARIOS: &[Scenario] = &[Scenario {
         Backend::Sqlite => 5000,
         Backend::Postgres => 3000,
     },
+}, Scenario {
+    name: "catalog",
+    target_rate: |_| 5000,
+}, Scenario {
+    name: "catalog-uncached",
+    target_rate: |_| 2000,
 }];
 
 async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
     match name {
         "webhooks" => webhooks::run(backend, rate, seconds).await,
+        "catalog" => catalog::run(backend, rate, seconds, true).await,
+        "catalog-uncached" => catalog::run(backend, rate, seconds, false).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     }
 }
