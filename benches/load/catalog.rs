@@ -220,7 +220,7 @@ fn request_path(n: u64, loaded: &Loaded, cached: bool) -> String {
     let kind = h % 100;
     let h = h >> 8;
     let keys = &loaded.keys;
-    let limit = if h % 4 == 0 { 50 } else { 20 };
+    let limit = if h.is_multiple_of(4) { 50 } else { 20 };
     match kind {
         0..40 => {
             let index = if cached {
@@ -254,7 +254,7 @@ fn request_path(n: u64, loaded: &Loaded, cached: bool) -> String {
         65..80 => {
             let at = &keys[usize::try_from((h >> 4) % keys.len() as u64).unwrap()];
             let cursor = at.encode();
-            if (h >> 20) % 3 == 0 {
+            if (h >> 20).is_multiple_of(3) {
                 format!(
                     "/v1/products?category={}&cursor={cursor}&limit={limit}",
                     pick(&CATEGORIES, h >> 24)
@@ -265,7 +265,7 @@ fn request_path(n: u64, loaded: &Loaded, cached: bool) -> String {
         }
         _ => {
             let q = pick(&QUERIES, h >> 4).replace(' ', "+");
-            if (h >> 12) % 4 == 0 {
+            if (h >> 12).is_multiple_of(4) {
                 format!("/v1/products?q={q}&category={}", pick(&CATEGORIES, h >> 16))
             } else {
                 format!("/v1/products?q={q}")
