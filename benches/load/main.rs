@@ -15,6 +15,7 @@
 //! high-water mark. One table is printed and written as JSON under
 //! `target/bench/`.
 
+mod catalog;
 mod harness;
 mod hot_account;
 mod soak;
@@ -52,6 +53,20 @@ const SCENARIOS: &[Scenario] = &[
         default_seconds: 10,
         in_all: true,
     },
+    // Requests per second; the product cache answers most detail reads.
+    Scenario {
+        name: "catalog",
+        target_rate: |_| 5000,
+        default_seconds: 10,
+        in_all: true,
+    },
+    // Every detail read misses the cache; lists and searches always query.
+    Scenario {
+        name: "catalog-uncached",
+        target_rate: |_| 2000,
+        default_seconds: 10,
+        in_all: true,
+    },
     // Requests per second: three webhook deliveries for every two adjustments.
     Scenario {
         name: "soak",
@@ -65,6 +80,8 @@ async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
     match name {
         "webhooks" => webhooks::run(backend, rate, seconds).await,
         "hot-account" => hot_account::run(backend, rate, seconds).await,
+        "catalog" => catalog::run(backend, rate, seconds, true).await,
+        "catalog-uncached" => catalog::run(backend, rate, seconds, false).await,
         "soak" => soak::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     }

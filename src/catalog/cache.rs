@@ -1,8 +1,10 @@
 //! The in-process cache of rendered product reads (`GET /v1/products/{id}`).
 //!
 //! Policy (also in the module doc of [`super`]):
-//! - bounded: at most [`PRODUCT_CACHE_ENTRIES_MAX`] entries; a full cache first
-//!   drops expired entries, then the oldest one;
+//! - bounded: at most [`PRODUCT_CACHE_ENTRIES_MAX`] entries; a full cache drops
+//!   the oldest entry (every entry lives for the same TTL, so the oldest is
+//!   also the first to expire), found in O(1) from a queue in insertion order
+//!   rather than by scanning the map under the lock;
 //! - short-lived: an entry is served for at most [`PRODUCT_CACHE_TTL`], so a
 //!   write made by another process sharing the database is seen within it;
 //! - invalidated by every write in this process: the catalog's write functions
@@ -15,14 +17,16 @@
 //! every worker. Product ids are random (`prd_` + UUID), so servers for
 //! different databases in one process (the test suite) cannot collide.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
-/// Most products held at once.
-pub const PRODUCT_CACHE_ENTRIES_MAX: usize = 1024;
+/// Most products held at once. Sized for a catalog of about 10,000 products
+/// read at random: a rendered product is about 1 KiB, so a full cache holds
+/// about 8 MiB; a smaller one misses on most detail reads of such a catalog.
+pub const PRODUCT_CACHE_ENTRIES_MAX: usize = 8192;
 /// Longest time an entry is served; bounds staleness across processes.
 pub const PRODUCT_CACHE_TTL: Duration = Duration::from_secs(2);
 
@@ -42,8 +46,43 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<String, Entry>,
+    /// Every `put` in order, oldest first: the eviction order. A record whose
+    /// entry was since replaced or removed is stale and skipped; the queue is
+    /// compacted when stale records outnumber live entries.
+    order: VecDeque<(String, Instant)>,
     /// Bumped by every invalidation; see the module doc.
     generation: u64,
+}
+
+impl State {
+    /// Removes the oldest live entry; returns false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((id, stored_at)) = self.order.pop_front() {
+            if self
+                .entries
+                .get(&id)
+                .is_some_and(|entry| entry.stored_at == stored_at)
+            {
+                self.entries.remove(&id);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops stale records once they are as many as the live entries, so the
+    /// queue stays within twice the cache's bound (amortised O(1) per put).
+    fn compact(&mut self) {
+        if self.order.len() <= 2 * self.entries.len().max(1) {
+            return;
+        }
+        let entries = &self.entries;
+        self.order.retain(|(id, stored_at)| {
+            entries
+                .get(id)
+                .is_some_and(|entry| entry.stored_at == *stored_at)
+        });
+    }
 }
 
 /// A bounded, TTL-limited map from product id to its rendered response.
@@ -85,6 +124,7 @@ impl ProductCache {
             return Some(Arc::clone(&entry.value));
         }
         state.entries.remove(id);
+        state.compact();
         None
     }
 
@@ -99,29 +139,21 @@ impl ProductCache {
         if state.generation != seen.0 {
             return;
         }
-        if state.entries.len() >= self.entries_max && !state.entries.contains_key(id) {
-            let ttl = self.ttl;
-            state
-                .entries
-                .retain(|_, entry| entry.stored_at.elapsed() < ttl);
-        }
-        if state.entries.len() >= self.entries_max && !state.entries.contains_key(id) {
-            let oldest = state
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.stored_at)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                state.entries.remove(&oldest);
+        if !state.entries.contains_key(id) {
+            while state.entries.len() >= self.entries_max {
+                assert!(state.evict_oldest(), "a full cache has an oldest entry");
             }
         }
+        let stored_at = Instant::now();
         state.entries.insert(
             id.to_owned(),
             Entry {
                 value: Arc::new(value),
-                stored_at: Instant::now(),
+                stored_at,
             },
         );
+        state.order.push_back((id.to_owned(), stored_at));
+        state.compact();
         assert!(state.entries.len() <= self.entries_max);
     }
 
@@ -130,6 +162,7 @@ impl ProductCache {
         let mut state = self.lock();
         state.generation = state.generation.wrapping_add(1);
         state.entries.remove(id);
+        state.compact();
     }
 
     /// How many entries are held (expired ones included until touched).
@@ -176,6 +209,26 @@ mod tests {
         }
         assert!(cache.get("p9").is_some());
         assert!(cache.get("p0").is_none());
+    }
+
+    #[test]
+    fn evicts_the_oldest_and_keeps_its_queue_bounded() {
+        let cache = ProductCache::new(3, Duration::from_secs(60));
+        for round in 0..100 {
+            for id in ["a", "b", "c"] {
+                cache.put(id, cache.generation(), rendered(&format!("{id}{round}")));
+            }
+            cache.invalidate("b");
+        }
+        assert!(cache.lock().order.len() <= 6);
+        cache.put("d", cache.generation(), rendered("d"));
+        cache.put("e", cache.generation(), rendered("e"));
+        // "b" was invalidated, so room for "e" came from "a", the oldest left.
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("c").is_some());
+        assert_eq!(cache.get("d").unwrap().etag, "\"d\"");
+        assert!(cache.get("e").is_some());
+        assert_eq!(cache.len(), 3);
     }
 
     #[test]

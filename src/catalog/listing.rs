@@ -270,12 +270,17 @@ fn load_page(
 ) -> Result<Page, AppError> {
     let mut query = query;
     if let Some(after) = &page.after {
+        // `(created_at, id) > (t, x)`, spelt `created_at >= t AND (created_at > t
+        // OR id > x)`: the same rows as `created_at > t OR (created_at = t AND
+        // id > x)`, but with a leading range both planners start the index scan
+        // from. PostgreSQL cannot use the bare OR as an index condition and
+        // walked the index from the first product for every deeper page.
         query = query.filter(
-            products::created_at
-                .gt(after.created_at)
-                .or(products::created_at
-                    .eq(after.created_at)
-                    .and(products::id.gt(after.id.clone()))),
+            products::created_at.ge(after.created_at).and(
+                products::created_at
+                    .gt(after.created_at)
+                    .or(products::id.gt(after.id.clone())),
+            ),
         );
     }
     let limit = usize::try_from(page.limit).expect("limit was checked positive");
