@@ -15,6 +15,7 @@
 //! high-water mark. One table is printed and written as JSON under
 //! `target/bench/`.
 
+mod checkout;
 mod harness;
 mod webhooks;
 
@@ -28,17 +29,24 @@ struct Scenario {
     target_rate: fn(Backend) -> u64,
 }
 
-const SCENARIOS: &[Scenario] = &[Scenario {
-    name: "webhooks",
-    target_rate: |b| match b {
-        Backend::Sqlite => 5000,
-        Backend::Postgres => 3000,
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "webhooks",
+        target_rate: |b| match b {
+            Backend::Sqlite => 5000,
+            Backend::Postgres => 3000,
+        },
     },
-}];
+    Scenario {
+        name: "checkout",
+        target_rate: |_| 250,
+    },
+];
 
 async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
     match name {
         "webhooks" => webhooks::run(backend, rate, seconds).await,
+        "checkout" => checkout::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     }
 }
@@ -70,7 +78,10 @@ fn args() -> Args {
     // cargo passes `--bench` to every bench target.
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value\n{}", usage()));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| panic!("{arg} needs a value\n{}", usage()))
+        };
         match arg.as_str() {
             "--backend" => {
                 parsed.backends = match value().as_str() {
@@ -134,8 +145,17 @@ fn main() {
         for &backend in &args.backends {
             let target = (scenario.target_rate)(backend);
             // Smoke runs only prove every scenario works end to end.
-            let rate = args.rate.unwrap_or(if args.smoke { (target / 20).max(5) } else { target });
-            eprintln!("{} on {} at {rate}/s for {} s", scenario.name, backend.name(), args.seconds);
+            let rate = args.rate.unwrap_or(if args.smoke {
+                (target / 20).max(5)
+            } else {
+                target
+            });
+            eprintln!(
+                "{} on {} at {rate}/s for {} s",
+                scenario.name,
+                backend.name(),
+                args.seconds
+            );
             let row = runtime.block_on(run(scenario.name, backend, rate, args.seconds));
             eprintln!("  notes: {}", row.notes);
             rows.push(row);
