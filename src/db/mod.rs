@@ -273,6 +273,17 @@ pub fn serialize_rfc3339_option<S: serde::Serializer>(
     }
 }
 
+/// This process's SQLite write transactions, one at a time.
+///
+/// SQLite admits one writer, and a connection that finds the write lock taken
+/// sleeps in SQLite's busy handler (1, 2, 5, 10… ms) however soon the lock is
+/// freed: under load the lock sat idle while the writers slept. Queued here
+/// instead, each is woken as soon as the one before has ended. One queue for
+/// every SQLite file of the process (only tests open several, and they wait a
+/// little more); writers elsewhere (another process, a statement outside
+/// [`write_transaction`]) still meet the busy timeout.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock
@@ -287,6 +298,20 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // Held until this function returns, after the commit or the rollback; a
+    // nested call (a savepoint) already runs under its outermost call's.
+    let _writer = match conn {
+        DbConnection::Sqlite(lite) => {
+            let depth =
+                AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth();
+            matches!(depth, Ok(None)).then(|| {
+                SQLITE_WRITER
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            })
+        }
+        DbConnection::Postgresql(_) => None,
+    };
     let begun = match conn {
         DbConnection::Sqlite(lite) => {
             AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")
