@@ -31,8 +31,9 @@ use crate::harness::{self, count, percentile_ms, Backend, Outcome, Row};
 
 const SHOPS: usize = 3;
 const PRODUCTS_PER_SHOP: usize = 8;
-/// Stock of each product: more than any run can sell.
-const STOCK: i64 = 100_000_000;
+/// Stock of each product: the most the API accepts, more than a run sells
+/// (24 products, at most 2 of one per order).
+const STOCK: i64 = 1_000_000;
 /// Buyers per order per second of offered rate (bounded below and above).
 const BUYERS_MIN: u64 = 32;
 const BUYERS_MAX: u64 = 512;
@@ -371,6 +372,7 @@ pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
         .await,
     );
     let set_up_s = set_up.elapsed().as_secs_f64();
+    eprintln!("  set up in {set_up_s:.1} s ({buyers} buyers); ordering");
     let webhooks_before = count(&db.url, WEBHOOKS).await;
     let (sent, mut checkouts_us) = open_loop(market, rate, seconds).await;
     let drain_started = Instant::now();
