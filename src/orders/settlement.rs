@@ -75,6 +75,17 @@ fn movements_of(conn: &mut DbConnection, part_id: &str) -> Result<Vec<MovementRo
 /// Decides the part's next movement, writing it as pending.
 fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
     db::write_transaction(conn, |conn| {
+        // Two settlements of one part (the request's and an event's) must not
+        // both decide from what they read before either wrote: on PostgreSQL
+        // the second would see no movement yet, and by the time it inserts
+        // its own the first one's may no longer be pending — the same share
+        // sent twice. Locking the part makes the second wait and read what
+        // the first wrote; SQLite's `BEGIN IMMEDIATE` already does.
+        if let DbConnection::Postgresql(pg) = conn {
+            diesel::sql_query("SELECT id FROM order_parts WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(part_id)
+                .execute(pg)?;
+        }
         let part: PartRow = order_parts::table
             .find(part_id)
             .select(PartRow::as_select())
