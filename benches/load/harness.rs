@@ -143,7 +143,10 @@ pub async fn start_server(db: &Database, dir: &Path, extra: &[(&str, &str)]) -> 
         .unwrap()
         .port();
     std::fs::create_dir_all(dir.join("data")).expect("data folder");
-    let mut command = Command::new(BAZAAR);
+    // Worktrees sharing one target folder overwrite each other's release
+    // binary: a run can name its own copy.
+    let binary = std::env::var("BAZAAR_BENCH_SERVER").unwrap_or_else(|_| BAZAAR.to_owned());
+    let mut command = Command::new(binary);
     command
         .arg("serve")
         .current_dir(dir)

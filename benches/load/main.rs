@@ -16,6 +16,7 @@
 //! `target/bench/`.
 
 mod catalog;
+mod checkout;
 mod harness;
 mod hot_account;
 mod soak;
@@ -74,6 +75,13 @@ const SCENARIOS: &[Scenario] = &[
         default_seconds: 600,
         in_all: false,
     },
+    // Orders per second (each a buyer's 3-shop cart and checkout).
+    Scenario {
+        name: "checkout",
+        target_rate: |_| 250,
+        default_seconds: 10,
+        in_all: true,
+    },
 ];
 
 async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
@@ -83,6 +91,7 @@ async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
         "catalog" => catalog::run(backend, rate, seconds, true).await,
         "catalog-uncached" => catalog::run(backend, rate, seconds, false).await,
         "soak" => soak::run(backend, rate, seconds).await,
+        "checkout" => checkout::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     }
 }

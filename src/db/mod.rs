@@ -282,10 +282,15 @@ pub fn serialize_rfc3339_option<S: serde::Serializer>(
     }
 }
 
-/// This process's turn at SQLite's write lock (see [`write_transaction`]).
-/// One for the process, not per file: tests open many databases in one
-/// process, and a short wait behind another file's writer costs less than
-/// a sleep in SQLite's busy handler.
+/// This process's SQLite write transactions, one at a time.
+///
+/// SQLite admits one writer, and a connection that finds the write lock taken
+/// sleeps in SQLite's busy handler (1, 2, 5, 10… ms) however soon the lock is
+/// freed: under load the lock sat idle while the writers slept. Queued here
+/// instead, each is woken as soon as the one before has ended. One queue for
+/// every SQLite file of the process (only tests open several, and they wait a
+/// little more); writers elsewhere (another process, a statement outside
+/// [`write_transaction`]) still meet the busy timeout.
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
@@ -302,24 +307,20 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    // SQLite has one writer at a time. Waiting for it in SQLite's busy handler
-    // means sleeping in steps of up to 100 ms, whatever the holder does, which
-    // is what write latency under load was made of; writers of this process
-    // queue here instead and go the moment the lock is free. (Other processes
-    // on the same file still meet the busy timeout.) Taken for the outermost
-    // transaction only: a savepoint already holds it.
-    let outermost_sqlite = match conn {
-        DbConnection::Sqlite(lite) => matches!(
-            AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth(),
-            Ok(None)
-        ),
-        DbConnection::Postgresql(_) => false,
+    // Held until this function returns, after the commit or the rollback; a
+    // nested call (a savepoint) already runs under its outermost call's.
+    let _writer = match conn {
+        DbConnection::Sqlite(lite) => {
+            let depth =
+                AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth();
+            matches!(depth, Ok(None)).then(|| {
+                SQLITE_WRITER
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            })
+        }
+        DbConnection::Postgresql(_) => None,
     };
-    let _writer = outermost_sqlite.then(|| {
-        SQLITE_WRITER
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    });
     let begun = match conn {
         DbConnection::Sqlite(lite) => {
             AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE")

@@ -178,6 +178,24 @@ pub async fn apply_intent(
     provider: &dyn Provider,
     intent: &PaymentIntent,
 ) -> Result<(), AppError> {
+    if intent.status == PaymentStatus::Succeeded && intent.latest_charge.is_some() {
+        // Most calls are repeats (the intent's and the charge's events after
+        // checkout paid the order): an order already paid by this intent needs
+        // no charge fetched and no transaction, only its settlement driven.
+        let id = intent.id.clone();
+        let paid: Option<String> = db::run(pool, move |conn| {
+            Ok(orders::table
+                .filter(orders::payment_intent_id.eq(&id))
+                .filter(orders::status.eq(OrderStatus::Paid.as_str()))
+                .select(orders::id)
+                .first(conn)
+                .optional()?)
+        })
+        .await?;
+        if let Some(order_id) = paid {
+            return settlement::settle_order(pool, provider, &order_id).await;
+        }
+    }
     let (charge_id, processing_fee) = match (intent.status, &intent.latest_charge) {
         (PaymentStatus::Succeeded, Some(charge_id)) => {
             let charge = provider.retrieve_charge(charge_id).await?;

@@ -75,6 +75,17 @@ fn movements_of(conn: &mut DbConnection, part_id: &str) -> Result<Vec<MovementRo
 /// Decides the part's next movement, writing it as pending.
 fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
     db::write_transaction(conn, |conn| {
+        // Two settlements of one part (the request's and an event's) must not
+        // both decide from what they read before either wrote: on PostgreSQL
+        // the second would see no movement yet, and by the time it inserts
+        // its own the first one's may no longer be pending — the same share
+        // sent twice. Locking the part makes the second wait and read what
+        // the first wrote; SQLite's `BEGIN IMMEDIATE` already does.
+        if let DbConnection::Postgresql(pg) = conn {
+            diesel::sql_query("SELECT id FROM order_parts WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(part_id)
+                .execute(pg)?;
+        }
         let part: PartRow = order_parts::table
             .find(part_id)
             .select(PartRow::as_select())
@@ -356,14 +367,31 @@ pub async fn settle_order(
 ) -> Result<(), AppError> {
     let id = order_id.to_owned();
     let parts = db::run(pool, move |conn| store::parts_of(conn, &id)).await?;
-    let mut first_error = None;
-    for part in parts {
-        if let Err(error) = settle_part(pool, provider, &part.id).await {
-            tracing::warn!(%error, part_id = part.id, "part not settled yet; the sweep retries");
-            first_error.get_or_insert(error);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    // A part not marked has nothing to move: whatever changes what its seller
+    // is owed (payment, refund, dispute) marks it in the same transaction, and
+    // it stays marked while a movement is pending or held. Every provider
+    // event about an order drives this, several per order, and looking at a
+    // settled part cost a write transaction.
+    //
+    // The parts pay different sellers, each under its own movement keys:
+    // their provider calls overlap instead of queueing one after another.
+    let settled = futures_util::future::join_all(
+        parts
+            .iter()
+            .filter(|part| part.needs_settlement)
+            .map(|part| async move {
+                let settled = settle_part(pool, provider, &part.id).await;
+                if let Err(error) = &settled {
+                    tracing::warn!(%error, part_id = part.id, "part not settled yet; the sweep retries");
+                }
+                settled
+            }),
+    )
+    .await;
+    settled
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
 }
 
 /// Settles up to `limit` parts marked as needing it; returns how many were

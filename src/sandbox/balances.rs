@@ -46,6 +46,12 @@ impl Store {
     pub fn add_txn(&mut self, t: NewTxn) -> String {
         let id = new_id("txn");
         let seq = self.next_seq();
+        if t.available_on > self.now {
+            // Waiting funds: the clock must stop by when they become available.
+            if let Some(due) = &mut self.funds_due_at {
+                *due = Some(due.map_or(t.available_on, |d| d.min(t.available_on)));
+            }
+        }
         self.txns.insert(
             id.clone(),
             Txn {
@@ -415,19 +421,26 @@ impl Store {
     /// Runs every transition due at or before `until`, in time order, each at its own time.
     pub fn run_due(&mut self, until: i64) {
         loop {
+            let funds_due_at = match self.funds_due_at {
+                Some(known) => known,
+                None => {
+                    let scanned = self
+                        .txns
+                        .values()
+                        .filter(|t| !t.announced)
+                        .map(|t| t.available_on)
+                        .min();
+                    self.funds_due_at = Some(scanned);
+                    scanned
+                }
+            };
             let mut next: Option<(i64, Due)> = None;
             let mut consider = |t: i64, d: Due| {
                 if t <= until && next.as_ref().is_none_or(|(nt, nd)| (t, &d) < (*nt, nd)) {
                     next = Some((t, d));
                 }
             };
-            if let Some(t) = self
-                .txns
-                .values()
-                .filter(|t| !t.announced)
-                .map(|t| t.available_on)
-                .min()
-            {
+            if let Some(t) = funds_due_at {
                 consider(t, Due::Funds);
             }
             for a in self
@@ -461,6 +474,8 @@ impl Store {
             txn.announced = true;
             accounts.insert(txn.account.clone());
         }
+        // Known again at the next look, which scans what is still waiting.
+        self.funds_due_at = None;
         for account in accounts {
             let balance = self.balance_json(&account);
             self.emit("balance.available", &account, balance, None);

@@ -78,6 +78,7 @@ impl Store {
             body["account"] = json!(owner);
         }
         let seq = self.next_seq();
+        self.events_by_age.push_back((seq, id.clone()));
         self.events.insert(
             id.clone(),
             Event {

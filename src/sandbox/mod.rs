@@ -20,6 +20,12 @@
 //!   `Idempotency-Key`; other errors change nothing and are not remembered.
 //! - Deliveries in flight are not persisted: after a restart, un-acknowledged events
 //!   are not retried (they remain readable with `GET /v1/events`).
+//! - The state file is written behind the changes: a change wakes one saver task,
+//!   which waits `save_interval_ms` (longer when snapshots grow costly) for the
+//!   changes that follow, then writes one snapshot for all of them, and a last one
+//!   when the sandbox stops. Writing the whole state after every change, under the
+//!   lock, bounded the sandbox to a few requests per second once it held a few
+//!   thousand objects. A crash (not a stop) loses the changes of the last wait.
 
 pub mod accounts;
 pub mod balances;
@@ -35,11 +41,13 @@ pub mod transfers;
 pub mod wire;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use events::{deliver_forever, Delivery, DeliveryPolicy};
@@ -69,8 +77,11 @@ pub struct SandboxConfig {
     pub delivery_attempts_max: u32,
     /// Wait before the first retry; doubles after each, jittered.
     pub delivery_backoff_ms: u64,
-    /// When set: loaded on start if present, rewritten (tmp + rename) after every change.
+    /// When set: loaded on start if present, rewritten (tmp + rename) behind the
+    /// changes, at most once per `save_interval_ms`, and when the sandbox stops.
     pub state_file: Option<PathBuf>,
+    /// How long the saver gathers changes before it writes one snapshot of them all.
+    pub save_interval_ms: u64,
     /// PEM certificates that HTTPS webhook endpoints may present (a local
     /// receiver's self-signed one); public roots are not trusted.
     pub webhook_root_certificates_pem: Vec<Vec<u8>>,
@@ -116,6 +127,7 @@ impl Default for SandboxConfig {
             delivery_attempts_max: 8,
             delivery_backoff_ms: 200,
             state_file: None,
+            save_interval_ms: 250,
             webhook_root_certificates_pem: Vec::new(),
         }
     }
@@ -131,6 +143,70 @@ pub struct Shared {
     pub config: SandboxConfig,
     /// The base URL for account links.
     pub public_url: String,
+    /// Wakes the saver after a change (only with a state file).
+    changed: Notify,
+    /// Tells the saver to write a last snapshot and end.
+    stopping: Notify,
+}
+
+impl Shared {
+    /// Notes that the store changed: the saver writes it soon.
+    fn mark_changed(&self) {
+        if self.config.state_file.is_some() {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// Snapshots hold the lock at most about 1 / `SNAPSHOT_SHARE_INVERSE` of the
+/// time: the wait between two grows with what the last one cost, since the
+/// state (and so a snapshot's cost) grows with every object.
+const SNAPSHOT_SHARE_INVERSE: u32 = 5;
+
+/// Writes the state file behind the changes until told to stop, then once more.
+async fn save_behind(shared: Arc<Shared>, path: PathBuf, interval: Duration) {
+    let mut locked_for = Duration::ZERO;
+    loop {
+        let mut stopping = tokio::select! {
+            () = shared.changed.notified() => false,
+            () = shared.stopping.notified() => true,
+        };
+        if !stopping {
+            // Under load changes keep coming: one snapshot covers all of a wait's.
+            let wait = interval.max(locked_for * SNAPSHOT_SHARE_INVERSE);
+            stopping = tokio::select! {
+                () = tokio::time::sleep(wait) => false,
+                () = shared.stopping.notified() => true,
+            };
+        }
+        let (from, to) = (Arc::clone(&shared), path.clone());
+        match tokio::task::spawn_blocking(move || save_now(&from, &to)).await {
+            Ok(Ok(locked)) => locked_for = locked,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, path = %path.display(), "sandbox: cannot save state");
+            }
+            Err(e) => tracing::error!(error = %e, "sandbox: the saver failed"),
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Takes a consistent snapshot under the lock and writes it to `path` after
+/// unlocking; returns how long the lock was held.
+fn save_now(shared: &Shared, path: &Path) -> std::io::Result<Duration> {
+    let started = std::time::Instant::now();
+    let bytes = {
+        let store = match shared.store.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        store.snapshot()?
+    };
+    let locked = started.elapsed();
+    store::write_snapshot(path, &bytes)?;
+    Ok(locked)
 }
 
 /// A running sandbox.
@@ -140,6 +216,8 @@ pub struct Sandbox {
     server: ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
     delivery_task: JoinHandle<()>,
+    /// Writes the state file (only with one).
+    saver_task: Option<JoinHandle<()>>,
 }
 
 impl Sandbox {
@@ -195,12 +273,20 @@ impl Sandbox {
             root_certificates_pem: config.webhook_root_certificates_pem.clone(),
         };
         let delivery_task = tokio::spawn(deliver_forever(rx, policy));
+        let save_interval = Duration::from_millis(config.save_interval_ms);
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             deliveries: tx,
             config,
             public_url,
+            changed: Notify::new(),
+            stopping: Notify::new(),
         });
+        let saver_task = shared
+            .config
+            .state_file
+            .clone()
+            .map(|path| tokio::spawn(save_behind(Arc::clone(&shared), path, save_interval)));
         let data = actix_web::web::Data::from(Arc::clone(&shared));
         listener.set_nonblocking(true)?;
         let server = actix_web::HttpServer::new(move || {
@@ -222,6 +308,7 @@ impl Sandbox {
             server: handle,
             server_task,
             delivery_task,
+            saver_task,
         })
     }
 
@@ -240,10 +327,15 @@ impl Sandbox {
         &self.shared
     }
 
-    /// Stops the server and the delivery task.
+    /// Stops the server and the delivery task, and saves the state a last time.
     pub async fn stop(self) {
         self.server.stop(true).await;
         let _ = self.server_task.await;
+        if let Some(saver) = self.saver_task {
+            // No request runs any more: this snapshot holds every change.
+            self.shared.stopping.notify_one();
+            let _ = saver.await;
+        }
         self.delivery_task.abort();
         let _ = self.delivery_task.await;
     }

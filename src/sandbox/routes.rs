@@ -150,7 +150,7 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
                             status: answer.status,
                             body: answer.body.clone(),
                         };
-                        store.idempotency.insert(slot, record);
+                        store.remember(slot, record);
                     }
                     answer
                 }
@@ -162,18 +162,15 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
     answer
 }
 
-/// Hands the emitted events to delivery and snapshots the state if it changed.
+/// Hands the emitted events to delivery and, if the state changed, wakes the
+/// saver (which writes it after this request has unlocked the store).
 fn finish(store: &mut Store, shared: &Shared, changed: bool) {
     for delivery in store.take_deliveries() {
         // The receiver lives as long as the sandbox; a send can only fail while stopping.
         let _ = shared.deliveries.send(delivery);
     }
     if changed {
-        if let Some(path) = &shared.config.state_file {
-            if let Err(e) = store.save(path) {
-                tracing::error!(error = %e, path = %path.display(), "sandbox: cannot save state");
-            }
-        }
+        shared.mark_changed();
     }
 }
 

@@ -3,7 +3,7 @@
 //! One `Store` lives behind one mutex; every request locks it, runs to completion
 //! synchronously and unlocks, so no request ever sees another one half-done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use rand::Rng;
@@ -323,6 +323,19 @@ pub struct Store {
     pub request: RequestInfo,
     #[serde(skip)]
     pub timing: Timing,
+    /// The earliest `available_on` of the transactions not announced yet
+    /// (`Some(None)`: there are none; `None`: not known, so the next look scans
+    /// them). Every request looks, and scanning every transaction each time
+    /// grew the sandbox's cost per request with its history.
+    #[serde(skip)]
+    pub funds_due_at: Option<Option<i64>>,
+    /// `(created, key)` of every idempotency record: the oldest first, as
+    /// [`Store::prune`] drops them. Rebuilt when it does not match the records.
+    #[serde(skip)]
+    pub idempotency_by_age: BTreeSet<(i64, String)>,
+    /// `(seq, id)` of every event, oldest first; rebuilt likewise.
+    #[serde(skip)]
+    pub events_by_age: VecDeque<(u64, String)>,
 }
 
 /// The configured durations the state machine runs on.
@@ -399,10 +412,12 @@ impl Store {
 
     /// Writes a snapshot atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
+        write_snapshot(path, &self.snapshot()?)
+    }
+
+    /// The whole state as [`Store::load`] reads it.
+    pub fn snapshot(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(std::io::Error::other)
     }
 
     /// The sandbox clock now.
@@ -432,33 +447,58 @@ impl Store {
         }
     }
 
-    /// Forgets idempotency records past their lifetime or beyond the cap.
+    /// Remembers an idempotent answer under `slot`.
+    pub fn remember(&mut self, slot: String, record: Idem) {
+        let created = record.created;
+        if let Some(old) = self.idempotency.insert(slot.clone(), record) {
+            self.idempotency_by_age.remove(&(old.created, slot.clone()));
+        }
+        self.idempotency_by_age.insert((created, slot));
+    }
+
+    /// Forgets idempotency records past their lifetime or beyond the cap (the
+    /// oldest first; of equally old ones, the first key), and the oldest events
+    /// beyond theirs. Runs on every request, so it walks only what it drops.
     pub fn prune(&mut self) {
-        let horizon = self.now - IDEMPOTENCY_TTL_S;
-        self.idempotency.retain(|_, r| r.created >= horizon);
-        while self.idempotency.len() > IDEMPOTENCY_KEPT_MAX {
-            let oldest = self
+        if self.idempotency_by_age.len() != self.idempotency.len() {
+            self.idempotency_by_age = self
                 .idempotency
                 .iter()
-                .min_by_key(|(_, r)| r.created)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => self.idempotency.remove(&k),
-                None => break,
-            };
+                .map(|(k, r)| (r.created, k.clone()))
+                .collect();
         }
-        while self.events.len() > EVENTS_KEPT_MAX {
-            let oldest = self
+        let horizon = self.now - IDEMPOTENCY_TTL_S;
+        while let Some((created, _)) = self.idempotency_by_age.first() {
+            if *created >= horizon && self.idempotency.len() <= IDEMPOTENCY_KEPT_MAX {
+                break;
+            }
+            if let Some((_, key)) = self.idempotency_by_age.pop_first() {
+                self.idempotency.remove(&key);
+            }
+        }
+        if self.events_by_age.len() != self.events.len() {
+            let mut by_age: Vec<(u64, String)> = self
                 .events
                 .values()
-                .min_by_key(|e| e.seq)
-                .map(|e| e.id.clone());
-            match oldest {
-                Some(k) => self.events.remove(&k),
+                .map(|e| (e.seq, e.id.clone()))
+                .collect();
+            by_age.sort_unstable();
+            self.events_by_age = by_age.into();
+        }
+        while self.events.len() > EVENTS_KEPT_MAX {
+            match self.events_by_age.pop_front() {
+                Some((_, id)) => self.events.remove(&id),
                 None => break,
             };
         }
     }
+}
+
+/// Writes a snapshot's bytes atomically (temporary file, then rename).
+pub fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// One item of a list: its ordering keys, its id and its JSON.
