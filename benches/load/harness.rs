@@ -38,6 +38,7 @@ impl Backend {
 /// A fresh database for the server: a SQLite file, or a new PostgreSQL database.
 pub struct Database {
     pub url: String,
+    pub backend: Backend,
     /// PostgreSQL: the admin URL and the database's name, dropped at the end.
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -79,6 +80,7 @@ pub fn database(backend: Backend) -> Database {
     };
     Database {
         url,
+        backend,
         postgres,
         _dir: dir,
     }
