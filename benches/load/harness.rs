@@ -201,6 +201,8 @@ pub struct Outcome {
     pub errors: u64,
     /// Answers by status, for the first few error statuses seen.
     pub error_statuses: Vec<u16>,
+    /// The body of the first error answer (its start), to say what went wrong.
+    pub first_error: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -240,7 +242,12 @@ where
                 let response = request(n).send().await?;
                 let status = response.status().as_u16();
                 // The latency includes reading the whole body.
-                response.bytes().await.map(|_| status)
+                response.bytes().await.map(|body| {
+                    let said = (status >= 300).then(|| {
+                        String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
+                    });
+                    (status, said)
+                })
             })
             .await;
             (late, answer, Instant::now().duration_since(scheduled))
@@ -259,7 +266,7 @@ where
 
 type Answer = (
     bool,
-    Result<Result<u16, reqwest::Error>, tokio::time::error::Elapsed>,
+    Result<Result<(u16, Option<String>), reqwest::Error>, tokio::time::error::Elapsed>,
     Duration,
 );
 
@@ -268,10 +275,13 @@ fn tally(outcome: &mut Outcome, (late, answer, latency): Answer) {
     match answer {
         Err(_) => outcome.dropped += 1,
         Ok(Err(_)) => outcome.errors += 1,
-        Ok(Ok(status)) if status >= 300 => {
+        Ok(Ok((status, said))) if status >= 300 => {
             outcome.errors += 1;
             if outcome.error_statuses.len() < 8 && !outcome.error_statuses.contains(&status) {
                 outcome.error_statuses.push(status);
+            }
+            if outcome.first_error.is_none() {
+                outcome.first_error = said;
             }
         }
         Ok(Ok(_)) => outcome
@@ -338,6 +348,7 @@ impl Row {
             notes: serde_json::json!({
                 "dropped": sent.dropped,
                 "error_statuses": sent.error_statuses,
+                "first_error": sent.first_error,
             }),
         }
     }
@@ -388,8 +399,9 @@ pub async fn count(url: &str, sql: &'static str) -> i64 {
 }
 
 /// An operator and an API key of theirs, made through the library against
-/// the bench database (as `bazaar admin create-operator` would, without the
-/// TOTP enrolment a browser session needs): the `Bearer` token.
+/// the bench database (as `bazaar admin create-operator` would): the
+/// `Bearer` token. The operator is marked enrolled in TOTP directly (staff
+/// are held back until they enrol, a dance the load does not measure).
 pub async fn operator_api_key(url: &str) -> String {
     with_connection(url, |conn| {
         let email = format!(
@@ -398,6 +410,11 @@ pub async fn operator_api_key(url: &str) -> String {
         );
         let user_id = bazaar::auth::create_operator(conn, &email, "bench-operator-password-2026")
             .expect("create the bench operator");
+        diesel::sql_query("UPDATE users SET totp_enrolled_at = $1 WHERE id = $2")
+            .bind::<diesel::sql_types::Timestamp, _>(bazaar::db::now())
+            .bind::<diesel::sql_types::Text, _>(user_id.as_str())
+            .execute(conn)
+            .expect("mark the bench operator enrolled");
         let caller = bazaar::auth::Caller {
             user_id,
             email,
