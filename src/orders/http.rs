@@ -7,8 +7,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::cart::CartView;
 use super::model::{
-    idempotency_key, CheckoutRequest, OrderStatus, OrderView, RefundRequest, RefundView,
-    SellerOrderView,
+    CheckoutRequest, OrderStatus, OrderView, RefundRequest, RefundView, SellerOrderView,
 };
 use super::refunds::{self, Refunder};
 use super::store::{self, ORDERS_PAGE_MAX};
@@ -217,14 +216,6 @@ async fn remove_line(
     Ok(HttpResponse::Ok().json(view))
 }
 
-fn header_key(req: &HttpRequest) -> Result<String, AppError> {
-    idempotency_key(
-        req.headers()
-            .get("idempotency-key")
-            .map(|v| v.to_str().unwrap_or("\u{0}")),
-    )
-}
-
 /// `POST /v1/checkout` (header `Idempotency-Key`, required).
 #[utoipa::path(post, path = "/v1/checkout", tag = "orders",
     params(("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer")),
@@ -248,7 +239,7 @@ async fn post_checkout(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
     limits.checkout.take(&caller.user_id.0)?;
-    let key = header_key(&req)?;
+    let key = crate::http::idempotency_key_of(&req)?;
     let request = body.into_inner().parse()?;
     let buyer = checkout::Buyer {
         user_id: caller.user_id.0,
@@ -400,7 +391,7 @@ async fn post_refund(
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Support, Role::Seller])?;
-    let key = header_key(&req)?;
+    let key = crate::http::idempotency_key_of(&req)?;
     let shops = if caller.is(Role::Seller) {
         let owner = caller.user_id.0.clone();
         let own = db::run(&pool, move |conn| shops::list_shops(conn, Some(&owner))).await?;

@@ -11,7 +11,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{decode_text, payload_text, store_events, Ingested, Source, StoredEvent};
+use super::{store_events, store_one, Ingested, Source, StoredEvent};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 
@@ -65,18 +65,6 @@ fn stopping() -> AppError {
     }
 }
 
-impl StoredEvent {
-    fn decode(source: Source, payload: &[u8]) -> Result<Self, AppError> {
-        let text = payload_text(payload)?;
-        let envelope = decode_text(source, text)?;
-        Ok(Self {
-            source,
-            envelope,
-            payload: text.to_owned(),
-        })
-    }
-}
-
 async fn writer(pool: DbPool, mut receiver: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_EVENTS_MAX);
     while receiver.recv_many(&mut batch, BATCH_EVENTS_MAX).await > 0 {
@@ -91,12 +79,7 @@ async fn writer(pool: DbPool, mut receiver: mpsc::Receiver<Pending>) {
                     tracing::warn!(%error, events = events.len(), "batch of events failed; storing each alone");
                     events
                         .iter()
-                        .map(|event| {
-                            db::write_transaction(conn, |conn| {
-                                store_events(conn, std::slice::from_ref(event))
-                            })
-                            .map(|mut one| one.remove(0))
-                        })
+                        .map(|event| store_one(conn, event))
                         .collect::<Vec<_>>()
                 }
             })

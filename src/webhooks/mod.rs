@@ -151,15 +151,25 @@ pub fn ingest(
     source: Source,
     payload: &[u8],
 ) -> Result<Ingested, AppError> {
-    let text = payload_text(payload)?;
-    let event = StoredEvent {
-        source,
-        envelope: decode_text(source, text)?,
-        payload: text.to_owned(),
-    };
-    let mut stored = db::write_transaction(conn, |conn| {
-        store_events(conn, std::slice::from_ref(&event))
-    })?;
+    store_one(conn, &StoredEvent::decode(source, payload)?)
+}
+
+impl StoredEvent {
+    /// Checks and decodes a verified delivery (nothing is written).
+    pub(crate) fn decode(source: Source, payload: &[u8]) -> Result<Self, AppError> {
+        let text = payload_text(payload)?;
+        Ok(Self {
+            source,
+            envelope: decode_text(source, text)?,
+            payload: text.to_owned(),
+        })
+    }
+}
+
+/// Stores one event (and its job) in its own transaction.
+fn store_one(conn: &mut DbConnection, event: &StoredEvent) -> Result<Ingested, AppError> {
+    let mut stored =
+        db::write_transaction(conn, |conn| store_events(conn, std::slice::from_ref(event)))?;
     Ok(stored.remove(0))
 }
 
