@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Condition, DefaultHeaders, ErrorHandlers};
+use actix_web::middleware::{from_fn, Compress, Condition, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 
 use crate::config::{DatabaseUrl, ProviderKind, Settings};
@@ -69,6 +69,8 @@ impl Application {
             );
         }
         let instance_id = db::instance_id(&mut conn).ok().flatten();
+        // Made (or read) once here, before any worker can render a form.
+        let csrf_key = crate::web::visitor::csrf_key(&mut conn)?;
         drop(conn);
         let notifier = Arc::new(Notifier::new(&settings)?);
         let listener = TcpListener::bind(settings.server.bind)?;
@@ -87,6 +89,7 @@ impl Application {
             pool.clone(),
             Arc::clone(&provider),
             secrets,
+            csrf_key,
             extra_routes,
         )?;
         Ok(Self {
@@ -337,8 +340,10 @@ fn server(
     pool: DbPool,
     provider: Arc<dyn Provider>,
     secrets: crate::webhooks::WebhookSecrets,
+    csrf_key: crate::web::visitor::CsrfKey,
     extra_routes: fn(&mut web::ServiceConfig),
 ) -> anyhow::Result<Server> {
+    let csrf_key = web::Data::new(csrf_key);
     let metrics = web::Data::new(Metrics::new()?);
     let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
@@ -365,9 +370,12 @@ fn server(
             .app_data(secrets.clone())
             .app_data(body_limit)
             .app_data(limits.clone())
+            .app_data(csrf_key.clone())
             .app_data(web::PathConfig::default().error_handler(http::path_error))
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))
+            // Pages and API answers alike, for clients that ask (gzip, brotli).
+            .wrap(Compress::default())
             .wrap(from_fn(http::observe))
             .wrap(security_headers(tls))
             .wrap(Condition::new(
@@ -375,10 +383,9 @@ fn server(
                 cors(&cors_origins),
             ))
             .configure(routes)
+            .configure(crate::web::routes)
             .configure(extra_routes)
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(AppError::RouteNotFound)
-            }))
+            .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
     server = match &settings.server.tls {
@@ -389,6 +396,21 @@ fn server(
         server = server.workers(workers);
     }
     Ok(server.run())
+}
+
+/// No route: a page for browsers outside the API, the API's JSON error otherwise.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !req.path().starts_with("/v1/") {
+        crate::web::render::PageError(AppError::RouteNotFound).error_response()
+    } else {
+        AppError::RouteNotFound.error_response()
+    }
 }
 
 /// Headers on every answer: no MIME sniffing, no referrer leaks, and a

@@ -127,7 +127,8 @@ impl AppError {
         }
     }
 
-    fn param(&self) -> Option<&str> {
+    /// The offending field or parameter, when one is to blame.
+    pub fn param(&self) -> Option<&str> {
         match self {
             Self::BadRequest { param, .. } | Self::Unprocessable { param, .. } => param.as_deref(),
             _ => None,

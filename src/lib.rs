@@ -26,4 +26,5 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod sellers;
 pub mod telemetry;
+pub mod web;
 pub mod webhooks;

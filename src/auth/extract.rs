@@ -227,3 +227,40 @@ impl FromRequest for RequestContext {
         }))
     }
 }
+
+/// A browser's session: the caller behind a session token that the web layer
+/// keeps in a cookie instead of an `Authorization` header.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub caller: Caller,
+    pub session_id: String,
+    /// Staff who have not enrolled a second factor yet.
+    pub totp_enrollment_pending: bool,
+}
+
+/// The live session behind `token`; `None` for anything else (unknown,
+/// expired, revoked, or an API key: keys never ride in cookies).
+///
+/// # Errors
+/// A database failure.
+pub fn browser_session(
+    conn: &mut DbConnection,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<Option<BrowserSession>, AppError> {
+    if token.len() > tokens::BEARER_CHARS_MAX
+        || !matches!(tokens::classify(token), Some(Bearer::Session))
+    {
+        return Ok(None);
+    }
+    Ok(
+        resolve_bearer(conn, token, now)?.and_then(|found| match found.credential {
+            Credential::Session { session_id } => Some(BrowserSession {
+                caller: found.caller,
+                session_id,
+                totp_enrollment_pending: found.totp_enrollment_pending,
+            }),
+            Credential::ApiKey => None,
+        }),
+    )
+}

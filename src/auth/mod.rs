@@ -39,7 +39,7 @@ use crate::error::AppError;
 pub use api_keys::{create_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView};
 pub use audit::{list_audit_log, record_audit, AuditEntry, AuditRecord, AUDIT_PAGE_MAX};
 pub use email::Email;
-pub use extract::{MaybeCaller, RequestContext};
+pub use extract::{browser_session, BrowserSession, MaybeCaller, RequestContext};
 pub use handlers::routes;
 pub use password::Password;
 pub use sessions::{login, logout, LoginAttempt, SessionCreated};

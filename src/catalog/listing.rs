@@ -141,6 +141,8 @@ pub struct CatalogQueryParams {
     pub max_price: Option<i64>,
     /// Case-insensitive words in the title or description.
     pub q: Option<String>,
+    /// `true`: only products with stock left.
+    pub in_stock: Option<bool>,
     /// 1 to 100 (default 20).
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -176,6 +178,8 @@ pub struct CatalogQuery {
     pub max_price: Option<i64>,
     /// Lowercased; matched as a substring of title or description.
     pub text: Option<String>,
+    /// Only products with stock left.
+    pub in_stock: bool,
     pub page: PageRequest,
 }
 
@@ -241,6 +245,7 @@ impl TryFrom<CatalogQueryParams> for CatalogQuery {
             min_price,
             max_price,
             text,
+            in_stock: params.in_stock.unwrap_or(false),
             page: PageRequest::parse(params.limit, params.cursor.as_deref())?,
         })
     }
@@ -302,15 +307,17 @@ fn load_page(
     })
 }
 
-/// The public catalog: active products of shops that can sell, filtered.
-///
-/// # Errors
-/// A database failure.
-pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Page, AppError> {
-    let mut boxed = products::table
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// `boxed` narrowed to what buyers may see and `query` asks for: one place
+/// for the rule, shared by the page and its count.
+fn visible_matching<'a, ST>(
+    mut boxed: products::BoxedQuery<'a, Backend, ST>,
+    query: &CatalogQuery,
+) -> products::BoxedQuery<'a, Backend, ST> {
+    boxed = boxed
         .filter(products::active.eq(true))
-        .filter(products::shop_id.eq_any(shops::sellable_shop_ids()))
-        .into_boxed();
+        .filter(products::shop_id.eq_any(shops::sellable_shop_ids()));
     if let Some(shop) = &query.shop {
         boxed = boxed.filter(products::shop_id.eq(shop.clone()));
     }
@@ -326,6 +333,9 @@ pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Pag
     if let Some(max) = query.max_price {
         boxed = boxed.filter(products::price_minor.le(max));
     }
+    if query.in_stock {
+        boxed = boxed.filter(products::stock.gt(0));
+    }
     if let Some(text) = &query.text {
         boxed = boxed.filter(
             products::search_text
@@ -333,7 +343,71 @@ pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Pag
                 .escape('\\'),
         );
     }
+    boxed
+}
+
+/// The public catalog: active products of shops that can sell, filtered.
+///
+/// # Errors
+/// A database failure.
+pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Page, AppError> {
+    let boxed = visible_matching(products::table.into_boxed(), query);
     load_page(conn, boxed, &query.page)
+}
+
+/// How many products [`list_catalog`] walks through for `query`, all pages
+/// together (the cursor and page size are ignored).
+///
+/// # Errors
+/// A database failure.
+pub fn count_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<i64, AppError> {
+    let boxed = visible_matching(
+        products::table
+            .select(diesel::dsl::count_star())
+            .into_boxed(),
+        query,
+    );
+    Ok(boxed.get_result(conn)?)
+}
+
+/// The newest products buyers may see, newest first.
+///
+/// # Errors
+/// A database failure.
+pub fn newest_products(conn: &mut DbConnection, limit: i64) -> Result<Vec<Product>, AppError> {
+    let query = CatalogQuery {
+        shop: None,
+        category: None,
+        currency: None,
+        min_price: None,
+        max_price: None,
+        text: None,
+        in_stock: false,
+        page: PageRequest {
+            limit: limit.clamp(1, PAGE_LIMIT_MAX),
+            after: None,
+        },
+    };
+    let rows: Vec<ProductRow> = visible_matching(products::table.into_boxed(), &query)
+        .order((products::created_at.desc(), products::id.desc()))
+        .limit(query.page.limit)
+        .select(ProductRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(Product::try_from).collect()
+}
+
+/// The categories that have products buyers may see, by name.
+///
+/// # Errors
+/// A database failure.
+pub fn visible_categories(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
+    Ok(products::table
+        .filter(products::active.eq(true))
+        .filter(products::shop_id.eq_any(shops::sellable_shop_ids()))
+        .select(products::category)
+        .distinct()
+        .order(products::category.asc())
+        .load(conn)?)
 }
 
 /// All products of one shop, inactive ones included, for its owner or staff.

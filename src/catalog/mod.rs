@@ -40,7 +40,10 @@ mod store;
 
 pub use demo::{load_demo_catalog, DemoCatalog, DemoLoaded, DEMO_CATALOG_JSON};
 pub use http::routes;
-pub use listing::{list_catalog, list_shop_products, CatalogQuery, Cursor, Page, PageRequest};
+pub use listing::{
+    count_catalog, list_catalog, list_shop_products, newest_products, visible_categories,
+    CatalogQuery, Cursor, Page, PageRequest,
+};
 pub use model::{
     CreateProductRequest, Image, ImageRequest, NewProduct, Product, ProductPatch,
     UpdateProductRequest, QUANTITY_MAX,

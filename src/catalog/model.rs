@@ -233,8 +233,9 @@ impl Stock {
     }
 }
 
-/// A product image: an http(s) URL and its alt text (required: screen readers
-/// and search engines need it).
+/// A product image: an http(s) URL, or a path under `/media/` (a picture this
+/// marketplace serves itself), and its alt text (required: screen readers and
+/// search engines need it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Image {
     pub url: String,
@@ -265,8 +266,8 @@ impl Images {
                     return Err(invalid(
                         &url_param,
                         format!(
-                            "an image URL is an http(s) URL of at most \
-                             {IMAGE_URL_CHARS_MAX} characters"
+                            "an image URL is an http(s) URL, or a path under /media/, \
+                             of at most {IMAGE_URL_CHARS_MAX} characters"
                         ),
                     ));
                 }
@@ -297,12 +298,16 @@ impl Images {
     }
 }
 
-/// `http://` or `https://`, a non-empty host, no spaces or control characters.
+/// `http://` or `https://` with a non-empty host, or `/media/` and a file
+/// name; no spaces or control characters.
 fn is_web_url(url: &str) -> bool {
     if url.chars().count() > IMAGE_URL_CHARS_MAX
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return false;
+    }
+    if let Some(name) = url.strip_prefix(MEDIA_PATH_PREFIX) {
+        return is_media_name(name);
     }
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
@@ -315,6 +320,23 @@ fn is_web_url(url: &str) -> bool {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
     !host.is_empty() && !host.starts_with(':')
+}
+
+/// Where the pictures this marketplace serves itself live.
+pub const MEDIA_PATH_PREFIX: &str = "/media/";
+
+/// A served picture's file name: letters, digits, `-`, `_` and one `.` before
+/// the extension; nothing that could climb out of the folder.
+pub fn is_media_name(name: &str) -> bool {
+    let Some((stem, extension)) = name.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && !extension.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        && extension.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// One image in a request body; `alt` is required.
@@ -549,6 +571,11 @@ mod tests {
         assert!(!is_web_url("ftp://example.com/a.png"));
         assert!(!is_web_url("javascript:alert(1)"));
         assert!(!is_web_url("https://exa mple.com"));
+        assert!(is_web_url("/media/mug-forest-640.webp"));
+        assert!(!is_web_url("/media/../secret.webp"));
+        assert!(!is_web_url("/media/a/b.webp"));
+        assert!(!is_web_url("/media/.webp"));
+        assert!(!is_web_url("/other/a.webp"));
         assert!(!is_web_url(&format!(
             "https://e.com/{}",
             "a".repeat(IMAGE_URL_CHARS_MAX)

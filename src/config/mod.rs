@@ -224,6 +224,8 @@ pub struct ProviderSettings {
     pub kind: ProviderKind,
     pub api_base: String,
     pub secret_key: Option<SecretString>,
+    /// The key the payment page's Payment Element runs with (`pk_…`); public.
+    pub publishable_key: Option<String>,
     pub webhook_secrets: Vec<SecretString>,
     pub connect_webhook_secrets: Vec<SecretString>,
     pub connect_onboarding_return_url: String,

@@ -144,6 +144,7 @@ struct RawProvider {
     request_timeout_ms: u64,
     secret_key: Option<SecretString>,
     secret_key_file: Option<PathBuf>,
+    publishable_key: Option<String>,
     webhook_secrets: Option<SecretString>,
     webhook_secrets_file: Option<PathBuf>,
     connect_webhook_secrets: Option<SecretString>,
@@ -371,6 +372,10 @@ impl RawProvider {
             kind,
             api_base: self.api_base.trim_end_matches('/').to_owned(),
             secret_key,
+            publishable_key: self
+                .publishable_key
+                .map(|key| key.trim().to_owned())
+                .filter(|key| !key.is_empty()),
             webhook_secrets,
             connect_webhook_secrets,
             connect_onboarding_return_url: self.connect_onboarding_return_url,

@@ -19,6 +19,8 @@ pub struct CartLineView {
     pub id: String,
     pub product_id: String,
     pub shop_id: String,
+    /// The shop's name: buyers see whom they buy from.
+    pub shop_name: String,
     pub title: String,
     pub unit_price: Money,
     pub quantity: i64,
@@ -101,8 +103,47 @@ pub(crate) fn cart_rows(
 /// A database failure.
 pub fn cart(conn: &mut DbConnection, buyer: &str) -> Result<CartView, AppError> {
     let rows = cart_rows(conn, buyer)?;
+    view_rows(conn, rows)
+}
+
+/// A cart kept outside the database (a visitor's, before signing in) as the
+/// same view: `(product id, quantity)` pairs, each line's id its product's id.
+/// Unknown products are left out; at most [`CART_LINES_MAX`] lines.
+///
+/// # Errors
+/// A database failure.
+pub fn guest_cart(conn: &mut DbConnection, lines: &[(String, i64)]) -> Result<CartView, AppError> {
+    let rows = lines
+        .iter()
+        .take(usize::try_from(CART_LINES_MAX).unwrap_or(usize::MAX))
+        .filter(|(product_id, _)| catalog::model::is_product_id(product_id))
+        .map(|(product_id, quantity)| CartLineRow {
+            id: product_id.clone(),
+            product_id: product_id.clone(),
+            quantity: *quantity,
+        })
+        .collect();
+    view_rows(conn, rows)
+}
+
+/// Whether a cart kept outside the database may hold `quantity` units of the
+/// product: the rules [`add_line`] and [`set_quantity`] apply.
+///
+/// # Errors
+/// As [`add_line`].
+pub fn check_line(
+    conn: &mut DbConnection,
+    product_id: &str,
+    quantity: i64,
+) -> Result<(), AppError> {
+    check_quantity(quantity)?;
+    buyable(conn, product_id, quantity).map(|_| ())
+}
+
+fn view_rows(conn: &mut DbConnection, rows: Vec<CartLineRow>) -> Result<CartView, AppError> {
     let mut lines = Vec::with_capacity(rows.len());
     let mut totals: Vec<Money> = Vec::new();
+    let mut shop_names = std::collections::HashMap::new();
     for row in rows {
         // A line whose product was deleted from under it cannot exist (foreign key).
         let Some(product) = catalog::find_product(conn, &row.product_id)? else {
@@ -122,8 +163,16 @@ pub fn cart(conn: &mut DbConnection, buyer: &str) -> Result<CartView, AppError> 
             Some(total) => *total = total.checked_add(amount)?,
             None => totals.push(amount),
         }
+        if !shop_names.contains_key(&product.shop_id) {
+            let names = crate::sellers::shop_names(conn, &[product.shop_id.as_str()])?;
+            shop_names.extend(names);
+        }
         lines.push(CartLineView {
             id: row.id,
+            shop_name: shop_names
+                .get(&product.shop_id)
+                .cloned()
+                .unwrap_or_default(),
             product_id: product.id,
             shop_id: product.shop_id,
             title: product.title,
@@ -261,4 +310,29 @@ pub fn remove_line(
 pub fn clear(conn: &mut DbConnection, buyer: &str) -> Result<CartView, AppError> {
     diesel::delete(cart_lines::table.filter(cart_lines::buyer_user_id.eq(buyer))).execute(conn)?;
     cart(conn, buyer)
+}
+
+/// Moves a visitor's cart into the buyer's, line by line through
+/// [`add_line`]; a line that cannot be added now (sold out, gone, the cart
+/// full) is left out. Returns how many lines were left out.
+///
+/// # Errors
+/// A database failure.
+pub fn merge_guest_cart(
+    conn: &mut DbConnection,
+    buyer: &str,
+    lines: &[(String, i64)],
+) -> Result<usize, AppError> {
+    let mut left_out = 0;
+    for (product_id, quantity) in lines {
+        match add_line(conn, buyer, product_id, *quantity) {
+            Ok(_) => {}
+            Err(AppError::Internal(error)) => return Err(AppError::Internal(error)),
+            Err(error) => {
+                tracing::debug!(%error, product_id, "guest cart line not moved");
+                left_out += 1;
+            }
+        }
+    }
+    Ok(left_out)
 }

@@ -7,7 +7,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::cart::CartView;
 use super::model::{
-    CheckoutRequest, OrderStatus, OrderView, RefundRequest, RefundView, SellerOrderView,
+    BuyerOrderView, CheckoutRequest, OrderStatus, OrderView, RefundRequest, RefundView,
+    SellerOrderView,
 };
 use super::refunds::{self, Refunder};
 use super::store::{self, ORDERS_PAGE_MAX};
@@ -34,6 +35,7 @@ pub fn routes(api: &mut Api<'_>) {
         .service(resource("/v1/orders").get(list_orders))
         .service(resource("/v1/orders/{id}").get(get_order))
         .service(resource("/v1/orders/{id}/sync").post(sync_order))
+        .service(resource("/v1/orders/{id}/pay").post(pay_order))
         .service(resource("/v1/orders/{id}/refunds").post(post_refund))
         .service(resource("/v1/shops/{id}/orders").get(shop_orders))
         .service(resource("/v1/disputes/{id}/sync").post(sync_dispute))
@@ -46,7 +48,7 @@ pub fn routes(api: &mut Api<'_>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(
+    paths(pay_order,
         get_cart,
         clear_cart,
         add_line,
@@ -221,7 +223,7 @@ async fn remove_line(
     params(("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer")),
     request_body = CheckoutRequest,
     responses(
-        (status = 201, description = "The order, awaiting payment or paid", body = OrderView, headers(("Location" = String), ("Idempotent-Replayed" = String))),
+        (status = 201, description = "The order, awaiting payment or paid (staff get every field of OrderView)", body = BuyerOrderView, headers(("Location" = String), ("Idempotent-Replayed" = String))),
         (status = 400, description = "`idempotency_key_missing` or `idempotency_key_invalid`, or a malformed body", body = ErrorBody),
         (status = 402, description = "`card_declined`", body = ErrorBody),
         (status = 409, description = "`out_of_stock`, `idempotency_key_reused`, `cart_empty`…", body = ErrorBody),
@@ -259,13 +261,70 @@ async fn post_checkout(
     if outcome.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.json(outcome.order))
+    Ok(order_answer(&mut response, outcome.order, &caller.role))
+}
+
+/// The order as `role` may see it: whole for staff, without the sellers'
+/// money for its buyer.
+fn order_answer(
+    response: &mut actix_web::HttpResponseBuilder,
+    order: OrderView,
+    role: &Role,
+) -> HttpResponse {
+    if role.is_staff() {
+        response.json(order)
+    } else {
+        response.json(BuyerOrderView::from(order))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PayRequest {
+    /// The payment method to confirm with (`pm_card_visa`, a saved card…).
+    payment_method: String,
+}
+
+/// `POST /v1/orders/{id}/pay` (header `Idempotency-Key`, required): pays an
+/// order awaiting payment, or tries another card after a decline.
+#[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders",
+    params(("id" = String, Path, description = "The order's id"), ("Idempotency-Key" = String, Header, description = "Required; one key per attempt: a retry with the same key is the same attempt")),
+    request_body = PayRequest,
+    responses(
+        (status = 200, description = "The order, paid (or still processing)", body = BuyerOrderView),
+        (status = 402, description = "`card_declined`: the order still awaits payment", body = ErrorBody),
+        (status = 409, description = "`order_not_payable`: expired or cancelled", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["buyer", "operator"]))))]
+async fn pay_order(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<PayRequest>,
+    pool: web::Data<DbPool>,
+    provider: web::Data<dyn Provider>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Buyer])?;
+    limits.checkout.take(&caller.user_id.0)?;
+    let attempt = crate::http::idempotency_key_of(&req)?;
+    let payment_method = super::pay::parse_payment_method(&body.into_inner().payment_method)?;
+    let order = super::pay::pay(
+        &pool,
+        provider.get_ref(),
+        &caller.user_id.0,
+        &path.into_inner(),
+        &payment_method,
+        &attempt,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(BuyerOrderView::from(order)))
 }
 
 #[utoipa::path(get, path = "/v1/orders", tag = "orders",
     description = "A buyer's own orders; staff filter by buyer email and shop.",
     params(ListQuery),
-    responses((status = 200, body = DataList<OrderView>)),
+    responses((status = 200, description = "Buyers get their orders as BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = DataList<BuyerOrderView>)),
     extensions(("x-roles" = json!(["buyer", "finance", "support", "operator"]))))]
 async fn list_orders(
     caller: Caller,
@@ -284,12 +343,16 @@ async fn list_orders(
         created_before: before,
     };
     let data = db::run(&pool, move |conn| store::list_orders(conn, &filter, limit)).await?;
+    if caller.role.is_staff() {
+        return Ok(HttpResponse::Ok().json(DataList { data }));
+    }
+    let data: Vec<BuyerOrderView> = data.into_iter().map(BuyerOrderView::from).collect();
     Ok(HttpResponse::Ok().json(DataList { data }))
 }
 
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "The order's id")),
-    responses((status = 200, body = OrderView)),
+    responses((status = 200, description = "Its buyer gets BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = BuyerOrderView)),
     extensions(("x-roles" = json!(["buyer", "finance", "support", "operator"]))))]
 async fn get_order(
     caller: Caller,
@@ -306,14 +369,14 @@ async fn get_order(
         store::order_for(conn, &id, &viewer, staff)?.view()
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(order_answer(&mut HttpResponse::Ok(), view, &caller.role))
 }
 
 /// `POST /v1/orders/{id}/sync`: reads the PaymentIntent at the provider and
 /// applies it (the remedy for a missed webhook), then settles the parts.
 #[utoipa::path(post, path = "/v1/orders/{id}/sync", tag = "orders",
     params(("id" = String, Path, description = "The order's id")),
-    responses((status = 200, body = OrderView)),
+    responses((status = 200, description = "Its buyer gets BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = BuyerOrderView)),
     extensions(("x-roles" = json!(["buyer", "support", "operator"]))))]
 async fn sync_order(
     caller: Caller,
@@ -358,7 +421,7 @@ async fn sync_order(
             .after(sync_state(&view));
         db::run(&pool, move |conn| record_audit(conn, entry)).await?;
     }
-    Ok(HttpResponse::Ok().json(view))
+    Ok(order_answer(&mut HttpResponse::Ok(), view, &caller.role))
 }
 
 /// What an order sync can change: the order's status and each part's

@@ -4,6 +4,8 @@
 //! - [`checkout`]: the cart becomes an order (one part per shop, each priced
 //!   with the fee rule in force, stock reserved atomically) and one
 //!   PaymentIntent on the platform account with `transfer_group` = order id.
+//! - [`pay`]: a buyer confirms the order's payment with a card (again after a
+//!   decline).
 //! - [`payment`]: applying the intent's state (paid, failed, cancelled) and
 //!   expiring unpaid orders.
 //! - [`settlement`]: moving each seller's share to its connected account —
@@ -27,6 +29,7 @@ pub mod disputes;
 mod emails;
 mod http;
 pub mod model;
+pub mod pay;
 pub mod payment;
 pub mod provider_refunds;
 pub mod refunds;

@@ -13,9 +13,7 @@ pub const CART_LINES_MAX: i64 = 50;
 /// Longest free-text refund reason.
 pub const REASON_CHARS_MAX: usize = 500;
 /// Longest field of a shipping address.
-const ADDRESS_FIELD_CHARS_MAX: usize = 200;
-/// Longest test or saved payment method id passed through to the provider.
-const PAYMENT_METHOD_CHARS_MAX: usize = 100;
+pub const ADDRESS_FIELD_CHARS_MAX: usize = 200;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -139,17 +137,11 @@ impl CheckoutRequest {
     /// 422 `invalid_value` naming the field.
     pub fn parse(mut self) -> Result<Self, AppError> {
         self.shipping = self.shipping.parse()?;
-        if let Some(pm) = &self.payment_method {
-            let ok = !pm.is_empty()
-                && pm.len() <= PAYMENT_METHOD_CHARS_MAX
-                && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !ok {
-                return Err(invalid(
-                    "payment_method",
-                    "payment_method is a payment method id such as pm_card_visa",
-                ));
-            }
-        }
+        self.payment_method = self
+            .payment_method
+            .as_deref()
+            .map(super::pay::parse_payment_method)
+            .transpose()?;
         Ok(self)
     }
 }
@@ -298,6 +290,11 @@ pub struct PartSettlementView {
 pub struct PartView {
     pub id: String,
     pub shop_id: String,
+    /// The shop's name, as buyers see it.
+    pub shop_name: String,
+    /// For the buyer: the order's status, or `refunded` /
+    /// `partially_refunded` once money of this part came back.
+    pub status: &'static str,
     pub subtotal: Money,
     /// The platform's fee on the part.
     pub fee: Money,
@@ -391,6 +388,107 @@ pub struct OrderView {
     pub expires_at: String,
     pub paid_at: Option<String>,
     pub created_at: String,
+}
+
+/// An order as its buyer sees it: lines, totals, refunds and statuses; not
+/// the sellers' fees, processing fees, payout amounts or transfers. Every
+/// field is also in [`OrderView`], with the same meaning.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BuyerOrderView {
+    pub id: String,
+    pub status: OrderStatus,
+    pub cancel_reason: Option<String>,
+    pub total: Money,
+    pub refunded: Money,
+    pub shipping: Shipping,
+    pub payment: BuyerPaymentView,
+    pub parts: Vec<BuyerPartView>,
+    pub refunds: Vec<BuyerRefundView>,
+    pub expires_at: String,
+    pub paid_at: Option<String>,
+    pub created_at: String,
+}
+
+/// The payment of an order, for its buyer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BuyerPaymentView {
+    /// Hand this to the provider's payment element in the browser.
+    pub client_secret: Option<String>,
+    pub status: Option<String>,
+    /// Why the last attempt failed (a declined card), if it did.
+    pub last_error: Option<String>,
+}
+
+/// One shop's part of an order, for the buyer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BuyerPartView {
+    pub id: String,
+    pub shop_id: String,
+    pub shop_name: String,
+    /// The order's status, or `refunded` / `partially_refunded`.
+    pub status: &'static str,
+    pub subtotal: Money,
+    pub refunded: Money,
+    pub lines: Vec<LineView>,
+}
+
+/// A refund of the buyer's order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BuyerRefundView {
+    pub id: String,
+    pub order_id: String,
+    pub amount: Money,
+    pub status: String,
+    pub reason: Option<String>,
+    pub lines: Vec<RefundLineView>,
+    pub created_at: String,
+}
+
+impl From<OrderView> for BuyerOrderView {
+    fn from(order: OrderView) -> Self {
+        Self {
+            id: order.id,
+            status: order.status,
+            cancel_reason: order.cancel_reason,
+            total: order.total,
+            refunded: order.refunded,
+            shipping: order.shipping,
+            payment: BuyerPaymentView {
+                client_secret: order.payment.client_secret,
+                status: order.payment.status,
+                last_error: order.payment.last_error,
+            },
+            parts: order
+                .parts
+                .into_iter()
+                .map(|part| BuyerPartView {
+                    id: part.id,
+                    shop_id: part.shop_id,
+                    shop_name: part.shop_name,
+                    status: part.status,
+                    subtotal: part.subtotal,
+                    refunded: part.refunded,
+                    lines: part.lines,
+                })
+                .collect(),
+            refunds: order
+                .refunds
+                .into_iter()
+                .map(|refund| BuyerRefundView {
+                    id: refund.id,
+                    order_id: refund.order_id,
+                    amount: refund.amount,
+                    status: refund.status,
+                    reason: refund.reason,
+                    lines: refund.lines,
+                    created_at: refund.created_at,
+                })
+                .collect(),
+            expires_at: order.expires_at,
+            paid_at: order.paid_at,
+            created_at: order.created_at,
+        }
+    }
 }
 
 /// One shop's part of an order as its seller sees it: its own lines, where to

@@ -193,6 +193,8 @@ pub(crate) struct OrderRecord {
     pub disputes: Vec<DisputeRow>,
     pub recoveries: Vec<RecoveryRow>,
     pub movements: Vec<MovementRow>,
+    /// Each part's shop name, by shop id.
+    pub shop_names: std::collections::HashMap<String, String>,
 }
 
 /// The order row alone.
@@ -268,10 +270,13 @@ pub(crate) fn load_order(
         .order((part_movements::created_at.asc(), part_movements::id.asc()))
         .select(MovementRow::as_select())
         .load(conn)?;
+    let shop_ids: Vec<&str> = parts.iter().map(|p| p.shop_id.as_str()).collect();
+    let shop_names = crate::sellers::shop_names(conn, &shop_ids)?;
     Ok(Some(OrderRecord {
         order,
         currency,
         status,
+        shop_names,
         parts,
         lines,
         refunds: refund_rows,
@@ -349,6 +354,12 @@ impl OrderRecord {
         PartView {
             id: part.id.clone(),
             shop_id: part.shop_id.clone(),
+            shop_name: self
+                .shop_names
+                .get(&part.shop_id)
+                .cloned()
+                .unwrap_or_default(),
+            status: buyer_part_status(self.status, part),
             subtotal: self.money(part.subtotal_minor),
             fee: self.money(part.fee_minor),
             fee_rule_version_id: part.fee_rule_version_id.clone(),
@@ -471,6 +482,16 @@ impl OrderRecord {
             created_at: rfc3339(self.order.created_at),
             paid_at: self.order.paid_at.map(rfc3339),
         }))
+    }
+}
+
+/// Where a part stands for its buyer: the order's status, or how much of
+/// the part came back.
+fn buyer_part_status(order: OrderStatus, part: &PartRow) -> &'static str {
+    match order {
+        OrderStatus::Paid if part.refunded_minor >= part.subtotal_minor => "refunded",
+        OrderStatus::Paid if part.refunded_minor > 0 => "partially_refunded",
+        other => other.as_str(),
     }
 }
 

@@ -17,6 +17,8 @@ use crate::payments::{Provider, ProviderError};
 pub fn routes(api: &mut Api<'_>) {
     api.service(resource("/v1/shops").post(create_shop).get(list_shops))
         .service(resource("/v1/shops/{id}").get(get_shop))
+        .service(resource("/v1/shop_profiles").get(list_shop_profiles))
+        .service(resource("/v1/shop_profiles/{id}").get(get_shop_profile))
         .service(resource("/v1/shops/{id}/onboarding_link").post(onboarding_link))
         .service(resource("/v1/shops/{id}/sync").post(sync_shop))
         .service(resource("/v1/shops/{id}/freeze").post(freeze_shop))
@@ -26,7 +28,7 @@ pub fn routes(api: &mut Api<'_>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_shop, list_shops, get_shop, onboarding_link, sync_shop, freeze_shop, unfreeze_shop),
+    paths(create_shop, list_shops, get_shop, list_shop_profiles, get_shop_profile, onboarding_link, sync_shop, freeze_shop, unfreeze_shop),
     tags((name = "shops", description = "Shops and their onboarding as connected accounts"))
 )]
 struct Doc;
@@ -179,6 +181,38 @@ async fn get_shop(
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+/// `{data: [profile…]}`.
+#[derive(Serialize, ToSchema)]
+struct ProfileList {
+    data: Vec<super::PublicShop>,
+}
+
+/// `GET /v1/shop_profiles`: the public profiles of every shop that sells now.
+#[utoipa::path(get, path = "/v1/shop_profiles", tag = "shops",
+    responses((status = 200, body = ProfileList)),
+    extensions(("x-roles" = json!(["anyone"]))))]
+async fn list_shop_profiles(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    let data = db::run(&pool, super::public_shops).await?;
+    Ok(HttpResponse::Ok().json(ProfileList { data }))
+}
+
+/// `GET /v1/shop_profiles/{id}`: a shop as buyers see it (404 unless it sells now).
+#[utoipa::path(get, path = "/v1/shop_profiles/{id}", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    responses(
+        (status = 200, body = super::PublicShop),
+        (status = 404, description = "No shop that sells has this id", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
+async fn get_shop_profile(
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let profile = db::run(&pool, move |conn| super::public_shop(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(profile))
 }
 
 /// `POST /v1/shops/{id}/onboarding_link`: a fresh link each time (they expire).

@@ -2,9 +2,11 @@
 //! onboarding state machine that follows the provider's account state.
 
 pub mod http;
+pub mod public;
 pub mod schema;
 pub mod shops;
 
+pub use public::{public_shop, public_shops, shop_names, PublicShop};
 pub use shops::{OnboardingStatus, Shop, Transition};
 
 use std::collections::BTreeMap;

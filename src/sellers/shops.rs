@@ -78,7 +78,7 @@ impl OnboardingStatus {
 /// A shop as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = shops)]
-struct ShopRow {
+pub(crate) struct ShopRow {
     id: String,
     owner_user_id: String,
     name: String,

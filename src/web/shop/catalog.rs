@@ -1,0 +1,467 @@
+//! The public pages: home, search and listing, product, shop. For visitors
+//! without cookies they are the same for everyone and an edge may cache them.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+
+use super::views::{cards, Card, ProductDetail};
+use crate::catalog::listing::CatalogQueryParams;
+use crate::catalog::{self, CatalogQuery, Product};
+use crate::db::{self, DbConnection, DbPool};
+use crate::error::AppError;
+use crate::money::{Currency, Money};
+use crate::sellers::{self, PublicShop};
+use crate::web::format::{category_name, major_units};
+use crate::web::forms::FormErrors;
+use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
+use crate::web::visitor::Visitor;
+
+/// Products on the home page's "New arrivals".
+const NEW_ARRIVALS: i64 = 8;
+/// Products per listing page.
+const LISTING_PAGE: i64 = 24;
+
+fn caching(visitor: &Visitor) -> Caching {
+    if visitor.is_known() {
+        Caching::Private
+    } else {
+        Caching::Public
+    }
+}
+
+fn names_of(
+    conn: &mut DbConnection,
+    products: &[Product],
+) -> Result<HashMap<String, String>, AppError> {
+    let mut ids: Vec<&str> = products.iter().map(|p| p.shop_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sellers::shop_names(conn, &ids)
+}
+
+/// A category link.
+struct CategoryLink {
+    slug: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "shop/home.html", config = "src/web/askama.toml")]
+struct HomePage {
+    chrome: Chrome,
+    meta: Meta,
+    categories: Vec<CategoryLink>,
+    arrivals: Vec<Card>,
+    shops: Vec<PublicShop>,
+}
+
+pub(super) async fn home(
+    req: HttpRequest,
+    visitor: Visitor,
+    pool: web::Data<DbPool>,
+) -> PageResult {
+    let (categories, arrivals, shops) = db::run(&pool, |conn| {
+        let newest = catalog::newest_products(conn, NEW_ARRIVALS)?;
+        let names = names_of(conn, &newest)?;
+        Ok((
+            catalog::visible_categories(conn)?,
+            cards(&newest, &names),
+            sellers::public_shops(conn)?,
+        ))
+    })
+    .await?;
+    let page = HomePage {
+        chrome: visitor.public_chrome(),
+        meta: Meta::public(
+            &req,
+            "Bazaar — shop independent sellers".into(),
+            "Buy from independent shops in one cart and pay once: apparel, home, books, electronics and more.".into(),
+            "/",
+        ),
+        categories: categories
+            .into_iter()
+            .map(|slug| CategoryLink {
+                name: category_name(&slug),
+                slug,
+            })
+            .collect(),
+        arrivals,
+        shops,
+    };
+    Ok(visitor.finish(render::page(&req, &page, caching(&visitor))?))
+}
+
+/// The search form as submitted: prices in major units, as people type them.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SearchForm {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    shop: String,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    min_price: String,
+    #[serde(default)]
+    max_price: String,
+    #[serde(default)]
+    in_stock: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+impl SearchForm {
+    /// The API's query for this form: the same parameters, prices converted
+    /// to minor units of the chosen currency.
+    fn query(&self) -> Result<CatalogQuery, AppError> {
+        let currency = (!self.currency.is_empty())
+            .then(|| Currency::parse(&self.currency))
+            .transpose()
+            .map_err(|e| {
+                AppError::unprocessable(e.code(), e.to_string(), Some("currency".into()))
+            })?;
+        let bound = |param: &str, text: &str| -> Result<Option<i64>, AppError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let Some(currency) = currency else {
+                return Err(AppError::unprocessable(
+                    "currency_required",
+                    "choose a currency to filter by price",
+                    Some("currency".into()),
+                ));
+            };
+            Money::parse_decimal(text, currency)
+                .map(|m| Some(m.minor))
+                .map_err(|_| {
+                    AppError::unprocessable(
+                        "invalid_value",
+                        format!(
+                            "enter a price such as {}",
+                            major_units(Money::new(1250, currency))
+                        ),
+                        Some(param.to_owned()),
+                    )
+                })
+        };
+        let params = CatalogQueryParams {
+            shop: Some(self.shop.clone()),
+            category: Some(self.category.clone()),
+            currency: Some(self.currency.clone()).filter(|c| !c.is_empty()),
+            min_price: bound("min_price", &self.min_price)?,
+            max_price: bound("max_price", &self.max_price)?,
+            q: Some(self.q.clone()),
+            in_stock: Some(!self.in_stock.is_empty()),
+            limit: Some(LISTING_PAGE),
+            cursor: Some(self.cursor.clone()).filter(|c| !c.is_empty()),
+        };
+        CatalogQuery::try_from(params)
+    }
+
+    /// This search's URL with another cursor.
+    fn with_cursor(&self, cursor: &str) -> String {
+        let pairs = [
+            ("q", self.q.as_str()),
+            ("category", &self.category),
+            ("shop", &self.shop),
+            ("currency", &self.currency),
+            ("min_price", &self.min_price),
+            ("max_price", &self.max_price),
+            ("in_stock", &self.in_stock),
+            ("cursor", cursor),
+        ];
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        format!("/search?{}", query.join("&"))
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// An option of a select.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "shop/search.html", config = "src/web/askama.toml")]
+struct SearchPage {
+    chrome: Chrome,
+    meta: Meta,
+    heading: String,
+    form: SearchForm,
+    errors: FormErrors,
+    categories: Vec<Choice>,
+    shops: Vec<Choice>,
+    currencies: Vec<Choice>,
+    results: Vec<Card>,
+    count: i64,
+    next: Option<String>,
+}
+
+fn search_field(param: &str) -> Option<&'static str> {
+    Some(match param {
+        "q" => "q",
+        "category" => "category",
+        "shop" => "shop",
+        "currency" => "currency",
+        "min_price" => "min_price",
+        "max_price" => "max_price",
+        "cursor" => "q",
+        _ => return None,
+    })
+}
+
+pub(super) async fn search(
+    req: HttpRequest,
+    visitor: Visitor,
+    pool: web::Data<DbPool>,
+    form: web::Query<SearchForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    let query = form.query();
+    let (categories, shops, outcome) = {
+        db::run(&pool, move |conn| {
+            let categories = catalog::visible_categories(conn)?;
+            let shops = sellers::public_shops(conn)?;
+            let outcome = match query {
+                Ok(query) => {
+                    let page = catalog::list_catalog(conn, &query)?;
+                    let count = catalog::count_catalog(conn, &query)?;
+                    let names = names_of(conn, &page.products)?;
+                    Ok((
+                        cards(&page.products, &names),
+                        count,
+                        page.next_cursor.map(|c| c.encode()),
+                    ))
+                }
+                Err(error) => Err(error),
+            };
+            Ok((categories, shops, outcome))
+        })
+        .await?
+    };
+    let (results, count, next, errors) = match outcome {
+        Ok((results, count, next)) => (results, count, next, FormErrors::none()),
+        Err(error @ (AppError::Unprocessable { .. } | AppError::BadRequest { .. })) => (
+            Vec::new(),
+            0,
+            None,
+            FormErrors::from_error(&error, search_field),
+        ),
+        Err(other) => return Err(PageError(other)),
+    };
+    let heading = match (form.category.is_empty(), form.q.trim().is_empty()) {
+        (false, true) => category_name(&form.category),
+        (true, true) => "All products".to_owned(),
+        _ => "Search results".to_owned(),
+    };
+    let status = if errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mut chrome = visitor.public_chrome();
+    chrome.query = form.q.clone();
+    let page = SearchPage {
+        meta: Meta::public(
+            &req,
+            format!("{heading} — Bazaar"),
+            format!("{heading} from independent shops on Bazaar."),
+            &form.with_cursor(""),
+        ),
+        chrome,
+        heading,
+        categories: categories
+            .into_iter()
+            .map(|slug| Choice {
+                selected: slug == form.category,
+                label: category_name(&slug),
+                value: slug,
+            })
+            .collect(),
+        shops: shops
+            .into_iter()
+            .map(|shop| Choice {
+                selected: shop.id == form.shop,
+                label: shop.name,
+                value: shop.id,
+            })
+            .collect(),
+        currencies: ["USD", "EUR", "GBP"]
+            .iter()
+            .map(|code| Choice {
+                selected: *code == form.currency,
+                label: (*code).to_owned(),
+                value: (*code).to_owned(),
+            })
+            .collect(),
+        next: next.map(|cursor| form.with_cursor(&cursor)),
+        results,
+        count,
+        errors,
+        form,
+    };
+    Ok(visitor.finish(render::page_with(
+        &req,
+        &page,
+        caching(&visitor),
+        status,
+        render::PAGE_CSP,
+    )?))
+}
+
+#[derive(Template)]
+#[template(path = "shop/product.html", config = "src/web/askama.toml")]
+struct ProductPage {
+    chrome: Chrome,
+    meta: Meta,
+    product: ProductDetail,
+    json_ld: String,
+    max_quantity: i64,
+}
+
+/// schema.org `Product` with its `Offer`, safe inside `<script>`.
+fn product_json_ld(req: &HttpRequest, product: &Product, shop_name: &str) -> String {
+    let value = serde_json::json!({
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": product.title,
+        "description": product.description,
+        "sku": product.sku,
+        "category": category_name(&product.category),
+        "image": product.images.iter().map(|i| if i.url.starts_with('/') { render::absolute(req, &i.url) } else { i.url.clone() }).collect::<Vec<_>>(),
+        "offers": {
+            "@type": "Offer",
+            "url": render::absolute(req, &format!("/products/{}", product.id)),
+            "price": major_units(product.price),
+            "priceCurrency": product.price.currency.code(),
+            "availability": if product.stock > 0 { "https://schema.org/InStock" } else { "https://schema.org/OutOfStock" },
+            "seller": {"@type": "Organization", "name": shop_name},
+        },
+    });
+    // `</script>` inside a string must not end the element.
+    value.to_string().replace('<', "\\u003c")
+}
+
+pub(super) async fn product(
+    req: HttpRequest,
+    visitor: Visitor,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+) -> PageResult {
+    let id = id.into_inner();
+    let (product, shop) = db::run(&pool, move |conn| {
+        if !catalog::model::is_product_id(&id) {
+            return Err(AppError::NotFound {
+                resource: "product",
+            });
+        }
+        let product = catalog::visible_product(conn, &id)?;
+        let shop = sellers::public_shop(conn, &product.shop_id)?;
+        Ok((product, shop))
+    })
+    .await?;
+    let detail = ProductDetail::of(&product, &shop.name);
+    let page = ProductPage {
+        chrome: visitor.public_chrome(),
+        meta: Meta::public(
+            &req,
+            format!("{} — {} — Bazaar", product.title, shop.name),
+            product.description.chars().take(155).collect(),
+            &format!("/products/{}", product.id),
+        ),
+        json_ld: product_json_ld(&req, &product, &shop.name),
+        max_quantity: product.stock.clamp(1, catalog::QUANTITY_MAX),
+        product: detail,
+    };
+    Ok(visitor.finish(render::page(&req, &page, caching(&visitor))?))
+}
+
+#[derive(Template)]
+#[template(path = "shop/shop.html", config = "src/web/askama.toml")]
+struct ShopPage {
+    chrome: Chrome,
+    meta: Meta,
+    shop: PublicShop,
+    member_since: String,
+    products: Vec<Card>,
+    count: i64,
+    next: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ShopQuery {
+    #[serde(default)]
+    cursor: String,
+}
+
+pub(super) async fn shop(
+    req: HttpRequest,
+    visitor: Visitor,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+    query: web::Query<ShopQuery>,
+) -> PageResult {
+    let id = id.into_inner();
+    let cursor = query.into_inner().cursor;
+    let (shop, products, count, next) = db::run(&pool, move |conn| {
+        let shop = sellers::public_shop(conn, &id)?;
+        let params = CatalogQueryParams {
+            shop: Some(shop.id.clone()),
+            limit: Some(LISTING_PAGE),
+            cursor: Some(cursor).filter(|c| !c.is_empty()),
+            ..CatalogQueryParams::default()
+        };
+        let query =
+            CatalogQuery::try_from(params).map_err(|_| AppError::NotFound { resource: "page" })?;
+        let page = catalog::list_catalog(conn, &query)?;
+        let count = catalog::count_catalog(conn, &query)?;
+        let names = HashMap::from([(shop.id.clone(), shop.name.clone())]);
+        let next = page
+            .next_cursor
+            .map(|c| format!("/shops/{}?cursor={}", shop.id, c.encode()));
+        Ok((shop, cards(&page.products, &names), count, next))
+    })
+    .await?;
+    let page = ShopPage {
+        chrome: visitor.public_chrome(),
+        meta: Meta::public(
+            &req,
+            format!("{} — Bazaar", shop.name),
+            format!(
+                "{} sells on Bazaar: {count} products, shipped from {}.",
+                shop.name, shop.country
+            ),
+            &format!("/shops/{}", shop.id),
+        ),
+        member_since: crate::web::format::date_of(&shop.member_since),
+        shop,
+        products,
+        count,
+        next,
+    };
+    Ok(visitor.finish(render::page(&req, &page, caching(&visitor))?))
+}
