@@ -193,7 +193,22 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let scheme = if settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = settings.server.bind.ip();
         let application = Application::build(settings).await?;
+        println!(
+            "Storefront: {scheme}://{}:{}/   (the API under /v1/; Ctrl-C stops)",
+            match host {
+                std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            },
+            application.port()
+        );
         application.run_until_stopped().await?;
         Ok(())
     })

@@ -309,7 +309,7 @@ async fn a_declined_card_leaves_the_order_unpaid_until_it_expires() {
     // Not yet due: nothing happens.
     sweep(&app, 0).await;
     let order = json_of(
-        get_as(&app, &market.buyer, &format!("/v1/orders/{order_id}")).await,
+        get_as(&app, &market.operator, &format!("/v1/orders/{order_id}")).await,
         200,
     )
     .await;
@@ -317,7 +317,7 @@ async fn a_declined_card_leaves_the_order_unpaid_until_it_expires() {
     // Past the 30 minutes: expired, stock back, PaymentIntent cancelled, no transfer.
     sweep(&app, 31 * 60).await;
     let order = json_of(
-        get_as(&app, &market.buyer, &format!("/v1/orders/{order_id}")).await,
+        get_as(&app, &market.operator, &format!("/v1/orders/{order_id}")).await,
         200,
     )
     .await;

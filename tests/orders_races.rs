@@ -248,7 +248,7 @@ async fn a_transfer_that_timed_out_after_the_provider_made_it_is_not_made_twice(
         .unwrap_err();
     assert_eq!(error.code(), "service_unavailable");
     let seen = json_of(
-        get_as(&app, &market.buyer, &format!("/v1/orders/{order_id}")).await,
+        get_as(&app, &market.operator, &format!("/v1/orders/{order_id}")).await,
         200,
     )
     .await;
@@ -271,7 +271,7 @@ async fn a_transfer_that_timed_out_after_the_provider_made_it_is_not_made_twice(
     );
     assert_eq!(transfers[0]["amount"], 3000 - market_fee(3000));
     let seen = json_of(
-        get_as(&app, &market.buyer, &format!("/v1/orders/{order_id}")).await,
+        get_as(&app, &market.operator, &format!("/v1/orders/{order_id}")).await,
         200,
     )
     .await;

@@ -123,7 +123,7 @@ async fn play_cart(api: &Api, cast: &Cast, cart: &Cart) -> anyhow::Result<(Playe
             )
             .await?;
             wait_for(&format!("order {id} to be paid"), EVENT_TIMEOUT, || async {
-                Ok(all_settled(&order_of(api, buyer, &id).await?).then_some(()))
+                Ok(all_settled(&order_of(api, &cast.operator, &id).await?).then_some(()))
             })
             .await?;
             line.push_str(&format!(

@@ -165,6 +165,10 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
     // The default sandbox key is public; a configured one is a secret and stays unprinted.
     let shown_key = (sandbox_key == crate::sandbox::SandboxConfig::default().secret_key)
         .then(|| sandbox_key.clone());
+    if options.keep_running {
+        // First, before the day's output: where to look while it plays.
+        println!("Storefront: {base}/");
+    }
     let api = client::Api::new(http, base, sandbox_url, sandbox_key)?;
     let server = application.server_handle();
     let serving = tokio::spawn(application.run_until_stopped());

@@ -319,6 +319,7 @@ pub fn print_explore(api: &Api, cast: &Cast, seeded: &Seeded, sandbox_key: Optio
     let buyers: Vec<&str> = cast.buyers.iter().map(|b| b.email.as_str()).collect();
     let secret = &cast.operator_totp_secret;
     println!("\nThe marketplace keeps running; Ctrl-C stops it.");
+    println!("  shop     {base}/   (the storefront: open it in a browser)");
     println!("  API      {base}   (GET {base}/v1/products?limit=5 needs no sign-in)");
     println!(
         "  sandbox  {}   (Stripe-compatible provider; API key: {})",

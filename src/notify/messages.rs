@@ -99,7 +99,8 @@ pub enum Message {
 }
 
 impl Message {
-    /// The template's name (the files `templates/{name}.*`).
+    /// The template's name (the files `templates/emails/{name}.*`), as the
+    /// outbox stores it.
     pub fn template(&self) -> &'static str {
         match self {
             Self::OrderConfirmation(_) => "order_confirmation",
@@ -112,7 +113,8 @@ impl Message {
         }
     }
 
-    /// The template's data.
+    /// The template's data, as the outbox stores it (read back by
+    /// [`Message::from_stored`]).
     pub fn data(&self) -> serde_json::Value {
         let value = match self {
             Self::OrderConfirmation(d) => serde_json::to_value(d),
@@ -123,10 +125,89 @@ impl Message {
         };
         value.expect("plain structs of strings serialize")
     }
+
+    /// The message an outbox row holds: its template's name and its data as
+    /// [`Message::data`] wrote it.
+    ///
+    /// # Errors
+    /// The template is unknown, or the data does not fit its message (a
+    /// field missing or of another type).
+    pub fn from_stored(template: &str, data: &str) -> anyhow::Result<Self> {
+        fn read<T: serde::de::DeserializeOwned>(data: &str) -> anyhow::Result<T> {
+            Ok(serde_json::from_str(data)?)
+        }
+        Ok(match template {
+            "order_confirmation" => Self::OrderConfirmation(read(data)?),
+            "seller_new_order" => Self::SellerNewOrder(read(data)?),
+            "refund_issued" => Self::RefundIssued(read(data)?),
+            "payout_paid" => Self::PayoutPaid(read(data)?),
+            "payout_failed" => Self::PayoutFailed(read(data)?),
+            "onboarding_incomplete" => Self::OnboardingIncomplete(read(data)?),
+            "account_restricted" => Self::AccountRestricted(read(data)?),
+            other => anyhow::bail!("unknown email template {other:?}"),
+        })
+    }
+
+    /// The connected account whose fresh onboarding link the email carries,
+    /// made when sending (links expire within minutes, so one made at the
+    /// change would be dead); `None` for emails without one.
+    pub fn onboarding_account(&self) -> Option<&str> {
+        match self {
+            Self::OnboardingIncomplete(shop) | Self::AccountRestricted(shop) => {
+                Some(&shop.account_id)
+            }
+            _ => None,
+        }
+    }
 }
 
-/// Templates whose email carries a fresh onboarding link, made when sending
-/// (links expire within minutes, so one made at the change would be dead).
-pub(super) fn needs_onboarding_link(template: &str) -> bool {
-    matches!(template, "onboarding_incomplete" | "account_restricted")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_message_reads_back() {
+        let message = Message::PayoutFailed(PayoutNotice {
+            shop_name: "Acme".into(),
+            payout_id: "po_1".into(),
+            amount: "1.00 USD".into(),
+            arrival_date: "2026-12-02".into(),
+            failure_code: Some("account_closed".into()),
+            failure_message: None,
+            action: Some("update the bank account".into()),
+        });
+        let stored = message.data().to_string();
+        let read = Message::from_stored(message.template(), &stored).unwrap();
+        assert!(matches!(read, Message::PayoutFailed(_)));
+        assert_eq!(read.data(), message.data());
+    }
+
+    #[test]
+    fn stored_data_that_does_not_fit_is_an_error() {
+        let missing = serde_json::json!({"order_id": "ord_1"}).to_string();
+        let error = Message::from_stored("refund_issued", &missing).unwrap_err();
+        assert!(format!("{error:#}").contains("missing field"), "{error:#}");
+        assert!(Message::from_stored("no_such_email", "{}").is_err());
+    }
+
+    #[test]
+    fn only_shop_notices_carry_an_onboarding_link() {
+        let notice = ShopNotice {
+            shop_id: "shop_1".into(),
+            shop_name: "Acme".into(),
+            account_id: "acct_1".into(),
+            requirements: vec![],
+            disabled_reason: None,
+        };
+        let message = Message::AccountRestricted(notice);
+        assert_eq!(message.onboarding_account(), Some("acct_1"));
+        let refund = Message::RefundIssued(RefundIssued {
+            order_id: "ord_1".into(),
+            refund_id: "re_1".into(),
+            amount: "1.00 USD".into(),
+            refunded_total: "1.00 USD".into(),
+            order_total: "3.00 USD".into(),
+        });
+        assert_eq!(refund.onboarding_account(), None);
+    }
 }

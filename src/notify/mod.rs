@@ -102,7 +102,7 @@ pub fn enqueue(
         return Ok(false);
     }
     let data = message.data();
-    let subject = templates::subject(template, &data)
+    let subject = templates::subject(message)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("email {template} subject: {e:#}")))?;
     let id = format!("eml_{}", uuid::Uuid::new_v4().simple());
     let now = db::now();
@@ -167,20 +167,22 @@ pub async fn deliver(
     if row.status == "sent" {
         return Ok(());
     }
-    let mut data: serde_json::Value = serde_json::from_str(&row.data)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("email {} data: {e}", row.id)))?;
-    if messages::needs_onboarding_link(&row.template) {
-        let account = data["account_id"].as_str().unwrap_or_default().to_owned();
-        let link = provider
-            .create_account_link(
-                &account,
-                &notifier.onboarding_refresh_url,
-                &notifier.onboarding_return_url,
-            )
-            .await?;
-        data["onboarding_url"] = serde_json::Value::String(link.url);
-    }
-    let (text, html) = templates::bodies(&row.template, &data)
+    let message = Message::from_stored(&row.template, &row.data)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("email {} data: {e:#}", row.id)))?;
+    let onboarding_url = match message.onboarding_account() {
+        Some(account) => Some(
+            provider
+                .create_account_link(
+                    account,
+                    &notifier.onboarding_refresh_url,
+                    &notifier.onboarding_return_url,
+                )
+                .await?
+                .url,
+        ),
+        None => None,
+    };
+    let (text, html) = templates::bodies(&message, onboarding_url.as_deref())
         .map_err(|e| AppError::Internal(anyhow::anyhow!("email {}: {e:#}", row.template)))?;
     let message_id = format!("<{}@{}>", row.id, notifier.mailer.domain());
     let to: lettre::Address = row

@@ -485,8 +485,11 @@ pub async fn checkout(
     })
 }
 
-/// The order's buyer view.
-pub(crate) async fn view(pool: &DbPool, order_id: &str) -> Result<OrderView, AppError> {
+/// The whole order, as staff see it.
+///
+/// # Errors
+/// 404 for an unknown order; a database failure.
+pub async fn view(pool: &DbPool, order_id: &str) -> Result<OrderView, AppError> {
     let id = order_id.to_owned();
     db::run(pool, move |conn| {
         store::load_order(conn, &id)?

@@ -398,6 +398,8 @@ pub struct BuyerOrderView {
     pub id: String,
     pub status: OrderStatus,
     pub cancel_reason: Option<String>,
+    pub buyer_user_id: String,
+    pub buyer_email: String,
     pub total: Money,
     pub refunded: Money,
     pub shipping: Shipping,
@@ -412,6 +414,8 @@ pub struct BuyerOrderView {
 /// The payment of an order, for its buyer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BuyerPaymentView {
+    /// The PaymentIntent the buyer pays through.
+    pub intent_id: Option<String>,
     /// Hand this to the provider's payment element in the browser.
     pub client_secret: Option<String>,
     pub status: Option<String>,
@@ -450,10 +454,13 @@ impl From<OrderView> for BuyerOrderView {
             id: order.id,
             status: order.status,
             cancel_reason: order.cancel_reason,
+            buyer_user_id: order.buyer_user_id,
+            buyer_email: order.buyer_email,
             total: order.total,
             refunded: order.refunded,
             shipping: order.shipping,
             payment: BuyerPaymentView {
+                intent_id: order.payment.intent_id,
                 client_secret: order.payment.client_secret,
                 status: order.payment.status,
                 last_error: order.payment.last_error,

@@ -96,7 +96,10 @@ pub fn page_with(
     response
         .insert_header((header::CACHE_CONTROL, caching.header()))
         .insert_header((header::VARY, "Cookie"))
-        .insert_header(("Content-Security-Policy", csp));
+        .insert_header(("Content-Security-Policy", csp))
+        // Our own pages may know where a visitor came from on this site (and
+        // browsers then send a real `Origin` with our forms); others may not.
+        .insert_header(("Referrer-Policy", "same-origin"));
     if conditional {
         response.insert_header((header::ETAG, etag));
     }
@@ -227,7 +230,8 @@ impl ResponseError for PageError {
                 "Page not found",
                 "There is no page at this address. Check it, or start again from the home page.".to_owned(),
             ),
-            AppError::Forbidden | AppError::ForbiddenWith { .. } => (
+            AppError::ForbiddenWith { message, .. } => ("Please try again", message.clone()),
+            AppError::Forbidden => (
                 "Not available to your account",
                 "This page is for another kind of account. Sign in with a buyer account to shop.".to_owned(),
             ),
@@ -260,6 +264,7 @@ impl ResponseError for PageError {
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header(("Content-Security-Policy", PAGE_CSP))
+            .insert_header(("Referrer-Policy", "same-origin"))
             .content_type(HeaderValue::from_static("text/html; charset=utf-8"))
             .body(body)
     }

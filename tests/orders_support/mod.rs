@@ -57,7 +57,7 @@ pub async fn checkout_ok(
     key: &str,
     payment_method: Option<&str>,
 ) -> Value {
-    json_of(
+    let answer = json_of(
         post_keyed(
             app,
             buyer,
@@ -68,7 +68,17 @@ pub async fn checkout_ok(
         .await,
         201,
     )
-    .await
+    .await;
+    staff_view(app, answer["id"].as_str().expect("order id")).await
+}
+
+/// The whole order as staff see it (the buyer's answer leaves out the
+/// sellers' money), read through the domain function the API uses.
+pub async fn staff_view(app: &TestApp, order_id: &str) -> Value {
+    let view = bazaar::orders::checkout::view(&pool(app), order_id)
+        .await
+        .expect("order view");
+    serde_json::to_value(view).expect("order view serializes")
 }
 
 /// A platform-wide fee rule, created by `operator`.

@@ -488,6 +488,7 @@ pub(super) struct PayForm {
     attempt: String,
 }
 
+#[allow(clippy::too_many_arguments)] // an actix handler: one argument per extractor
 pub(super) async fn pay(
     req: HttpRequest,
     mut visitor: Visitor,

@@ -1,0 +1,1237 @@
+// The storefront in a real browser: journeys, keyboard, accessibility,
+// reflow and budgets, against a running server with the demo catalog seeded.
+//
+//   BAZAAR_URL=http://127.0.0.1:8080 node tests/browser/journeys.mjs
+//
+// One chromium (Debian's; CHROME_PATH overrides /usr/bin/chromium), a fresh
+// context per journey with a 390x844 touch viewport. Every document the
+// journeys load is kept and validated at the end (html-validate), every
+// request is checked to stay on the server's origin. Screenshots of failed
+// journeys go to target/browser/ (BAZAAR_BROWSER_ARTIFACTS overrides).
+// Run by tests/storefront_browser.rs; node's test runner prints the summary
+// (`# pass N`, `# fail N`) last.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+import { chromium } from 'playwright-core';
+import { HtmlValidate } from 'html-validate';
+
+const require = createRequire(import.meta.url);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+const BASE = (process.env.BAZAAR_URL || '').replace(/\/+$/, '');
+if (!BASE) {
+  console.error('BAZAAR_URL is not set: the base URL of a running `bazaar serve` with the demo catalog seeded');
+  process.exit(2);
+}
+const ORIGIN = new URL(BASE).origin;
+const CHROME = process.env.CHROME_PATH || '/usr/bin/chromium';
+const ARTIFACTS = process.env.BAZAAR_BROWSER_ARTIFACTS || path.resolve(HERE, '../../target/browser');
+const AXE_PATH = require.resolve('axe-core');
+
+/// A password every new account uses: 16+ characters, not a common one.
+const PASSWORD = 'violet harbour lantern 2026';
+const CARD_OK = 'Visa ending 4242 (payment succeeds)';
+const CARD_DECLINED = 'Declined card (payment fails)';
+const ADDRESS = {
+  'Full name': 'Robin Example',
+  'Address line 1': '1 Market Street',
+  City: 'San Francisco',
+  'Postal code': '94105',
+};
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21aa', 'wcag22aa'];
+/// Compressed HTML + CSS + JS of a product page, images excluded.
+const PRODUCT_PAGE_BYTES_MAX = 50 * 1024;
+const PAID_WAIT_MS = 15_000;
+
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+for (const name of fs.readdirSync(ARTIFACTS)) {
+  if (name.endsWith('.png')) fs.rmSync(path.join(ARTIFACTS, name));
+}
+
+// ---------------------------------------------------------------------------
+// What every context records: documents (for validation), requests that leave
+// the origin, uncaught page errors.
+
+/** @type {Promise<{journey: string, url: string, method: string, status: number, body: string} | null>[]} */
+const documents = [];
+/** @type {{journey: string, page: string, url: string}[]} */
+const foreignRequests = [];
+/** @type {{journey: string, page: string, error: string}[]} */
+const pageErrors = [];
+const consoleErrors = [];
+/** POSTs the server refused (403): with their request, to tell why. */
+const refusedPosts = [];
+
+let browser;
+let contextCount = 0;
+
+/** A fresh context as the journeys need it: a phone-sized touch viewport. */
+async function newContext(journey, { bypassCSP = false } = {}) {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    deviceScaleFactor: 3,
+    locale: 'en-US',
+    // Only where axe-core is injected (an inline script the pages' CSP refuses).
+    bypassCSP,
+  });
+  context.setDefaultTimeout(10_000);
+  context.setDefaultNavigationTimeout(15_000);
+  context.__label = `${journey}#${++contextCount}`;
+  context.on('request', (request) => {
+    const url = request.url();
+    if (/^(data|blob|about):/.test(url)) return;
+    if (new URL(url).origin !== ORIGIN) {
+      let from = '';
+      try {
+        from = request.frame().url();
+      } catch {
+        // a worker's request
+      }
+      foreignRequests.push({ journey, page: from, url });
+    }
+  });
+  context.on('response', (response) => {
+    const request = response.request();
+    if (request.method() === 'POST' && response.status() === 403) {
+      // The headers now: once the context is closed they are gone.
+      refusedPosts.push({ journey, url: response.url(), headers: request.allHeaders().catch(() => ({})) });
+    }
+    if (request.resourceType() !== 'document') return;
+    const status = response.status();
+    if (status >= 300 && status < 400) return;
+    documents.push(
+      response
+        .text()
+        .then((body) => ({ journey, url: response.url(), method: request.method(), status, body }))
+        .catch(() => null),
+    );
+  });
+  context.on('page', (page) => {
+    page.on('pageerror', (error) => pageErrors.push({ journey, page: page.url(), error: String(error) }));
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push({ journey, page: page.url(), text: message.text() });
+    });
+  });
+  return context;
+}
+
+function slug(text) {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+}
+
+/** Screenshots of every open page of `contexts`, under ARTIFACTS. */
+async function screenshots(name, contexts) {
+  const saved = [];
+  for (const [c, context] of contexts.entries()) {
+    for (const [p, page] of context.pages().entries()) {
+      const file = path.join(ARTIFACTS, `${slug(name)}-${c + 1}-${p + 1}.png`);
+      try {
+        await page.screenshot({ path: file, fullPage: true, timeout: 5_000 });
+        saved.push(`${file} (${page.url()})`);
+      } catch (error) {
+        saved.push(`${file}: no screenshot (${error.message.split('\n')[0]})`);
+      }
+    }
+  }
+  return saved;
+}
+
+/**
+ * A test with its own contexts: `open()` gives a fresh page in a fresh
+ * context; on failure every page is screenshotted; all contexts are closed.
+ */
+function journey(name, body, { timeout = 120_000, bypassCSP = false } = {}) {
+  test(name, { timeout }, async (t) => {
+    const contexts = [];
+    const open = async (options = {}) => {
+      const context = await newContext(name, { bypassCSP, ...options });
+      contexts.push(context);
+      return context.newPage();
+    };
+    try {
+      await body({ t, open });
+    } catch (error) {
+      const saved = await screenshots(name, contexts);
+      if (saved.length) console.log(`# screenshots of "${name}":\n#   ${saved.join('\n#   ')}`);
+      throw error;
+    } finally {
+      for (const context of contexts) await context.close().catch(() => {});
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The catalog as the API tells it, to choose products and check counts.
+
+async function getJson(pathAndQuery) {
+  const response = await fetch(BASE + pathAndQuery, { headers: { accept: 'application/json' } });
+  assert.equal(response.status, 200, `GET ${pathAndQuery}: ${response.status}`);
+  return response.json();
+}
+
+/** Every product of `GET /v1/products?…` (all pages). */
+async function listProducts(query = '') {
+  const products = [];
+  let cursor = null;
+  for (let i = 0; i < 50; i++) {
+    const params = new URLSearchParams(query);
+    params.set('limit', '100');
+    if (cursor) params.set('cursor', cursor);
+    const page = await getJson(`/v1/products?${params}`);
+    products.push(...page.data);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return products;
+}
+
+/** Products already used by a journey: each journey buys its own. */
+const claimed = new Set();
+let catalog = [];
+const byId = new Map();
+
+function claim(product) {
+  assert.ok(product, 'no product left to claim in the demo catalog');
+  claimed.add(product.id);
+  return product;
+}
+
+function available(minStock) {
+  return catalog.filter((p) => p.stock >= minStock && !claimed.has(p.id));
+}
+
+/** An order is paid in one currency: two shops' products must share it. */
+function currencyOf(product) {
+  return product.price?.currency ?? product.currency;
+}
+
+/** A product of another shop than `other`, in its currency, with at least `minStock`. */
+function productOfAnotherShop(minStock, other) {
+  return available(minStock).find((p) => p.shop_id !== other.shop_id && currencyOf(p) === currencyOf(other));
+}
+
+/** Two products of two shops in one currency among `products`. */
+function pairOfShops(products) {
+  for (const a of products) {
+    const b = products.find((p) => p.shop_id !== a.shop_id && currencyOf(p) === currencyOf(a));
+    if (b) return [a, b];
+  }
+  return null;
+}
+
+/** A word of the titles that finds a few products of several shops. */
+function searchWord() {
+  const counts = new Map();
+  for (const product of catalog) {
+    for (const word of new Set(product.title.toLowerCase().match(/[a-z]{5,}/g) || [])) {
+      if (!counts.has(word)) counts.set(word, new Set());
+      counts.get(word).add(product.shop_id);
+    }
+  }
+  const candidates = [...counts.entries()]
+    .filter(([word, shops]) => shops.size >= 2 && catalog.filter((p) => p.title.toLowerCase().includes(word)).length <= 24)
+    .map(([word]) => word)
+    .sort();
+  assert.ok(candidates.length, 'no search word in the demo catalog that several shops share');
+  return candidates[0];
+}
+
+// ---------------------------------------------------------------------------
+// Page helpers.
+
+async function go(page, pathAndQuery, { status = 200 } = {}) {
+  const response = await page.goto(BASE + pathAndQuery, { waitUntil: 'load' });
+  assert.ok(response, `GET ${pathAndQuery}: no response`);
+  assert.equal(response.status(), status, `GET ${pathAndQuery}: status`);
+  return response;
+}
+
+/** Does `action` (a click or a key) and waits for the page it loads. */
+async function navigating(page, action) {
+  const navigation = page.waitForNavigation({ waitUntil: 'load', timeout: 15_000 });
+  await action();
+  return navigation;
+}
+
+async function clickAndLoad(page, locator) {
+  return navigating(page, () => locator.click());
+}
+
+function pathOf(page) {
+  const url = new URL(page.url());
+  return url.pathname + url.search;
+}
+
+function text(s) {
+  return (s || '').replace(/\s+/g, ' ').trim();
+}
+
+/** The contract's frame of every page, and its one h1. */
+async function assertPage(page, h1) {
+  const frame = await page.evaluate(() => {
+    const main = document.querySelector('main#main');
+    const skip = document.querySelector('a[href="#main"]');
+    return {
+      lang: document.documentElement.getAttribute('lang'),
+      main: !!main,
+      h1s: main ? [...main.querySelectorAll('h1')].map((h) => h.textContent) : [],
+      skip: skip ? skip.textContent : null,
+      header: !!document.querySelector('header'),
+      search: !!document.querySelector('header [role=search] input[name=q], header search input[name=q]'),
+    };
+  });
+  const where = pathOf(page);
+  assert.equal(frame.lang, 'en', `${where}: <html lang="en">`);
+  assert.ok(frame.main, `${where}: <main id="main">`);
+  assert.equal(text(frame.skip), 'Skip to main content', `${where}: skip link to #main`);
+  assert.ok(frame.header, `${where}: <header>`);
+  assert.ok(frame.search, `${where}: the header's search form (role=search, input name q)`);
+  assert.equal(frame.h1s.length, 1, `${where}: exactly one h1 in main (found ${JSON.stringify(frame.h1s)})`);
+  const heading = text(frame.h1s[0]);
+  if (h1 instanceof RegExp) assert.match(heading, h1, `${where}: h1`);
+  else if (h1 !== undefined) assert.equal(heading, h1, `${where}: h1`);
+  return heading;
+}
+
+/** The product cards of the page: id, title (the link's name), "Sold by". */
+async function cardsOf(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('main article')]
+      .map((card) => {
+        const link = [...card.querySelectorAll('a[href*="/products/"]')].find((a) => a.textContent.trim());
+        const soldBy = (card.innerText.match(/Sold by\s+(.+)/) || [])[1];
+        return link
+          ? {
+              id: new URL(link.href).pathname.split('/').pop(),
+              href: new URL(link.href).pathname,
+              title: link.textContent.replace(/\s+/g, ' ').trim(),
+              soldBy: soldBy ? soldBy.trim() : null,
+            }
+          : null;
+      })
+      .filter(Boolean),
+  );
+}
+
+/** N of the "N products" text. */
+async function resultCount(page) {
+  const body = await page.locator('main').innerText();
+  const match = body.match(/(\d[\d,]*)\s+products?\b/);
+  assert.ok(match, `${pathOf(page)}: no "N products" text`);
+  return Number(match[1].replace(/,/g, ''));
+}
+
+function header(page) {
+  return page.locator('header');
+}
+
+function main(page) {
+  return page.locator('main');
+}
+
+async function messages(page, role) {
+  return text((await page.locator(`[role=${role}]`).allInnerTexts()).join(' | '));
+}
+
+/** Opens the filter form's disclosure when it is closed (a click, as a person would). */
+async function openFilters(page) {
+  const details = main(page).locator('details:has(select[name=category])');
+  if ((await details.count()) && !(await details.evaluate((d) => d.open))) {
+    await details.locator('summary').first().click();
+  }
+}
+
+async function addToCart(page, product, quantity = 1) {
+  await go(page, `/products/${product.id}`);
+  await assertPage(page, product.title);
+  if (quantity !== 1) await main(page).getByLabel('Quantity', { exact: true }).fill(String(quantity));
+  await clickAndLoad(page, main(page).getByRole('button', { name: 'Add to cart' }));
+}
+
+function uniqueEmail(tag) {
+  return `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;
+}
+
+/** Fills the sign-up form and submits it; returns the email. */
+async function signUp(page, tag) {
+  const email = uniqueEmail(tag);
+  await assertPage(page, 'Create an account');
+  await main(page).getByLabel('Email', { exact: true }).fill(email);
+  await main(page).getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await clickAndLoad(page, main(page).getByRole('button', { name: 'Create account' }));
+  await header(page).locator('a[href="/orders"]').waitFor({ timeout: 5_000 }).catch(() => {
+    throw new Error(`after signing up as ${email} the header shows no "Your orders" link (at ${pathOf(page)})`);
+  });
+  return email;
+}
+
+async function fillAddress(page) {
+  for (const [label, value] of Object.entries(ADDRESS)) {
+    await main(page).getByLabel(label, { exact: true }).fill(value);
+  }
+  const country = await main(page)
+    .getByLabel('Country', { exact: true })
+    .evaluate((select) => select.options[select.selectedIndex]?.text);
+  assert.match(text(country), /United States/, 'the country defaults to the United States');
+}
+
+/** From the checkout form to the payment page; returns the order id. */
+async function submitAddress(page) {
+  await fillAddress(page);
+  await clickAndLoad(page, main(page).getByRole('button', { name: 'Continue to payment' }));
+  const match = new URL(page.url()).pathname.match(/^\/orders\/([^/]+)\/pay$/);
+  assert.ok(match, `after "Continue to payment" the browser is at ${pathOf(page)}, not /orders/<id>/pay (${await messages(page, 'alert')})`);
+  await assertPage(page, 'Payment');
+  return decodeURIComponent(match[1]);
+}
+
+async function pay(page, card) {
+  await main(page).getByRole('radio', { name: card, exact: true }).check();
+  await clickAndLoad(page, main(page).getByRole('button', { name: /^Pay\b/ }));
+}
+
+/** Waits until the confirmation's status says "Paid" (polling, reloading). */
+async function waitPaid(page, orderId) {
+  assert.equal(new URL(page.url()).pathname, `/orders/${orderId}/confirmation`, 'the confirmation page');
+  await assertPage(page, 'Thank you for your order');
+  const deadline = Date.now() + PAID_WAIT_MS;
+  let lastReload = Date.now();
+  for (;;) {
+    const status = await page.locator('main [role=status]').allInnerTexts().catch(() => []);
+    if (status.some((s) => /\bPaid\b/.test(s))) return;
+    if (Date.now() > deadline) {
+      assert.fail(`the confirmation's role=status never said "Paid" in ${PAID_WAIT_MS / 1000} s (it says ${JSON.stringify(status)})`);
+    }
+    await page.waitForTimeout(500);
+    if (Date.now() - lastReload > 3_000) {
+      await page.reload({ waitUntil: 'load' });
+      lastReload = Date.now();
+    }
+  }
+}
+
+async function openOrderFromHistory(page, orderId) {
+  await clickAndLoad(page, header(page).locator('a[href="/orders"]'));
+  await assertPage(page, 'Your orders');
+  const link = main(page).locator(`table a[href="/orders/${orderId}"]`);
+  assert.equal(await link.count(), 1, `"Your orders" has one link to /orders/${orderId} in its table`);
+  await clickAndLoad(page, link);
+  const heading = await assertPage(page, /^Order\b/);
+  assert.ok(heading.includes(orderId) || /^Order\s+\S+/.test(heading), `order detail h1: ${heading}`);
+  return heading;
+}
+
+// ---------------------------------------------------------------------------
+// Accessibility (axe-core) and reflow, per page state.
+
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: AXE_PATH });
+  }
+  return page.evaluate(async (tags) => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: tags },
+      rules: { 'target-size': { enabled: true } },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), html: n.html.slice(0, 200), summary: n.failureSummary })),
+    }));
+  }, WCAG_TAGS);
+}
+
+/** Horizontal overflow at a width: what sticks out, if anything. */
+async function overflowAt(page, width, height) {
+  await page.setViewportSize({ width, height });
+  return page.evaluate((target) => {
+    const root = document.documentElement;
+    const scrollWidth = root.scrollWidth;
+    const clientWidth = root.clientWidth;
+    const culprits = [];
+    if (scrollWidth > clientWidth || window.innerWidth > target) {
+      for (const el of document.body.querySelectorAll('*')) {
+        const box = el.getBoundingClientRect();
+        if (box.right > clientWidth + 0.5 && box.width > 0) {
+          const name = el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') +
+            (el.classList.length ? `.${[...el.classList].join('.')}` : '');
+          culprits.push(`${name} (right edge ${Math.round(box.right)} px)`);
+          if (culprits.length >= 5) break;
+        }
+      }
+    }
+    return { scrollWidth, clientWidth, innerWidth: window.innerWidth, culprits };
+  }, width);
+}
+
+const axeFindings = [];
+const reflowFindings = [];
+
+/**
+ * Subtests for the page's current state: axe-core (WCAG 2.2 AA + target
+ * size), and reflow at 320 px and at 200 % zoom (a 1280 px window at 200 %
+ * lays out as a 640 CSS px viewport; the device scale factor is 2 there).
+ */
+async function checkState(t, page, state) {
+  await t.test(`axe: ${state}`, async () => {
+    const violations = await axeViolations(page);
+    for (const v of violations) axeFindings.push({ state, url: pathOf(page), ...v });
+    assert.equal(
+      violations.length,
+      0,
+      `${state} (${pathOf(page)}): ${violations.length} axe violation(s):\n` +
+        violations
+          .map((v) => `  - ${v.id} (${v.impact}): ${v.help}\n      first node: ${v.nodes[0]?.target}  ${v.nodes[0]?.html}\n      ${v.nodes.length} node(s)`)
+          .join('\n'),
+    );
+  });
+  await t.test(`reflow at 320 px and 200 % zoom: ${state}`, async () => {
+    const problems = [];
+    for (const [label, width, height] of [['320 px', 320, 720], ['200 % zoom (640 px)', 640, 400]]) {
+      const m = await overflowAt(page, width, height);
+      if (m.scrollWidth > m.clientWidth || m.innerWidth > width) {
+        problems.push(
+          `${label}: scrollWidth ${m.scrollWidth} > clientWidth ${m.clientWidth} (innerWidth ${m.innerWidth}); sticking out: ${m.culprits.join(', ') || '?'}`,
+        );
+      }
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const problem of problems) reflowFindings.push({ state, url: pathOf(page), problem });
+    assert.deepEqual(problems, [], `${state} (${pathOf(page)}) scrolls horizontally:\n  ${problems.join('\n  ')}`);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Keyboard.
+
+/** What the focused element is, and whether its focus is visible. */
+async function focused(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body || el === document.documentElement) return null;
+    const clean = (s) => (s || '').replace(/\s+/g, ' ').trim();
+    let name = el.getAttribute('aria-label') || '';
+    if (!name && el.getAttribute('aria-labelledby')) {
+      name = el.getAttribute('aria-labelledby').split(/\s+/)
+        .map((id) => document.getElementById(id)?.textContent || '').join(' ');
+    }
+    if (!name && el.labels && el.labels.length) name = [...el.labels].map((l) => l.textContent).join(' ');
+    if (!name && ['A', 'BUTTON', 'SUMMARY'].includes(el.tagName)) name = el.innerText || el.textContent;
+    if (!name && el.tagName === 'INPUT' && ['submit', 'button'].includes(el.type)) name = el.value;
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    const shadow = style.boxShadow && style.boxShadow !== 'none';
+    const id = el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') +
+      (el.getAttribute('name') ? `[name=${el.getAttribute('name')}]` : '') +
+      (el.getAttribute('href') ? `[href="${el.getAttribute('href')}"]` : '');
+    return {
+      tag: el.tagName.toLowerCase(),
+      type: el.getAttribute('type') || '',
+      name: clean(name),
+      href: el.getAttribute('href') || '',
+      value: el.value ?? '',
+      checked: !!el.checked,
+      inHeader: !!el.closest('header'),
+      inMain: !!el.closest('main'),
+      selector: id,
+      focusVisible: el.matches(':focus-visible'),
+      indicator: outline || shadow,
+      style: `outline ${style.outlineStyle} ${style.outlineWidth}, box-shadow ${style.boxShadow}`,
+    };
+  });
+}
+
+/** A keyboard session: Tab to things, type, press Enter or Space. */
+function keyboard(page) {
+  const noIndicator = new Map();
+  const keys = [];
+  const press = async (key) => {
+    keys.push(key);
+    await page.keyboard.press(key);
+  };
+  /**
+   * Presses Tab (or Shift+Tab) until the focused element matches `predicate`;
+   * checks every element it passes shows a focus indicator.
+   */
+  const tabTo = async (predicate, what, { max = 80, backwards = false } = {}) => {
+    const key = backwards ? 'Shift+Tab' : 'Tab';
+    const seen = [];
+    for (let i = 0; i < max; i++) {
+      await press(key);
+      const el = await focused(page);
+      if (!el) continue;
+      seen.push(el.name || el.selector);
+      if (!el.indicator) noIndicator.set(`${new URL(page.url()).pathname} ${el.selector}`, el.style);
+      if (predicate(el)) return el;
+    }
+    throw new Error(
+      `tabTo: "${what}" not reached after ${max} presses of ${key} on ${pathOf(page)}; ` +
+        `focus went through: ${seen.slice(0, 40).join(' → ')}`,
+    );
+  };
+  const type = async (value) => {
+    const el = await focused(page);
+    assert.ok(el, 'typing with nothing focused');
+    if (el.value) {
+      // Typing replaces what the field holds.
+      await page.keyboard.press('Control+A');
+      keys.push('Control+A');
+    }
+    await page.keyboard.type(value);
+  };
+  const enterAndLoad = (key = 'Enter') => navigating(page, () => press(key));
+  return { tabTo, type, press, enterAndLoad, noIndicator, keys };
+}
+
+const linkTo = (href) => (el) => el.tag === 'a' && el.href === href;
+const buttonNamed = (pattern) => (el) =>
+  (el.tag === 'button' || (el.tag === 'input' && ['submit', 'button'].includes(el.type))) &&
+  (pattern instanceof RegExp ? pattern.test(el.name) : el.name === pattern);
+
+// ---------------------------------------------------------------------------
+
+try {
+  browser = await chromium.launch({ executablePath: CHROME, args: ['--headless=new', '--no-sandbox'] });
+  catalog = await listProducts();
+  for (const product of catalog) byId.set(product.id, product);
+  assert.ok(catalog.length >= 20, `the demo catalog is seeded (${catalog.length} products listed)`);
+} catch (error) {
+  console.error(`set-up failed (chromium at ${CHROME}, the catalog at ${BASE}/v1/products): ${error.stack || error}`);
+  await browser?.close();
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+after(async () => {
+  await browser?.close();
+});
+const startedAt = Date.now();
+
+journey('a. browse, search, filter, two shops in one cart, sign up, check out, pay, follow the order', async ({ open }) => {
+  const page = await open();
+  await go(page, '/');
+  await assertPage(page, 'Shop independent sellers');
+  for (const h2 of ['Categories', 'New arrivals', 'Shops']) {
+    assert.equal(await main(page).getByRole('heading', { level: 2, name: h2, exact: true }).count(), 1, `home: h2 "${h2}"`);
+  }
+
+  // Browse: a category of the home page.
+  const categoryLinks = main(page).locator('a[href^="/search?category="]');
+  assert.ok((await categoryLinks.count()) > 0, 'home: links to /search?category=<slug>');
+  const categoryHref = await categoryLinks.first().getAttribute('href');
+  await clickAndLoad(page, categoryLinks.first());
+  await assertPage(page);
+  assert.equal(page.url(), new URL(categoryHref, BASE).href, 'a category link opens its listing');
+  const browsed = new URL(page.url()).searchParams.get('category');
+  const browsedCards = await cardsOf(page);
+  assert.ok(browsedCards.length > 0, `the category ${browsed} lists products`);
+  for (const card of browsedCards) {
+    assert.equal(byId.get(card.id)?.category, browsed, `${card.title} listed under ${browsed}`);
+  }
+
+  // Search from the header.
+  const word = searchWord();
+  await header(page).getByLabel('Search products', { exact: true }).fill(word);
+  await clickAndLoad(page, header(page).getByRole('button', { name: 'Search', exact: true }));
+  await assertPage(page, 'Search results');
+  assert.equal(new URL(page.url()).searchParams.get('q'), word, 'the search goes to /search?q=');
+  const expected = (await listProducts(`q=${encodeURIComponent(word)}`)).length;
+  assert.equal(await resultCount(page), expected, `"N products" for "${word}" (the API lists ${expected})`);
+  assert.ok((await cardsOf(page)).length > 0, `cards for "${word}"`);
+
+  // Filter: a category and in stock only, through the filter form.
+  // (a category where two shops sell in one currency: an order has one)
+  const counts = new Map();
+  for (const p of available(25)) {
+    const key = `${p.category} ${currencyOf(p)}`;
+    if (!counts.has(key)) counts.set(key, new Set());
+    counts.get(key).add(p.shop_id);
+  }
+  const category = [...counts.entries()]
+    .sort((a, b) => b[1].size - a[1].size || a[0].localeCompare(b[0]))[0][0].split(' ')[0];
+  await openFilters(page);
+  await main(page).getByLabel('Search', { exact: true }).fill('');
+  await main(page).getByLabel('Category', { exact: true }).selectOption(category);
+  await main(page).getByLabel('In stock only', { exact: true }).check();
+  await clickAndLoad(page, main(page).getByRole('button', { name: 'Apply filters' }));
+  const params = new URL(page.url()).searchParams;
+  assert.equal(params.get('category'), category, 'the filter form sends category');
+  assert.equal(params.get('in_stock'), '1', 'the filter form sends in_stock=1');
+  await assertPage(page);
+  const inCategory = await listProducts(`category=${category}`);
+  assert.equal(
+    await resultCount(page),
+    inCategory.filter((p) => p.stock > 0).length,
+    `"N products" for ${category}, in stock only`,
+  );
+  const filteredUrl = pathOf(page);
+  const seen = [];
+  let pick = null;
+  for (let pages = 0; pages < 4 && !pick; pages++) {
+    const cards = await cardsOf(page);
+    for (const card of cards) {
+      const product = byId.get(card.id);
+      assert.ok(product, `card ${card.title}: a product of the catalog`);
+      assert.equal(product.category, category, `${card.title}: of the filtered category`);
+      assert.ok(product.stock > 0, `${card.title}: in stock`);
+      assert.ok(card.soldBy, `${card.title}: "Sold by <shop>"`);
+    }
+    seen.push(...cards.map((c) => byId.get(c.id)).filter((p) => p.stock >= 25 && !claimed.has(p.id)));
+    pick = pairOfShops(seen);
+    if (pick) break;
+    const next = main(page).getByRole('link', { name: 'Next page' });
+    if (!(await next.count())) break;
+    await clickAndLoad(page, next);
+  }
+  assert.ok(pick, `two in-stock products of two shops in one currency among the ${category} results`);
+  const [productA, productB] = pick.map(claim);
+
+  // A product of shop A, then one of shop B, into the cart.
+  const shopNames = [];
+  for (const product of [productA, productB]) {
+    await go(page, filteredUrl);
+    const card = main(page).locator(`article a[href="/products/${product.id}"]`).filter({ hasText: /\S/ });
+    if (await card.count()) {
+      await clickAndLoad(page, card.first());
+    } else {
+      await go(page, `/products/${product.id}`); // it was on a later page of the results
+    }
+    await assertPage(page, product.title);
+    const body = await main(page).innerText();
+    assert.match(body, /In stock|Only \d+ left/, `${product.title}: its stock text`);
+    const soldBy = main(page).locator(`a[href="/shops/${product.shop_id}"]`);
+    assert.ok(await soldBy.count(), `${product.title}: a "Sold by" link to /shops/${product.shop_id}`);
+    shopNames.push(text(await soldBy.first().innerText()));
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Add to cart' }));
+  }
+
+  // The cart: one section per shop.
+  await clickAndLoad(page, header(page).locator('a[href="/cart"]'));
+  await assertPage(page, 'Your cart');
+  for (const [i, product] of [productA, productB].entries()) {
+    assert.equal(
+      await main(page).getByRole('heading', { level: 2, name: `From ${shopNames[i]}`, exact: true }).count(),
+      1,
+      `cart: h2 "From ${shopNames[i]}"`,
+    );
+    assert.equal(await main(page).getByLabel(`Quantity of ${product.title}`, { exact: true }).count(), 1, `cart: "Quantity of ${product.title}"`);
+    assert.equal(await main(page).getByRole('button', { name: `Remove ${product.title}`, exact: true }).count(), 1, `cart: "Remove ${product.title}"`);
+  }
+
+  // Check out: signed out, so sign in first, or create an account.
+  await clickAndLoad(page, main(page).getByRole('link', { name: 'Check out' }));
+  const signin = new URL(page.url());
+  assert.ok(
+    signin.pathname === '/signin' && signin.searchParams.get('next') === '/checkout',
+    `checking out signed out asks to sign in (/signin?next=/checkout), not ${pathOf(page)}`,
+  );
+  await assertPage(page, 'Sign in');
+  const inMain = main(page).locator('a[href^="/signup"]');
+  await clickAndLoad(page, (await inMain.count()) ? inMain.first() : header(page).locator('a[href^="/signup"]'));
+  await signUp(page, 'journey-a');
+  if (new URL(page.url()).pathname !== '/checkout') {
+    await clickAndLoad(page, header(page).locator('a[href="/cart"]'));
+    await clickAndLoad(page, main(page).getByRole('link', { name: 'Check out' }));
+  }
+  await assertPage(page, 'Checkout');
+  const summary = await main(page).innerText();
+  for (const [i, product] of [productA, productB].entries()) {
+    assert.ok(summary.includes(product.title), `checkout summary: ${product.title} (the guest cart was kept)`);
+    assert.ok(summary.includes(shopNames[i]), `checkout summary: by shop (${shopNames[i]})`);
+  }
+  const orderId = await submitAddress(page);
+  await pay(page, CARD_OK);
+  await waitPaid(page, orderId);
+  assert.ok(await main(page).getByRole('link', { name: 'View order' }).count(), 'confirmation: a "View order" link');
+
+  await openOrderFromHistory(page, orderId);
+  const detail = await main(page).innerText();
+  for (const [i, product] of [productA, productB].entries()) {
+    assert.ok(detail.includes(product.title), `order detail: ${product.title}`);
+    assert.equal(await main(page).getByRole('heading', { level: 2, name: shopNames[i], exact: true }).count(), 1, `order detail: h2 "${shopNames[i]}"`);
+  }
+  assert.match(detail, /Paid/, 'order detail: the status says Paid');
+});
+
+journey('b. a declined card, then a successful one on the same order', async ({ open }) => {
+  const page = await open();
+  const product = claim(available(25)[0]);
+  await addToCart(page, product);
+  await go(page, '/signup?next=/checkout');
+  await signUp(page, 'journey-b');
+  assert.equal(new URL(page.url()).pathname, '/checkout', 'signing up goes to next (/checkout)');
+  await assertPage(page, 'Checkout');
+  const orderId = await submitAddress(page);
+
+  await pay(page, CARD_DECLINED);
+  assert.equal(new URL(page.url()).pathname, `/orders/${orderId}/pay`, 'a declined payment stays on the payment page');
+  await assertPage(page, 'Payment');
+  assert.match(await messages(page, 'alert'), /declined/i, 'a declined payment says so in role=alert');
+  assert.equal(await main(page).getByRole('radio', { name: CARD_OK, exact: true }).count(), 1, 'the form again after a decline');
+
+  await pay(page, CARD_OK);
+  await waitPaid(page, orderId);
+  await openOrderFromHistory(page, orderId);
+  assert.ok((await main(page).innerText()).includes(product.title), 'the order holds the product');
+});
+
+journey(
+  'c. an item sells out between cart and checkout',
+  async ({ t, open }) => {
+    // The scarcest product: someone else can buy all of it.
+    const scarce = catalog
+      .filter((p) => p.stock > 0 && !claimed.has(p.id))
+      .sort((a, b) => a.stock - b.stock || a.id.localeCompare(b.id))[0];
+    claim(scarce);
+    const current = await getJson(`/v1/products/${scarce.id}`);
+    const stock = current.stock;
+    assert.ok(stock > 0, `${scarce.title} is in stock (${stock})`);
+
+    const first = await open();
+    await addToCart(first, scarce);
+    await go(first, '/signup');
+    await signUp(first, 'journey-c1');
+
+    // Someone else buys every unit, through the pages.
+    const second = await open();
+    await addToCart(second, scarce, stock);
+    await go(second, '/signup?next=/checkout');
+    await signUp(second, 'journey-c2');
+    await assertPage(second, 'Checkout');
+    const otherOrder = await submitAddress(second);
+    await pay(second, CARD_OK);
+    await waitPaid(second, otherOrder);
+    assert.equal((await getJson(`/v1/products/${scarce.id}`)).stock, 0, `${scarce.title} sold out`);
+
+    // The first buyer checks out: the error names the product.
+    await go(first, '/cart');
+    await clickAndLoad(first, main(first).getByRole('link', { name: 'Check out' }));
+    await assertPage(first, 'Checkout');
+    const alertNames = async () => (await first.locator('main [role=alert]').allInnerTexts()).some((a) => a.includes(scarce.title));
+    if (!(await alertNames())) {
+      await fillAddress(first);
+      await clickAndLoad(first, main(first).getByRole('button', { name: 'Continue to payment' }));
+    }
+    assert.ok(await alertNames(), `checkout: a role=alert naming "${scarce.title}" (alerts: ${await messages(first, 'alert')})`);
+    const back = first.locator('main a[href="/cart"]');
+    assert.ok(await back.count(), 'checkout: the sold-out error comes with a link back to the cart');
+    await clickAndLoad(first, back.first());
+    await assertPage(first, 'Your cart');
+    const line = main(first).locator('li, tr, article, section > div').filter({ hasText: scarce.title }).filter({ hasText: 'No longer available' });
+    assert.ok(await line.count(), `cart: the line of "${scarce.title}" says "No longer available"`);
+    await checkState(t, first, 'cart with an unavailable line');
+  },
+  { bypassCSP: true },
+);
+
+journey('d. the purchase of (a) with the keyboard alone', async ({ open }) => {
+  const page = await open();
+  const [productA, productB] = pairOfShops(available(25)).map(claim);
+  const kb = keyboard(page);
+  await go(page, '/');
+
+  // Search, filter, open, add: product A.
+  await kb.tabTo((el) => el.inHeader && el.name === 'Search products', 'the header search field');
+  await kb.type(productA.title);
+  await kb.enterAndLoad();
+  await assertPage(page, 'Search results');
+  const categoryLabel = await main(page).getByLabel('Category', { exact: true }).evaluate(
+    (select, value) => [...select.options].find((o) => o.value === value)?.text,
+    productA.category,
+  );
+  assert.ok(categoryLabel, `the Category filter offers ${productA.category}`);
+  const filtersOpen = await main(page).locator('details:has(select[name=category])').evaluate((d) => d.open).catch(() => true);
+  if (!filtersOpen) {
+    await kb.tabTo((el) => el.tag === 'summary', 'the filters disclosure');
+    await kb.press('Enter');
+  }
+  await kb.tabTo((el) => el.inMain && el.tag === 'select' && el.name === 'Category', 'the Category filter');
+  await kb.type(categoryLabel.trim());
+  assert.equal(await main(page).getByLabel('Category', { exact: true }).inputValue(), productA.category, 'typing the category selects it');
+  await kb.tabTo((el) => el.type === 'checkbox' && el.name === 'In stock only', 'In stock only');
+  await kb.press('Space');
+  await kb.tabTo(buttonNamed('Apply filters'), 'Apply filters');
+  await kb.enterAndLoad();
+  assert.equal(new URL(page.url()).searchParams.get('in_stock'), '1', 'the keyboard ticked "In stock only"');
+  for (const [i, product] of [productA, productB].entries()) {
+    if (i === 1) {
+      await kb.tabTo((el) => el.inHeader && el.name === 'Search products', 'the header search field');
+      await kb.type(product.title);
+      await kb.enterAndLoad();
+    }
+    await kb.tabTo((el) => el.inMain && linkTo(`/products/${product.id}`)(el), `the card of ${product.title}`);
+    await kb.enterAndLoad();
+    await assertPage(page, product.title);
+    await kb.tabTo(buttonNamed('Add to cart'), 'Add to cart');
+    await kb.enterAndLoad();
+  }
+
+  // Cart, then sign up on the way to checkout.
+  await kb.tabTo((el) => el.inHeader && el.href === '/cart', 'the Cart link');
+  await kb.enterAndLoad();
+  await assertPage(page, 'Your cart');
+  assert.equal(await main(page).getByRole('heading', { level: 2, name: /^From / }).count(), 2, 'two shop sections');
+  await kb.tabTo((el) => el.tag === 'a' && el.name === 'Check out', 'Check out');
+  await kb.enterAndLoad();
+  await assertPage(page, 'Sign in');
+  const signupInMain = (await main(page).locator('a[href^="/signup"]').count()) > 0;
+  await kb.tabTo((el) => el.tag === 'a' && el.href.startsWith('/signup') && (el.inMain || !signupInMain), 'Create account');
+  await kb.enterAndLoad();
+  await assertPage(page, 'Create an account');
+  await kb.tabTo((el) => el.inMain && el.name === 'Email', 'Email');
+  await kb.type(uniqueEmail('journey-d'));
+  await kb.tabTo((el) => el.inMain && el.name === 'Password', 'Password');
+  await kb.type(PASSWORD);
+  await kb.tabTo(buttonNamed('Create account'), 'the Create account button');
+  await kb.enterAndLoad();
+  if (new URL(page.url()).pathname !== '/checkout') {
+    await kb.tabTo((el) => el.inHeader && el.href === '/cart', 'the Cart link');
+    await kb.enterAndLoad();
+    await kb.tabTo((el) => el.tag === 'a' && el.name === 'Check out', 'Check out');
+    await kb.enterAndLoad();
+  }
+  await assertPage(page, 'Checkout');
+
+  // Address, payment.
+  for (const [label, value] of Object.entries(ADDRESS)) {
+    await kb.tabTo((el) => el.inMain && el.name === label, label);
+    await kb.type(value);
+  }
+  await kb.tabTo(buttonNamed('Continue to payment'), 'Continue to payment');
+  await kb.enterAndLoad();
+  const match = new URL(page.url()).pathname.match(/^\/orders\/([^/]+)\/pay$/);
+  assert.ok(match, `the keyboard reached the payment page (at ${pathOf(page)}: ${await messages(page, 'alert')})`);
+  const orderId = decodeURIComponent(match[1]);
+  let radio = await kb.tabTo((el) => el.type === 'radio', 'the test cards');
+  // Tab enters a radio group once; moving within it is the arrow keys' job
+  // (the only keys besides Tab, Enter and Space this journey presses).
+  for (let i = 0; i < 5 && radio.name !== CARD_OK; i++) {
+    await kb.press('ArrowDown');
+    radio = await focused(page);
+  }
+  assert.equal(radio.name, CARD_OK, 'the succeeding card is reachable in its radio group');
+  await kb.press('Space');
+  assert.ok(await main(page).getByRole('radio', { name: CARD_OK, exact: true }).isChecked(), 'Space checks the card');
+  await kb.tabTo(buttonNamed(/^Pay\b/), 'the Pay button');
+  await kb.enterAndLoad();
+  await waitPaid(page, orderId);
+
+  // The order, from "Your orders".
+  await kb.tabTo((el) => el.inHeader && el.href === '/orders', 'Your orders');
+  await kb.enterAndLoad();
+  await assertPage(page, 'Your orders');
+  await kb.tabTo(linkTo(`/orders/${orderId}`), `the order ${orderId}`);
+  await kb.enterAndLoad();
+  await assertPage(page, /^Order\b/);
+
+  const invisible = [...kb.noIndicator.entries()].map(([where, style]) => `${where}: ${style}`);
+  assert.deepEqual(invisible, [], `focused elements without a visible focus indicator (outline or box-shadow):\n  ${invisible.join('\n  ')}`);
+  const allowed = new Set(['Tab', 'Shift+Tab', 'Enter', 'Space', 'ArrowDown', 'Control+A']);
+  assert.deepEqual(kb.keys.filter((k) => !allowed.has(k)), [], 'keys pressed');
+});
+
+journey(
+  'e/f. every page and state: axe-core (WCAG 2.2 AA), reflow at 320 px and 200 % zoom',
+  async ({ t, open }) => {
+    const page = await open();
+    const inStock = claim(available(25)[0]);
+    const soldOut = catalog.find((p) => p.stock === 0);
+    assert.ok(soldOut, 'the demo catalog has a product out of stock');
+    const word = searchWord();
+
+    await go(page, '/');
+    await assertPage(page, 'Shop independent sellers');
+    await checkState(t, page, 'home');
+
+    await go(page, `/search?q=${encodeURIComponent(word)}`);
+    await assertPage(page, 'Search results');
+    await checkState(t, page, 'search results');
+
+    await go(page, '/search?q=qqxzv-nothing-like-this');
+    await assertPage(page);
+    assert.equal(await resultCount(page), 0, 'a search without result says "0 products"');
+    await checkState(t, page, 'search with no result');
+
+    await go(page, `/products/${inStock.id}`);
+    await assertPage(page, inStock.title);
+    await checkState(t, page, 'product in stock');
+
+    await go(page, `/products/${soldOut.id}`);
+    await assertPage(page, soldOut.title);
+    assert.match(await main(page).innerText(), /Out of stock/, 'out of stock: says so');
+    const add = main(page).getByRole('button', { name: 'Add to cart' });
+    assert.ok((await add.count()) === 0 || (await add.isDisabled()), 'out of stock: no "Add to cart" (or disabled)');
+    await checkState(t, page, 'product out of stock');
+
+    await go(page, `/shops/${inStock.shop_id}`);
+    await assertPage(page);
+    assert.ok((await cardsOf(page)).length > 0, 'shop: its products as cards');
+    await checkState(t, page, 'shop');
+
+    await go(page, '/cart');
+    await assertPage(page, 'Your cart');
+    assert.match(await main(page).innerText(), /Your cart is empty/, 'empty cart: says so');
+    await checkState(t, page, 'empty cart');
+
+    await go(page, '/no-such-page', { status: 404 });
+    await assertPage(page, 'Page not found');
+    await checkState(t, page, '404');
+
+    await go(page, '/signin');
+    await assertPage(page, 'Sign in');
+    await main(page).getByLabel('Email', { exact: true }).fill(uniqueEmail('nobody'));
+    await main(page).getByLabel('Password', { exact: true }).fill('not the password of anyone');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Sign in' }));
+    await assertPage(page, 'Sign in');
+    assert.ok(await messages(page, 'alert'), 'sign in with a wrong password: a role=alert message');
+    await checkState(t, page, 'sign in with errors');
+
+    await go(page, '/signup');
+    await assertPage(page, 'Create an account');
+    // The server's messages, not the browser's: its own checks are off.
+    await main(page).locator('form').evaluateAll((forms) => forms.forEach((f) => { f.noValidate = true; }));
+    await main(page).getByLabel('Email', { exact: true }).fill('not-an-email');
+    await main(page).getByLabel('Password', { exact: true }).fill('short');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Create account' }));
+    await assertPage(page, 'Create an account');
+    assert.ok(await messages(page, 'alert'), 'sign up with errors: a role=alert message');
+    await checkState(t, page, 'sign up with errors shown');
+
+    await addToCart(page, inStock);
+    await go(page, '/cart');
+    await assertPage(page, 'Your cart');
+    await checkState(t, page, 'cart with lines');
+
+    await go(page, '/signup?next=/checkout');
+    await signUp(page, 'journey-e');
+    await assertPage(page, 'Checkout');
+    await checkState(t, page, 'checkout');
+
+    await main(page).locator('form').evaluateAll((forms) => forms.forEach((f) => { f.noValidate = true; }));
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Continue to payment' }));
+    await assertPage(page, 'Checkout');
+    const summary = main(page).locator('[role=alert]').filter({ has: page.getByRole('heading', { level: 2, name: 'There is a problem' }) });
+    assert.equal(await summary.count(), 1, 'checkout errors: a role=alert summary with h2 "There is a problem"');
+    const links = await summary.locator('a[href^="#"]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.ok(links.length > 0, 'checkout errors: the summary links to the fields');
+    for (const href of links) {
+      const field = await page.evaluate((id) => {
+        const el = document.getElementById(id);
+        if (!el) return null;
+        const described = (el.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean)
+          .map((d) => document.getElementById(d)?.textContent?.trim() || '');
+        return { described };
+      }, decodeURIComponent(href.slice(1)));
+      assert.ok(field, `checkout errors: the summary's link ${href} names an element of the page`);
+      assert.ok(field.described.some(Boolean), `checkout errors: ${href}'s message is tied by aria-describedby`);
+    }
+    await checkState(t, page, 'checkout with errors shown');
+
+    const orderId = await submitAddress(page);
+    await checkState(t, page, 'payment');
+
+    await pay(page, CARD_DECLINED);
+    assert.match(await messages(page, 'alert'), /declined/i, 'payment declined: role=alert');
+    await checkState(t, page, 'payment declined');
+
+    await pay(page, CARD_OK);
+    await waitPaid(page, orderId);
+    await checkState(t, page, 'confirmation');
+
+    await go(page, '/orders');
+    await assertPage(page, 'Your orders');
+    await checkState(t, page, 'order history');
+
+    await go(page, `/orders/${orderId}`);
+    await assertPage(page, /^Order\b/);
+    await checkState(t, page, 'order detail');
+  },
+  { bypassCSP: true },
+);
+
+// ---------------------------------------------------------------------------
+// Budgets, origins, validity.
+
+/** GET with `Accept-Encoding: br, gzip`: the bytes as they travel. */
+function getCompressed(url) {
+  const client = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    client
+      .get(url, { headers: { 'accept-encoding': 'br, gzip', accept: '*/*' } }, (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          const encoding = response.headers['content-encoding'] || 'identity';
+          const decoded =
+            encoding === 'br' ? zlib.brotliDecompressSync(raw) : encoding === 'gzip' ? zlib.gunzipSync(raw) : raw;
+          resolve({ status: response.statusCode, encoding, bytes: raw.length, text: decoded.toString('utf8') });
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+journey('g. a product page: HTML + CSS + JS ≤ 50 KB compressed; no request leaves the origin on public pages', async ({ open }) => {
+  const page = await open();
+  const product = catalog.find((p) => p.stock > 0);
+  const url = `${BASE}/products/${product.id}`;
+  await go(page, `/products/${product.id}`);
+  const subresources = await page.evaluate(() =>
+    [...document.querySelectorAll(
+      'link[rel~="stylesheet"][href], script[src], link[rel="modulepreload"][href], link[rel="preload"][as="style"][href], link[rel="preload"][as="script"][href]',
+    )].map((el) => el.href || el.src),
+  );
+  const parts = [];
+  const html = await getCompressed(url);
+  assert.equal(html.status, 200, url);
+  parts.push({ url, ...html });
+  for (const sub of [...new Set(subresources)]) {
+    assert.equal(new URL(sub).origin, ORIGIN, `${sub}: a subresource of another origin`);
+    const response = await getCompressed(sub);
+    assert.equal(response.status, 200, sub);
+    parts.push({ url: sub, ...response });
+    // Stylesheets may pull more in.
+    for (const [, imported] of response.text.matchAll(/@import\s+(?:url\()?["']?([^"')\s;]+)/g)) {
+      const more = await getCompressed(new URL(imported, sub).href);
+      parts.push({ url: imported, ...more });
+    }
+  }
+  const total = parts.reduce((sum, p) => sum + p.bytes, 0);
+  console.log(
+    `# product page transfer (compressed): ${total} bytes\n` +
+      parts.map((p) => `#   ${p.bytes} B ${p.encoding} ${p.url.replace(BASE, '')}`).join('\n'),
+  );
+  assert.ok(total <= PRODUCT_PAGE_BYTES_MAX, `product page HTML + CSS + JS is ${total} bytes compressed, over ${PRODUCT_PAGE_BYTES_MAX}`);
+
+  // Every public page, scrolled to its end so lazy pictures load too, asks
+  // nothing of another origin, and names no other origin in what it loads.
+  const shop = product.shop_id;
+  for (const where of ['/', `/search?q=${encodeURIComponent(searchWord())}`, `/search?category=${product.category}&in_stock=1`, `/products/${product.id}`, `/shops/${shop}`, '/signin', '/signup', '/cart']) {
+    await go(page, where);
+    await page.evaluate(async () => {
+      for (let y = 0; y < document.documentElement.scrollHeight; y += 600) {
+        window.scrollTo(0, y);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    });
+    await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => {});
+    const named = await page.evaluate((origin) => {
+      const urls = [];
+      for (const el of document.querySelectorAll('[src], [srcset], link[href], [poster], form[action]')) {
+        for (const attr of ['src', 'srcset', 'href', 'poster', 'action']) {
+          const value = el.getAttribute(attr);
+          if (!value) continue;
+          if (el.tagName === 'LINK' && attr === 'href' && /\b(canonical|alternate)\b/.test(el.rel)) continue;
+          for (const candidate of attr === 'srcset' ? value.split(',').map((s) => s.trim().split(/\s+/)[0]) : [value]) {
+            try {
+              const target = new URL(candidate, location.href);
+              if (/^https?:$/.test(target.protocol) && target.origin !== origin) urls.push(`<${el.tagName.toLowerCase()} ${attr}="${candidate}">`);
+            } catch {
+              // not a URL
+            }
+          }
+        }
+      }
+      return urls;
+    }, ORIGIN);
+    assert.deepEqual(named, [], `${where} names another origin in what it loads`);
+  }
+  const foreign = foreignRequests.map((r) => `${r.journey}: ${r.url} (from ${r.page})`);
+  assert.deepEqual([...new Set(foreign)], [], 'requests to another origin');
+});
+
+// html-validate's recommended preset, less the rules that judge style, not
+// validity (each one documented):
+const HTML_RULES = {
+  // Whitespace at the end of a line: templates' indentation, no meaning in HTML.
+  'no-trailing-whitespace': 'off',
+  // `<br>` and `<br />` are both valid HTML; the choice is style.
+  'void-style': 'off',
+  'no-self-closing': 'off',
+  // Quotes around attribute values and the DOCTYPE's case: both forms valid.
+  'attr-quotes': 'off',
+  'doctype-style': 'off',
+  // `required` vs `required=""`: the same attribute.
+  'attribute-boolean-style': 'off',
+  'attribute-empty-style': 'off',
+  // A title longer than 70 characters is an SEO preference, not invalid.
+  'long-title': 'off',
+  // An <input> without `type` is a text field by the standard: valid, the
+  // rule only asks to spell the default out.
+  'no-implicit-input-type': 'off',
+  // `<div role="region" aria-labelledby>` (a scrollable table's wrapper) is
+  // valid ARIA with the same semantics as <section aria-labelledby>; every
+  // other "prefer the native element" case stays an error.
+  'prefer-native-element': ['error', { exclude: ['region'] }],
+};
+
+test('g. every page the journeys loaded is valid HTML (html-validate, recommended)', async () => {
+  const loaded = (await Promise.all(documents)).filter(Boolean);
+  const validator = new HtmlValidate({ extends: ['html-validate:recommended'], rules: HTML_RULES });
+  const problems = new Map();
+  let checked = 0;
+  for (const doc of loaded) {
+    if (!/^\s*<!doctype html/i.test(doc.body)) {
+      problems.set(`${doc.method} ${new URL(doc.url).pathname} (${doc.status}): not an HTML document`, doc.journey);
+      continue;
+    }
+    checked++;
+    const report = await validator.validateString(doc.body, new URL(doc.url).pathname);
+    for (const result of report.results) {
+      for (const m of result.messages) {
+        const where = `${doc.method} ${new URL(doc.url).pathname.replace(/\/(ord|prd|shp)_[A-Za-z0-9]+/g, '/$1_…')} (${doc.status})`;
+        const key = `${m.ruleId} at ${m.selector || `line ${m.line}`} on ${where}: ${m.message}`;
+        if (!problems.has(key)) problems.set(key, `${doc.journey}, line ${m.line}`);
+      }
+    }
+  }
+  console.log(`# html-validate: ${checked} documents checked, ${problems.size} distinct problem(s)`);
+  assert.ok(checked >= 10, `only ${checked} documents were loaded to validate`);
+  const list = [...problems.entries()].map(([problem, where]) => `${problem}  [${where}]`);
+  assert.deepEqual(list, [], `invalid HTML:\n  ${list.join('\n  ')}`);
+});
+
+test('no uncaught script errors on any page', () => {
+  if (consoleErrors.length) {
+    const unique = [...new Set(consoleErrors.map((e) => `${new URL(e.page || BASE).pathname}: ${e.text}`))];
+    console.log(`# console errors (reported, not failed):\n#   ${unique.slice(0, 20).join('\n#   ')}`);
+  }
+  assert.deepEqual(pageErrors.map((e) => `${e.journey} ${e.page}: ${e.error}`), []);
+});
+
+test('no form POST is refused (403)', async () => {
+  const lines = [];
+  for (const { journey, url, headers: pending } of refusedPosts) {
+    const headers = await pending;
+    lines.push(
+      `${journey}: POST ${new URL(url).pathname} → 403 (Origin: ${headers.origin ?? '(none)'}, ` +
+        `Sec-Fetch-Site: ${headers['sec-fetch-site'] ?? '(none)'}, cookies: ${headers.cookie ? 'yes' : 'no'})`,
+    );
+  }
+  const unique = [...new Set(lines)];
+  assert.deepEqual(
+    unique,
+    [],
+    'forms the server refused; "Origin: null" is what Chromium sends on a same-origin form POST ' +
+      'when the page has Referrer-Policy: no-referrer',
+  );
+});
+
+test('the run stays within its time', () => {
+  const seconds = (Date.now() - startedAt) / 1000;
+  console.log(`# browser checks took ${seconds.toFixed(1)} s`);
+  assert.ok(seconds < 180, `${seconds} s`);
+});

@@ -1,0 +1,188 @@
+//! A browser without a browser, for page tests: keeps cookies, follows no
+//! redirects by itself, and reads the CSRF token and other values from pages.
+
+#![allow(dead_code)] // each page test binary uses a different part
+
+use std::collections::BTreeMap;
+
+use crate::common::TestApp;
+
+/// A cookie jar and the last page.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookies: BTreeMap<String, String>,
+}
+
+/// A page's answer.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The value of the first `name="…" value="…"` input.
+    pub fn input(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no input {name} in page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+
+    /// The text content of the first element whose opening tag contains
+    /// `opening` (tags inside are dropped, entities left as they are).
+    pub fn text_of(&self, opening: &str) -> String {
+        let start = self
+            .body
+            .find(opening)
+            .unwrap_or_else(|| panic!("no {opening} in page:\n{}", self.body));
+        let after = self.body[start..].find('>').unwrap() + start + 1;
+        let tag = opening
+            .trim_start_matches('<')
+            .split([' ', '>'])
+            .next()
+            .unwrap();
+        let end = self.body[after..].find(&format!("</{tag}>")).unwrap() + after;
+        strip_tags(&self.body[after..end])
+    }
+
+    /// Whether the page shows `text`.
+    pub fn shows(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+}
+
+/// `html` without its tags, whitespace collapsed.
+pub fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in html.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap();
+            let (name, content) = pair.split_once('=').unwrap();
+            let expired = value.to_ascii_lowercase().contains("max-age=0");
+            if expired || content.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), content.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// `GET path` with the cookies, as a browser asks for a page.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let mut request = self
+            .app
+            .client
+            .get(format!("{}{path}", self.app.address))
+            .header("accept", "text/html");
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        let response = request.send().await.unwrap();
+        self.keep(response).await
+    }
+
+    /// Posts a form with the cookies (and no `Origin`, as a same-site form
+    /// from an old browser would).
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .app
+            .client
+            .post(format!("{}{path}", self.app.address))
+            .header("accept", "text/html")
+            .form(form);
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        let response = request.send().await.unwrap();
+        self.keep(response).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    pub async fn submit(&mut self, from: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let token = self.get(from).await.input("csrf_token");
+        let mut fields: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        self.post(path, &fields).await
+    }
+
+    /// Signs up as a new buyer through the page; returns the email.
+    pub async fn sign_up(&mut self, next: &str) -> String {
+        let email = crate::common::people::unique_email("shopper");
+        let page = self
+            .submit(
+                "/signup",
+                "/signup",
+                &[
+                    ("email", &email),
+                    ("password", "a long enough password 42"),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "sign-up refused: {}", page.body);
+        assert_eq!(page.location(), next);
+        email
+    }
+
+    /// The session token the browser holds (the API's bearer token too).
+    pub fn session_token(&self) -> String {
+        self.cookies.get("bz_session").cloned().expect("signed in")
+    }
+}
