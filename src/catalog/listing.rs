@@ -183,6 +183,22 @@ pub struct CatalogQuery {
     pub page: PageRequest,
 }
 
+impl CatalogQuery {
+    /// Every product buyers may see, one page at a time.
+    pub fn everything(page: PageRequest) -> Self {
+        Self {
+            shop: None,
+            category: None,
+            currency: None,
+            min_price: None,
+            max_price: None,
+            text: None,
+            in_stock: false,
+            page,
+        }
+    }
+}
+
 impl TryFrom<CatalogQueryParams> for CatalogQuery {
     type Error = AppError;
 
@@ -375,19 +391,10 @@ pub fn count_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<i6
 /// # Errors
 /// A database failure.
 pub fn newest_products(conn: &mut DbConnection, limit: i64) -> Result<Vec<Product>, AppError> {
-    let query = CatalogQuery {
-        shop: None,
-        category: None,
-        currency: None,
-        min_price: None,
-        max_price: None,
-        text: None,
-        in_stock: false,
-        page: PageRequest {
-            limit: limit.clamp(1, PAGE_LIMIT_MAX),
-            after: None,
-        },
-    };
+    let query = CatalogQuery::everything(PageRequest {
+        limit: limit.clamp(1, PAGE_LIMIT_MAX),
+        after: None,
+    });
     let rows: Vec<ProductRow> = visible_matching(products::table.into_boxed(), &query)
         .order((products::created_at.desc(), products::id.desc()))
         .limit(query.page.limit)

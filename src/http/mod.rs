@@ -66,6 +66,17 @@ pub fn idempotency_key_of(req: &actix_web::HttpRequest) -> Result<String, AppErr
     )
 }
 
+/// Whether `If-None-Match` names `etag` (or is `*`). Weak comparison, as RFC
+/// 9110 prescribes for this header, so a `W/` prefix added by a proxy matches.
+pub fn not_modified(req: &actix_web::HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
 /// The header a request id is read from and echoed in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -208,4 +219,28 @@ pub fn query_error(
         None,
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let etag = "\"abc\"";
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, value))
+                .to_http_request()
+        };
+        assert!(not_modified(&req("\"x\", \"abc\""), etag));
+        assert!(not_modified(&req("W/\"abc\""), etag));
+        assert!(not_modified(&req("*"), etag));
+        assert!(!not_modified(&req("\"abcd\""), etag));
+        assert!(!not_modified(
+            &TestRequest::default().to_http_request(),
+            etag
+        ));
+    }
 }

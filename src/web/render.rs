@@ -46,16 +46,6 @@ pub const PAYMENT_CSP: &str = "default-src 'none'; style-src 'self'; \
      img-src 'self' https: data:; connect-src 'self' https://api.stripe.com; form-action 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 
-/// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110).
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
 /// Renders `page` as a 200 answer.
 ///
 /// # Errors
@@ -87,7 +77,7 @@ pub fn page_with(
     let digest = Sha256::digest(body.as_bytes());
     let etag = format!("\"{}\"", hex::encode(&digest[..16]));
     let conditional = status == StatusCode::OK && req.method() == actix_web::http::Method::GET;
-    let unchanged = conditional && not_modified(req, &etag);
+    let unchanged = conditional && crate::http::not_modified(req, &etag);
     let mut response = if unchanged {
         HttpResponse::NotModified()
     } else {

@@ -49,19 +49,10 @@ async fn sitemap(req: HttpRequest, pool: web::Data<DbPool>) -> PageResult {
         }
         let mut after = None;
         while paths.len() < SITEMAP_URLS_MAX {
-            let query = CatalogQuery {
-                shop: None,
-                category: None,
-                currency: None,
-                min_price: None,
-                max_price: None,
-                text: None,
-                in_stock: false,
-                page: PageRequest {
-                    limit: catalog::listing::PAGE_LIMIT_MAX,
-                    after: after.take(),
-                },
-            };
+            let query = CatalogQuery::everything(PageRequest {
+                limit: catalog::listing::PAGE_LIMIT_MAX,
+                after: after.take(),
+            });
             let page = catalog::list_catalog(conn, &query)?;
             for product in &page.products {
                 paths.push(format!("/products/{}", product.id));
