@@ -25,6 +25,9 @@
 //! scenario and the client sends no `If-None-Match`, so each one is a query.
 //! Every answer must be 200.
 //!
+//! The set-up ([`set_up`]: a server, the catalog, its keys) is shared with
+//! the `storefront` scenario, which browses the same catalog as HTML pages.
+//!
 //! PostgreSQL gets `ANALYZE` after the load (autovacuum would do it on a live
 //! catalog); SQLite gets nothing, as the server's own file would.
 
@@ -37,12 +40,12 @@ use serde_json::{json, Value};
 
 use crate::harness::{self, count, Backend, Row};
 
-const SHOPS: usize = 8;
-const PRODUCTS: usize = 10_000;
+pub const SHOPS: usize = 8;
+pub const PRODUCTS: usize = 10_000;
 /// Detail reads of the cached scenario go to this many products.
-const HOT_PRODUCTS: usize = 512;
+pub const HOT_PRODUCTS: usize = 512;
 
-const CATEGORIES: [&str; 8] = [
+pub const CATEGORIES: [&str; 8] = [
     "apparel", "home", "kitchen", "garden", "toys", "books", "outdoor", "beauty",
 ];
 const SHOP_NAMES: [(&str, &str, &str, &str); SHOPS] = [
@@ -94,7 +97,7 @@ const COLOURS: [&str; 10] = [
     "Slate", "Forest", "Sand", "Ivory", "Rust", "Indigo", "Sage", "Ochre", "Charcoal", "Rose",
 ];
 /// Search terms: common words, pairs, and a few that match one shop only.
-const QUERIES: [&str; 16] = [
+pub const QUERIES: [&str; 16] = [
     "linen",
     "ceramic mug",
     "oak",
@@ -114,14 +117,14 @@ const QUERIES: [&str; 16] = [
 ];
 
 /// A well-mixed 64-bit hash (splitmix64), so the request mix needs no RNG state.
-fn mix(n: u64) -> u64 {
+pub fn mix(n: u64) -> u64 {
     let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-fn pick<T: Copy>(items: &[T], h: u64) -> T {
+pub fn pick<T: Copy>(items: &[T], h: u64) -> T {
     items[usize::try_from(h % items.len() as u64).unwrap()]
 }
 
@@ -173,10 +176,10 @@ fn catalog_json() -> String {
 }
 
 /// What the request mix needs to know of the loaded catalog.
-struct Loaded {
+pub struct Loaded {
     /// Every product's key, in catalog order `(created_at, id)`.
-    keys: Vec<Cursor>,
-    shop_ids: Vec<String>,
+    pub keys: Vec<Cursor>,
+    pub shop_ids: Vec<String>,
 }
 
 /// Loads the catalog, makes its shops sellable and returns its keys.
@@ -274,12 +277,32 @@ fn request_path(n: u64, loaded: &Loaded, cached: bool) -> String {
     }
 }
 
-pub async fn run(backend: Backend, rate: u64, seconds: u64, cached: bool) -> Row {
-    let scenario = if cached {
-        "catalog"
-    } else {
-        "catalog-uncached"
-    };
+/// A `bazaar serve` on a fresh database holding the bench catalog: what
+/// `catalog`, `catalog-uncached` and `storefront` run against. Dropped in
+/// field order: the server, its folder, then the database.
+pub struct Catalog {
+    pub server: harness::Server,
+    _work: tempfile::TempDir,
+    pub db: harness::Database,
+    pub loaded: Arc<Loaded>,
+    /// Seconds the catalog took to load.
+    pub seed_s: f64,
+    /// Products buyers can see (all of them).
+    pub visible: i64,
+}
+
+impl Catalog {
+    /// What every catalog row notes: the catalog's size and load time, and
+    /// the memory the server still holds (caches, pools, allocator retention).
+    pub fn note(&self, row: &mut Row) {
+        row.notes["products"] = json!(self.visible);
+        row.notes["seed_s"] = json!((self.seed_s * 10.0).round() / 10.0);
+        row.notes["rss_end_mib"] = json!((self.server.rss_mib() * 10.0).round() / 10.0);
+    }
+}
+
+/// Starts a server on a fresh `backend` database and loads the catalog into it.
+pub async fn set_up(backend: Backend) -> Catalog {
     let db = harness::database(backend);
     let work = tempfile::tempdir().unwrap();
     let server = harness::start_server(&db, work.path(), &[]).await;
@@ -291,19 +314,34 @@ pub async fn run(backend: Backend, rate: u64, seconds: u64, cached: bool) -> Row
         "SELECT COUNT(*) AS n FROM products WHERE active = TRUE",
     )
     .await;
+    Catalog {
+        server,
+        _work: work,
+        db,
+        loaded,
+        seed_s,
+        visible,
+    }
+}
+
+pub async fn run(backend: Backend, rate: u64, seconds: u64, cached: bool) -> Row {
+    let scenario = if cached {
+        "catalog"
+    } else {
+        "catalog-uncached"
+    };
+    let catalog = set_up(backend).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()
         .unwrap();
-    let address = server.address.clone();
+    let address = catalog.server.address.clone();
+    let loaded = Arc::clone(&catalog.loaded);
     let sent = harness::open_loop(rate, seconds, move |n| {
         client.get(format!("{address}{}", request_path(n, &loaded, cached)))
     })
     .await;
-    let mut row = Row::new(scenario, backend, rate, &sent, &server);
-    row.notes["products"] = json!(visible);
-    row.notes["seed_s"] = json!((seed_s * 10.0).round() / 10.0);
-    // Memory still held after the run: caches, pools, allocator retention.
-    row.notes["rss_end_mib"] = json!((server.rss_mib() * 10.0).round() / 10.0);
+    let mut row = Row::new(scenario, backend, rate, &sent, &catalog.server);
+    catalog.note(&mut row);
     row
 }

@@ -124,6 +124,61 @@ impl Server {
         let hwm = status_kib(self.pid(), "VmHWM:").unwrap_or(0);
         hwm.max(self.rss_peak_kib.load(Ordering::Relaxed)) as f64 / 1024.0
     }
+
+    /// CPU time the server has used so far (user + system), seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
+            return 0.0;
+        };
+        // After `pid (comm) `, fields 3… of proc(5); utime and stime are 14 and 15.
+        let Some(rest) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
+            return 0.0;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+        (ticks(11) + ticks(12)) as f64 / per_second as f64
+    }
+
+    /// Waits until the server is idle — under a tenth of a core over half a
+    /// second, twice running — or `max` has passed: an overloaded server goes
+    /// on with requests whose clients gave up, and the next phase must not
+    /// queue behind them. How long it waited.
+    pub async fn wait_idle(&self, max: Duration) -> Duration {
+        const WINDOW: Duration = Duration::from_millis(500);
+        let start = Instant::now();
+        let mut quiet = 0;
+        let mut before = self.cpu_seconds();
+        while quiet < 2 && start.elapsed() < max {
+            tokio::time::sleep(WINDOW).await;
+            let now = self.cpu_seconds();
+            quiet = if now - before < 0.1 * WINDOW.as_secs_f64() {
+                quiet + 1
+            } else {
+                0
+            };
+            before = now;
+        }
+        start.elapsed()
+    }
+
+    /// Starts the peak over from the resident memory now (`5` into
+    /// `/proc/{pid}/clear_refs` resets `VmHWM`), so a scenario with phases
+    /// can report each one's peak. Whether the kernel took it.
+    pub fn reset_peak_rss(&self) -> bool {
+        let reset = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok();
+        if reset {
+            let now = status_kib(self.pid(), "VmRSS:").unwrap_or(0);
+            self.rss_peak_kib.store(now, Ordering::Relaxed);
+        }
+        reset
+    }
 }
 
 /// Settings every bench server gets: no rate limits in the way (the load is
@@ -191,11 +246,28 @@ pub async fn start_server(db: &Database, dir: &Path, extra: &[(&str, &str)]) -> 
     panic!("the server never became ready");
 }
 
+/// One request of an open-loop run, for scenarios that break their results
+/// down by the kind of request (`n` says which one it was).
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    pub n: u64,
+    /// The answer's status; 0 when none came (dropped, or the connection failed).
+    pub status: u16,
+    /// From the scheduled time to the end of the body, µs.
+    pub latency_us: u64,
+    /// Body bytes as they came over the wire (the client decompresses nothing).
+    pub wire_bytes: u64,
+    /// Whether the answer had a `Content-Encoding` (gzip, br…).
+    pub encoded: bool,
+}
+
 /// What an open-loop run saw.
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Latency of each successful answer from its scheduled time, µs.
     pub latencies_us: Vec<u64>,
+    /// Every request [`open_loop`] sent, in the order answers came.
+    pub requests: Vec<Sent>,
     pub late: u64,
     pub dropped: u64,
     pub errors: u64,
@@ -228,6 +300,7 @@ where
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let mut outcome = Outcome {
         latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
+        requests: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
         ..Outcome::default()
     };
     let start = Instant::now();
@@ -241,16 +314,24 @@ where
             let answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
                 let response = request(n).send().await?;
                 let status = response.status().as_u16();
+                let encoded = response
+                    .headers()
+                    .contains_key(reqwest::header::CONTENT_ENCODING);
                 // The latency includes reading the whole body.
                 response.bytes().await.map(|body| {
                     let said = (status >= 300).then(|| {
                         String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
                     });
-                    (status, said)
+                    Answered {
+                        status,
+                        said,
+                        wire_bytes: body.len() as u64,
+                        encoded,
+                    }
                 })
             })
             .await;
-            (late, answer, Instant::now().duration_since(scheduled))
+            (n, late, answer, Instant::now().duration_since(scheduled))
         });
         // Reap finished requests as we go, so a long run holds only those in flight.
         while let Some(done) = tasks.try_join_next() {
@@ -264,18 +345,42 @@ where
     outcome
 }
 
+/// An answer that came, body read.
+struct Answered {
+    status: u16,
+    /// The start of an error answer's body.
+    said: Option<String>,
+    wire_bytes: u64,
+    encoded: bool,
+}
+
 type Answer = (
+    u64,
     bool,
-    Result<Result<(u16, Option<String>), reqwest::Error>, tokio::time::error::Elapsed>,
+    Result<Result<Answered, reqwest::Error>, tokio::time::error::Elapsed>,
     Duration,
 );
 
-fn tally(outcome: &mut Outcome, (late, answer, latency): Answer) {
+fn tally(outcome: &mut Outcome, (n, late, answer, latency): Answer) {
     outcome.late += u64::from(late);
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    let mut sent = Sent {
+        n,
+        status: 0,
+        latency_us,
+        wire_bytes: 0,
+        encoded: false,
+    };
+    if let Ok(Ok(answered)) = &answer {
+        sent.status = answered.status;
+        sent.wire_bytes = answered.wire_bytes;
+        sent.encoded = answered.encoded;
+    }
+    outcome.requests.push(sent);
     match answer {
         Err(_) => outcome.dropped += 1,
         Ok(Err(_)) => outcome.errors += 1,
-        Ok(Ok((status, said))) if status >= 300 => {
+        Ok(Ok(Answered { status, said, .. })) if status >= 300 => {
             outcome.errors += 1;
             if outcome.error_statuses.len() < 8 && !outcome.error_statuses.contains(&status) {
                 outcome.error_statuses.push(status);
@@ -284,9 +389,7 @@ fn tally(outcome: &mut Outcome, (late, answer, latency): Answer) {
                 outcome.first_error = said;
             }
         }
-        Ok(Ok(_)) => outcome
-            .latencies_us
-            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX)),
+        Ok(Ok(_)) => outcome.latencies_us.push(latency_us),
     }
 }
 

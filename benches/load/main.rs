@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench --bench load -- all                      # every scenario, both backends
 //! cargo bench --bench load -- webhooks --backend postgres --rate 3000 --seconds 10
+//! cargo bench --bench load -- storefront --backend sqlite --rate 1000 --seconds 30
 //! cargo bench --bench load -- all --smoke              # CI: every scenario for 2 s, light rates
 //! ```
 //!
@@ -20,6 +21,7 @@ mod checkout;
 mod harness;
 mod hot_account;
 mod soak;
+mod storefront;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -68,6 +70,15 @@ const SCENARIOS: &[Scenario] = &[
         default_seconds: 10,
         in_all: true,
     },
+    // Pages per second: the HTML storefront (product, listing, search, home,
+    // shop pages) on the catalog's 10,000 products, then the same visits as
+    // JSON reads (two rows).
+    Scenario {
+        name: "storefront",
+        target_rate: |_| 1000,
+        default_seconds: 10,
+        in_all: true,
+    },
     // Requests per second: three webhook deliveries for every two adjustments.
     Scenario {
         name: "soak",
@@ -84,16 +95,19 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Row {
-    match name {
+/// The rows of one scenario on one backend (most have one).
+async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Vec<Row> {
+    let row = match name {
         "webhooks" => webhooks::run(backend, rate, seconds).await,
         "hot-account" => hot_account::run(backend, rate, seconds).await,
         "catalog" => catalog::run(backend, rate, seconds, true).await,
         "catalog-uncached" => catalog::run(backend, rate, seconds, false).await,
+        "storefront" => return storefront::run(backend, rate, seconds).await,
         "soak" => soak::run(backend, rate, seconds).await,
         "checkout" => checkout::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
-    }
+    };
+    vec![row]
 }
 
 struct Args {
@@ -184,6 +198,42 @@ fn print_table(rows: &[Row]) {
             r.peak_rss_mib
         );
     }
+    print_kinds(rows);
+}
+
+/// Rows that break their requests down by kind (`notes.by_kind`): one more
+/// table, a line per kind.
+fn print_kinds(rows: &[Row]) {
+    let broken_down: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.notes["by_kind"].is_array())
+        .collect();
+    if broken_down.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "| scenario | backend | kind | share % | answered /s | p50 ms | p99 ms | p99.9 ms | errors | wire bytes | compressed % |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in broken_down {
+        for k in r.notes["by_kind"].as_array().into_iter().flatten() {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.scenario,
+                r.backend.name(),
+                k["kind"].as_str().unwrap_or("?"),
+                k["share_pct"],
+                k["answered_per_s"],
+                k["p50_ms"],
+                k["p99_ms"],
+                k["p999_ms"],
+                k["errors"],
+                k["wire_bytes_avg"],
+                k["compressed_pct"]
+            );
+        }
+    }
 }
 
 fn main() {
@@ -208,9 +258,10 @@ fn main() {
                 scenario.name,
                 backend.name()
             );
-            let row = runtime.block_on(run(scenario.name, backend, rate, seconds));
-            eprintln!("  notes: {}", row.notes);
-            rows.push(row);
+            for row in runtime.block_on(run(scenario.name, backend, rate, seconds)) {
+                eprintln!("  {} notes: {}", row.scenario, row.notes);
+                rows.push(row);
+            }
         }
     }
     print_table(&rows);
