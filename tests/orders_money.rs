@@ -629,8 +629,55 @@ async fn a_seller_who_bears_the_processing_fee_gets_its_share_less_that_fee() {
         201,
     )
     .await;
-    assert_eq!(minor(&refund["parts"][0]["seller_portion"]), 6_680);
+    // The provider keeps its 320 on refunds, and this rule makes the seller
+    // bear it there too (the default: the party that bore it on the sale).
+    // A full refund takes back the part less the platform fee, 9,000: the
+    // 6,680 the seller still has is reversed, 320 it owes back.
+    let refund_base = 10_000 - 1_000;
+    assert_eq!(
+        minor(&refund["parts"][0]["seller_portion"]),
+        refund_base - 2_000
+    );
     assert_eq!(net_to(&transfers_of(&app, order_id).await, &shop), 0);
+    let staff = staff_view(&app, order_id).await;
+    let settlement = &staff["parts"][0]["settlement"];
+    assert_eq!(settlement["status"], "settled");
+    assert_eq!(minor(&settlement["owed"]), 8_680 - refund_base);
+    assert_eq!(minor(&settlement["transferred"]), 0);
+    assert_eq!(minor(&settlement["owes_back"]), processing_fee);
+    assert_eq!(staff["parts"][0]["kept_processing_fee_payer"], "seller");
+    // The shop's balance says it is below zero and why; fees charged at the
+    // sale (1,000 + 320), given back by refunds (the platform's 1,000), kept.
+    let shop_id = shop["id"].as_str().unwrap();
+    let balance = json_of(
+        get_as(&app, &ann, &format!("/v1/shops/{shop_id}/balance")).await,
+        200,
+    )
+    .await;
+    let usd = &balance["currencies"]["USD"];
+    assert_eq!(usd["owed_by_platform"], -processing_fee);
+    assert_eq!(usd["fees_charged"], 1_000 + processing_fee);
+    assert_eq!(usd["fees_refunded"], 1_000);
+    assert_eq!(usd["fees_kept"], processing_fee);
+    assert_eq!(usd["negative"]["owes"], processing_fee);
+    assert_eq!(usd["negative"]["reasons"], json!(["owed_to_platform"]));
+    // Finance sees the shop among those in the red.
+    let finance = common::people::staff(&app, &market.operator, "finance").await;
+    let red = json_of(
+        get_as(&app, &finance, "/v1/reports/shops_in_the_red").await,
+        200,
+    )
+    .await;
+    assert_eq!(red["data"].as_array().unwrap().len(), 1);
+    assert_eq!(red["data"][0]["shop_id"], shop_id);
+    assert_eq!(red["data"][0]["owes"], processing_fee);
+    assert_eq!(red["data"][0]["owed_by_platform"], -processing_fee);
+    common::assert_error(
+        get_as(&app, &ann, "/v1/reports/shops_in_the_red").await,
+        403,
+        "forbidden",
+    )
+    .await;
     let over = json!({"part_id": part["id"], "amount_minor": 1});
     let response = post_keyed(
         &app,

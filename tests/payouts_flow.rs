@@ -11,10 +11,12 @@ use common::{assert_error, TestApp};
 use orders_support::*;
 use serde_json::Value;
 
-async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) {
+async fn paid_order(app: &TestApp, buyer: &Person, product: &str, key: &str) -> Value {
     add_to_cart(app, buyer, product, 1).await;
     let order = checkout_ok(app, buyer, key, Some("pm_card_visa")).await;
-    assert_eq!(order["parts"][0]["settlement"]["status"], "settled");
+    let view = staff_view(app, order["id"].as_str().unwrap()).await;
+    assert_eq!(view["parts"][0]["settlement"]["status"], "settled");
+    order
 }
 
 #[tokio::test]
@@ -25,7 +27,7 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(&app).await;
     let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
     let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
-    paid_order(&app, &market.buyer, &vase, "a").await;
+    let vase_order = paid_order(&app, &market.buyer, &vase, "a").await;
     paid_order(&app, &market.buyer, &bowl, "b").await;
     let (share_a, share_b) = (3000 - market_fee(3000), 2000 - market_fee(2000));
 
@@ -93,4 +95,55 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     )
     .await;
     assert_eq!(trial["totals"]["USD"][0], trial["totals"]["USD"][1]);
+
+    // Ann refunds the vase after its money went to her bank: the reversal takes
+    // it from her connected account, which goes below zero. Her balance says
+    // so and why, and finance sees her shop among those in the red.
+    let in_the_red = json_of(
+        get_as(&app, &finance, "/v1/reports/shops_in_the_red").await,
+        200,
+    )
+    .await;
+    assert_eq!(in_the_red["data"], serde_json::json!([]));
+    let order_id = vase_order["id"].as_str().unwrap();
+    let body = serde_json::json!({"part_id": vase_order["parts"][0]["id"], "amount_minor": 3000});
+    json_of(
+        post_keyed(
+            &app,
+            &ann,
+            &format!("/v1/orders/{order_id}/refunds"),
+            "late",
+            &body,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let a = balance(&ann, &shop_a).await;
+    assert_eq!(a["available"], -share_a);
+    assert_eq!(a["paid_out"], share_a);
+    assert_eq!(a["negative"]["owes"], share_a);
+    assert_eq!(
+        a["negative"]["reasons"],
+        serde_json::json!(["refund_after_payout"])
+    );
+    // The platform fee went back to the buyer with the rest: none kept.
+    assert_eq!(a["fees_charged"], market_fee(3000));
+    assert_eq!(a["fees_refunded"], market_fee(3000));
+    assert_eq!(a["fees_kept"], 0);
+    let in_the_red = json_of(
+        get_as(&app, &finance, "/v1/reports/shops_in_the_red").await,
+        200,
+    )
+    .await;
+    let rows = in_the_red["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{in_the_red}");
+    assert_eq!(rows[0]["shop_id"], shop_a["id"]);
+    assert_eq!(rows[0]["currency"], "USD");
+    assert_eq!(rows[0]["owes"], share_a);
+    assert_eq!(rows[0]["on_connected_account"], -share_a);
+    assert_eq!(
+        rows[0]["reasons"],
+        serde_json::json!(["refund_after_payout"])
+    );
 }

@@ -101,6 +101,10 @@ struct CreateRuleRequest {
     max_minor: Option<i64>,
     processing_fee_payer: String,
     refund_fee_proportionally: bool,
+    /// `platform` or `seller`; default: `processing_fee_payer`.
+    kept_processing_fee_payer: Option<String>,
+    /// Percent of the part the fee never exceeds, e.g. `"50"`.
+    max_share: Option<String>,
     effective_from: Option<DateTime<Utc>>,
 }
 
@@ -113,6 +117,10 @@ struct NewVersionRequest {
     max_minor: Option<i64>,
     processing_fee_payer: String,
     refund_fee_proportionally: bool,
+    /// `platform` or `seller`; default: `processing_fee_payer`.
+    kept_processing_fee_payer: Option<String>,
+    /// Percent of the part the fee never exceeds, e.g. `"50"`.
+    max_share: Option<String>,
     effective_from: Option<DateTime<Utc>>,
 }
 
@@ -168,7 +176,9 @@ impl TryFrom<CreateRuleRequest> for NewRule {
                 request.max_minor,
                 &request.processing_fee_payer,
                 request.refund_fee_proportionally,
-            )?,
+            )?
+            .with_kept_processing_fee_payer(request.kept_processing_fee_payer.as_deref())?
+            .with_max_share(request.max_share.as_deref())?,
             effective_from: request.effective_from.map(stored_time),
         })
     }
@@ -186,7 +196,9 @@ impl TryFrom<NewVersionRequest> for NewTerms {
                 request.max_minor,
                 &request.processing_fee_payer,
                 request.refund_fee_proportionally,
-            )?,
+            )?
+            .with_kept_processing_fee_payer(request.kept_processing_fee_payer.as_deref())?
+            .with_max_share(request.max_share.as_deref())?,
             effective_from: request.effective_from.map(stored_time),
         })
     }

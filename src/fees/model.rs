@@ -147,6 +147,15 @@ pub struct FeeTerms {
     pub processing_fee_payer: ProcessingFeePayer,
     /// Whether a refund gives back the platform fee in proportion.
     pub refund_fee_proportionally: bool,
+    /// Who bears the processing fee the provider keeps when a part is refunded
+    /// (providers do not return it). Defaults to `processing_fee_payer`; a
+    /// seller can only bear it on refunds when it bore it on the sale.
+    pub kept_processing_fee_payer: ProcessingFeePayer,
+    /// The fee never exceeds this percent of the part (e.g. `"50"`), whatever
+    /// the minimum says; `null`: no cap besides the part itself. Serialized as
+    /// a string.
+    #[schema(value_type = Option<String>, example = "50")]
+    pub max_share: Option<Decimal>,
 }
 
 /// Parses a percentage such as `"10.5"` (meaning 10.5 %).
@@ -155,6 +164,12 @@ pub struct FeeTerms {
 /// 422 `invalid_value`, param `percentage`, for anything but a plain decimal in
 /// 0..=100 with at most [`PERCENTAGE_SCALE_MAX`] decimal places.
 pub fn parse_percentage(value: &str) -> Result<Decimal, AppError> {
+    parse_percent_of("percentage", value)
+}
+
+/// Parses a percent such as `"10.5"` for `param`: a plain decimal in 0..=100
+/// with at most [`PERCENTAGE_SCALE_MAX`] decimal places.
+fn parse_percent_of(param: &str, value: &str) -> Result<Decimal, AppError> {
     let plain = !value.is_empty()
         && value.len() <= PERCENTAGE_CHARS_MAX
         && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -165,18 +180,18 @@ pub fn parse_percentage(value: &str) -> Result<Decimal, AppError> {
         .flatten()
         .ok_or_else(|| {
             invalid(
-                "percentage",
-                "percentage is a decimal string such as \"10.5\"",
+                param,
+                format!("{param} is a decimal string such as \"10.5\""),
             )
         })?;
     if parsed.scale() > PERCENTAGE_SCALE_MAX {
         return Err(invalid(
-            "percentage",
-            format!("percentage has at most {PERCENTAGE_SCALE_MAX} decimal places"),
+            param,
+            format!("{param} has at most {PERCENTAGE_SCALE_MAX} decimal places"),
         ));
     }
     if parsed > Decimal::ONE_HUNDRED {
-        return Err(invalid("percentage", "percentage is between 0 and 100"));
+        return Err(invalid(param, format!("{param} is between 0 and 100")));
     }
     Ok(parsed.normalize())
 }
@@ -238,14 +253,55 @@ impl FeeTerms {
                 return Err(invalid("min_minor", "min_minor must not exceed max_minor"));
             }
         }
+        let processing_fee_payer = ProcessingFeePayer::parse(processing_fee_payer)?;
         Ok(Self {
             percentage,
             fixed: priced,
             min_minor,
             max_minor,
-            processing_fee_payer: ProcessingFeePayer::parse(processing_fee_payer)?,
+            processing_fee_payer,
             refund_fee_proportionally,
+            kept_processing_fee_payer: processing_fee_payer,
+            max_share: None,
         })
+    }
+
+    /// Sets who bears the processing fee kept on refunds (`None`: the party
+    /// that bears it on the sale).
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `kept_processing_fee_payer`, for an unknown
+    /// party, or `seller` when the platform bears the fee on the sale (the
+    /// seller would give back a fee it never paid).
+    pub fn with_kept_processing_fee_payer(mut self, payer: Option<&str>) -> Result<Self, AppError> {
+        let param = "kept_processing_fee_payer";
+        let Some(payer) = payer else {
+            return Ok(self);
+        };
+        let payer = ProcessingFeePayer::parse(payer)
+            .map_err(|_| invalid(param, "kept_processing_fee_payer is platform or seller"))?;
+        if payer == ProcessingFeePayer::Seller
+            && self.processing_fee_payer == ProcessingFeePayer::Platform
+        {
+            return Err(invalid(
+                param,
+                "a seller can bear the kept processing fee only when it bears the processing fee (processing_fee_payer = seller)",
+            ));
+        }
+        self.kept_processing_fee_payer = payer;
+        Ok(self)
+    }
+
+    /// Caps the fee at `max_share` percent of the part (`None`: no cap).
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `max_share`, for anything but a decimal
+    /// string in 0..=100 with at most [`PERCENTAGE_SCALE_MAX`] decimals.
+    pub fn with_max_share(mut self, max_share: Option<&str>) -> Result<Self, AppError> {
+        self.max_share = max_share
+            .map(|value| parse_percent_of("max_share", value).map(|share| share.normalize()))
+            .transpose()?;
+        Ok(self)
     }
 }
 
@@ -280,10 +336,14 @@ pub struct FeeBreakdown {
     pub percentage_fee: Money,
     /// The fixed amount for the part's currency.
     pub fixed_fee: Money,
-    /// The platform fee: percentage + fixed, clamped to [min, max], capped at the part.
+    /// The platform fee: percentage + fixed, clamped to [min, max], then capped
+    /// at `max_share` of the part and at the part.
     pub fee: Money,
     /// What the seller receives: part − fee.
     pub seller_share: Money,
+    /// Said when the fee takes the whole part: the seller would get nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Who bears the provider's processing fee.
     pub processing_fee_payer: ProcessingFeePayer,
     /// Whether refunds give back the fee in proportion.
@@ -379,6 +439,13 @@ pub fn fee_for(part_amount: Money, version: &FeeRuleVersion) -> Result<FeeBreakd
     if let Some(max) = terms.max_minor {
         fee = fee.min(max);
     }
+    if let Some(share) = terms.max_share {
+        // Rounded down: the cap is a promise to the seller.
+        let cap = part_amount
+            .percent_of(share, Rounding::Down)
+            .map_err(|_: MoneyError| invalid_terms())?;
+        fee = fee.min(cap.minor);
+    }
     fee = fee.min(part_amount.minor).max(0);
     let seller_share = part_amount.minor - fee;
     assert!(fee >= 0, "a fee is never negative");
@@ -391,6 +458,14 @@ pub fn fee_for(part_amount: Money, version: &FeeRuleVersion) -> Result<FeeBreakd
         fixed_fee: Money::new(fixed_minor, currency),
         fee: Money::new(fee, currency),
         seller_share: Money::new(seller_share, currency),
+        warnings: if seller_share == 0 && part_amount.minor > 0 {
+            vec![format!(
+                "the fee ({fee}) takes the whole part ({}): the seller would get nothing; cap it with max_share",
+                part_amount.minor
+            )]
+        } else {
+            Vec::new()
+        },
         processing_fee_payer: terms.processing_fee_payer,
         refund_fee_proportionally: terms.refund_fee_proportionally,
     })

@@ -22,6 +22,8 @@ diesel::table! {
         refund_fee_proportionally -> Bool,
         effective_from -> Timestamp,
         created_at -> Timestamp,
+        kept_processing_fee_payer -> Nullable<Text>,
+        max_share -> Nullable<Text>,
     }
 }
 

@@ -98,6 +98,8 @@ struct VersionRow {
     refund_fee_proportionally: bool,
     effective_from: NaiveDateTime,
     created_at: NaiveDateTime,
+    kept_processing_fee_payer: Option<String>,
+    max_share: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -135,15 +137,30 @@ fn version_from_rows(row: VersionRow, fixed: Vec<FixedRow>) -> Result<FeeRuleVer
         let currency = Currency::parse(&f.currency).map_err(|_| corrupt("currency", &row.id))?;
         priced.insert(currency, f.fixed_minor);
     }
+    let processing_fee_payer = ProcessingFeePayer::parse(&row.processing_fee_payer)
+        .map_err(|_| corrupt("processing_fee_payer", &row.id))?;
+    // Versions written before the term existed: the sale's payer.
+    let kept_processing_fee_payer = match &row.kept_processing_fee_payer {
+        Some(payer) => ProcessingFeePayer::parse(payer)
+            .map_err(|_| corrupt("kept_processing_fee_payer", &row.id))?,
+        None => processing_fee_payer,
+    };
+    let max_share = row
+        .max_share
+        .as_deref()
+        .map(|share| share.parse::<Decimal>())
+        .transpose()
+        .map_err(|_| corrupt("max_share", &row.id))?;
     Ok(FeeRuleVersion {
         terms: FeeTerms {
             percentage,
             fixed: priced,
             min_minor: row.min_minor,
             max_minor: row.max_minor,
-            processing_fee_payer: ProcessingFeePayer::parse(&row.processing_fee_payer)
-                .map_err(|_| corrupt("processing_fee_payer", &row.id))?,
+            processing_fee_payer,
             refund_fee_proportionally: row.refund_fee_proportionally,
+            kept_processing_fee_payer,
+            max_share,
         },
         id: row.id,
         rule_id: row.rule_id,
@@ -293,6 +310,8 @@ fn insert_version(
             refund_fee_proportionally: terms.refund_fee_proportionally,
             effective_from,
             created_at: now,
+            kept_processing_fee_payer: Some(terms.kept_processing_fee_payer.as_str().to_owned()),
+            max_share: terms.max_share.map(|share| share.normalize().to_string()),
         })
         .execute(conn)?;
     // One row at a time: the MultiConnection derive has no multi-row insert.

@@ -198,8 +198,9 @@ fn reserve(
         }
         let now = db::now();
         let order_id = new_id("ord");
-        // Parts in the order their shops first appear in the cart.
-        let mut shops: Vec<&str> = Vec::new();
+        // Parts in the order their shops first appear in the cart, each at the
+        // position of its first line.
+        let mut shops: Vec<(&str, i32)> = Vec::new();
         let mut amounts = Vec::with_capacity(lines.len());
         for (line, product) in lines.iter().zip(&products) {
             let amount = product
@@ -208,14 +209,15 @@ fn reserve(
                 .checked_mul(line.quantity)
                 .ok_or(MoneyError::Overflow)?;
             amounts.push(amount);
-            if !shops.contains(&product.shop_id.as_str()) {
-                shops.push(&product.shop_id);
+            if !shops.iter().any(|(shop, _)| *shop == product.shop_id) {
+                let position = i32::try_from(amounts.len() - 1).expect("a cart has few lines");
+                shops.push((&product.shop_id, position));
             }
         }
         let mut part_rows = Vec::with_capacity(shops.len());
         let mut line_rows = Vec::with_capacity(lines.len());
         let mut total = Money::zero(currency);
-        for shop_id in shops {
+        for (shop_id, part_position) in shops {
             let part_id = new_id("opt");
             let in_part: Vec<(&Product, i64)> = products
                 .iter()
@@ -267,6 +269,12 @@ fn reserve(
                 fee_rule_version_id: version.id.clone(),
                 processing_fee_payer: version.terms.processing_fee_payer.as_str().to_owned(),
                 refund_fee_proportionally: version.terms.refund_fee_proportionally,
+                kept_processing_fee_payer: version
+                    .terms
+                    .kept_processing_fee_payer
+                    .as_str()
+                    .to_owned(),
+                position: part_position,
                 processing_fee_minor: 0,
                 seller_amount_minor: 0,
                 refunded_minor: 0,

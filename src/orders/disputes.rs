@@ -3,7 +3,9 @@
 //! the order give back their share of it in proportion to what each holds, by
 //! their parts' settlement (transfer reversals). The dispute fee is borne by
 //! the platform, or recovered from the sellers of parts whose fee rule makes
-//! the seller bear the provider's fees. A won dispute gives it all back.
+//! the seller bear the provider's fees — first, then the seller's share of the
+//! disputed amount, both within what the seller held before the dispute
+//! ([`split::seller_dispute_shares`]). A won dispute gives it all back.
 //!
 //! Applying a dispute is idempotent and order-free: each recovery is keyed by
 //! (part, cause, dispute id), and the outcome only moves from open to won/lost.
@@ -114,12 +116,14 @@ fn recover(
         .zip(&fee_pieces)
         .zip(&holds)
     {
-        insert_recovery(conn, &part.id, "dispute", &dispute.id, *seller)?;
-        if part.processing_fee_payer == "seller" {
-            // What the seller still holds after the disputed share bounds the fee it can give.
-            let fee_share = (*fee_piece).min(held - seller).max(0);
-            insert_recovery(conn, &part.id, "dispute_fee", &dispute.id, fee_share)?;
-        }
+        let (amount_share, fee_share) = split::seller_dispute_shares(
+            *seller,
+            *fee_piece,
+            *held,
+            part.processing_fee_payer == "seller",
+        );
+        insert_recovery(conn, &part.id, "dispute", &dispute.id, amount_share)?;
+        insert_recovery(conn, &part.id, "dispute_fee", &dispute.id, fee_share)?;
     }
     Ok(())
 }

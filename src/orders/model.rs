@@ -278,10 +278,17 @@ pub struct LineView {
 pub struct PartSettlementView {
     /// `awaiting_payment`, `held`, `in_progress` or `settled`.
     pub status: &'static str,
-    /// What the seller is owed now: seller amount − refunds and disputes taken back.
+    /// What the seller is owed now: seller amount − refunds and disputes taken
+    /// back. Negative when refunds took back more than the seller received (a
+    /// processing fee the seller bears on refunds): see `owes_back`.
     pub owed: Money,
-    /// Transferred to the seller's connected account, net of reversals.
+    /// Transferred to the seller's connected account, net of reversals; it
+    /// converges on `owed`, or on 0 when `owed` is negative.
     pub transferred: Money,
+    /// What the seller owes the platform for this part beyond what could be
+    /// reversed (−`owed` when negative, else 0): a receivable, recovered from
+    /// the shop's later sales or by its operator.
+    pub owes_back: Money,
     pub hold_reason: Option<String>,
 }
 
@@ -302,6 +309,12 @@ pub struct PartView {
     /// `platform` or `seller`.
     pub processing_fee_payer: String,
     pub refund_fee_proportionally: bool,
+    /// Who bears the processing fee the provider keeps when the part is
+    /// refunded: `platform` or `seller`.
+    pub kept_processing_fee_payer: String,
+    /// The part's place in the order (the cart's order of its shops): largest-
+    /// remainder ties go to the earlier part.
+    pub position: i32,
     /// This part's share of the provider's processing fee (set when paid).
     pub processing_fee: Money,
     /// What the seller is owed for the part (set when paid).

@@ -127,7 +127,7 @@ fn reserve(
             let seller_portion = split::refund_seller_portion(
                 split::PartAmounts {
                     subtotal: part.subtotal_minor,
-                    seller_amount: part.seller_amount_minor,
+                    seller_amount: part.refund_base(),
                     refunded: part.refunded_minor,
                 },
                 *amount,

@@ -56,6 +56,8 @@ diesel::table! {
         needs_settlement -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        position -> Integer,
+        kept_processing_fee_payer -> Text,
     }
 }
 

@@ -124,7 +124,7 @@ fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
             .select(store::RecoveryRow::as_select())
             .load(conn)?;
         let balance = part_balance(&part, &recoveries, &movements);
-        let delta = balance.owed - balance.transferred;
+        let delta = balance.target() - balance.transferred;
         let now = db::now();
         let mut movement = MovementRow {
             id: new_id("mvt"),

@@ -11,7 +11,10 @@ pub struct PartAmounts {
     /// What the buyer paid for the part.
     pub subtotal: i64,
     /// What the seller is owed for it (subtotal − platform fee, less the
-    /// processing fee share when the seller bears it).
+    /// processing fee share when the seller bears it). For refunds, what a
+    /// full refund takes back from the seller (the part's refund base: the
+    /// seller amount, plus the processing fee it bore when it also bears the
+    /// fee the provider keeps on refunds).
     pub seller_amount: i64,
     /// What has been refunded of it so far.
     pub refunded: i64,
@@ -117,6 +120,31 @@ pub fn dispute_pieces(
         .collect())
 }
 
+/// What one part's seller gives for a dispute: `(share of the disputed
+/// amount, share of the dispute fee)`, together never more than `held`, what
+/// the seller held of the part before the dispute.
+///
+/// A seller who bears processing fees bears its piece of the dispute fee
+/// first: the fee is its own cost under its rule, while the disputed amount is
+/// shared with the platform (whose fee is in it), so when the seller holds too
+/// little for both, the platform bears more of the disputed amount rather than
+/// the seller's fee. Other sellers give only their share of the amount.
+pub fn seller_dispute_shares(
+    amount_share: i64,
+    fee_piece: i64,
+    held: i64,
+    seller_bears_fees: bool,
+) -> (i64, i64) {
+    let held = held.max(0);
+    let fee = if seller_bears_fees {
+        fee_piece.clamp(0, held)
+    } else {
+        0
+    };
+    let amount = amount_share.clamp(0, held - fee);
+    (amount, fee)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +208,29 @@ mod tests {
         // Half disputed: half of what each seller holds.
         let pieces = dispute_pieces(4_500, &parts, &[4_500, 3_600]).unwrap();
         assert_eq!(pieces, vec![(2_500, 2_250), (2_000, 1_800)]);
+    }
+
+    #[test]
+    fn a_seller_who_bears_fees_gives_the_dispute_fee_first_within_what_it_held() {
+        // Full dispute: the seller held 8,920 and its share of the amount is
+        // all of it; the 1,500 fee comes first, the amount takes the rest.
+        assert_eq!(
+            seller_dispute_shares(8_920, 1_500, 8_920, true),
+            (7_420, 1_500)
+        );
+        // Partial dispute: both fit.
+        assert_eq!(
+            seller_dispute_shares(4_460, 1_500, 8_920, true),
+            (4_460, 1_500)
+        );
+        // Holding less than the fee: the fee takes what there is.
+        assert_eq!(seller_dispute_shares(900, 1_500, 900, true), (0, 900));
+        // A seller who does not bear fees gives only its share of the amount.
+        assert_eq!(
+            seller_dispute_shares(8_920, 1_500, 8_920, false),
+            (8_920, 0)
+        );
+        // Nothing held, nothing given.
+        assert_eq!(seller_dispute_shares(0, 1_500, 0, true), (0, 0));
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct PartRow {
     pub needs_settlement: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The position of the part's first line in the cart: parts are listed, and
+    /// every split over them breaks ties, in this order.
+    pub position: i32,
+    /// Who bears the processing fee the provider keeps when the part is refunded.
+    pub kept_processing_fee_payer: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -209,13 +214,27 @@ pub(crate) fn find_order_row(
         .optional()?)
 }
 
-/// An order's parts (in id order; [`load_order`] sorts them by cart order).
+/// An order's parts, in the cart's order (their `position`).
 pub(crate) fn parts_of(conn: &mut DbConnection, order_id: &str) -> Result<Vec<PartRow>, AppError> {
     Ok(order_parts::table
         .filter(order_parts::order_id.eq(order_id))
-        .order(order_parts::id.asc())
+        .order(order_parts::position.asc())
         .select(PartRow::as_select())
         .load(conn)?)
+}
+
+impl PartRow {
+    /// What a refund of the whole part takes back from its seller: the seller
+    /// amount, and, when the seller bears the processing fee the provider keeps
+    /// on refunds, the processing fee it bore on the sale (which the provider
+    /// does not give back). Partial refunds take back shares of it.
+    pub(crate) fn refund_base(&self) -> i64 {
+        if self.kept_processing_fee_payer == "seller" && self.processing_fee_payer == "seller" {
+            self.subtotal_minor - self.fee_minor
+        } else {
+            self.seller_amount_minor
+        }
+    }
 }
 
 /// The whole order, or `None`.
@@ -228,20 +247,13 @@ pub(crate) fn load_order(
     };
     let currency = Currency::parse(&order.currency).map_err(|_| corrupt("currency", id))?;
     let status = OrderStatus::parse(&order.status).ok_or_else(|| corrupt("status", id))?;
-    let mut parts = parts_of(conn, id)?;
+    let parts = parts_of(conn, id)?;
     let part_ids: Vec<String> = parts.iter().map(|p| p.id.clone()).collect();
     let lines: Vec<LineRow> = order_lines::table
         .filter(order_lines::order_id.eq(id))
         .order(order_lines::position.asc())
         .select(LineRow::as_select())
         .load(conn)?;
-    // Parts in the order their shops first appear in the cart.
-    parts.sort_by_key(|p| {
-        lines
-            .iter()
-            .position(|l| l.part_id == p.id)
-            .unwrap_or(usize::MAX)
-    });
     let refund_rows: Vec<RefundRow> = refunds::table
         .filter(refunds::order_id.eq(id))
         .order((refunds::created_at.asc(), refunds::id.asc()))
@@ -299,6 +311,24 @@ pub(crate) struct PartBalance {
     pub in_flight: bool,
 }
 
+impl PartBalance {
+    /// What transfers net of reversals converge on: what is owed, never below
+    /// 0 (a reversal cannot take back more than was sent).
+    pub fn target(&self) -> i64 {
+        self.owed.max(0)
+    }
+
+    /// What the seller owes the platform beyond what reversals can take back.
+    pub fn owes_back(&self) -> i64 {
+        (-self.owed).max(0)
+    }
+
+    /// Whether transfers have reached their target and nothing is in flight.
+    pub fn settled(&self) -> bool {
+        self.transferred == self.target() && !self.in_flight
+    }
+}
+
 pub(crate) fn part_balance(
     part: &PartRow,
     recoveries: &[RecoveryRow],
@@ -344,7 +374,7 @@ impl OrderRecord {
         let balance = part_balance(part, &self.recoveries, &self.movements);
         let status = if self.status != OrderStatus::Paid {
             "awaiting_payment"
-        } else if balance.owed == balance.transferred && !balance.in_flight {
+        } else if balance.settled() {
             "settled"
         } else if part.hold_reason.is_some() {
             "held"
@@ -365,6 +395,8 @@ impl OrderRecord {
             fee_rule_version_id: part.fee_rule_version_id.clone(),
             processing_fee_payer: part.processing_fee_payer.clone(),
             refund_fee_proportionally: part.refund_fee_proportionally,
+            kept_processing_fee_payer: part.kept_processing_fee_payer.clone(),
+            position: part.position,
             processing_fee: self.money(part.processing_fee_minor),
             seller_amount: self.money(part.seller_amount_minor),
             refunded: self.money(part.refunded_minor),
@@ -372,6 +404,7 @@ impl OrderRecord {
                 status,
                 owed: self.money(balance.owed),
                 transferred: self.money(balance.transferred),
+                owes_back: self.money(balance.owes_back()),
                 hold_reason: part.hold_reason.clone(),
             },
             lines: self
@@ -679,6 +712,36 @@ pub fn fees_charged(
     }
     for (currency, fee) in dispute_fees {
         *fees.entry(currency).or_insert(0) += fee;
+    }
+    Ok(fees)
+}
+
+/// What refunds gave back of the fees a shop was charged, per currency: for
+/// each succeeded refund of one of its parts, the refunded amount the seller
+/// did not give back (the platform fee returned in proportion, and a processing
+/// fee the platform bears on refunds).
+///
+/// # Errors
+/// A database failure.
+pub fn fees_refunded(
+    conn: &mut DbConnection,
+    shop_id: &str,
+) -> Result<std::collections::BTreeMap<String, i64>, AppError> {
+    let rows: Vec<(String, i64, i64)> = refund_parts::table
+        .inner_join(refunds::table)
+        .inner_join(order_parts::table.on(order_parts::id.eq(refund_parts::part_id)))
+        .inner_join(orders::table.on(orders::id.eq(order_parts::order_id)))
+        .filter(order_parts::shop_id.eq(shop_id))
+        .filter(refunds::status.eq("succeeded"))
+        .select((
+            orders::currency,
+            refund_parts::amount_minor,
+            refund_parts::seller_portion_minor,
+        ))
+        .load(conn)?;
+    let mut fees = std::collections::BTreeMap::new();
+    for (currency, amount, seller_portion) in rows {
+        *fees.entry(currency).or_insert(0) += amount - seller_portion;
     }
     Ok(fees)
 }

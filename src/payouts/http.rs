@@ -25,6 +25,7 @@ pub fn routes(api: &mut Api<'_>) {
         .service(resource("/v1/shops/{id}/statement").get(period_statement))
         .service(resource("/v1/shops/{id}/statement.csv").get(period_statement_csv))
         .service(resource("/v1/shops/{id}/balance").get(shop_balance))
+        .service(resource("/v1/reports/shops_in_the_red").get(shops_in_the_red))
         .describe(Doc::openapi());
 }
 
@@ -38,7 +39,8 @@ pub fn routes(api: &mut Api<'_>) {
         payout_statement_csv,
         period_statement,
         period_statement_csv,
-        shop_balance
+        shop_balance,
+        shops_in_the_red
     ),
     tags((name = "payouts", description = "Payouts, sellers' balances and statements"))
 )]
@@ -69,9 +71,33 @@ struct CurrencyBalance {
     /// Arrived at the bank.
     #[serde(skip_serializing_if = "Option::is_none")]
     paid_out: Option<i64>,
-    /// Fees charged on paid orders.
+    /// Fees charged on paid orders, as charged at the sale: platform fees,
+    /// processing fees the seller's rule made it bear, dispute fees it gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     fees_charged: Option<i64>,
+    /// What refunds gave back of those fees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fees_refunded: Option<i64>,
+    /// What the shop paid in fees in the end: `fees_charged − fees_refunded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fees_kept: Option<i64>,
+    /// Set when the seller's money is below zero in this currency: what it
+    /// owes, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    negative: Option<NegativeBalance>,
+}
+
+/// A seller's balance below zero: the amount the seller owes, and each cause.
+#[derive(Serialize, ToSchema, Default)]
+struct NegativeBalance {
+    /// Minor units the seller owes (positive).
+    owes: i64,
+    /// `refund_after_payout` (a refund or dispute reversed money the connected
+    /// account had already paid out: the provider takes it from the shop's
+    /// next sales, or from the platform if they do not come) and/or
+    /// `owed_to_platform` (refunds took back more than reversals could: a
+    /// processing fee the seller bears on refunds).
+    reasons: Vec<&'static str>,
 }
 
 /// A shop's balances per currency code.
@@ -165,29 +191,18 @@ async fn shop_balance(
     let balances = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &id, &viewer, staff)?;
         let all = ledger::shop_balances(conn, &shop.id)?;
-        let mut by_currency = std::collections::BTreeMap::<String, CurrencyBalance>::new();
-        type Field = fn(&mut CurrencyBalance) -> &mut Option<i64>;
-        let accounts: [(Account, Field); 5] = [
-            (Account::seller_payable(&shop.id), |b| {
-                &mut b.owed_by_platform
-            }),
-            (Account::seller_connected_pending(&shop.id), |b| {
-                &mut b.pending
-            }),
-            (Account::seller_connected_balance(&shop.id), |b| {
-                &mut b.available
-            }),
-            (Account::seller_in_transit(&shop.id), |b| &mut b.in_transit),
-            (Account::seller_paid_out(&shop.id), |b| &mut b.paid_out),
-        ];
-        for (account, field) in accounts {
-            for row in all.iter().filter(|a| a.code == account.code) {
-                *field(by_currency.entry(row.currency.clone()).or_default()) =
-                    Some(row.balance_minor);
-            }
-        }
+        let mut by_currency = ledger_balances(&all, &shop.id);
         for (currency, fees) in crate::orders::store::fees_charged(conn, &shop.id)? {
             by_currency.entry(currency).or_default().fees_charged = Some(fees);
+        }
+        for (currency, refunded) in crate::orders::store::fees_refunded(conn, &shop.id)? {
+            by_currency.entry(currency).or_default().fees_refunded = Some(refunded);
+        }
+        for balance in by_currency.values_mut() {
+            if let Some(charged) = balance.fees_charged {
+                balance.fees_kept = Some(charged - balance.fees_refunded.unwrap_or(0));
+            }
+            balance.negative = negative_balance(balance);
         }
         Ok(by_currency)
     })
@@ -195,6 +210,125 @@ async fn shop_balance(
     Ok(HttpResponse::Ok().json(ShopBalance {
         currencies: balances,
     }))
+}
+
+/// A shop's balances per currency from its ledger accounts' rows (`all` may
+/// hold other shops' rows too).
+fn ledger_balances(
+    all: &[ledger::AccountBalance],
+    shop_id: &str,
+) -> std::collections::BTreeMap<String, CurrencyBalance> {
+    let mut by_currency = std::collections::BTreeMap::<String, CurrencyBalance>::new();
+    type Field = fn(&mut CurrencyBalance) -> &mut Option<i64>;
+    let accounts: [(Account, Field); 5] = [
+        (Account::seller_payable(shop_id), |b| {
+            &mut b.owed_by_platform
+        }),
+        (Account::seller_connected_pending(shop_id), |b| {
+            &mut b.pending
+        }),
+        (Account::seller_connected_balance(shop_id), |b| {
+            &mut b.available
+        }),
+        (Account::seller_in_transit(shop_id), |b| &mut b.in_transit),
+        (Account::seller_paid_out(shop_id), |b| &mut b.paid_out),
+    ];
+    for (account, field) in accounts {
+        for row in all.iter().filter(|a| a.code == account.code) {
+            *field(by_currency.entry(row.currency.clone()).or_default()) = Some(row.balance_minor);
+        }
+    }
+    by_currency
+}
+
+/// A shop whose money is below zero in one currency.
+#[derive(Serialize, ToSchema)]
+struct ShopInTheRed {
+    shop_id: String,
+    shop_name: String,
+    currency: String,
+    #[serde(flatten)]
+    negative: NegativeBalance,
+    /// `owed_by_platform` and the connected account's `pending` + `available`, as in the shop's balance.
+    owed_by_platform: i64,
+    on_connected_account: i64,
+}
+
+/// `{data: [shop in the red…]}`, most owed first.
+#[derive(Serialize, ToSchema)]
+struct ShopsInTheRed {
+    data: Vec<ShopInTheRed>,
+}
+
+/// `GET /v1/reports/shops_in_the_red`: every shop whose money is below zero in
+/// a currency (see a shop's balance, `negative`): what the platform is exposed
+/// to, most first.
+#[utoipa::path(get, path = "/v1/reports/shops_in_the_red", tag = "payouts",
+    responses((status = 200, body = ShopsInTheRed)),
+    extensions(("x-roles" = json!(["finance", "support", "operator"]))))]
+async fn shops_in_the_red(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Finance, Role::Support])?;
+    let data = db::run(&pool, move |conn| {
+        let all = ledger::balances(conn)?;
+        let mut shop_ids: Vec<&str> = all
+            .iter()
+            .filter_map(|a| a.owner_shop_id.as_deref())
+            .collect();
+        shop_ids.sort_unstable();
+        shop_ids.dedup();
+        let mut red = Vec::new();
+        for shop_id in shop_ids {
+            for (currency, balance) in ledger_balances(&all, shop_id) {
+                if let Some(negative) = negative_balance(&balance) {
+                    red.push(ShopInTheRed {
+                        shop_id: shop_id.to_owned(),
+                        shop_name: String::new(),
+                        currency,
+                        negative,
+                        owed_by_platform: balance.owed_by_platform.unwrap_or(0),
+                        on_connected_account: balance.pending.unwrap_or(0)
+                            + balance.available.unwrap_or(0),
+                    });
+                }
+            }
+        }
+        let ids: Vec<&str> = red.iter().map(|r| r.shop_id.as_str()).collect();
+        let names = crate::sellers::public::shop_names(conn, &ids)?;
+        drop(ids);
+        for row in &mut red {
+            row.shop_name = names.get(&row.shop_id).cloned().unwrap_or_default();
+        }
+        red.sort_by(|a, b| {
+            b.negative
+                .owes
+                .cmp(&a.negative.owes)
+                .then(a.shop_id.cmp(&b.shop_id))
+        });
+        Ok(red)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ShopsInTheRed { data }))
+}
+
+/// Whether (and why) the seller's money in one currency is below zero: the
+/// connected account's balance (pending + available) is negative, or the
+/// platform is owed more than it owes (`owed_by_platform` < 0).
+fn negative_balance(balance: &CurrencyBalance) -> Option<NegativeBalance> {
+    let on_account = balance.pending.unwrap_or(0) + balance.available.unwrap_or(0);
+    let owed_by_platform = balance.owed_by_platform.unwrap_or(0);
+    let mut negative = NegativeBalance::default();
+    if on_account < 0 {
+        negative.owes -= on_account;
+        negative.reasons.push("refund_after_payout");
+    }
+    if owed_by_platform < 0 {
+        negative.owes -= owed_by_platform;
+        negative.reasons.push("owed_to_platform");
+    }
+    (negative.owes > 0).then_some(negative)
 }
 
 /// The shop (as its seller or staff may see it) and its statement's payout,
