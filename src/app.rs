@@ -193,7 +193,16 @@ pub fn job_handler(
         Box::pin(async move {
             let done = match job.kind.as_str() {
                 crate::webhooks::EVENT_JOB => {
-                    crate::webhooks::process(&pool, provider.as_ref(), &job.subject).await
+                    let process =
+                        || crate::webhooks::process(&pool, provider.as_ref(), &job.subject);
+                    match process().await {
+                        // Another event about the same object recorded the fact
+                        // first (their transactions overlapped on PostgreSQL).
+                        // Processing is idempotent: once more sees what it wrote,
+                        // and no failed attempt is recorded for a race.
+                        Err(e) if e.code() == "already_exists" => process().await,
+                        done => done,
+                    }
                 }
                 crate::notify::EMAIL_JOB => {
                     crate::notify::deliver(&pool, provider.as_ref(), &notifier, &job.subject).await

@@ -176,3 +176,88 @@ async fn two_processes_on_one_database_process_each_event_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_dispute_or_payout_recorded_by_many_at_once_is_recorded_once_without_error() {
+    // What several events about one object do when workers process them at
+    // once (a dispute's `created` and `funds_withdrawn`; a payout's `created`,
+    // `updated` and `paid`): each records the whole object. Here six record
+    // it at the same instant; every one succeeds and the facts are written once.
+    let app = TestApp::spawn_with(&[("BAZAAR__JOBS__WORKERS", "0")], |_| {}).await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_createDispute")).await;
+    let order_id = order["id"].as_str().unwrap();
+    let dispute_id = disputes_opened(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dispute = app.provider.retrieve_dispute(&dispute_id).await.unwrap();
+    let pool = pool(&app);
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (pool, provider, dispute) = (pool.clone(), app.provider.clone(), dispute.clone());
+        racing.spawn(async move {
+            bazaar::orders::disputes::apply_dispute(&pool, provider.as_ref(), &dispute).await
+        });
+    }
+    while let Some(outcome) = racing.join_next().await {
+        outcome
+            .unwrap()
+            .expect("each application of the dispute succeeds");
+    }
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["disputes"].as_array().unwrap().len(), 1);
+    assert_eq!(view["parts"][0]["settlement"]["owed"]["minor"], 0);
+    assert_eq!(
+        transfers_of(&app, order_id).await[0]["amount_reversed"],
+        3000 - market_fee(3000)
+    );
+
+    // A payout of the shop's account (a second, undisputed sale pays it).
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    checkout_ok(&app, &market.buyer, "k2", Some("pm_card_visa")).await;
+    app.sandbox_post("/v1/test_helpers/advance_clock", &[("seconds", "345600")])
+        .await;
+    let account = shop["provider_account_id"].as_str().unwrap().to_owned();
+    let base = app.sandbox_url.as_deref().unwrap();
+    let payouts: Value = app
+        .client
+        .get(format!("{base}/v1/payouts"))
+        .bearer_auth(SANDBOX_KEY)
+        .header("stripe-account", &account)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payout_id = payouts["data"][0]["id"]
+        .as_str()
+        .expect("a payout")
+        .to_owned();
+    let payout = app
+        .provider
+        .retrieve_payout(&account, &payout_id)
+        .await
+        .unwrap();
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (pool, account, payout) = (pool.clone(), account.clone(), payout.clone());
+        racing.spawn_blocking(move || {
+            let mut conn = pool.get().unwrap();
+            bazaar::payouts::record(&mut conn, &account, &payout)
+        });
+    }
+    while let Some(outcome) = racing.join_next().await {
+        outcome
+            .unwrap()
+            .expect("each record of the payout succeeds");
+    }
+    let listed = payouts_of(&app, &ann, &shop).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], payout_id.as_str());
+}

@@ -293,6 +293,24 @@ pub fn serialize_rfc3339_option<S: serde::Serializer>(
 /// [`write_transaction`]) still meet the busy timeout.
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Inside a write transaction: waits until no other transaction holds `key`,
+/// and holds it until this one ends. Two transactions recording the same
+/// fact (two events about one payout or one dispute, processed at once) then
+/// run one after the other, and the second sees what the first wrote instead
+/// of failing on its insert. PostgreSQL: a transaction-scoped advisory lock;
+/// SQLite needs none (its write transactions already run one at a time).
+///
+/// # Errors
+/// A database failure.
+pub fn serialize_on(conn: &mut DbConnection, key: &str) -> Result<(), diesel::result::Error> {
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock

@@ -207,6 +207,9 @@ fn order_of_dispute(
 
 fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError> {
     db::write_transaction(conn, |conn| {
+        // The dispute's events (created, funds withdrawn, updated, closed)
+        // arrive together; each applies the whole dispute, one at a time.
+        db::serialize_on(conn, &format!("dispute:{}", dispute.id))?;
         let order_id = order_of_dispute(conn, dispute)?.ok_or(AppError::NotFound {
             resource: "order for this dispute",
         })?;

@@ -128,6 +128,7 @@ fn entries(payout: &Payout, shop_id: &str) -> Vec<NewEntry> {
 /// 404 when the account is no shop's (not ours); a database failure.
 pub fn record(conn: &mut DbConnection, account_id: &str, payout: &Payout) -> Result<(), AppError> {
     db::write_transaction(conn, |conn| {
+        db::serialize_on(conn, &format!("payout:{}", payout.id))?;
         let shop_id = funds::shop_of_account(conn, account_id)?;
         let now = db::now();
         let exists: i64 = payouts::table.find(&payout.id).count().get_result(conn)?;
