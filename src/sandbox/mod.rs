@@ -8,7 +8,8 @@
 //! Layout: `form` decodes request bodies, `wire` holds errors/params/auth, `store` the
 //! state, clock and ids; `accounts`, `payments`, `refunds`, `disputes`, `transfers`,
 //! `balances` the domain;
-//! `events` building, signing and delivering webhooks; `routes` the HTTP surface.
+//! `events` building, signing and delivering webhooks; `expand` which `expand[]` paths
+//! each object takes and expanding them; `routes` the HTTP surface.
 //!
 //! Decisions worth knowing:
 //! - Time is the wall clock plus an offset that `POST /v1/test_helpers/advance_clock`
@@ -31,6 +32,7 @@ pub mod accounts;
 pub mod balances;
 pub mod disputes;
 pub mod events;
+pub mod expand;
 pub mod form;
 pub mod payments;
 pub mod pricing;

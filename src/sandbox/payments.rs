@@ -104,6 +104,9 @@ const PI_CREATE_PARAMS: &[&str] = &[
     "excluded_payment_method_types",
 ];
 const PI_CONFIRM_PARAMS: &[&str] = &[
+    "allowed_payment_method_types",
+    "excluded_payment_method_types",
+    "payment_method_types",
     "payment_method",
     "return_url",
     "off_session",
@@ -112,6 +115,119 @@ const PI_CONFIRM_PARAMS: &[&str] = &[
     "payment_method_options",
     "use_stripe_sdk",
 ];
+
+/// The payment method types the sandbox can charge.
+const SUPPORTED_TYPES: &[&str] = &["card"];
+
+/// What `allowed_payment_method_types[]` takes at `2026-09-30.endive` (async-stripe
+/// 1.0.0-rc.10's `PaymentIntentAllowedPaymentMethodTypes`).
+#[rustfmt::skip]
+const ALLOWED_TYPES: &[&str] = &[
+    "acss_debit", "affirm", "afterpay_clearpay", "alipay", "alma", "amazon_pay",
+    "au_becs_debit", "bacs_debit", "bancontact", "billie", "bizum", "blik",
+    "boku_promptpay", "boleto", "capchase_pay", "card", "card_present", "cashapp",
+    "check_scan", "click_to_pay", "crypto", "customer_balance", "demo_pay", "duitnow",
+    "dummy_auth_push", "dummy_passthrough_card", "edenred", "eps", "fpx", "gcash",
+    "getbalance", "gift_card", "giropay", "gopay", "grabpay", "id_bank_transfer", "ideal",
+    "interac_present", "kakao_pay", "klarna", "knet", "konbini", "kr_card", "kr_market",
+    "kriya", "link", "mb_way", "mobilepay", "momo", "mondu", "multibanco", "naver_pay",
+    "netbanking", "ng_bank", "ng_bank_transfer", "ng_card", "ng_market", "ng_ussd",
+    "ng_wallet", "nz_bank_account", "octopus", "oxxo", "p24", "paper_check", "pay_by_bank",
+    "payco", "paynow", "paypal", "paypay", "payto", "pix", "promptpay", "qris", "rechnung",
+    "revolut_pay", "samsung_pay", "satispay", "scalapay", "sepa_debit", "sequra",
+    "shop_pay", "shopeepay", "sofort", "south_korea_market", "stripe_balance", "sunbit",
+    "swish", "tamara", "test_pay", "touch_n_go", "truemoney", "twint", "upi",
+    "us_bank_account", "us_cash_voucher", "vipps", "wechat_pay", "wero", "zip",
+];
+
+/// What `excluded_payment_method_types[]` takes at `2026-09-30.endive`
+/// (`PaymentIntentExcludedPaymentMethodTypes`).
+#[rustfmt::skip]
+const EXCLUDED_TYPES: &[&str] = &[
+    "acss_debit", "affirm", "afterpay_clearpay", "alipay", "alma", "amazon_pay",
+    "au_becs_debit", "bacs_debit", "bancontact", "billie", "bizum", "blik", "boleto", "card",
+    "cashapp", "crypto", "customer_balance", "eps", "fpx", "giropay", "grabpay", "ideal",
+    "kakao_pay", "klarna", "konbini", "kr_card", "mb_way", "mobilepay", "multibanco",
+    "naver_pay", "nz_bank_account", "oxxo", "p24", "pay_by_bank", "payco", "paynow",
+    "paypal", "paypay", "payto", "pix", "promptpay", "revolut_pay", "samsung_pay",
+    "satispay", "scalapay", "sepa_debit", "sequra", "sofort", "sunbit", "swish", "twint",
+    "upi", "us_bank_account", "wechat_pay", "zip",
+];
+
+/// A list parameter whose every element must be one of `choices`.
+fn type_list(p: &Params, key: &str, choices: &[&str]) -> ApiResult<Vec<String>> {
+    let items = p.list(key)?;
+    if let Some(i) = items.iter().position(|t| !choices.contains(&t.as_str())) {
+        let param = format!("{key}[{i}]");
+        return Err(ApiError::param(
+            "parameter_invalid_string",
+            &param,
+            format!("Invalid {param}: must be one of {}", choices.join(", ")),
+        ));
+    }
+    Ok(items)
+}
+
+/// The payment method types create or confirm asks for, from
+/// `allowed_payment_method_types` or `excluded_payment_method_types`; `None` when
+/// neither is given. `automatic` says whether `automatic_payment_methods` was given.
+///
+/// At `2026-09-30.endive` `payment_method_types` is no longer writable (400
+/// `payment_method_types_no_longer_supported`), and `allowed_…` excludes both
+/// `excluded_…` and `automatic_payment_methods` (changelogs 2026-07-29.dahlia and
+/// 2026-09-30.endive). Stripe drops the allowed types that cannot be used; only card
+/// can in the sandbox.
+fn method_types(p: &Params, automatic: bool) -> ApiResult<Option<Vec<String>>> {
+    if p.has("payment_method_types") {
+        return Err(ApiError::param(
+            "payment_method_types_no_longer_supported",
+            "payment_method_types",
+            format!(
+                "payment_method_types can no longer be set on API version {}; use allowed_payment_method_types or excluded_payment_method_types.",
+                super::API_VERSION
+            ),
+        ));
+    }
+    let allowed = type_list(p, "allowed_payment_method_types", ALLOWED_TYPES)?;
+    let excluded = type_list(p, "excluded_payment_method_types", EXCLUDED_TYPES)?;
+    if !allowed.is_empty() && (!excluded.is_empty() || automatic) {
+        let other = if automatic {
+            "automatic_payment_methods"
+        } else {
+            "excluded_payment_method_types"
+        };
+        return Err(ApiError::param(
+            "parameters_exclusive",
+            "allowed_payment_method_types",
+            format!("You cannot pass both allowed_payment_method_types and {other}."),
+        ));
+    }
+    let (param, types): (&str, Vec<String>) = if !allowed.is_empty() {
+        let kept = SUPPORTED_TYPES
+            .iter()
+            .filter(|t| allowed.iter().any(|a| a == *t))
+            .map(|t| (*t).to_owned())
+            .collect();
+        ("allowed_payment_method_types", kept)
+    } else if !excluded.is_empty() {
+        let kept = SUPPORTED_TYPES
+            .iter()
+            .filter(|t| !excluded.iter().any(|e| e == *t))
+            .map(|t| (*t).to_owned())
+            .collect();
+        ("excluded_payment_method_types", kept)
+    } else {
+        return Ok(None);
+    };
+    if types.is_empty() {
+        return Err(ApiError::param(
+            "payment_intent_invalid_parameter",
+            param,
+            "No payment method type is left: the sandbox supports only card payments.",
+        ));
+    }
+    Ok(Some(types))
+}
 
 impl Store {
     /// `POST /v1/payment_intents` (with `confirm=true`, also confirms).
@@ -140,20 +256,8 @@ impl Store {
             }
             None => false,
         };
-        // Older API versions say `payment_method_types`, 2026 ones `allowed_…`.
-        let mut types = p.list("payment_method_types")?;
-        types.extend(p.list("allowed_payment_method_types")?);
-        p.list("excluded_payment_method_types")?;
-        if let Some(t) = types.iter().find(|t| t.as_str() != "card") {
-            return Err(ApiError::param(
-                "payment_intent_invalid_parameter",
-                "payment_method_types",
-                format!("The sandbox supports only card payments, not {t}."),
-            ));
-        }
-        if types.is_empty() {
-            types.push("card".into());
-        }
+        let types = method_types(p, p.has("automatic_payment_methods"))?
+            .unwrap_or_else(|| SUPPORTED_TYPES.iter().map(|t| (*t).to_owned()).collect());
         for flag in ["off_session", "error_on_requires_action", "use_stripe_sdk"] {
             p.bool(flag)?;
         }
@@ -230,12 +334,16 @@ impl Store {
             })?,
         };
         test_method(&pm)?;
+        let types = method_types(p, false)?;
         for flag in ["off_session", "error_on_requires_action", "use_stripe_sdk"] {
             p.bool(flag)?;
         }
         let receipt_email = p.str("receipt_email")?;
         let intent = self.intents.get_mut(id).expect("checked above");
         intent.payment_method = Some(pm);
+        if let Some(types) = types {
+            intent.payment_method_types = types;
+        }
         if receipt_email.is_some() {
             intent.receipt_email = receipt_email;
         }

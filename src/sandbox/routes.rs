@@ -3,8 +3,9 @@
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::expand::{self, Shape};
 use super::form;
 use super::store::{new_id, Idem, RequestInfo, Store};
 use super::transfers::platform_only;
@@ -13,8 +14,6 @@ use super::Shared;
 
 /// Longest `Idempotency-Key`, as Stripe allows.
 const IDEMPOTENCY_KEY_MAX: usize = 255;
-/// Deepest `expand` path (`a.b.c.d`).
-const EXPAND_DEPTH_MAX: usize = 4;
 
 /// Mounts the sandbox's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -131,13 +130,18 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
                     "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than the one used on the original request.",
                 )),
                 None => {
-                    let outcome = dispatch(&mut store, &method, req.path(), &acting, &params, &shared.public_url)
-                        .map(|mut v| {
-                            for path in params.expand() {
-                                expand(&store, &mut v, &path, 0);
-                            }
-                            v
-                        });
+                    // Stripe checks `expand` before it runs anything: a bad path changes nothing.
+                    let expansions = match shape(&method, req.path()) {
+                        Some(shape) => expand::requested(&params, shape),
+                        None => Ok(Vec::new()),
+                    };
+                    let outcome = expansions.and_then(|paths| {
+                        let mut v = dispatch(&mut store, &method, req.path(), &acting, &params, &shared.public_url)?;
+                        for path in &paths {
+                            expand::apply(&store, &mut v, path);
+                        }
+                        Ok(v)
+                    });
                     let answer = match outcome {
                         Ok(v) => Answer { status: 200, body: v, replayed: false },
                         Err(e) => error(e),
@@ -289,6 +293,52 @@ fn dispatch(
     }
 }
 
+/// What a route answers, for checking its `expand` paths; `None` for a route the
+/// sandbox does not have (which [`dispatch`] answers 404).
+fn shape(method: &Method, path: &str) -> Option<Shape> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = *method == Method::GET;
+    let post = *method == Method::POST;
+    let shape = match segments.as_slice() {
+        ["v1", "accounts"] if post => Shape::Object("account"),
+        ["v1", "account"] if get => Shape::Object("account"),
+        ["v1", "accounts", _] if get || post => Shape::Object("account"),
+        ["v1", "account_links"] if post => Shape::Object("account_link"),
+        ["v1", "test_helpers", "accounts", _, _] if post => Shape::Object("account"),
+        ["v1", "test_helpers", "advance_clock"] if post => Shape::Object("test_helpers.clock"),
+        ["v1", "payment_intents"] if post => Shape::Object("payment_intent"),
+        ["v1", "payment_intents", _] if get => Shape::Object("payment_intent"),
+        ["v1", "payment_intents", _, "confirm" | "cancel"] if post => {
+            Shape::Object("payment_intent")
+        }
+        ["v1", "charges", _] if get => Shape::Object("charge"),
+        ["v1", "transfers"] if post => Shape::Object("transfer"),
+        ["v1", "transfers"] if get => Shape::List("transfer"),
+        ["v1", "transfers", _] if get => Shape::Object("transfer"),
+        ["v1", "transfers", _, "reversals"] if post => Shape::Object("transfer_reversal"),
+        ["v1", "refunds"] if post => Shape::Object("refund"),
+        ["v1", "refunds", _] if get => Shape::Object("refund"),
+        ["v1", "disputes", _] if get || post => Shape::Object("dispute"),
+        ["v1", "disputes", _, "close"] if post => Shape::Object("dispute"),
+        ["v1", "balance"] if get => Shape::Object("balance"),
+        ["v1", "balance_transactions"] if get => Shape::List("balance_transaction"),
+        ["v1", "balance_transactions", _] if get => Shape::Object("balance_transaction"),
+        ["v1", "payouts"] if post => Shape::Object("payout"),
+        ["v1", "payouts"] if get => Shape::List("payout"),
+        ["v1", "payouts", _] if get => Shape::Object("payout"),
+        ["v1", "events"] if get => Shape::List("event"),
+        ["v1", "events", _] if get => Shape::Object("event"),
+        ["v1", "webhook_endpoints"] if post => Shape::Object("webhook_endpoint"),
+        ["v1", "webhook_endpoints"] if get => Shape::List("webhook_endpoint"),
+        ["v1", "webhook_endpoints", _] if get => Shape::Object("webhook_endpoint"),
+        ["v1", "webhook_endpoints", _] if *method == Method::DELETE => {
+            Shape::Object("deleted_webhook_endpoint")
+        }
+        _ => return None,
+    };
+    Some(shape)
+}
+
 fn unrecognized(method: &Method, path: &str) -> ApiError {
     ApiError::new(
         404,
@@ -296,54 +346,6 @@ fn unrecognized(method: &Method, path: &str) -> ApiError {
         "resource_missing",
         format!("Unrecognized request URL ({method}: {path})."),
     )
-}
-
-/// Replaces the id at `path` (`balance_transaction`, `latest_charge.balance_transaction`,
-/// `data.source` in lists) by the object it names.
-fn expand(store: &Store, value: &mut Value, path: &str, depth: usize) {
-    if depth >= EXPAND_DEPTH_MAX {
-        return;
-    }
-    let (head, rest) = match path.split_once('.') {
-        Some((h, r)) => (h, Some(r)),
-        None => (path, None),
-    };
-    if head == "data" && value.get("object") == Some(&json!("list")) {
-        if let (Some(rest), Some(Value::Array(items))) = (rest, value.get_mut("data")) {
-            for item in items {
-                expand(store, item, rest, depth + 1);
-            }
-        }
-        return;
-    }
-    let Some(field) = value.get_mut(head) else {
-        return;
-    };
-    if let Some(id) = field.as_str() {
-        let object = object_json(store, id);
-        if !object.is_null() {
-            *field = object;
-        }
-    }
-    if let Some(rest) = rest {
-        expand(store, field, rest, depth + 1);
-    }
-}
-
-fn object_json(store: &Store, id: &str) -> Value {
-    let prefix = id.split('_').next().unwrap_or_default();
-    match prefix {
-        "txn" => store.txn_json(id),
-        "ch" | "py" => store.charge_json(id),
-        "pi" => store.intent_json(id),
-        "re" => store.refund_json(id),
-        "dp" => store.dispute_json(id),
-        "tr" => store.transfer_json(id),
-        "trr" => store.reversal_json(id),
-        "po" => store.payout_json(id),
-        "acct" => store.account_json(id),
-        _ => Value::Null,
-    }
 }
 
 async fn onboarding_page(token: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {

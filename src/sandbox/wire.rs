@@ -33,6 +33,14 @@ impl ApiError {
         Self { status, error }
     }
 
+    /// A 400 `invalid_request_error` with no `code` (Stripe sends some, such as a
+    /// refused `expand`, that way).
+    pub fn uncoded(message: impl Into<String>) -> Self {
+        let mut e = Self::invalid("", message);
+        e.error.remove("code");
+        e
+    }
+
     /// A 400 `invalid_request_error` about the request as a whole.
     pub fn invalid(code: &str, message: impl Into<String>) -> Self {
         Self::new(400, "invalid_request_error", code, message)
@@ -328,11 +336,6 @@ impl Params {
             lt: r.int("lt")?,
             lte: r.int("lte")?,
         }))
-    }
-
-    /// The `expand` list.
-    pub fn expand(&self) -> Vec<String> {
-        self.list("expand").unwrap_or_default()
     }
 
     /// Optional `metadata`: an object of strings within Stripe's limits. An empty value
