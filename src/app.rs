@@ -221,8 +221,20 @@ pub const SANDBOX_WEBHOOK_SECRETS: (&str, &str) = (
     "whsec_bazaar_sandbox_connect",
 );
 
+/// The secrets the in-process sandbox signs with when none are configured and
+/// the server listens beyond loopback: random, once per process.
+static RANDOM_SANDBOX_WEBHOOK_SECRETS: std::sync::LazyLock<(&'static str, &'static str)> =
+    std::sync::LazyLock::new(|| {
+        let random = || -> &'static str {
+            let bytes: [u8; 24] = rand::random();
+            Box::leak(format!("whsec_{}", hex::encode(bytes)).into_boxed_str())
+        };
+        (random(), random())
+    });
+
 /// The secrets the webhook endpoints accept: the configured ones, or, with the
-/// in-process sandbox and none configured, [`SANDBOX_WEBHOOK_SECRETS`].
+/// in-process sandbox and none configured, [`SANDBOX_WEBHOOK_SECRETS`] on a
+/// loopback bind (random ones otherwise).
 pub fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
     use secrecy::ExposeSecret;
     let provider = &settings.provider;
@@ -235,11 +247,20 @@ pub fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
     let mut platform = listed(&provider.webhook_secrets);
     let mut connect = listed(&provider.connect_webhook_secrets);
     if provider.kind == ProviderKind::Sandbox {
+        // The fixed secrets are public (they are in this file): anyone who can
+        // reach the endpoints could sign events with them. Off loopback, this
+        // process's own random pair instead (`bazaar replay` then needs the
+        // configured secrets).
+        let (fixed_platform, fixed_connect) = if settings.server.bind.ip().is_loopback() {
+            SANDBOX_WEBHOOK_SECRETS
+        } else {
+            *RANDOM_SANDBOX_WEBHOOK_SECRETS
+        };
         if platform.is_empty() {
-            platform.push(SANDBOX_WEBHOOK_SECRETS.0.to_owned());
+            platform.push(fixed_platform.to_owned());
         }
         if connect.is_empty() {
-            connect.push(SANDBOX_WEBHOOK_SECRETS.1.to_owned());
+            connect.push(fixed_connect.to_owned());
         }
     } else if platform.is_empty() || connect.is_empty() {
         tracing::warn!("provider.webhook_secrets or provider.connect_webhook_secrets is empty: that endpoint refuses every event");

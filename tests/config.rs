@@ -150,10 +150,23 @@ fn the_real_provider_needs_a_key_and_webhook_secrets() {
     ]);
     assert!(error.contains("`provider.webhook_secrets`"), "{error}");
 
+    // Without the Connect endpoint's secret every payout, balance and account
+    // event would be refused: refused at start instead.
+    let error = error_of(&[
+        ("BAZAAR__PROVIDER__KIND", "stripe"),
+        ("BAZAAR__PROVIDER__SECRET_KEY", "sk_test_abc"),
+        ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", "whsec_new, whsec_old"),
+    ]);
+    assert!(
+        error.contains("`provider.connect_webhook_secrets`"),
+        "{error}"
+    );
+
     let settings = load(&[
         ("BAZAAR__PROVIDER__KIND", "stripe"),
         ("BAZAAR__PROVIDER__SECRET_KEY", "sk_test_abc"),
         ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", "whsec_new, whsec_old"),
+        ("BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS", "whsec_connect"),
     ])
     .unwrap();
     let secrets: Vec<&str> = settings
@@ -218,4 +231,34 @@ fn a_secret_in_a_config_file_is_refused() {
 fn an_unreadable_secret_file_names_its_key() {
     let error = error_of(&[("BAZAAR__EMAIL__SMTP_PASSWORD_FILE", "/nonexistent/secret")]);
     assert!(error.contains("`email.smtp_password_file`"), "{error}");
+}
+
+#[test]
+fn production_refuses_the_sandbox_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("production.toml"), "").unwrap();
+    let environment = HashMap::from([("BAZAAR_ENV".to_owned(), "production".to_owned())]);
+    let error = Settings::load_from(dir.path(), &environment)
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("`provider.kind`"), "{error}");
+}
+
+#[test]
+fn the_sandboxs_fixed_webhook_secrets_sign_only_on_loopback() {
+    let fixed = bazaar::app::SANDBOX_WEBHOOK_SECRETS;
+    let local = bazaar::app::webhook_secrets(&load(&[]).unwrap());
+    assert_eq!(local.platform, [fixed.0]);
+    assert_eq!(local.connect, [fixed.1]);
+    let public = load(&[("BAZAAR__SERVER__BIND", "0.0.0.0:8080")]).unwrap();
+    let first = bazaar::app::webhook_secrets(&public);
+    assert_ne!(first.platform, [fixed.0]);
+    assert_ne!(first.connect, [fixed.1]);
+    assert_ne!(first.platform, first.connect);
+    // The same pair for the whole process: the sandbox signs with what the endpoints accept.
+    let again = bazaar::app::webhook_secrets(&public);
+    assert_eq!(
+        (first.platform, first.connect),
+        (again.platform, again.connect)
+    );
 }

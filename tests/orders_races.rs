@@ -299,6 +299,10 @@ async fn a_provider_down_at_checkout_leaves_stock_and_cart_as_they_were() {
             ("BAZAAR__PROVIDER__API_BASE", &base),
             ("BAZAAR__PROVIDER__SECRET_KEY", SANDBOX_KEY),
             ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", "whsec_unused"),
+            (
+                "BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS",
+                "whsec_unused_connect",
+            ),
             ("BAZAAR__PROVIDER__RETRY_ATTEMPTS_MAX", "2"),
         ],
         |_| {},
@@ -363,4 +367,62 @@ async fn the_background_sweep_expires_unpaid_orders() {
     }
     assert_eq!(status, "expired");
     assert_eq!(stock_of(&app, &seller, &shop, &vase).await, 5);
+}
+
+#[tokio::test]
+async fn one_checkout_sent_eight_times_at_once_is_one_order_replayed() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    let body = checkout_body(Some("pm_card_visa"));
+    let attempts =
+        (0..8).map(|_| post_keyed(&app, &market.buyer, "/v1/checkout", "same-key", &body));
+    let mut ids = Vec::new();
+    for response in futures_util::future::join_all(attempts).await {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(matches!(status, 200 | 201), "{status}: {body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one order, replayed to every attempt");
+    assert_eq!(stock_of(&app, &ann, &shop, &vase).await, 4);
+}
+
+#[tokio::test]
+async fn refunds_of_one_line_racing_give_one_refund_and_clear_refusals() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_visa")).await;
+    let order_id = order["id"].as_str().unwrap();
+    let line = &order["parts"][0]["lines"][0]["id"];
+    let body = serde_json::json!({"lines": [{"line_id": line, "quantity": 1}]});
+    let path = format!("/v1/orders/{order_id}/refunds");
+    let keys: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    let attempts = keys
+        .iter()
+        .map(|key| post_keyed(&app, &ann, &path, key, &body));
+    let mut statuses = Vec::new();
+    for response in futures_util::future::join_all(attempts).await {
+        statuses.push(response.status().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 201 | 409 | 422)),
+        "the others are refused, not failed: {statuses:?}"
+    );
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["refunded"]["minor"], 3000);
 }

@@ -279,6 +279,10 @@ async fn a_shop_is_kept_when_the_provider_is_down_and_its_account_made_later() {
             ("BAZAAR__PROVIDER__API_BASE", &api_base),
             ("BAZAAR__PROVIDER__SECRET_KEY", SANDBOX_KEY),
             ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", "whsec_unused"),
+            (
+                "BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS",
+                "whsec_unused_connect",
+            ),
             ("BAZAAR__PROVIDER__RETRY_ATTEMPTS_MAX", "2"),
         ],
         |_| {},

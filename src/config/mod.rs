@@ -339,7 +339,16 @@ impl Settings {
         let raw: RawSettings = merged
             .try_deserialize()
             .map_err(|e| ConfigError::Source(e.to_string()))?;
-        raw.validate()
+        let settings = raw.validate()?;
+        // The sandbox takes any card and moves no money: a production
+        // deployment that fell back to it would accept orders it never charges.
+        if env_name == Some("production") && settings.provider.kind == ProviderKind::Sandbox {
+            return Err(invalid(
+                "provider.kind",
+                "BAZAAR_ENV=production needs provider.kind = stripe (the sandbox moves no money)",
+            ));
+        }
+        Ok(settings)
     }
 }
 

@@ -349,6 +349,14 @@ impl RawProvider {
                     "required when provider.kind = stripe (set BAZAAR__PROVIDER__WEBHOOK_SECRETS)",
                 ));
             }
+            // Without it every payout, balance and account event is refused, and
+            // sellers' money goes untracked until someone notices.
+            if connect_webhook_secrets.is_empty() {
+                return Err(invalid(
+                    "provider.connect_webhook_secrets",
+                    "required when provider.kind = stripe: the secret of the Connect endpoint (set BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS)",
+                ));
+            }
         }
         if self.webhook_tolerance_s == 0 || self.webhook_tolerance_s > 3600 {
             return Err(invalid(

@@ -148,6 +148,10 @@ fn reserve(
     ttl: chrono::Duration,
 ) -> Result<Reserved, AppError> {
     db::write_transaction(conn, |conn| {
+        // A buyer's checkouts run one at a time: a retry sent while the first
+        // attempt is still writing then finds its order (and replays it)
+        // instead of an emptied cart.
+        db::serialize_on(conn, &format!("checkout:{}", buyer.user_id))?;
         if let Some(id) = existing_order(conn, &buyer.user_id, key, hash)? {
             return Ok(Reserved::Existing(id));
         }

@@ -59,6 +59,10 @@ fn reserve(
     let (target, restock, reason) = request.parse()?;
     let hash = request_hash(request);
     db::write_transaction(conn, |conn| {
+        // Refunds of one order decide from what was refunded before: on
+        // PostgreSQL two at once would both read the same remainder and one
+        // would break the database's check (a 500) instead of being told.
+        db::serialize_on(conn, &format!("refunds:{order_id}"))?;
         let record = store::load_order(conn, order_id)?.ok_or_else(store::order_not_found)?;
         let may_refund = |shop_id: &str| {
             refunder
