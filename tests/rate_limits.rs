@@ -83,3 +83,52 @@ async fn webhook_floods_are_answered_429_for_the_provider_to_retry() {
     assert_eq!(retry_after(&response), 1);
     assert_error(response, 429, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn calls_that_reach_the_provider_are_limited_per_user() {
+    let app = TestApp::spawn_with(
+        &[("BAZAAR__LIMITS__PROVIDER_CALLS_PER_MINUTE", "3")],
+        |_| {},
+    )
+    .await;
+    let market = market(&app).await;
+    let seller = signup(&app, "seller").await;
+    let shop = active_shop(&app, &seller, "USD").await;
+    let mug = product(&app, &seller, &shop, "Mug", 1250, 10).await;
+    add_to_cart(&app, &market.buyer, &mug, 1).await;
+    let order = checkout_ok(&app, &market.buyer, "k", Some("pm_card_visa")).await;
+    let sync = format!("/v1/orders/{}/sync", order["id"].as_str().unwrap());
+    for _ in 0..3 {
+        json_of(
+            common::people::post_as(&app, &market.buyer, &sync, &json!({})).await,
+            200,
+        )
+        .await;
+    }
+    let refused = common::people::post_as(&app, &market.buyer, &sync, &json!({})).await;
+    assert!(retry_after(&refused) >= 1);
+    assert_error(refused, 429, "rate_limited").await;
+    // The seller's budget (its shop's set-up spent some): onboarding links
+    // and shop syncs share it, and run out within three more calls.
+    let shop_id = shop["id"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for path in ["onboarding_link", "sync", "sync", "onboarding_link"] {
+        let response = common::people::post_as(
+            &app,
+            &seller,
+            &format!("/v1/shops/{shop_id}/{path}"),
+            &json!({}),
+        )
+        .await;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 429)),
+        "{statuses:?}"
+    );
+    // Support's own budget is untouched by the buyer's and the seller's.
+    let support = common::people::staff(&app, &market.operator, "support").await;
+    let synced = common::people::post_as(&app, &support, &sync, &json!({})).await;
+    assert_eq!(synced.status(), 200);
+}

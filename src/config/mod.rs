@@ -76,6 +76,8 @@ pub struct LimitSettings {
     pub checkout_per_minute: u32,
     /// Webhook deliveries per client address per second.
     pub webhooks_per_second: u32,
+    /// Requests that call the payments provider, per user per minute.
+    pub provider_calls_per_minute: u32,
 }
 
 /// The job queue's workers (processing provider events, for now).

@@ -39,6 +39,7 @@ struct RawLimits {
     signup_per_minute: u32,
     checkout_per_minute: u32,
     webhooks_per_second: u32,
+    provider_calls_per_minute: u32,
 }
 
 impl RawLimits {
@@ -47,6 +48,10 @@ impl RawLimits {
             ("limits.signup_per_minute", self.signup_per_minute),
             ("limits.checkout_per_minute", self.checkout_per_minute),
             ("limits.webhooks_per_second", self.webhooks_per_second),
+            (
+                "limits.provider_calls_per_minute",
+                self.provider_calls_per_minute,
+            ),
         ] {
             if !(1..=1_000_000).contains(&value) {
                 return Err(invalid(key, "must be between 1 and 1000000"));
@@ -56,6 +61,7 @@ impl RawLimits {
             signup_per_minute: self.signup_per_minute,
             checkout_per_minute: self.checkout_per_minute,
             webhooks_per_second: self.webhooks_per_second,
+            provider_calls_per_minute: self.provider_calls_per_minute,
         })
     }
 }

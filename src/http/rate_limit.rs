@@ -84,6 +84,9 @@ pub struct RateLimits {
     pub checkout: Bucket,
     /// Webhook deliveries per client address.
     pub webhooks: Bucket,
+    /// Requests that call the payments provider (syncs, onboarding links),
+    /// per user: one client cannot spend the platform's provider budget.
+    pub provider_calls: Bucket,
 }
 
 impl RateLimits {
@@ -92,6 +95,10 @@ impl RateLimits {
             signup: Bucket::new(settings.signup_per_minute, Duration::from_secs(60)),
             checkout: Bucket::new(settings.checkout_per_minute, Duration::from_secs(60)),
             webhooks: Bucket::new(settings.webhooks_per_second, Duration::from_secs(1)),
+            provider_calls: Bucket::new(
+                settings.provider_calls_per_minute,
+                Duration::from_secs(60),
+            ),
         }
     }
 }

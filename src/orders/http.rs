@@ -376,7 +376,7 @@ async fn get_order(
 /// applies it (the remedy for a missed webhook), then settles the parts.
 #[utoipa::path(post, path = "/v1/orders/{id}/sync", tag = "orders",
     params(("id" = String, Path, description = "The order's id")),
-    responses((status = 200, description = "Its buyer gets BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = BuyerOrderView)),
+    responses((status = 200, description = "Its buyer gets BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = BuyerOrderView), (status = 429, description = "`rate_limited`: `limits.provider_calls_per_minute`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     extensions(("x-roles" = json!(["buyer", "support", "operator"]))))]
 async fn sync_order(
     caller: Caller,
@@ -384,8 +384,10 @@ async fn sync_order(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer, Role::Support])?;
+    limits.provider_calls.take(&caller.user_id.0)?;
     let (id, viewer, staff) = (
         path.into_inner(),
         caller.user_id.0.clone(),
@@ -520,7 +522,7 @@ async fn shop_orders(
 /// `POST /v1/disputes/{id}/sync`: reads the dispute at the provider and applies it.
 #[utoipa::path(post, path = "/v1/disputes/{id}/sync", tag = "orders",
     params(("id" = String, Path, description = "The provider's dispute id (`dp_…`)")),
-    responses((status = 200, body = DisputeSynced)),
+    responses((status = 200, body = DisputeSynced), (status = 429, description = "`rate_limited`: `limits.provider_calls_per_minute`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     extensions(("x-roles" = json!(["support", "operator"]))))]
 async fn sync_dispute(
     caller: Caller,
@@ -528,8 +530,10 @@ async fn sync_dispute(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Support])?;
+    limits.provider_calls.take(&caller.user_id.0)?;
     let dispute_id = path.into_inner();
     let valid = dispute_id.starts_with("dp_")
         && dispute_id.len() <= 64
@@ -681,14 +685,14 @@ async fn export_orders(
                 .map(
                     |(id, created, status, email, currency, total, fee, refunded, paid)| {
                         vec![
-                            id,
+                            csv::text(id),
                             csv::instant(Some(created)),
-                            status,
-                            email,
-                            currency,
-                            total.to_string(),
+                            csv::text(status),
+                            csv::text(email),
+                            csv::text(currency),
+                            csv::number(total),
                             csv::amount(fee),
-                            refunded.to_string(),
+                            csv::number(refunded),
                             csv::instant(paid),
                         ]
                     },
@@ -740,17 +744,17 @@ async fn export_fees(
                 .into_iter()
                 .map(|r| {
                     vec![
-                        r.part_id,
-                        r.order_id,
-                        r.shop_id,
+                        csv::text(r.part_id),
+                        csv::text(r.order_id),
+                        csv::text(r.shop_id),
                         csv::instant(r.paid_at),
-                        r.currency,
-                        r.subtotal_minor.to_string(),
-                        r.fee_minor.to_string(),
-                        r.processing_fee_minor.to_string(),
-                        r.seller_amount_minor.to_string(),
-                        r.fee_rule_version_id,
-                        r.processing_fee_payer,
+                        csv::text(r.currency),
+                        csv::number(r.subtotal_minor),
+                        csv::number(r.fee_minor),
+                        csv::number(r.processing_fee_minor),
+                        csv::number(r.seller_amount_minor),
+                        csv::text(r.fee_rule_version_id),
+                        csv::text(r.processing_fee_payer),
                     ]
                 })
                 .collect();

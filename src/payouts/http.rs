@@ -7,8 +7,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::http::query;
 use crate::http::routes::{resource, Api};
+use crate::http::{csv, query};
 use crate::ledger::{self, Account};
 use crate::payments::Provider;
 use crate::sellers::shops;
@@ -404,32 +404,31 @@ async fn payout_statement_csv(
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     let statement = statement_of(&caller, path.into_inner(), &pool, provider.get_ref()).await?;
-    let number = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let rows: Vec<Vec<String>> = statement
+    let rows: Vec<Vec<csv::Cell>> = statement
         .lines
         .iter()
         .map(|l| {
             let part = l.part.as_ref();
             vec![
-                l.line.payout_id.clone(),
-                l.line.transaction_id.clone(),
-                l.line.kind.clone(),
-                l.line.source.clone().unwrap_or_default(),
-                l.line.net_minor.to_string(),
-                part.map(|p| p.order_id.clone()).unwrap_or_default(),
-                part.map(|p| p.part_id.clone()).unwrap_or_default(),
-                part.map(|p| p.movement.clone()).unwrap_or_default(),
-                number(part.map(|p| p.subtotal_minor)),
-                number(part.map(|p| p.platform_fee_minor)),
-                number(part.map(|p| p.processing_fee_minor)),
-                number(part.map(|p| p.seller_amount_minor)),
-                number(part.map(|p| p.taken_back.iter().map(|t| t.seller_minor).sum())),
+                csv::text(l.line.payout_id.clone()),
+                csv::text(l.line.transaction_id.clone()),
+                csv::text(l.line.kind.clone()),
+                csv::text(l.line.source.clone().unwrap_or_default()),
+                csv::number(l.line.net_minor),
+                csv::text(part.map(|p| p.order_id.clone()).unwrap_or_default()),
+                csv::text(part.map(|p| p.part_id.clone()).unwrap_or_default()),
+                csv::text(part.map(|p| p.movement.clone()).unwrap_or_default()),
+                csv::amount(part.map(|p| p.subtotal_minor)),
+                csv::amount(part.map(|p| p.platform_fee_minor)),
+                csv::amount(part.map(|p| p.processing_fee_minor)),
+                csv::amount(part.map(|p| p.seller_amount_minor)),
+                csv::amount(part.map(|p| p.taken_back.iter().map(|t| t.seller_minor).sum())),
             ]
         })
         .collect();
     let name = format!("statement-{}.csv", statement.payout.id);
     let rows = std::sync::Arc::new(std::sync::Mutex::new(Some(rows)));
-    Ok(crate::http::csv::stream(
+    Ok(csv::stream(
         pool.get_ref().clone(),
         &name,
         PAYOUT_STATEMENT_COLUMNS,
@@ -512,36 +511,28 @@ async fn period_statement_csv(
 ) -> Result<HttpResponse, AppError> {
     let (shop_id, from, to) = statement_scope(caller, path.into_inner(), &query, &pool).await?;
     let name = format!("statement-{shop_id}.csv");
-    Ok(crate::http::csv::stream(
+    Ok(csv::stream(
         pool.get_ref().clone(),
         &name,
         PERIOD_STATEMENT_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
-            let after = crate::http::csv::cursor_of(cursor);
-            let rows = ledger::shop_postings(
-                conn,
-                &shop_id,
-                from,
-                to,
-                after.as_ref(),
-                crate::http::csv::PAGE_ROWS,
-            )?;
-            let next = rows
-                .last()
-                .map(|p| crate::http::csv::cursor_from(p.created_at, &p.id));
+            let after = csv::cursor_of(cursor);
+            let rows =
+                ledger::shop_postings(conn, &shop_id, from, to, after.as_ref(), csv::PAGE_ROWS)?;
+            let next = rows.last().map(|p| csv::cursor_from(p.created_at, &p.id));
             let rows = rows
                 .into_iter()
                 .map(|p| {
                     vec![
-                        p.id,
-                        crate::http::csv::instant(Some(p.created_at)),
-                        p.cause,
-                        p.description,
-                        p.account_code,
-                        p.currency,
-                        p.debit_minor.to_string(),
-                        p.credit_minor.to_string(),
-                        p.provider_ref.unwrap_or_default(),
+                        csv::text(p.id),
+                        csv::instant(Some(p.created_at)),
+                        csv::text(p.cause),
+                        csv::text(p.description),
+                        csv::text(p.account_code),
+                        csv::text(p.currency),
+                        csv::number(p.debit_minor),
+                        csv::number(p.credit_minor),
+                        csv::text(p.provider_ref.unwrap_or_default()),
                     ]
                 })
                 .collect();
@@ -589,7 +580,7 @@ async fn export_payouts(
         &["pending", "in_transit", "paid", "failed", "canceled"],
     )?;
     let query = query.into_inner();
-    Ok(crate::http::csv::stream(
+    Ok(csv::stream(
         pool.get_ref().clone(),
         "payouts.csv",
         PAYOUT_COLUMNS,
@@ -598,26 +589,24 @@ async fn export_payouts(
                 conn,
                 query.shop_id.as_deref(),
                 query.status.as_deref(),
-                crate::http::csv::cursor_of(cursor).as_ref(),
-                crate::http::csv::PAGE_ROWS,
+                csv::cursor_of(cursor).as_ref(),
+                csv::PAGE_ROWS,
             )?;
-            let next = page
-                .last()
-                .map(|p| crate::http::csv::cursor_from(p.created_at, &p.id));
+            let next = page.last().map(|p| csv::cursor_from(p.created_at, &p.id));
             let rows = page
                 .into_iter()
                 .map(|p| {
                     vec![
-                        p.id,
-                        p.shop_id,
-                        p.account_id,
-                        p.status,
-                        p.amount_minor.to_string(),
-                        p.currency,
-                        p.failure_code.unwrap_or_default(),
-                        p.arrival_date.to_string(),
-                        p.automatic.to_string(),
-                        crate::http::csv::instant(Some(p.created_at)),
+                        csv::text(p.id),
+                        csv::text(p.shop_id),
+                        csv::text(p.account_id),
+                        csv::text(p.status),
+                        csv::number(p.amount_minor),
+                        csv::text(p.currency),
+                        csv::text(p.failure_code.unwrap_or_default()),
+                        csv::text(p.arrival_date.to_string()),
+                        csv::text(p.automatic.to_string()),
+                        csv::instant(Some(p.created_at)),
                     ]
                 })
                 .collect();

@@ -221,6 +221,7 @@ async fn get_shop_profile(
     responses(
         (status = 200, body = OnboardingLink),
         (status = 422, description = "The provider refused the request", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: `limits.provider_calls_per_minute`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn onboarding_link(
@@ -229,8 +230,10 @@ async fn onboarding_link(
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
     settings: web::Data<Settings>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller])?;
+    limits.provider_calls.take(&caller.user_id.0)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     let shop = super::ensure_account(&pool, provider.get_ref(), shop).await?;
     let account_id = shop.provider_account_id.as_deref().ok_or_else(|| {
@@ -256,7 +259,7 @@ async fn onboarding_link(
 /// applies it — what a missed or late `account.updated` would have done.
 #[utoipa::path(post, path = "/v1/shops/{id}/sync", tag = "shops",
     params(("id" = String, Path, description = "The shop's id")),
-    responses((status = 200, description = "The shop after applying the provider's account state", body = ShopView)),
+    responses((status = 200, description = "The shop after applying the provider's account state", body = ShopView), (status = 429, description = "`rate_limited`: `limits.provider_calls_per_minute`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     extensions(("x-roles" = json!(["seller", "support", "operator"]))))]
 async fn sync_shop(
     caller: Caller,
@@ -264,8 +267,10 @@ async fn sync_shop(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller, Role::Support])?;
+    limits.provider_calls.take(&caller.user_id.0)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     let Some(account_id) = shop.provider_account_id.clone() else {
         return Ok(HttpResponse::Ok().json(ShopView::from(&shop)));
