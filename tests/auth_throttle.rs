@@ -82,7 +82,7 @@ fn retry_after(result: Result<SessionCreated, AppError>) -> u64 {
 }
 
 #[tokio::test]
-async fn over_http_the_account_locks_even_for_the_right_password() {
+async fn over_http_the_account_locks_at_that_address_even_for_the_right_password() {
     let app = spawn().await;
     let ann = signup(&app, "buyer").await;
     for _ in 0..3 {
@@ -136,31 +136,40 @@ async fn over_http_a_lockout_ends_when_its_window_passes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_account_lock_holds_from_every_address_until_the_window_passes() {
+async fn a_lock_holds_at_the_failing_address_until_the_window_passes_not_for_the_owner_elsewhere() {
     let app = spawn().await;
     let ann = signup(&app, "buyer").await;
     let clerk = Clerk::new(&app);
     let t0 = bazaar::db::now();
     clerk.fail_times(&ann.email, "10.0.0.1", t0, 3);
 
-    // From another address, with the right password, 100 s later.
+    // The failing address waits out the window, even with the right password.
     let wait = retry_after(clerk.attempt(
         &ann.email,
         PASSWORD,
-        "10.0.0.2",
+        "10.0.0.1",
         t0 + TimeDelta::seconds(100),
     ));
     assert_eq!(wait, 800);
     let wait = retry_after(clerk.attempt(
         &ann.email,
         PASSWORD,
-        "10.0.0.2",
+        "10.0.0.1",
         t0 + TimeDelta::seconds(899),
     ));
     assert_eq!(wait, 1);
+    // Ann, from her own address, is not locked out by someone else's guesses.
+    assert!(clerk
+        .attempt(
+            &ann.email,
+            PASSWORD,
+            "10.0.0.2",
+            t0 + TimeDelta::seconds(100)
+        )
+        .is_ok());
     let late = t0 + TimeDelta::seconds(LOCKOUT_S);
     assert!(clerk
-        .attempt(&ann.email, PASSWORD, "10.0.0.2", late)
+        .attempt(&ann.email, PASSWORD, "10.0.0.1", late)
         .is_ok());
 
     let operator = operator(&app).await;
@@ -170,7 +179,7 @@ async fn the_account_lock_holds_from_every_address_until_the_window_passes() {
         .map(|r| r["subject"].as_str().unwrap())
         .collect();
     assert!(
-        subjects.contains(&format!("email:{}", ann.email).as_str()),
+        subjects.contains(&format!("email:{} at 10.0.0.1", ann.email).as_str()),
         "{subjects:?}"
     );
     assert!(subjects.contains(&"address:10.0.0.1"), "{subjects:?}");
@@ -186,8 +195,58 @@ async fn the_account_lock_holds_from_every_address_until_the_window_passes() {
             .iter()
             .filter(|r| r["subject"] == ann.user_id.as_str())
             .count(),
-        2
+        3
     );
+    // Ann was told, once.
+    let emails = json_of_emails(&app, &operator).await;
+    let told: Vec<&serde_json::Value> = emails
+        .iter()
+        .filter(|e| e["template"] == "sign_in_attempts" && e["to"] == ann.email.as_str())
+        .collect();
+    assert_eq!(told.len(), 1, "{emails:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guesses_from_many_addresses_lock_an_account_without_a_second_factor_but_never_an_operator()
+{
+    let app = spawn().await;
+    let ann = signup(&app, "buyer").await;
+    let operator = operator(&app).await;
+    let clerk = Clerk::new(&app);
+    let t0 = bazaar::db::now();
+    // 4 × the per-address limit, one guess from each of 12 addresses.
+    let account_wide = 3 * 4;
+    for i in 0..account_wide {
+        let ip = format!("10.5.0.{i}");
+        clerk.fail_times(&ann.email, &ip, t0, 1);
+        clerk.fail_times(&operator.email, &ip, t0, 1);
+    }
+    // Ann has no second factor: her account now waits from every address.
+    retry_after(clerk.attempt(&ann.email, PASSWORD, "10.5.1.1", t0));
+    // The operator steps up instead: the password alone asks for the code,
+    // and the password with the code gets in, from an address that never failed.
+    let asks = clerk.attempt(&operator.email, PASSWORD, "10.5.1.1", t0);
+    assert_eq!(asks.unwrap_err().code(), "totp_required");
+    let mut conn = common::people::pool(&app).get().unwrap();
+    let session = login(
+        &mut conn,
+        LoginAttempt {
+            email: operator.email.clone(),
+            password: PASSWORD.into(),
+            // A step after the one its sign-in used (a used step is never accepted again).
+            totp_code: Some(common::people::totp_code(
+                operator.totp_secret.as_deref().unwrap(),
+                common::people::unix_now() + 60,
+            )),
+            context: RequestContext {
+                ip: Some("10.5.1.1".into()),
+                request_id: None,
+            },
+        },
+        &app.settings.auth,
+        t0 + TimeDelta::seconds(60),
+    );
+    assert!(session.is_ok(), "{:?}", session.err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -224,10 +283,27 @@ async fn unknown_emails_lock_like_known_ones_so_lockouts_reveal_nothing() {
     let clerk = Clerk::new(&app);
     let nobody = unique_email("nobody");
     let t0 = bazaar::db::now();
-    for (i, ip) in ["10.3.0.1", "10.3.0.2", "10.3.0.3"].iter().enumerate() {
-        clerk.fail_times(&nobody, ip, t0 + TimeDelta::seconds(i as i64), 1);
+    // From one address, an unknown email locks as a known one does...
+    clerk.fail_times(&nobody, "10.3.0.1", t0, 3);
+    let wait =
+        retry_after(clerk.attempt(&nobody, PASSWORD, "10.3.0.1", t0 + TimeDelta::seconds(10)));
+    assert_eq!(wait, 890);
+    // ...and from many, after the same account-wide count.
+    for i in 0..9 {
+        clerk.fail_times(&nobody, &format!("10.3.1.{i}"), t0, 1);
     }
     let wait =
-        retry_after(clerk.attempt(&nobody, PASSWORD, "10.3.0.4", t0 + TimeDelta::seconds(10)));
+        retry_after(clerk.attempt(&nobody, PASSWORD, "10.3.2.1", t0 + TimeDelta::seconds(10)));
     assert_eq!(wait, 890);
+}
+
+/// The outbox as an operator lists it.
+async fn json_of_emails(
+    app: &TestApp,
+    operator: &common::people::Person,
+) -> Vec<serde_json::Value> {
+    let response = common::people::get_as(app, operator, "/v1/emails?limit=100").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["data"].as_array().unwrap().clone()
 }

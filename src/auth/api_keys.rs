@@ -11,6 +11,7 @@ use super::schema::api_keys;
 use super::{tokens, Caller, RequestContext, Role};
 use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
+use crate::http::text::{display_unfit, Lines};
 
 /// Longest key name.
 pub const API_KEY_NAME_CHARS_MAX: usize = 100;
@@ -42,12 +43,12 @@ fn parse_name(raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     if name.is_empty()
         || name.chars().count() > API_KEY_NAME_CHARS_MAX
-        || name.chars().any(char::is_control)
+        || display_unfit(name, Lines::Single).is_some()
     {
         return Err(AppError::unprocessable(
             "invalid_name",
             format!(
-                "name must be 1 to {API_KEY_NAME_CHARS_MAX} characters, without control characters"
+                "name must be 1 to {API_KEY_NAME_CHARS_MAX} characters, without control, format or line separator characters"
             ),
             Some("name".into()),
         ));

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::audit::{record_audit_at, AuditEntry};
 use super::password::{self, PASSWORD_CHARS_MAX};
 use super::schema::sessions;
-use super::throttle::{LoginThrottle, Scope};
+use super::throttle::{email_at, LoginThrottle, Scope};
 use super::users::{load_by_email, UserRow, UserView};
 use super::{tokens, totp, Email, RequestContext, UserId};
 use crate::config::AuthSettings;
@@ -69,8 +69,10 @@ fn totp_invalid() -> AppError {
 /// so tests can move time.
 ///
 /// Unknown emails spend the same time (a dummy hash is verified) and get the
-/// same answer as a wrong password; both count against the email and the client
-/// address. A success clears the email's failures.
+/// same answer as a wrong password; both count against the client address,
+/// the email at that address and the email alone (see [`super::throttle`]:
+/// an account with a second factor is never locked from every address). A
+/// success clears the email's failures.
 ///
 /// # Errors
 /// 429 `rate_limited` with the seconds to wait, even for the right password;
@@ -85,22 +87,33 @@ pub fn login(
     let email = Email::parse(&attempt.email).ok();
     let context = &attempt.context;
 
+    let user = match &email {
+        Some(email) => load_by_email(conn, email)?,
+        None => None,
+    };
     let mut wait: Option<u64> = None;
     if let Some(ip) = &context.ip {
         wait = wait.max(throttle.retry_after(conn, Scope::Address, ip, now)?);
     }
     if let Some(email) = &email {
-        wait = wait.max(throttle.retry_after(conn, Scope::Email, email.as_str(), now)?);
+        let at = email_at(email.as_str(), context.ip.as_deref());
+        wait = wait.max(throttle.retry_after(conn, Scope::EmailAtAddress, &at, now)?);
+        // The owner steps up with its second factor instead of being locked out.
+        let has_second_factor = user.as_ref().is_some_and(|u| u.totp_enrolled_at.is_some());
+        if !has_second_factor {
+            wait = wait.max(throttle.account_wide().retry_after(
+                conn,
+                Scope::Email,
+                email.as_str(),
+                now,
+            )?);
+        }
     }
     if let Some(retry_after_s) = wait {
         tracing::warn!(ip = ?context.ip, retry_after_s, "login refused: locked out");
         return Err(AppError::RateLimited { retry_after_s });
     }
 
-    let user = match &email {
-        Some(email) => load_by_email(conn, email)?,
-        None => None,
-    };
     let password_ok = match &user {
         _ if attempt.password.chars().count() > PASSWORD_CHARS_MAX => false,
         Some(user) => password::verify(&attempt.password, &user.password_hash),
@@ -157,6 +170,8 @@ pub fn login(
     write_transaction(conn, |conn| {
         if let Some(email) = &email {
             throttle.reset(conn, Scope::Email, email.as_str())?;
+            let at = email_at(email.as_str(), context.ip.as_deref());
+            throttle.reset(conn, Scope::EmailAtAddress, &at)?;
         }
         let session_id = format!("ses_{}", uuid::Uuid::new_v4().simple());
         diesel::insert_into(sessions::table)
@@ -211,8 +226,27 @@ fn refuse(
             }
         }
         if let Some(email) = email {
-            if throttle.record_failure(conn, Scope::Email, email.as_str(), now)? {
+            let at = email_at(email.as_str(), context.ip.as_deref());
+            if throttle.record_failure(conn, Scope::EmailAtAddress, &at, now)? {
+                locked.push(format!(
+                    "email:{email} at {}",
+                    context.ip.as_deref().unwrap_or("-")
+                ));
+            }
+            let account_wide = throttle.account_wide();
+            account_wide.record_failure(conn, Scope::Email, email.as_str(), now)?;
+            let failures = account_wide.failures(conn, Scope::Email, email.as_str(), now)?;
+            if failures == i64::from(account_wide.failures_max)
+                && user.is_none_or(|u| u.totp_enrolled_at.is_none())
+            {
                 locked.push(format!("email:{email}"));
+            }
+            // The owner hears of it once per window, when the failures from
+            // everywhere reach the per-address limit.
+            if let Some(user) = user {
+                if failures == i64::from(throttle.failures_max) {
+                    tell_owner(conn, user, email, failures, context, throttle, now)?;
+                }
             }
         }
         record_audit_at(
@@ -240,6 +274,35 @@ fn refuse(
         Ok(()) => error,
         Err(database) => database,
     }
+}
+
+/// Queues the email telling an account's owner that someone is guessing its
+/// password (cause: the user and the window's start, so once per window).
+fn tell_owner(
+    conn: &mut DbConnection,
+    user: &UserRow,
+    email: &Email,
+    failures: i64,
+    context: &RequestContext,
+    throttle: &LoginThrottle,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    use crate::notify::{messages::SignInAttempts, Message};
+    let window_minutes = throttle.window.num_minutes().max(1);
+    let bucket = now.and_utc().timestamp() / throttle.window.num_seconds().max(1);
+    let message = Message::SignInAttempts(SignInAttempts {
+        failures,
+        window_minutes,
+        last_address: context.ip.clone().unwrap_or_else(|| "unknown".into()),
+        has_second_factor: user.totp_enrolled_at.is_some(),
+    });
+    crate::notify::enqueue(
+        conn,
+        &format!("sign_in_attempts:{}:{bucket}", user.id),
+        email.as_str(),
+        &message,
+    )?;
+    Ok(())
 }
 
 /// Revokes a session (logout); audited as `session.logout`.

@@ -1,10 +1,16 @@
 //! Login throttling in the database, so every server process sharing it agrees.
 //!
-//! A failed login adds one row per scope: the normalised email (whether or not
-//! an account has it, so a lockout reveals nothing) and the client address.
-//! When a scope has `failures_max` rows inside the window, attempts in that
-//! scope are refused until enough of them age out. Refused attempts add no rows,
-//! so a lockout ends at a time the caller is told (`Retry-After`).
+//! A failed login adds one row per scope: the client address, the normalised
+//! email at that address, and the email alone (whether or not an account has
+//! it, so a lockout reveals nothing). When a scope has its maximum of rows
+//! inside the window, attempts in that scope are refused until enough of them
+//! age out. Refused attempts add no rows, so a lockout ends at a time the
+//! caller is told (`Retry-After`).
+//!
+//! The email at one address locks after `failures_max`; the email alone only
+//! after [`ACCOUNT_WIDE_FACTOR`] times as many, and never for an account with
+//! a second factor: otherwise anyone could lock an operator out from any
+//! address, while the owner, with the password and the code, must get in.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
@@ -16,6 +22,10 @@ use crate::error::AppError;
 
 /// Rows read per check; more than any sane `failures_max` (config allows ≤ 100).
 const FAILURE_ROWS_READ_MAX: i64 = 1_000;
+
+/// How many more failures, from all addresses together, lock an account
+/// without a second factor than lock it at one address.
+pub const ACCOUNT_WIDE_FACTOR: u32 = 4;
 
 /// The throttle's rule: `failures_max` failures within `window` lock a scope.
 #[derive(Debug, Clone, Copy)]
@@ -32,12 +42,29 @@ impl LoginThrottle {
             window: TimeDelta::from_std(settings.login_lockout).unwrap_or(TimeDelta::MAX),
         }
     }
+
+    /// The rule for an account's failures from every address together.
+    pub fn account_wide(self) -> Self {
+        Self {
+            failures_max: self.failures_max.saturating_mul(ACCOUNT_WIDE_FACTOR),
+            window: self.window,
+        }
+    }
+}
+
+/// The subject of the email-at-an-address scope.
+pub(crate) fn email_at(email: &str, ip: Option<&str>) -> String {
+    format!("{email} {}", ip.unwrap_or("-"))
 }
 
 /// What a failure is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
+    /// The email, from every address.
     Email,
+    /// The email from one address ([`email_at`]).
+    EmailAtAddress,
+    /// The client address, whatever the email.
     Address,
 }
 
@@ -45,6 +72,7 @@ impl Scope {
     fn as_str(self) -> &'static str {
         match self {
             Scope::Email => "email",
+            Scope::EmailAtAddress => "email_address",
             Scope::Address => "address",
         }
     }
@@ -82,6 +110,25 @@ impl LoginThrottle {
         Ok(Some(u64::try_from(wait).unwrap_or(0).div_ceil(1000).max(1)))
     }
 
+    /// How many failures `subject` has inside the window now.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub(crate) fn failures(
+        &self,
+        conn: &mut DbConnection,
+        scope: Scope,
+        subject: &str,
+        now: NaiveDateTime,
+    ) -> Result<i64, AppError> {
+        Ok(login_failures::table
+            .filter(login_failures::scope.eq(scope.as_str()))
+            .filter(login_failures::subject.eq(subject))
+            .filter(login_failures::at.gt(now - self.window))
+            .count()
+            .get_result(conn)?)
+    }
+
     /// Counts a failure against `subject`; true when it is the one that locks it.
     ///
     /// # Errors
@@ -105,12 +152,7 @@ impl LoginThrottle {
                 login_failures::at.eq(now),
             ))
             .execute(conn)?;
-        let in_window: i64 = login_failures::table
-            .filter(login_failures::scope.eq(scope.as_str()))
-            .filter(login_failures::subject.eq(subject))
-            .filter(login_failures::at.gt(now - self.window))
-            .count()
-            .get_result(conn)?;
+        let in_window = self.failures(conn, scope, subject, now)?;
         Ok(in_window == i64::from(self.failures_max))
     }
 

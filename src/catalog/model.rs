@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use crate::http::text::{display_text, Lines};
 use crate::money::{Currency, Money};
 
 /// Longest product title, in characters.
@@ -36,40 +37,6 @@ pub const IMAGE_ALT_CHARS_MAX: usize = 300;
 
 fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
-}
-
-/// Trims `value` and checks it has 1..=`max` characters, none of them control
-/// characters other than those `allowed_control` lets through.
-fn text(
-    param: &str,
-    value: &str,
-    min: usize,
-    max: usize,
-    allowed_control: fn(char) -> bool,
-) -> Result<String, AppError> {
-    let value = value.trim();
-    let chars = value.chars().count();
-    if chars < min || chars > max {
-        return Err(invalid(
-            param,
-            format!("{param} must have {min} to {max} characters; it has {chars}"),
-        ));
-    }
-    if value.chars().any(|c| c.is_control() && !allowed_control(c)) {
-        return Err(invalid(
-            param,
-            format!("{param} must not contain control characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-fn no_control(_: char) -> bool {
-    false
-}
-
-fn line_breaks_and_tabs(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\t')
 }
 
 /// A stock-keeping unit: 1..=64 of `[A-Za-z0-9._-]`, unique within a shop.
@@ -140,7 +107,7 @@ impl Category {
     }
 }
 
-/// A product title: 1..=200 printable characters, trimmed.
+/// A product title: 1..=200 characters fit to show on one line, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
@@ -148,7 +115,7 @@ impl Title {
     /// # Errors
     /// 422 `invalid_value`, param `title`.
     pub fn parse(value: &str) -> Result<Self, AppError> {
-        text("title", value, 1, TITLE_CHARS_MAX, no_control).map(Self)
+        display_text("title", value, 1, TITLE_CHARS_MAX, Lines::Single).map(Self)
     }
 
     /// The title as stored.
@@ -157,7 +124,7 @@ impl Title {
     }
 }
 
-/// A product description: up to 5000 characters, line breaks and tabs allowed.
+/// A product description: up to 5000 characters, LF line breaks allowed (CRLF kept as LF).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Description(String);
 
@@ -165,14 +132,7 @@ impl Description {
     /// # Errors
     /// 422 `invalid_value`, param `description`.
     pub fn parse(value: &str) -> Result<Self, AppError> {
-        text(
-            "description",
-            value,
-            0,
-            DESCRIPTION_CHARS_MAX,
-            line_breaks_and_tabs,
-        )
-        .map(Self)
+        display_text("description", value, 0, DESCRIPTION_CHARS_MAX, Lines::Multi).map(Self)
     }
 
     /// The description as stored.
@@ -271,12 +231,12 @@ impl Images {
                         ),
                     ));
                 }
-                let alt = text(
+                let alt = display_text(
                     &format!("images[{i}].alt"),
                     &image.alt,
                     1,
                     IMAGE_ALT_CHARS_MAX,
-                    no_control,
+                    Lines::Single,
                 )?;
                 Ok(Image {
                     url: url.to_owned(),

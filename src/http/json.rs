@@ -22,11 +22,37 @@ use crate::error::AppError;
 pub struct BodyLimit(pub usize);
 
 /// Used when no [`BodyLimit`] is registered (64 KiB, the configured default).
-const BODY_BYTES_MAX_DEFAULT: usize = 64 * 1024;
+pub(crate) const BODY_BYTES_MAX_DEFAULT: usize = 64 * 1024;
 
 /// A JSON request body deserialized into `T`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
+
+/// Reads a whole body of at most `limit` bytes.
+///
+/// # Errors
+/// 413 `body_too_large` past the limit; 400 `unreadable_body` when the
+/// connection fails mid-body.
+pub(crate) async fn read_body(
+    payload: &mut Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, AppError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {e}"),
+                None,
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge { limit_bytes: limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
 
 impl<T> JsonBody<T> {
     /// The deserialized value.
@@ -59,20 +85,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if declared_length.is_some_and(|length| length > limit) {
                 return Err(AppError::PayloadTooLarge { limit_bytes: limit });
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    AppError::bad_request(
-                        "unreadable_body",
-                        format!("the body could not be read: {e}"),
-                        None,
-                    )
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(AppError::PayloadTooLarge { limit_bytes: limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(&mut payload, limit).await?;
             parse(&body).map(JsonBody)
         })
     }
@@ -99,8 +112,15 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
 ///
 /// # Errors
 /// 400 `malformed_json` for bytes that are not JSON; 422 `missing_field`,
-/// `unknown_field`, `invalid_type` or `invalid_value` for JSON of the wrong shape.
+/// `unknown_field`, `invalid_type` or `invalid_value` for JSON of the wrong shape;
+/// 422 `invalid_value` naming the field for a string holding a NUL (400
+/// `invalid_text` when a key does).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    // serde_json takes "\u0000" in a string; PostgreSQL cannot store it, and no
+    // field of ours needs it.
+    if let Some(error) = super::text::json_nul_error(body) {
+        return Err(error);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -17,6 +17,7 @@ use super::schema::ledger_accounts;
 use super::{post, Account, NewEntry, PostingView, Side};
 use crate::db::DbConnection;
 use crate::error::AppError;
+use crate::http::text::{display_unfit, Lines};
 use crate::money::{Currency, Money};
 
 /// Most postings one adjustment may have.
@@ -122,11 +123,11 @@ pub fn build_entry(
     let description = request.description.trim();
     if description.is_empty()
         || description.chars().count() > DESCRIPTION_CHARS_MAX
-        || description.chars().any(char::is_control)
+        || display_unfit(description, Lines::Single).is_some()
     {
         return Err(invalid(
             "invalid_description",
-            format!("a description is 1 to {DESCRIPTION_CHARS_MAX} characters, without control characters"),
+            format!("a description is 1 to {DESCRIPTION_CHARS_MAX} characters, without control, format or line separator characters"),
             "description".into(),
         ));
     }

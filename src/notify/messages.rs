@@ -84,6 +84,19 @@ pub struct ShopNotice {
     pub disabled_reason: Option<String>,
 }
 
+/// To an account's owner whose password someone keeps getting wrong.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignInAttempts {
+    /// Failed sign-ins inside the window, from every address.
+    pub failures: i64,
+    pub window_minutes: i64,
+    /// The client address of the latest one.
+    pub last_address: String,
+    /// Whether the account asks for a second factor (then no one is let in
+    /// with the password alone).
+    pub has_second_factor: bool,
+}
+
 /// An email to queue: which template, to whom, with what.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -96,6 +109,8 @@ pub enum Message {
     OnboardingIncomplete(ShopNotice),
     /// The provider disabled the account.
     AccountRestricted(ShopNotice),
+    /// Someone failed to sign in to the account repeatedly.
+    SignInAttempts(SignInAttempts),
 }
 
 impl Message {
@@ -110,6 +125,7 @@ impl Message {
             Self::PayoutFailed(_) => "payout_failed",
             Self::OnboardingIncomplete(_) => "onboarding_incomplete",
             Self::AccountRestricted(_) => "account_restricted",
+            Self::SignInAttempts(_) => "sign_in_attempts",
         }
     }
 
@@ -122,6 +138,7 @@ impl Message {
             Self::RefundIssued(d) => serde_json::to_value(d),
             Self::PayoutPaid(d) | Self::PayoutFailed(d) => serde_json::to_value(d),
             Self::OnboardingIncomplete(d) | Self::AccountRestricted(d) => serde_json::to_value(d),
+            Self::SignInAttempts(d) => serde_json::to_value(d),
         };
         value.expect("plain structs of strings serialize")
     }
@@ -144,6 +161,7 @@ impl Message {
             "payout_failed" => Self::PayoutFailed(read(data)?),
             "onboarding_incomplete" => Self::OnboardingIncomplete(read(data)?),
             "account_restricted" => Self::AccountRestricted(read(data)?),
+            "sign_in_attempts" => Self::SignInAttempts(read(data)?),
             other => anyhow::bail!("unknown email template {other:?}"),
         })
     }

@@ -17,6 +17,7 @@ use askama::Template;
 
 use super::messages::{
     Message, OrderConfirmation, PayoutNotice, RefundIssued, SellerNewOrder, ShopNotice,
+    SignInAttempts,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -63,6 +64,10 @@ email_templates! {
     AccountRestrictedSubject = "emails/account_restricted.subject.txt" { shop: ShopNotice };
     AccountRestrictedText = "emails/account_restricted.txt" { shop: ShopNotice, onboarding_url: str };
     AccountRestrictedHtml = "emails/account_restricted.html" { shop: ShopNotice, onboarding_url: str };
+
+    SignInAttemptsSubject = "emails/sign_in_attempts.subject.txt" { attempts: SignInAttempts };
+    SignInAttemptsText = "emails/sign_in_attempts.txt" { attempts: SignInAttempts };
+    SignInAttemptsHtml = "emails/sign_in_attempts.html" { attempts: SignInAttempts };
 }
 
 /// The subject line: rendered, every control character (CR and LF above all)
@@ -79,6 +84,7 @@ pub fn subject(message: &Message) -> askama::Result<String> {
         Message::PayoutFailed(payout) => PayoutFailedSubject { payout }.render(),
         Message::OnboardingIncomplete(shop) => OnboardingIncompleteSubject { shop }.render(),
         Message::AccountRestricted(shop) => AccountRestrictedSubject { shop }.render(),
+        Message::SignInAttempts(attempts) => SignInAttemptsSubject { attempts }.render(),
     }?;
     let cleaned: String = rendered
         .chars()
@@ -142,6 +148,10 @@ pub fn bodies(message: &Message, onboarding_url: Option<&str>) -> anyhow::Result
                 },
             )
         }
+        Message::SignInAttempts(attempts) => both(
+            &SignInAttemptsText { attempts },
+            &SignInAttemptsHtml { attempts },
+        ),
     };
     Ok(parts?)
 }
@@ -228,6 +238,12 @@ mod tests {
             }),
             Message::OnboardingIncomplete(shop_notice()),
             Message::AccountRestricted(shop_notice()),
+            Message::SignInAttempts(SignInAttempts {
+                failures: 5,
+                window_minutes: 15,
+                last_address: "203.0.113.9".into(),
+                has_second_factor: true,
+            }),
         ]
     }
 

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 pub use crate::http::idempotency_key;
+use crate::http::text::{display_unfit, unfit_message, Lines};
 use crate::money::Money;
 
 /// Most lines one cart (and so one order) may hold.
@@ -90,11 +91,11 @@ impl Shipping {
             let chars = value.chars().count();
             if (required && chars == 0)
                 || chars > ADDRESS_FIELD_CHARS_MAX
-                || value.chars().any(char::is_control)
+                || display_unfit(value, Lines::Single).is_some()
             {
                 return Err(invalid(
                     &format!("shipping.{field}"),
-                    format!("shipping.{field} is 1 to {ADDRESS_FIELD_CHARS_MAX} characters without control characters"),
+                    format!("shipping.{field} is 1 to {ADDRESS_FIELD_CHARS_MAX} characters without control, format or line separator characters"),
                 ));
             }
             Ok(())
@@ -202,6 +203,12 @@ impl RefundRequest {
                 "reason",
                 format!("reason is at most {REASON_CHARS_MAX} characters"),
             ));
+        }
+        if let Some(c) = reason
+            .as_deref()
+            .and_then(|r| display_unfit(r, Lines::Single))
+        {
+            return Err(invalid("reason", unfit_message("reason", c)));
         }
         let target = match (&self.lines, &self.part_id, self.amount_minor) {
             (Some(lines), None, None) => {
@@ -549,8 +556,11 @@ mod tests {
         bad.city = "\u{7}".into();
         assert_eq!(
             bad.parse().unwrap_err().to_string(),
-            "shipping.city is 1 to 200 characters without control characters"
+            "shipping.city is 1 to 200 characters without control, format or line separator characters"
         );
+        let mut bad = address();
+        bad.name = "Ann \u{202E}reyuB".into();
+        assert_eq!(bad.parse().unwrap_err().param(), Some("shipping.name"));
         let mut bad = address();
         bad.country = "USA".into();
         assert!(bad.parse().is_err());

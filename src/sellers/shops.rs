@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::schema::shops;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
+use crate::http::text::{display_unfit, unfit_message, Lines};
 use crate::money::Currency;
 use crate::payments::ConnectedAccount;
 
@@ -198,14 +199,14 @@ impl NewShop {
             AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
         };
         let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > NAME_CHARS_MAX
-            || name.chars().any(char::is_control)
-        {
+        if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
             return Err(bad(
                 "name",
                 &format!("a shop name has 1 to {NAME_CHARS_MAX} printable characters"),
             ));
+        }
+        if let Some(c) = display_unfit(name, Lines::Single) {
+            return Err(bad("name", &unfit_message("name", c)));
         }
         let slug_ok = !slug.is_empty()
             && slug.len() <= SLUG_CHARS_MAX
@@ -517,13 +518,14 @@ pub fn set_frozen(
     reason: Option<&str>,
 ) -> Result<Shop, AppError> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    // Control characters are refused: the reason is shown in the audit log,
-    // emails and exports, where they would garble or hide text.
-    let unfit = |r: &str| r.chars().count() > REASON_CHARS_MAX || r.chars().any(char::is_control);
+    // Control, format and separator characters are refused: the reason is shown
+    // in the audit log, emails and exports, where they would garble or hide text.
+    let unfit =
+        |r: &str| r.chars().count() > REASON_CHARS_MAX || display_unfit(r, Lines::Single).is_some();
     if frozen && reason.is_none_or(unfit) {
         return Err(AppError::unprocessable(
             "invalid_value",
-            format!("freezing needs a reason of 1 to {REASON_CHARS_MAX} characters, without control characters"),
+            format!("freezing needs a reason of 1 to {REASON_CHARS_MAX} characters, without control, format or line separator characters"),
             Some("reason".into()),
         ));
     }
