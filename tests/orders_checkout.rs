@@ -491,3 +491,45 @@ async fn sellers_see_only_their_part_and_buyers_only_their_orders() {
     .await;
     assert_error(response, 403, "forbidden").await;
 }
+
+#[tokio::test]
+async fn a_total_that_changed_since_the_buyer_saw_it_orders_nothing() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let seller = signup(&app, "seller").await;
+    let shop = active_shop(&app, &seller, "USD").await;
+    let lamp = product(&app, &seller, &shop, "Lamp", 4000, 3).await;
+    add_to_cart(&app, &market.buyer, &lamp, 2).await;
+    let raised = app
+        .client
+        .patch(format!("{}/v1/products/{lamp}", app.address))
+        .bearer_auth(&seller.token)
+        .json(&json!({"price_minor": 4500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), 200);
+    // The buyer saw 2 × 40.00.
+    let mut body = checkout_body(Some("pm_card_visa"));
+    body["expected_total_minor"] = json!(8000);
+    let refused = post_keyed(&app, &market.buyer, "/v1/checkout", "seen", &body).await;
+    let error = assert_error(refused, 409, "price_changed").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("90.00"),
+        "{error}"
+    );
+    // Nothing changed: the cart is whole, the stock untouched, no order.
+    let cart = json_of(get_as(&app, &market.buyer, "/v1/cart").await, 200).await;
+    assert_eq!(cart["lines"][0]["quantity"], 2);
+    assert_eq!(stock_of(&app, &seller, &shop, &lamp).await, 3);
+    assert_eq!(orders_count(&app).await, 0);
+    // The total as it is now (the name for the field works too).
+    let mut body = checkout_body(Some("pm_card_visa"));
+    body["expected_total"] = json!(9000);
+    let order = json_of(
+        post_keyed(&app, &market.buyer, "/v1/checkout", "now", &body).await,
+        201,
+    )
+    .await;
+    assert_eq!(order["total"]["minor"], 9000);
+}

@@ -529,3 +529,54 @@ async fn search_counts_filters_and_agrees_with_the_json_catalog() {
     let out = browser.get("/search?q=bowl").await;
     assert!(out.shows("Out of stock"));
 }
+
+#[tokio::test]
+async fn a_price_changed_after_the_buyer_looked_is_shown_before_anything_is_ordered() {
+    let app = TestApp::spawn().await;
+    market(&app).await;
+    let seller = signup(&app, "seller").await;
+    let shop = active_shop(&app, &seller, "USD").await;
+    let lamp = product(&app, &seller, &shop, "Brass Lamp", 4000, 3).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up("/").await;
+    browser
+        .submit(
+            "/cart",
+            "/cart",
+            &[("product_id", &lamp), ("quantity", "1")],
+        )
+        .await;
+    let form = browser.get("/checkout").await;
+    assert_eq!(form.input("expected_total"), "4000");
+
+    // The seller raises the price while the buyer fills in the address.
+    let raised = app
+        .client
+        .patch(format!("{}/v1/products/{lamp}", app.address))
+        .bearer_auth(&seller.token)
+        .json(&serde_json::json!({"price_minor": 4500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), 200);
+
+    let key = form.input("idempotency_key");
+    let mut fields = address(&key);
+    fields.push(("expected_total", "4000"));
+    let refused = browser.submit("/checkout", "/checkout", &fields).await;
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.shows("45.00"),
+        "the new total is shown: {}",
+        refused.body
+    );
+    // Nothing was ordered; the form now carries the new total.
+    assert_eq!(refused.input("expected_total"), "4500");
+    let orders = get_with_token(&app, &browser.session_token(), "/v1/orders").await;
+    assert_eq!(json_of(orders, 200).await["data"], serde_json::json!([]));
+    let key = refused.input("idempotency_key");
+    let mut fields = address(&key);
+    fields.push(("expected_total", "4500"));
+    let placed = browser.submit("/checkout", "/checkout", &fields).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+}

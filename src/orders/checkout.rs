@@ -288,6 +288,18 @@ fn reserve(
                 updated_at: now,
             });
         }
+        if let Some(expected) = request.expected_total_minor {
+            if expected != total.minor {
+                // Returning the error rolls back the cart and the stock taken above.
+                return Err(AppError::Conflict {
+                    code: "price_changed",
+                    message: format!(
+                        "prices changed since you looked: the total is now {total} (not {}); check the cart and check out again",
+                        Money::new(expected, currency)
+                    ),
+                });
+            }
+        }
         let shipping = serde_json::to_string(&request.shipping).expect("an address serializes");
         let order = OrderRow {
             id: order_id.clone(),

@@ -226,7 +226,7 @@ async fn remove_line(
         (status = 201, description = "The order, awaiting payment or paid (staff get every field of OrderView)", body = BuyerOrderView, headers(("Location" = String), ("Idempotent-Replayed" = String))),
         (status = 400, description = "`idempotency_key_missing` or `idempotency_key_invalid`, or a malformed body", body = ErrorBody),
         (status = 402, description = "`card_declined`", body = ErrorBody),
-        (status = 409, description = "`out_of_stock`, `idempotency_key_reused`, `cart_empty`…", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`, `idempotency_key_reused`, `cart_empty`, `price_changed` (the total differs from `expected_total_minor`)…", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     extensions(("x-roles" = json!(["buyer", "operator"]))))]

@@ -129,6 +129,15 @@ pub struct CheckoutRequest {
     /// browser confirms with the returned `client_secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<String>,
+    /// The total the buyer saw, in minor units of the cart's currency. When
+    /// prices changed since, nothing is ordered: 409 `price_changed` with the
+    /// new total.
+    #[serde(
+        default,
+        alias = "expected_total",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expected_total_minor: Option<i64>,
 }
 
 impl CheckoutRequest {

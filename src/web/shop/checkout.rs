@@ -74,6 +74,9 @@ pub(super) struct AddressForm {
     csrf_token: String,
     #[serde(default)]
     idempotency_key: String,
+    /// The total the page showed, in minor units (one currency only).
+    #[serde(default)]
+    expected_total: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -117,6 +120,11 @@ fn checkout_page(
     if form.country.is_empty() {
         form.country = "US".into();
     }
+    // What this page shows is what the buyer agrees to pay.
+    form.expected_total = match cart.totals.as_slice() {
+        [total] => total.minor.to_string(),
+        _ => String::new(),
+    };
     let countries = COUNTRIES
         .iter()
         .map(|(code, name)| Country {
@@ -260,6 +268,7 @@ pub(super) async fn submit(
             country: form.country.clone(),
         },
         payment_method: None,
+        expected_total_minor: form.expected_total.trim().parse().ok(),
     };
     let outcome = match request.parse() {
         Ok(request) => {
@@ -301,7 +310,11 @@ pub(super) async fn submit(
             },
             matches!(
                 error.code(),
-                "out_of_stock" | "product_unavailable" | "cart_empty" | "mixed_currencies"
+                "out_of_stock"
+                    | "product_unavailable"
+                    | "cart_empty"
+                    | "mixed_currencies"
+                    | "price_changed"
             ),
         )
     };
