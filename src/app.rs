@@ -71,6 +71,12 @@ impl Application {
         let instance_id = db::instance_id(&mut conn).ok().flatten();
         // Made (or read) once here, before any worker can render a form.
         let csrf_key = crate::web::visitor::csrf_key(&mut conn)?;
+        // TOTP secrets at rest: rows from before encryption, or sealed under a
+        // key no longer first in auth.totp_encryption_keys, are sealed anew.
+        let resealed = crate::auth::reencrypt_totp_secrets(&mut conn, &settings.auth)?;
+        if resealed > 0 {
+            tracing::info!(resealed, "TOTP secrets encrypted with the current key");
+        }
         drop(conn);
         let notifier = Arc::new(Notifier::new(&settings)?);
         let listener = TcpListener::bind(settings.server.bind)?;
@@ -390,8 +396,23 @@ fn server(
     let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
     let tls = settings.server.tls.is_some();
     let cors_origins = settings.server.cors_allowed_origins.clone();
+    let slow_clients = http::slow_clients::SlowClientLimits::new(&settings.server);
+    // `/metrics` on a listener of its own (server.metrics_bind), if configured.
+    let metrics_listener = settings
+        .server
+        .metrics_bind
+        .map(TcpListener::bind)
+        .transpose()?;
+    let metrics_at = http::metrics::MetricsListener(
+        metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?,
+    );
     let mut server = HttpServer::new(move || {
         App::new()
+            .app_data(metrics_at)
+            .wrap(from_fn(http::metrics::listener_only))
             .app_data(pool.clone())
             .app_data(ingest_queue.clone())
             .app_data(provider.clone())
@@ -412,12 +433,22 @@ fn server(
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
             ))
+            // Outermost: bounds the body's arrival for every layer that reads it.
+            .wrap(from_fn(http::slow_clients::limit))
+            .app_data(slow_clients)
             .configure(routes)
             .configure(crate::web::routes)
             .configure(extra_routes)
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+    // Slow clients (slowloris): the first request head's deadline (408, then
+    // closed), keep-alive stated because the connection watchdog's bound
+    // depends on it, and the per-connection hook (address cap, watchdog). See
+    // http::slow_clients. Must come before `listen`.
+    .client_request_timeout(slow_clients.request_header_timeout)
+    .keep_alive(http::slow_clients::KEEP_ALIVE)
+    .on_connect(http::slow_clients::on_connect(slow_clients))
     // Without it, a compressed answer's last small segment waits on the client's
     // delayed ACK (Nagle): about 40 ms added to pages over 1 KiB.
     .tcp_nodelay(true);
@@ -425,6 +456,9 @@ fn server(
         Some(tls) => server.listen_rustls_0_23(listener, tls.server_config()?)?,
         None => server.listen(listener)?,
     };
+    if let Some(metrics_listener) = metrics_listener {
+        server = server.listen(metrics_listener)?;
+    }
     if let Some(workers) = settings.server.workers {
         server = server.workers(workers);
     }

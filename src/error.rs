@@ -61,6 +61,9 @@ pub enum AppError {
     /// The request conflicts with the current state (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The body did not arrive within `server.body_timeout_ms` (408).
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    RequestTimeout { timeout_ms: u128 },
     /// The body is larger than the configured limit (413).
     #[error("request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
@@ -119,10 +122,12 @@ impl AppError {
             Self::NotFound { .. } => "not_found",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::PayloadTooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "service_unavailable",
+            Self::Internal(cause) if database_outage_in(cause) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -182,16 +187,24 @@ impl ResponseError for AppError {
             Self::NotFound { .. } | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(cause) if database_outage_in(cause) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let message = match self {
+            // A database failure that reached here inside another error (a
+            // module's own error type, `anyhow` context): still an outage.
+            Self::Internal(cause) if database_outage_in(cause) => {
+                tracing::warn!(error = ?cause, "service unavailable: database");
+                DATABASE_OUTAGE_MESSAGE.to_owned()
+            }
             Self::Internal(cause) => {
                 // The request span carries the request id, which the caller also gets
                 // in X-Request-Id: that is how support finds this line.
@@ -208,6 +221,11 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(self.status_code());
         if let Self::RateLimited { retry_after_s } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_s)));
+        } else if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_S),
+            ));
         }
         response.json(ErrorBody::new(self.code(), &message, self.param()))
     }
@@ -216,6 +234,12 @@ impl ResponseError for AppError {
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if database_outage(&error) {
+            tracing::warn!(%error, "database unavailable");
+            return Self::Unavailable {
+                message: DATABASE_OUTAGE_MESSAGE.into(),
+            };
+        }
         match error {
             Error::NotFound => Self::NotFound {
                 resource: "resource",
@@ -224,15 +248,72 @@ impl From<diesel::result::Error> for AppError {
                 code: "already_exists",
                 message: "a resource with these values already exists".into(),
             },
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::Unavailable {
-                message: "the database connection was lost; try again".into(),
-            },
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::Unavailable {
                 message: "the database was busy; try again".into(),
             },
             other => Self::Internal(other.into()),
         }
     }
+}
+
+/// Seconds a 503 asks the client to wait (`Retry-After`): a lost connection is
+/// replaced and a lock is released within about that.
+pub const UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
+
+const DATABASE_OUTAGE_MESSAGE: &str = "the database is not available right now; try again";
+
+/// What the database says when it is locked, unreachable or going away, in
+/// lower case. SQLite: its write lock held past `database.busy_timeout_ms`
+/// (`SQLITE_BUSY`, `SQLITE_LOCKED`). PostgreSQL: the backend terminated
+/// (`57P01`..`57P03`: administrator command, crash, shutdown) or the socket
+/// lost; libpq gives no SQLSTATE for the latter, only these messages.
+const OUTAGE_MESSAGES: &[&str] = &[
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "terminating connection",
+    "server closed the connection",
+    "connection to server",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "connection timed out",
+    "connection refused",
+    "broken pipe",
+    "connection reset",
+];
+
+/// Whether `error` means the database is unreachable or locked now (answered
+/// 503, for the client to retry), not that the query or the data is wrong.
+pub fn database_outage(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        // A rollback that failed because the connection had gone; the pool
+        // discards the connection.
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            OUTAGE_MESSAGES.iter().any(|known| message.contains(known))
+        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => database_outage(commit_error),
+        _ => false,
+    }
+}
+
+/// Whether a database outage ([`database_outage`], or no pooled connection)
+/// is anywhere in the chain of `cause`.
+fn database_outage_in(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|source| {
+        source
+            .downcast_ref::<diesel::result::Error>()
+            .is_some_and(database_outage)
+            || source.is::<r2d2::Error>()
+    })
 }
 
 impl From<r2d2::Error> for AppError {

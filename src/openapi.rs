@@ -98,16 +98,17 @@ fn bearer(format: &str, description: &str) -> SecurityScheme {
 
 /// The reusable error answers: (component name, status, what it means).
 const SHARED: &[(&str, u16, &str)] = &[
-    ("BadRequest", 400, "`malformed_json` (the body is not JSON), `unreadable_body`, or `invalid_query` (`param` names the parameter)"),
+    ("BadRequest", 400, "`malformed_json` (the body is not JSON), `unreadable_body`, `invalid_query` (`param` names the parameter), or `invalid_text`: a path segment, query parameter or form field that is not UTF-8 or holds a control character or a noncharacter (`param` is `path` or the parameter)"),
     ("Unauthenticated", 401, "`unauthenticated`: no bearer token, or one that is unknown, expired or revoked"),
     ("Forbidden", 403, "`forbidden` (the role does not allow this) or `totp_enrollment_required` (staff without a second factor)"),
     ("NotFound", 404, "`not_found`: no such resource, or not one the caller may see"),
+    ("RequestTimeout", 408, "`request_timeout`: the body did not arrive within `server.body_timeout_ms`; the connection is closed"),
     ("PayloadTooLarge", 413, "`body_too_large`: over `server.body_bytes_max`"),
     ("UnsupportedMediaType", 415, "`unsupported_media_type`: the body must be `application/json`"),
     ("Unprocessable", 422, "`missing_field`, `unknown_field`, `invalid_type`, `invalid_value` or a domain code; `param` is the field's path"),
     ("RateLimited", 429, "`rate_limited`; retry after `Retry-After` seconds"),
     ("Internal", 500, "`internal_error`: a bug; quote `X-Request-Id` when reporting it"),
-    ("Unavailable", 503, "`service_unavailable`: the database or the provider is not reachable now"),
+    ("Unavailable", 503, "`service_unavailable`: the database (unreachable, locked or restarting) or the provider is not reachable now; retry after `Retry-After` seconds"),
 ];
 
 fn shared_responses() -> Vec<(&'static str, Response)> {
@@ -118,7 +119,7 @@ fn shared_responses() -> Vec<(&'static str, Response)> {
                 "application/json",
                 Content::new(Some(Ref::from_schema_name(ErrorBody::name()))),
             );
-            if *status == 429 {
+            if matches!(*status, 429 | 503) {
                 response = response.header(
                     "Retry-After",
                     HeaderBuilder::new()
@@ -167,14 +168,15 @@ fn shared_answers(operation: &mut Operation) {
         .as_ref()
         .is_some_and(|body| body.content.contains_key("application/json"));
     if has_json_body {
-        statuses.extend([400, 413, 415, 422]);
+        statuses.extend([400, 408, 413, 415, 422]);
     }
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     if parameters
         .iter()
         .any(|p| p.parameter_in == ParameterIn::Path)
     {
-        statuses.push(404);
+        // 400 `invalid_text`: a path segment no text may hold.
+        statuses.extend([400, 404]);
     }
     if parameters
         .iter()

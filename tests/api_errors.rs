@@ -25,11 +25,11 @@ struct Line {
     quantity: u32,
 }
 
-async fn echo_cart(body: JsonBody<Cart>) -> HttpResponse {
-    let cart = body.into_inner();
+async fn echo_cart(body: JsonBody<Cart>) -> Result<HttpResponse, AppError> {
+    let cart = body.into_inner()?;
     let units: u32 = cart.lines.iter().map(|line| line.quantity).sum();
     let skus: Vec<&str> = cart.lines.iter().map(|line| line.sku.as_str()).collect();
-    HttpResponse::Ok().json(json!({ "email": cart.email, "units": units, "skus": skus }))
+    Ok(HttpResponse::Ok().json(json!({ "email": cart.email, "units": units, "skus": skus })))
 }
 
 async fn fail_internally() -> Result<HttpResponse, AppError> {

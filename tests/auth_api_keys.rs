@@ -5,7 +5,7 @@ mod common;
 
 use common::people::{
     audit_rows, delete_as, delete_with_token, get_as, get_with_token, operator, post_as, signup,
-    staff,
+    staff, step_up,
 };
 use common::{assert_error, TestApp};
 use serde_json::{json, Value};
@@ -148,7 +148,10 @@ async fn buyers_have_no_keys_and_staff_do() {
     assert_error(get_as(&app, &buyer, "/v1/api_keys").await, 403, "forbidden").await;
     let operator = operator(&app).await;
     for person in [staff(&app, &operator, "finance").await, operator.clone()] {
-        let response = post_as(&app, &person, "/v1/api_keys", &json!({"name": "reports"})).await;
+        // Staff step up: a TOTP session and a fresh code (tests/security_secrets.rs).
+        let (person, code) = step_up(&app, &person).await;
+        let body = json!({"name": "reports", "totp_code": code});
+        let response = post_as(&app, &person, "/v1/api_keys", &body).await;
         assert_eq!(response.status(), 201, "{}", person.role);
     }
 }

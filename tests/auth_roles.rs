@@ -3,7 +3,8 @@
 mod common;
 
 use common::people::{
-    audit_rows, everyone, get_as, operator, pool, post_as, signup, staff, unique_email, Person,
+    audit_rows, everyone, get_as, operator, pool, post_as, signup, staff, step_up, unique_email,
+    Person,
 };
 use common::{assert_error, TestApp};
 use serde_json::{json, Value};
@@ -67,7 +68,15 @@ async fn each_role_against_each_auth_endpoint() {
     let target = signup(&app, "buyer").await;
     for (endpoint, expected, anonymous) in MATRIX {
         for (person, status) in people.iter().zip(expected) {
-            let response = call(&app, Some(person), endpoint, &target.user_id).await;
+            // Staff create keys with the step up: a TOTP session and a fresh code.
+            let response = if matches!(endpoint, Call::CreateApiKey) && person.totp_secret.is_some()
+            {
+                let (person, code) = step_up(&app, person).await;
+                let body = json!({"name": "k", "totp_code": code});
+                post_as(&app, &person, "/v1/api_keys", &body).await
+            } else {
+                call(&app, Some(person), endpoint, &target.user_id).await
+            };
             assert_eq!(
                 response.status().as_u16(),
                 status,

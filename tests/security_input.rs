@@ -334,11 +334,13 @@ async fn json_strings_with_control_characters_are_refused_naming_the_field() {
     )
     .await;
     assert_eq!(error["param"], "slug");
-    // Nested: the path of the field, as other shape errors name it.
+    // Nested: the path of the field, as other shape errors name it (a buyer's
+    // checkout: the role is checked before the body).
+    let buyer = signup(&app, "buyer").await;
     let response = app
         .client
         .post(format!("{}/v1/checkout", app.address))
-        .header("authorization", bearer(&seller.token))
+        .header("authorization", bearer(&buyer.token))
         .header("idempotency-key", "nested-nul")
         .json(&json!({"shipping": {"name": "Ann\u{0}", "line1": "1 Main St", "city": "X", "postal_code": "1", "country": "US"}}))
         .send()

@@ -523,10 +523,12 @@ pub async fn operator_api_key(url: &str) -> String {
             email,
             role: bazaar::auth::Role::Operator,
         };
-        bazaar::auth::create_api_key(
+        // Straight from the database: no second factor to step up with.
+        bazaar::auth::issue_api_key(
             conn,
             &caller,
             "load bench",
+            None,
             &bazaar::auth::RequestContext::default(),
             bazaar::db::now(),
         )

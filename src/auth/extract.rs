@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::api_keys::effective_expiry;
 use super::schema::{api_keys, sessions, users};
 use super::tokens::{self, Bearer};
 use super::{Caller, Role, UserId};
@@ -34,7 +35,7 @@ pub(crate) struct Authenticated {
 
 impl Authenticated {
     /// The caller, unless the TOTP gate holds them back.
-    fn into_caller(self) -> Result<Caller, AppError> {
+    pub(crate) fn into_caller(self) -> Result<Caller, AppError> {
         if self.totp_enrollment_pending {
             return Err(totp_enrollment_required());
         }
@@ -84,23 +85,50 @@ pub(crate) fn resolve_bearer(
                     enrolled,
                 )
             }),
-        Some(Bearer::ApiKey { prefix }) => api_keys::table
-            .inner_join(users::table)
-            .filter(api_keys::prefix.eq(prefix))
-            .filter(api_keys::revoked_at.is_null())
-            .select((
-                api_keys::secret_hash,
-                users::id,
-                users::email,
-                users::role,
-                users::totp_enrolled_at,
-            ))
-            .first::<(String, String, String, String, Option<NaiveDateTime>)>(conn)
-            .optional()?
-            .filter(|(secret_hash, ..)| tokens::digests_equal(secret_hash, &tokens::digest(token)))
-            .map(|(_, user_id, email, role, enrolled)| {
-                (Credential::ApiKey, user_id, email, role, enrolled)
-            }),
+        Some(Bearer::ApiKey { prefix }) => {
+            type KeyRow = (
+                String,
+                NaiveDateTime,
+                Option<NaiveDateTime>,
+                String,
+                String,
+                String,
+                Option<NaiveDateTime>,
+            );
+            let found = api_keys::table
+                .inner_join(users::table)
+                .filter(api_keys::prefix.eq(prefix))
+                .filter(api_keys::revoked_at.is_null())
+                .select((
+                    api_keys::secret_hash,
+                    api_keys::created_at,
+                    api_keys::expires_at,
+                    users::id,
+                    users::email,
+                    users::role,
+                    users::totp_enrolled_at,
+                ))
+                .first::<KeyRow>(conn)
+                .optional()?
+                .filter(|(secret_hash, ..)| {
+                    tokens::digests_equal(secret_hash, &tokens::digest(token))
+                });
+            match found {
+                None => None,
+                Some((_, created_at, expires_at, user_id, email, role, enrolled)) => {
+                    // Only the holder of the real key learns it expired.
+                    let expiry = Role::parse(&role)
+                        .and_then(|role| effective_expiry(role, created_at, expires_at));
+                    if expiry.is_some_and(|at| at <= now) {
+                        return Err(AppError::UnauthenticatedWith {
+                            code: "api_key_expired",
+                            message: "this API key has expired; create a new one".into(),
+                        });
+                    }
+                    Some((Credential::ApiKey, user_id, email, role, enrolled))
+                }
+            }
+        }
     };
     let Some((credential, user_id, email, role, enrolled)) = found else {
         return Ok(None);
@@ -210,7 +238,8 @@ impl FromRequest for Authenticated {
 /// Where a request came from, for audit rows: the peer address and request id.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
-    /// The TCP peer's IP (a proxy's, when there is one in front).
+    /// The client's IP: the TCP peer, or the forwarded client when the peer is
+    /// a trusted proxy (`server.trusted_proxies`).
     pub ip: Option<String>,
     /// The request's id, as echoed in `X-Request-Id`.
     pub request_id: Option<String>,
@@ -222,7 +251,7 @@ impl FromRequest for RequestContext {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(Ok(RequestContext {
-            ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+            ip: crate::http::client_addr::client_ip(req).map(|ip| ip.to_string()),
             request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
         }))
     }

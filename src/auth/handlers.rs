@@ -102,10 +102,11 @@ async fn create_user(
     context: RequestContext,
     body: JsonBody<SignupRequest>,
 ) -> Result<HttpResponse, AppError> {
+    // Public: nothing to authorise, and a refused body uses no sign-up allowance.
+    let body = body.into_inner()?;
     limits
         .signup
         .take(context.ip.as_deref().unwrap_or("unknown"))?;
-    let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
     let user = db::run(&pool, move |conn| {
@@ -162,7 +163,7 @@ async fn set_role(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Operator])?;
     let target = UserId(path.into_inner());
-    let role = body.into_inner().role;
+    let role = body.into_inner()?.role;
     let user = db::run(&pool, move |conn| {
         users::change_role(conn, &caller, &target, role, &context, db::now())
     })
@@ -193,7 +194,7 @@ async fn create_session(
     context: RequestContext,
     body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let attempt = LoginAttempt {
         email: body.email,
         password: body.password,
@@ -255,10 +256,10 @@ async fn start_totp(
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, AppError> {
-    let issuer = settings.auth.totp_issuer.clone();
+    let auth = settings.auth.clone();
     let caller = authenticated.caller;
     let enrolment = db::run(&pool, move |conn| {
-        totp::start_totp_enrolment(conn, &caller, &issuer, db::now())
+        totp::start_totp_enrolment(conn, &caller, &auth, db::now())
     })
     .await?;
     Ok(HttpResponse::Created().json(enrolment))
@@ -280,13 +281,15 @@ struct ConfirmTotpRequest {
 async fn confirm_totp(
     authenticated: Authenticated,
     pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
     context: RequestContext,
     body: JsonBody<ConfirmTotpRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let code = body.into_inner().code;
+    let code = body.into_inner()?.code;
     let caller = authenticated.caller;
+    let auth = settings.auth.clone();
     db::run(&pool, move |conn| {
-        totp::confirm_totp(conn, &caller, &code, &context, db::now())
+        totp::confirm_totp(conn, &caller, &auth, &code, &context, db::now())
     })
     .await?;
     Ok(HttpResponse::Ok().json(TotpConfirmed {
@@ -298,24 +301,49 @@ async fn confirm_totp(
 #[serde(deny_unknown_fields)]
 struct CreateApiKeyRequest {
     name: String,
+    /// Days until the key expires: staff keys 1 to 90 (default 90); seller
+    /// keys 1 to 365, or omitted for a key that does not expire.
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+    /// Staff only, required: a current code of the caller's authenticator
+    /// (the step up; the session must also have been signed in with a code).
+    #[serde(default)]
+    totp_code: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/api_keys", tag = "auth",
     request_body = CreateApiKeyRequest,
     responses(
         (status = 201, description = "The key, shown only here", body = super::api_keys::ApiKeyCreated),
+        (status = 403, description = "`step_up_required`: staff create keys from a session signed in with a TOTP code", body = ErrorBody),
         (status = 409, description = "`api_keys_limit`: too many live keys", body = ErrorBody),
+        (status = 422, description = "`invalid_name`, `invalid_expiry`, `totp_required` or `totp_invalid`", body = ErrorBody),
     ),
     extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn create_api_key(
-    caller: Caller,
+    authenticated: Authenticated,
     pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
     context: RequestContext,
     body: JsonBody<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let name = body.into_inner().name;
+    let session_id = match &authenticated.credential {
+        Credential::Session { session_id } => Some(session_id.clone()),
+        Credential::ApiKey => None,
+    };
+    let caller = authenticated.into_caller()?;
+    // The role check `create_api_key` makes again, before the body is read.
+    caller.require(&api_keys::API_KEY_ROLES)?;
+    let body = body.into_inner()?;
+    let request = api_keys::NewApiKey {
+        name: body.name,
+        expires_in_days: body.expires_in_days,
+        session_id,
+        totp_code: body.totp_code,
+    };
+    let auth = settings.auth.clone();
     let created = db::run(&pool, move |conn| {
-        api_keys::create_api_key(conn, &caller, &name, &context, db::now())
+        api_keys::create_api_key(conn, &caller, &request, &auth, &context, db::now())
     })
     .await?;
     Ok(HttpResponse::Created().json(created))

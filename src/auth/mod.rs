@@ -28,6 +28,7 @@ mod sessions;
 mod throttle;
 mod tokens;
 mod totp;
+mod totp_keys;
 mod users;
 
 use std::fmt;
@@ -36,7 +37,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-pub use api_keys::{create_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView};
+pub use api_keys::{
+    create_api_key, issue_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView,
+    NewApiKey,
+};
 pub use audit::{list_audit_log, record_audit, AuditEntry, AuditRecord, AUDIT_PAGE_MAX};
 pub use email::Email;
 pub use extract::{browser_session, BrowserSession, MaybeCaller, RequestContext};
@@ -45,6 +49,7 @@ pub use password::Password;
 pub use sessions::{login, logout, LoginAttempt, SessionCreated};
 pub use throttle::LoginThrottle;
 pub use totp::{confirm_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S};
+pub use totp_keys::reencrypt_totp_secrets;
 pub use users::{
     change_role, create_operator, find_user_by_email, get_me, get_user, signup, Me, UserView,
 };

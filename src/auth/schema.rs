@@ -36,6 +36,7 @@ diesel::table! {
         secret_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 

@@ -9,6 +9,7 @@ use super::audit::{record_audit_at, AuditEntry};
 use super::password::{self, PASSWORD_CHARS_MAX};
 use super::schema::sessions;
 use super::throttle::{email_at, LoginThrottle, Scope};
+use super::totp_keys::TotpKeys;
 use super::users::{load_by_email, UserRow, UserView};
 use super::{tokens, totp, Email, RequestContext, UserId};
 use crate::config::AuthSettings;
@@ -148,8 +149,9 @@ pub fn login(
             // Not a guess: the client has yet to ask for the code. Counted as nothing.
             return Err(totp_required());
         };
-        let secret = user.totp_secret.as_deref().unwrap_or_default();
-        if !totp::accept_login_code(conn, &user.id, secret, code, now)? {
+        let stored = user.totp_secret.as_deref().unwrap_or_default();
+        let keys = TotpKeys::load(conn, settings)?;
+        if !totp::accept_login_code(conn, &keys, &user.id, stored, code, now)? {
             return Err(refuse(
                 conn,
                 &throttle,

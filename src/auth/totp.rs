@@ -9,8 +9,10 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 use super::audit::{record_audit_at, AuditEntry};
 use super::schema::users;
+use super::totp_keys::TotpKeys;
 use super::users::load_by_id;
 use super::{Caller, RequestContext};
+use crate::config::AuthSettings;
 use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
 
@@ -55,23 +57,38 @@ pub(crate) fn matching_step(secret_base32: &str, code: &str, now: NaiveDateTime)
     build(secret, "", None).ok()?.check(code, time)
 }
 
-/// Accepts a login code for `user_id`, at most once per step: the step is stored,
-/// and an equal or older step is refused, so a code seen over a shoulder or in a
-/// log cannot be replayed.
+/// Accepts a login (or step-up) code for `user_id`, whose stored secret is
+/// `stored` (sealed, or plaintext from before encryption), at most once per
+/// step: the step is stored, and an equal or older step is refused, so a code
+/// seen over a shoulder or in a log cannot be replayed. A secret that is
+/// plaintext or sealed under an old key is sealed under the current one.
 ///
 /// # Errors
-/// Database errors.
+/// Database errors; a secret no configured key opens.
 pub(crate) fn accept_login_code(
     conn: &mut DbConnection,
+    keys: &TotpKeys,
     user_id: &str,
-    secret_base32: &str,
+    stored: &str,
     code: &str,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    let Some(step) = matching_step(secret_base32, code, now).and_then(|s| i64::try_from(s).ok())
+    let opened = keys.open(user_id, stored)?;
+    let Some(step) =
+        matching_step(&opened.secret_base32, code, now).and_then(|s| i64::try_from(s).ok())
     else {
         return Ok(false);
     };
+    if opened.stale {
+        let sealed = keys.seal(user_id, &opened.secret_base32)?;
+        diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::totp_secret.eq(stored)),
+        )
+        .set(users::totp_secret.eq(sealed))
+        .execute(conn)?;
+    }
     // One conditional update: two racing logins with the same code cannot both win.
     let updated = diesel::update(
         users::table.find(user_id).filter(
@@ -100,11 +117,14 @@ fn already_enrolled() -> AppError {
 pub fn start_totp_enrolment(
     conn: &mut DbConnection,
     caller: &Caller,
-    issuer: &str,
+    settings: &AuthSettings,
     now: NaiveDateTime,
 ) -> Result<TotpEnrolment, AppError> {
+    let issuer = settings.totp_issuer.as_str();
     let secret = Secret::generate();
     let secret_base32 = secret.to_base32();
+    // Only the sealed secret is stored; the plain one is in this answer only.
+    let sealed = TotpKeys::load(conn, settings)?.seal(caller.user_id.as_str(), &secret_base32)?;
     let otpauth_url = build(secret, &caller.email, Some(issuer))?
         .to_url()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("otpauth url: {e}")))?;
@@ -113,10 +133,7 @@ pub fn start_totp_enrolment(
             .find(caller.user_id.as_str())
             .filter(users::totp_enrolled_at.is_null()),
     )
-    .set((
-        users::totp_secret.eq(&secret_base32),
-        users::updated_at.eq(now),
-    ))
+    .set((users::totp_secret.eq(&sealed), users::updated_at.eq(now)))
     .execute(conn)?;
     if updated == 0 {
         return Err(already_enrolled());
@@ -136,6 +153,7 @@ pub fn start_totp_enrolment(
 pub fn confirm_totp(
     conn: &mut DbConnection,
     caller: &Caller,
+    settings: &AuthSettings,
     code: &str,
     context: &RequestContext,
     now: NaiveDateTime,
@@ -145,12 +163,15 @@ pub fn confirm_totp(
         if row.totp_enrolled_at.is_some() {
             return Err(already_enrolled());
         }
-        let Some(secret) = row.totp_secret else {
+        let Some(stored) = row.totp_secret else {
             return Err(AppError::Conflict {
                 code: "totp_enrolment_not_started",
                 message: "start enrolment with POST /v1/me/totp first".into(),
             });
         };
+        let secret = TotpKeys::load(conn, settings)?
+            .open(caller.user_id.as_str(), &stored)?
+            .secret_base32;
         let step = matching_step(&secret, code, now)
             .and_then(|s| i64::try_from(s).ok())
             .ok_or_else(|| {

@@ -190,7 +190,7 @@ async fn create_product(
     body: JsonBody<CreateProductRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (viewer, staff) = seller_actor(&caller, true)?;
-    let new = NewProduct::try_from(body.into_inner())?;
+    let new = NewProduct::try_from(body.into_inner()?)?;
     let shop_id = path.into_inner();
     let product = db::run(&pool, move |conn| {
         store::create_product(conn, &shop_id, &viewer, staff, &new)
@@ -216,7 +216,7 @@ async fn update_product(
     body: JsonBody<UpdateProductRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (viewer, staff) = seller_actor(&caller, true)?;
-    let patch = ProductPatch::try_from(body.into_inner())?;
+    let patch = ProductPatch::try_from(body.into_inner()?)?;
     let id = path.into_inner();
     if !is_product_id(&id) {
         return Err(product_not_found());

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+mod net;
 mod raw;
 mod tls;
 
+pub use net::IpRange;
 use raw::RawSettings;
 pub use tls::TlsSettings;
 
@@ -27,7 +29,9 @@ pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 pub const ENV_PREFIX: &str = "BAZAAR";
 
 /// Keys whose values are secrets: accepted from the environment or a file, never from a config file.
-pub const SECRET_KEYS: [&str; 4] = [
+pub const SECRET_KEYS: [&str; 6] = [
+    "server.metrics_token",
+    "auth.totp_encryption_keys",
     "provider.secret_key",
     "provider.webhook_secrets",
     "provider.connect_webhook_secrets",
@@ -119,6 +123,10 @@ pub struct AuthSettings {
     pub login_lockout: Duration,
     /// Shown by authenticator apps next to the operator's account.
     pub totp_issuer: String,
+    /// Keys (64 hex characters each) the TOTP secrets are encrypted with at
+    /// rest: the first encrypts, all decrypt. Empty: a key kept in the database
+    /// (development only; `BAZAAR_ENV=production` refuses to start without one).
+    pub totp_encryption_keys: Vec<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +142,26 @@ pub struct ServerSettings {
     /// TLS on the listener (`server.tls_cert_file` + `server.tls_key_file`);
     /// `None` serves plain HTTP, for a proxy that terminates TLS.
     pub tls: Option<TlsSettings>,
+    /// How long a request's head (request line and headers) may take to
+    /// arrive (`server.request_header_timeout_ms`): 408, then the connection
+    /// is closed. Also closes a kept-alive connection whose next request has
+    /// not fully arrived this long after its keep-alive ended.
+    pub request_header_timeout: Duration,
+    /// How long a request's body may take to arrive, from its head
+    /// (`server.body_timeout_ms`): 408 `request_timeout`, connection closed.
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold
+    /// (`server.connections_per_address_max`); more are closed on accept.
+    /// `None` (0): no cap.
+    pub connections_per_address_max: Option<usize>,
+    /// A second listener serving only `/metrics` (plain HTTP, for a scraper on
+    /// a private network); the main listener then answers 404 there.
+    pub metrics_bind: Option<SocketAddr>,
+    /// A bearer token `/metrics` requires when set.
+    pub metrics_token: Option<SecretString>,
+    /// Peers whose `X-Forwarded-For` is believed (a proxy in front); empty:
+    /// the client address is always the TCP peer.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 #[derive(Debug, Clone)]
@@ -348,6 +376,13 @@ impl Settings {
             return Err(invalid(
                 "provider.kind",
                 "BAZAAR_ENV=production needs provider.kind = stripe (the sandbox moves no money)",
+            ));
+        }
+        // A key kept next to the secrets it protects protects nothing.
+        if env_name == Some("production") && settings.auth.totp_encryption_keys.is_empty() {
+            return Err(invalid(
+                "auth.totp_encryption_keys",
+                "required when BAZAAR_ENV=production: set BAZAAR__AUTH__TOTP_ENCRYPTION_KEYS or auth.totp_encryption_keys_file (64 hex characters: openssl rand -hex 32)",
             ));
         }
         Ok(settings)

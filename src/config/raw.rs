@@ -17,6 +17,8 @@ const POOL_SIZE_MAX_LIMIT: u32 = 256;
 const BODY_BYTES_MAX_LIMIT: usize = 16 * 1024 * 1024;
 /// A year: longer sandbox delays only make tests advance the clock further.
 const SANDBOX_DELAY_S_MAX: i64 = 31_536_000;
+/// A shorter bearer token for `/metrics` could be guessed.
+const METRICS_TOKEN_CHARS_MIN: usize = 32;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +93,8 @@ struct RawAuth {
     login_failures_max: u32,
     login_lockout_s: u64,
     totp_issuer: String,
+    totp_encryption_keys: Option<SecretString>,
+    totp_encryption_keys_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +122,13 @@ struct RawServer {
     tls_cert_file: String,
     tls_key_file: String,
     cors_allowed_origins: String,
+    request_header_timeout_ms: u64,
+    body_timeout_ms: u64,
+    connections_per_address_max: usize,
+    metrics_bind: String,
+    metrics_token: Option<SecretString>,
+    metrics_token_file: Option<PathBuf>,
+    trusted_proxies: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +204,12 @@ impl RawSettings {
     }
 }
 
+/// Bounds of `server.request_header_timeout_ms` and `server.body_timeout_ms`:
+/// under 100 ms honest clients on slow links fail; over 10 minutes the
+/// timeout no longer protects anything.
+const SERVER_TIMEOUT_MS_MIN: u64 = 100;
+const SERVER_TIMEOUT_MS_MAX: u64 = 600_000;
+
 impl RawServer {
     fn validate(self) -> Result<ServerSettings, ConfigError> {
         let bind = self.bind.parse().map_err(|_| {
@@ -214,7 +231,33 @@ impl RawServer {
             .filter(|origin| !origin.is_empty())
             .map(cors_origin)
             .collect::<Result<Vec<_>, _>>()?;
+        let (metrics_bind, metrics_token, trusted_proxies) = edge_settings(
+            &self.metrics_bind,
+            self.metrics_token,
+            self.metrics_token_file,
+            &self.trusted_proxies,
+        )?;
+        let timeout = |key: &str, ms: u64| {
+            if (SERVER_TIMEOUT_MS_MIN..=SERVER_TIMEOUT_MS_MAX).contains(&ms) {
+                Ok(Duration::from_millis(ms))
+            } else {
+                Err(invalid(
+                    key,
+                    format!("must be between {SERVER_TIMEOUT_MS_MIN} and {SERVER_TIMEOUT_MS_MAX}"),
+                ))
+            }
+        };
         Ok(ServerSettings {
+            metrics_bind,
+            metrics_token,
+            trusted_proxies,
+            request_header_timeout: timeout(
+                "server.request_header_timeout_ms",
+                self.request_header_timeout_ms,
+            )?,
+            body_timeout: timeout("server.body_timeout_ms", self.body_timeout_ms)?,
+            connections_per_address_max: (self.connections_per_address_max > 0)
+                .then_some(self.connections_per_address_max),
             bind,
             workers: (self.workers > 0).then_some(self.workers),
             cors_allowed_origins,
@@ -461,7 +504,10 @@ impl RawAuth {
                 "must be non-empty and without ':'",
             ));
         }
+        let totp_encryption_keys =
+            totp_encryption_keys(self.totp_encryption_keys, self.totp_encryption_keys_file)?;
         Ok(AuthSettings {
+            totp_encryption_keys,
             session_ttl: Duration::from_secs(self.session_ttl_s),
             login_failures_max: self.login_failures_max,
             login_lockout: Duration::from_secs(self.login_lockout_s),
@@ -668,4 +714,80 @@ fn secret_list(
         secrets.push(SecretString::from(part.to_owned()));
     }
     Ok(secrets)
+}
+
+/// The keys TOTP secrets are encrypted with: 32 bytes each, as 64 hex
+/// characters, comma or newline separated; the first encrypts, all decrypt.
+fn totp_encryption_keys(
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+) -> Result<Vec<SecretString>, ConfigError> {
+    const KEY: &str = "auth.totp_encryption_keys";
+    let Some(joined) = secret(KEY, value, file)? else {
+        return Ok(Vec::new());
+    };
+    let mut keys = Vec::new();
+    for part in joined.expose_secret().split([',', '\n']).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        if part.len() != 64 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                KEY,
+                "each key is 32 bytes as 64 hex characters (openssl rand -hex 32)",
+            ));
+        }
+        keys.push(SecretString::from(part.to_ascii_lowercase()));
+    }
+    Ok(keys)
+}
+
+/// `server.metrics_bind`, `server.metrics_token` and `server.trusted_proxies`.
+type EdgeSettings = (
+    Option<std::net::SocketAddr>,
+    Option<SecretString>,
+    Vec<super::IpRange>,
+);
+
+fn edge_settings(
+    metrics_bind: &str,
+    metrics_token: Option<SecretString>,
+    metrics_token_file: Option<PathBuf>,
+    trusted_proxies: &str,
+) -> Result<EdgeSettings, ConfigError> {
+    let metrics_bind = match metrics_bind.trim() {
+        "" => None,
+        address => Some(address.parse().map_err(|_| {
+            invalid(
+                "server.metrics_bind",
+                format!("`{address}` is not an address like 127.0.0.1:9091 (\"\" = none)"),
+            )
+        })?),
+    };
+    let metrics_token = secret("server.metrics_token", metrics_token, metrics_token_file)?;
+    if metrics_token
+        .as_ref()
+        .is_some_and(|token| token.expose_secret().len() < METRICS_TOKEN_CHARS_MIN)
+    {
+        return Err(invalid(
+            "server.metrics_token",
+            format!("must be at least {METRICS_TOKEN_CHARS_MIN} characters (openssl rand -hex 32)"),
+        ));
+    }
+    let trusted_proxies = trusted_proxies
+        .split(',')
+        .map(str::trim)
+        .filter(|proxy| !proxy.is_empty())
+        .map(|proxy| {
+            super::IpRange::parse(proxy).map_err(|problem| {
+                invalid(
+                    "server.trusted_proxies",
+                    format!(
+                        "`{proxy}` {problem}; give IPs or CIDRs like 10.0.0.0/8, comma-separated"
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((metrics_bind, metrics_token, trusted_proxies))
 }

@@ -387,3 +387,45 @@ where
     })
     .await?
 }
+
+/// The installation's secret named `name` (hex), if it was made.
+///
+/// # Errors
+/// A database failure (for example, migrations not applied yet).
+pub fn stored_secret(conn: &mut DbConnection, name: &str) -> Result<Option<String>, AppError> {
+    Ok(schema::web_secrets::table
+        .find(name)
+        .select(schema::web_secrets::secret)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+/// The installation's secret named `name`: 32 random bytes (hex), made on first
+/// use and kept in the database, so every process sharing it uses the same one
+/// (two racing to make it both end up with the one that was stored).
+///
+/// # Errors
+/// A database failure (for example, migrations not applied yet).
+pub fn installation_secret(conn: &mut DbConnection, name: &str) -> Result<String, AppError> {
+    if let Some(secret) = stored_secret(conn, name)? {
+        return Ok(secret);
+    }
+    let fresh: [u8; 32] = rand::random();
+    let inserted = diesel::insert_into(schema::web_secrets::table)
+        .values((
+            schema::web_secrets::name.eq(name),
+            schema::web_secrets::secret.eq(hex::encode(fresh)),
+            schema::web_secrets::created_at.eq(now()),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_)
+        | Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {}
+        Err(other) => return Err(other.into()),
+    }
+    stored_secret(conn, name)?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("installation secret {name} vanished")))
+}

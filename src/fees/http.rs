@@ -260,7 +260,7 @@ async fn create_rule(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Operator])?;
-    let new = NewRule::try_from(body.into_inner())?;
+    let new = NewRule::try_from(body.into_inner()?)?;
     let actor = caller.user_id.clone();
     let rule = db::run(&pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -336,7 +336,7 @@ async fn add_version(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Operator])?;
-    let new = NewTerms::try_from(body.into_inner())?;
+    let new = NewTerms::try_from(body.into_inner()?)?;
     let rule_id = path.into_inner();
     let actor = caller.user_id.clone();
     let version = db::run(&pool, move |conn| {
@@ -378,7 +378,7 @@ async fn retire_rule(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Operator])?;
-    let effective_to = body.into_inner().effective_to.map(stored_time);
+    let effective_to = body.into_inner()?.effective_to.map(stored_time);
     let rule_id = path.into_inner();
     let actor = caller.user_id.clone();
     let rule = db::run(&pool, move |conn| {
@@ -413,7 +413,7 @@ async fn preview(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
-    let question = PreviewQuestion::try_from(body.into_inner())?;
+    let question = PreviewQuestion::try_from(body.into_inner()?)?;
     let amount = question.amount;
     let version = db::run(&pool, move |conn| {
         store::rule_in_force(

@@ -4,6 +4,13 @@
 //! wrong content type, too large, not JSON, wrong shape — is answered in the
 //! API's error shape, with the path of the offending field in `param`
 //! (`lines[0].quantity`), which actix's extractor cannot report.
+//!
+//! Extraction itself never fails: the extractor reads the body (never past the
+//! limit) and keeps the outcome, and the handler asks for it with
+//! [`JsonBody::into_inner`] once it has authenticated (the `Caller` extractor)
+//! and authorised the caller. So a request without valid credentials is a 401
+//! and one from a role that may not call the endpoint a 403, whatever its body,
+//! and the schema's field names are told only to callers who may use it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,9 +31,12 @@ pub struct BodyLimit(pub usize);
 /// Used when no [`BodyLimit`] is registered (64 KiB, the configured default).
 pub(crate) const BODY_BYTES_MAX_DEFAULT: usize = 64 * 1024;
 
-/// A JSON request body deserialized into `T`.
+/// A JSON request body deserialized into `T`, or why it could not be.
+///
+/// Handlers call [`JsonBody::into_inner`] after their role checks: the
+/// extractor defers every body error to that call.
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T>(Result<T, AppError>);
 
 /// Reads a whole body of at most `limit` bytes.
 ///
@@ -55,8 +65,14 @@ pub(crate) async fn read_body(
 }
 
 impl<T> JsonBody<T> {
-    /// The deserialized value.
-    pub fn into_inner(self) -> T {
+    /// The deserialized value. Call it only after authorising the caller.
+    ///
+    /// # Errors
+    /// What the body was refused for: 415 `unsupported_media_type` for a
+    /// content type that is not JSON, 413 `body_too_large` past the limit, 400
+    /// `unreadable_body` or `malformed_json`, 422 for JSON of the wrong shape
+    /// (see [`parse`]).
+    pub fn into_inner(self) -> Result<T, AppError> {
         self.0
     }
 }
@@ -77,16 +93,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .and_then(|value| value.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(AppError::UnsupportedMediaType {
-                    message: "send the body as JSON with Content-Type: application/json".into(),
-                });
+            // Never an extraction error: the handler authenticates and
+            // authorises first, then reads this outcome.
+            let outcome = async {
+                if !content_type_ok {
+                    return Err(AppError::UnsupportedMediaType {
+                        message: "send the body as JSON with Content-Type: application/json".into(),
+                    });
+                }
+                if declared_length.is_some_and(|length| length > limit) {
+                    return Err(AppError::PayloadTooLarge { limit_bytes: limit });
+                }
+                let body = read_body(&mut payload, limit).await?;
+                parse(&body)
             }
-            if declared_length.is_some_and(|length| length > limit) {
-                return Err(AppError::PayloadTooLarge { limit_bytes: limit });
-            }
-            let body = read_body(&mut payload, limit).await?;
-            parse(&body).map(JsonBody)
+            .await;
+            Ok(JsonBody(outcome))
         })
     }
 }

@@ -3,14 +3,28 @@
 //!
 //! Each server owns its registry (not the process-global one), so several
 //! servers in one process — the test suite — never mix their counts.
+//!
+//! Who may read them: [`authorize`] (`server.metrics_bind`, `server.metrics_token`,
+//! or else this machine only).
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, ResponseError};
+use secrecy::ExposeSecret;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use crate::config::Settings;
 use crate::db::DbPool;
+use crate::error::AppError;
+use crate::http::client_addr;
 
 /// Latency buckets in seconds: fine below 50 ms, where our targets are.
 const LATENCY_BUCKETS_S: [f64; 14] = [
@@ -90,4 +104,87 @@ impl Metrics {
         }
         String::from_utf8_lossy(&buffer).into_owned()
     }
+}
+
+/// The address of the listener that serves only `/metrics`
+/// (`server.metrics_bind`, as bound), if there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListener(pub Option<SocketAddr>);
+
+/// Who may read `/metrics`:
+/// - with `server.metrics_bind`, only requests on that listener (404 elsewhere);
+/// - with `server.metrics_token`, only requests carrying it as a bearer token
+///   (401 otherwise), on whichever listener serves it;
+/// - with neither, only clients on this machine: a loopback client address
+///   with no `X-Forwarded-For` or `Forwarded` header (a proxy on this machine
+///   forwards the internet); 404 to everyone else, as if there were no route.
+///
+/// # Errors
+/// 404 `route_not_found` or 401 `unauthenticated`, as above.
+pub fn authorize(req: &HttpRequest) -> Result<(), AppError> {
+    let listener = req
+        .app_data::<MetricsListener>()
+        .and_then(|listener| listener.0);
+    let token = req
+        .app_data::<web::Data<Settings>>()
+        .and_then(|settings| settings.server.metrics_token.clone());
+    if let Some(listener) = listener {
+        if req.app_config().local_addr() != listener {
+            return Err(AppError::RouteNotFound);
+        }
+    }
+    if let Some(token) = token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, given)| given.trim().as_bytes().to_vec())
+            .unwrap_or_default();
+        let expected = token.expose_secret().as_bytes();
+        // Constant time over the expected token's length.
+        let equal = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        return if equal {
+            Ok(())
+        } else {
+            Err(AppError::Unauthenticated)
+        };
+    }
+    if listener.is_some() {
+        return Ok(());
+    }
+    let forwarded = req.headers().contains_key(client_addr::FORWARDED_FOR)
+        || req.headers().contains_key(header::FORWARDED);
+    let local = client_addr::client_ip(req).is_some_and(|ip| ip.is_loopback());
+    if local && !forwarded {
+        Ok(())
+    } else {
+        Err(AppError::RouteNotFound)
+    }
+}
+
+/// On the metrics listener, everything but `/metrics` is 404: the API is not
+/// served on a port meant for a scraper.
+///
+/// # Errors
+/// Those of the inner service.
+pub async fn listener_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let on_metrics_listener = req
+        .app_data::<MetricsListener>()
+        .and_then(|listener| listener.0)
+        .is_some_and(|listener| req.app_config().local_addr() == listener);
+    if on_metrics_listener && req.path() != "/metrics" {
+        let response = AppError::RouteNotFound.error_response();
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }

@@ -2,6 +2,7 @@
 //! the JSON extractor, framework errors in the API's error shape, and the
 //! process probes (`/healthz`, `/readyz`, `/metrics`).
 
+pub mod client_addr;
 pub mod csv;
 pub mod json;
 pub mod metrics;
@@ -9,6 +10,7 @@ pub mod probes;
 pub mod query;
 pub mod rate_limit;
 pub mod routes;
+pub mod slow_clients;
 pub mod text;
 
 use std::time::Instant;

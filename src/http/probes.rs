@@ -1,6 +1,6 @@
 //! Process probes for orchestrators and scrapers.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 
@@ -77,12 +77,26 @@ pub async fn readyz(pool: web::Data<DbPool>) -> Result<web::Json<Readiness>, App
     Ok(web::Json(readiness))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, for scrapers only (see
+/// [`crate::http::metrics::authorize`]).
+///
+/// # Errors
+/// 404 off the metrics listener or to a client elsewhere; 401 without the token.
 #[utoipa::path(get, path = "/metrics", tag = "probes",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)),
+    description = "For scrapers: on the `server.metrics_bind` listener, with the `server.metrics_token` bearer token, or (neither configured) from this machine only; 404 to anyone else.",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, description = "`unauthenticated`: `server.metrics_token` is set and the request does not carry it", body = crate::error::ErrorBody),
+        (status = 404, description = "Not served to this client or on this listener: the answer of a path with no route", body = crate::error::ErrorBody),
+    ),
     extensions(("x-roles" = json!(["anyone"]))))]
-pub async fn metrics(metrics: web::Data<Metrics>, pool: web::Data<DbPool>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn metrics(
+    req: HttpRequest,
+    metrics: web::Data<Metrics>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    crate::http::metrics::authorize(&req)?;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&pool))
+        .body(metrics.render(&pool)))
 }

@@ -169,8 +169,8 @@ async fn post_adjustment(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Finance])?;
+    let request = body.into_inner()?;
     let key = crate::http::idempotency_key_of(&req)?;
-    let request = body.into_inner();
     let actor = caller.user_id.clone();
     let adjustment = db::run(&pool, move |conn| {
         db::write_transaction(conn, |conn| {

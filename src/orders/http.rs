@@ -173,7 +173,7 @@ async fn add_line(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let buyer = caller.user_id.0;
     let view = db::run(&pool, move |conn| {
         cart::add_line(conn, &buyer, &body.product_id, body.quantity)
@@ -194,7 +194,7 @@ async fn set_quantity(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
-    let quantity = body.into_inner().quantity;
+    let quantity = body.into_inner()?.quantity;
     let (buyer, line) = (caller.user_id.0, path.into_inner());
     let view = db::run(&pool, move |conn| {
         cart::set_quantity(conn, &buyer, &line, quantity)
@@ -240,9 +240,10 @@ async fn post_checkout(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
+    let request = body.into_inner()?;
     limits.checkout.take(&caller.user_id.0)?;
     let key = crate::http::idempotency_key_of(&req)?;
-    let request = body.into_inner().parse()?;
+    let request = request.parse()?;
     let buyer = checkout::Buyer {
         user_id: caller.user_id.0,
         email: caller.email,
@@ -294,6 +295,7 @@ struct PayRequest {
         (status = 200, description = "The order, paid (or still processing)", body = BuyerOrderView),
         (status = 402, description = "`card_declined`: the order still awaits payment", body = ErrorBody),
         (status = 409, description = "`order_not_payable`: expired or cancelled", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: `limits.checkout_per_minute` (checkouts and payment attempts together)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     extensions(("x-roles" = json!(["buyer", "operator"]))))]
 async fn pay_order(
@@ -306,9 +308,10 @@ async fn pay_order(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
+    let body = body.into_inner()?;
     limits.checkout.take(&caller.user_id.0)?;
     let attempt = crate::http::idempotency_key_of(&req)?;
-    let payment_method = super::pay::parse_payment_method(&body.into_inner().payment_method)?;
+    let payment_method = super::pay::parse_payment_method(&body.payment_method)?;
     let order = super::pay::pay(
         &pool,
         provider.get_ref(),
@@ -456,6 +459,7 @@ async fn post_refund(
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Support, Role::Seller])?;
+    let request = body.into_inner()?;
     let key = crate::http::idempotency_key_of(&req)?;
     let shops = if caller.is(Role::Seller) {
         let owner = caller.user_id.0.clone();
@@ -475,7 +479,7 @@ async fn post_refund(
         &path.into_inner(),
         refunder,
         key,
-        body.into_inner(),
+        request,
     )
     .await?;
     let mut response = if outcome.refund.status == "pending" {

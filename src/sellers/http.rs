@@ -130,7 +130,7 @@ async fn create_shop(
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller])?;
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let new = NewShop::parse(
         &body.name,
         &body.slug,
@@ -326,7 +326,7 @@ async fn freeze_shop(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Operator])?;
-    let reason = body.into_inner().reason;
+    let reason = body.into_inner()?.reason;
     let shop = set_frozen_audited(&pool, &caller, context, path.into_inner(), Some(reason)).await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }

@@ -17,14 +17,12 @@ use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::render::Chrome;
 use crate::auth::{self, BrowserSession, Caller};
 use crate::config::Settings;
-use crate::db::schema::web_secrets;
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::orders::model::CART_LINES_MAX;
@@ -59,34 +57,7 @@ impl std::fmt::Debug for CsrfKey {
 /// # Errors
 /// A database failure (for example, migrations not applied yet).
 pub fn csrf_key(conn: &mut DbConnection) -> Result<CsrfKey, AppError> {
-    let read = |conn: &mut DbConnection| -> Result<Option<String>, AppError> {
-        Ok(web_secrets::table
-            .find(CSRF_KEY_NAME)
-            .select(web_secrets::secret)
-            .first::<String>(conn)
-            .optional()?)
-    };
-    if let Some(secret) = read(conn)? {
-        return decode_key(&secret);
-    }
-    let fresh: [u8; 32] = rand::random();
-    let inserted = diesel::insert_into(web_secrets::table)
-        .values((
-            web_secrets::name.eq(CSRF_KEY_NAME),
-            web_secrets::secret.eq(hex::encode(fresh)),
-            web_secrets::created_at.eq(db::now()),
-        ))
-        .execute(conn);
-    match inserted {
-        Ok(_)
-        | Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {}
-        Err(other) => return Err(other.into()),
-    }
-    // Another process may have won the race: everyone uses the stored key.
-    decode_key(&read(conn)?.ok_or(AppError::Internal(anyhow::anyhow!("csrf key vanished")))?)
+    decode_key(&crate::db::installation_secret(conn, CSRF_KEY_NAME)?)
 }
 
 fn decode_key(secret: &str) -> Result<CsrfKey, AppError> {

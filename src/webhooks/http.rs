@@ -104,7 +104,7 @@ async fn receive(
     source: Source,
 ) -> Result<HttpResponse, AppError> {
     // The provider retries a 429 later, so a flood is delayed, never lost.
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = crate::http::client_addr::client_ip(&req).map(|ip| ip.to_string());
     limits.webhooks.take(peer.as_deref().unwrap_or("unknown"))?;
     let header = req
         .headers()

@@ -254,3 +254,38 @@ pub async fn audit_rows(app: &TestApp, operator: &Person, action: &str) -> Vec<V
         .cloned()
         .collect()
 }
+
+/// A staff member's second factor, stepped up: a session signed in with a
+/// TOTP code, and a fresh code for a request that asks again (creating an API
+/// key). Used steps are forgotten first, as if half a minute had passed.
+pub async fn step_up(app: &TestApp, person: &Person) -> (Person, String) {
+    async fn forget_used_step(app: &TestApp, user_id: &str) {
+        use diesel::prelude::*;
+        let pool = pool(app);
+        let user_id = user_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().unwrap();
+            diesel::update(bazaar::auth::schema::users::table.find(user_id))
+                .set(bazaar::auth::schema::users::totp_last_step.eq(None::<i64>))
+                .execute(&mut conn)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    }
+    let secret = person.totp_secret.as_deref().expect("enrolled");
+    forget_used_step(app, &person.user_id).await;
+    let token = login_token(
+        app,
+        &person.email,
+        PASSWORD,
+        Some(&totp_code(secret, unix_now())),
+    )
+    .await;
+    forget_used_step(app, &person.user_id).await;
+    let stepped = Person {
+        token,
+        ..person.clone()
+    };
+    (stepped, totp_code(secret, unix_now()))
+}
