@@ -182,11 +182,14 @@ impl Server {
 }
 
 /// Settings every bench server gets: no rate limits in the way (the load is
-/// the point), logs at error level, a fresh folder for the sandbox state.
-const BENCH_ENV: [(&str, &str); 5] = [
+/// the point; the generator is one client address with many connections), logs
+/// at error level, a fresh folder for the sandbox state.
+const BENCH_ENV: [(&str, &str); 7] = [
     ("BAZAAR__LIMITS__SIGNUP_PER_MINUTE", "1000000"),
     ("BAZAAR__LIMITS__CHECKOUT_PER_MINUTE", "1000000"),
     ("BAZAAR__LIMITS__WEBHOOKS_PER_SECOND", "1000000"),
+    ("BAZAAR__LIMITS__PROVIDER_CALLS_PER_MINUTE", "1000000"),
+    ("BAZAAR__SERVER__CONNECTIONS_PER_ADDRESS_MAX", "0"),
     ("BAZAAR__DATABASE__MIGRATE_ON_START", "true"),
     ("RUST_LOG", "error"),
 ];
