@@ -427,6 +427,7 @@ fn server(
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))
             // Pages and API answers alike, for clients that ask (gzip, brotli).
             .wrap(Compress::default())
+            .wrap(from_fn(refuse_unfit_text))
             .wrap(from_fn(http::observe))
             .wrap(security_headers(tls))
             .wrap(Condition::new(
@@ -467,16 +468,23 @@ fn server(
 
 /// No route: a page for browsers outside the API, the API's JSON error otherwise.
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
-    let wants_html = req
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html && !req.path().starts_with("/v1/") {
-        crate::web::render::PageError(AppError::RouteNotFound).error_response()
-    } else {
-        AppError::RouteNotFound.error_response()
+    crate::web::render::error_answer(req.headers(), req.path(), AppError::RouteNotFound)
+}
+
+/// Text no handler may see (NUL, controls, bad UTF-8 in a path, query or form:
+/// [`http::text::refuse_unfit_request`]) is answered 400 here, inside
+/// [`http::observe`] (logged with its request id) and before any handler or
+/// database; as a page for browsers outside the API.
+async fn refuse_unfit_text(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    match http::text::refuse_unfit_request(&mut req).await {
+        Some(refused) => {
+            let answer = crate::web::render::error_answer(req.headers(), req.path(), refused);
+            Ok(req.into_response(answer).map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
     }
 }
 

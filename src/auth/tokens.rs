@@ -65,11 +65,8 @@ pub(crate) fn classify(token: &str) -> Option<Bearer<'_>> {
 
 /// Compares two digests without an early exit, so timing says nothing of where they differ.
 pub(crate) fn digests_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -143,13 +143,7 @@ pub fn authorize(req: &HttpRequest) -> Result<(), AppError> {
             .map(|(_, given)| given.trim().as_bytes().to_vec())
             .unwrap_or_default();
         let expected = token.expose_secret().as_bytes();
-        // Constant time over the expected token's length.
-        let equal = given.len() == expected.len()
-            && given
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+        let equal: bool = subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected).into();
         return if equal {
             Ok(())
         } else {

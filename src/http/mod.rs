@@ -103,14 +103,11 @@ fn accepted_request_id(value: &HeaderValue) -> Option<String> {
 /// Outermost middleware: gives the request an id (the caller's `X-Request-Id` if
 /// it is sane, else a new one), runs it inside a span carrying that id, echoes
 /// the id in the response, logs one access line and records the metrics.
-/// A request whose path, query or form body holds text no handler may see
-/// (NUL, controls, bad UTF-8: [`text::refuse_unfit_request`]) is answered 400
-/// here, before any handler or database.
 ///
 /// # Errors
 /// Only what the inner service returns.
 pub async fn observe(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
@@ -126,17 +123,7 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %request_id, %method, %route);
-    let refused = text::refuse_unfit_request(&mut req)
-        .instrument(span.clone())
-        .await;
-    let mut response = match refused {
-        Some(answer) => req.into_response(answer).map_into_right_body(),
-        None => next
-            .call(req)
-            .instrument(span.clone())
-            .await?
-            .map_into_left_body(),
-    };
+    let mut response = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     let status = response.status();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

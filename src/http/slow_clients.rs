@@ -243,15 +243,17 @@ pub async fn limit(
         tracing::info!(timeout_ms = %body_timeout.as_millis(), "request body too slow");
         let mut answer = HttpResponse::RequestTimeout();
         answer.force_close();
+        // The 408's own headers; the inner answer's others (request id,
+        // security headers, CORS) are kept.
+        let own = [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::CONNECTION,
+        ];
         for (name, value) in inner.headers() {
-            let own = [
-                header::CONTENT_TYPE,
-                header::CONTENT_LENGTH,
-                header::CONTENT_ENCODING,
-                header::ETAG,
-                header::RETRY_AFTER,
-                header::CONNECTION,
-            ];
             if !own.contains(name) {
                 answer.append_header((name.clone(), value.clone()));
             }

@@ -1,7 +1,7 @@
 //! Text the service refuses, in two layers.
 //!
-//! - At the edge ([`refuse_unfit_request`], run by [`super::observe`] before any
-//!   handler): a percent-decoded path segment, query name or value, or
+//! - At the edge ([`refuse_unfit_request`], run by a middleware inside
+//!   [`super::observe`] before any handler): a percent-decoded path segment, query name or value, or
 //!   `application/x-www-form-urlencoded` field that is not UTF-8 (a lone
 //!   surrogate `%ED%A0%80` is not), holds a control character or a Unicode
 //!   noncharacter is a 400 `invalid_text` naming the parameter (`path` for a
@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::http::header;
-use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use actix_web::HttpMessage;
 
 use crate::error::AppError;
 
@@ -160,36 +160,11 @@ fn edge_unfit(decoded: &[u8], line_breaks: bool) -> Option<String> {
 /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); an invalid
 /// escape is kept as it is, as actix does.
 pub fn percent_decode(raw: &str, plus_is_space: bool) -> Cow<'_, [u8]> {
-    let bytes = raw.as_bytes();
-    if !bytes
-        .iter()
-        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
-    {
-        return Cow::Borrowed(bytes);
+    if plus_is_space && raw.contains('+') {
+        let spaced = raw.replace('+', " ");
+        return Cow::Owned(percent_encoding::percent_decode_str(&spaced).collect());
     }
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let escaped = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|pair| Some(hex(pair[0])? * 16 + hex(pair[1])?));
-                if let Some(byte) = escaped {
-                    // At most 0xFF: two hex digits.
-                    out.push(u8::try_from(byte).unwrap_or(u8::MAX));
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    Cow::Owned(out)
+    percent_encoding::percent_decode_str(raw).into()
 }
 
 fn invalid_text(param: &str, why: &str) -> AppError {
@@ -247,10 +222,10 @@ pub fn check_form(body: &[u8]) -> Result<(), AppError> {
     }
 }
 
-/// The answer to a request with unfit text in its path, query or form body
+/// Why a request is refused for unfit text in its path, query or form body
 /// (see the module's documentation), before any handler runs; `None` lets it
 /// through. A form body is read here and put back for the handler.
-pub async fn refuse_unfit_request(req: &mut ServiceRequest) -> Option<HttpResponse> {
+pub async fn refuse_unfit_request(req: &mut ServiceRequest) -> Option<AppError> {
     let refused = match check_path_and_query(req.uri()) {
         Err(error) => error,
         Ok(()) if is_form(req) => check_form_body(req).await.err()?,
@@ -261,17 +236,7 @@ pub async fn refuse_unfit_request(req: &mut ServiceRequest) -> Option<HttpRespon
         param = refused.param(),
         "unfit text refused"
     );
-    // Pages outside the API answer as pages, as the unknown-route answer does.
-    let wants_html = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("text/html"));
-    Some(if wants_html && !req.path().starts_with("/v1/") {
-        crate::web::render::PageError(refused).error_response()
-    } else {
-        refused.error_response()
-    })
+    Some(refused)
 }
 
 fn is_form(req: &ServiceRequest) -> bool {

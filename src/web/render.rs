@@ -262,3 +262,17 @@ impl ResponseError for PageError {
 
 /// A page handler's result.
 pub type PageResult = Result<HttpResponse, PageError>;
+
+/// The answer to `error` for a request to `path`: an error page for a browser
+/// (it accepts HTML) outside the API, the API's JSON error otherwise.
+pub fn error_answer(headers: &header::HeaderMap, path: &str, error: AppError) -> HttpResponse {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !path.starts_with("/v1/") {
+        PageError(error).error_response()
+    } else {
+        error.error_response()
+    }
+}

@@ -202,13 +202,8 @@ impl Visitor {
             return Err(csrf_failed());
         };
         let expected = self.token_for(browser_id);
-        let given = token.as_bytes();
-        let equal = given.len() == expected.len()
-            && given
-                .iter()
-                .zip(expected.as_bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+        let equal: bool =
+            subtle::ConstantTimeEq::ct_eq(token.as_bytes(), expected.as_bytes()).into();
         if equal {
             Ok(())
         } else {
