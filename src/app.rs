@@ -24,6 +24,7 @@ pub struct Application {
     pool: DbPool,
     provider: Arc<dyn Provider>,
     sandbox: Option<Sandbox>,
+    clock: crate::payments::Clock,
     notifier: Arc<Notifier>,
     sweep_interval: std::time::Duration,
     jobs: crate::config::JobSettings,
@@ -83,6 +84,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let secrets = webhook_secrets(&settings);
         let (provider, sandbox) = payments_provider(&settings, port, &secrets).await?;
+        let clock = sandbox.as_ref().map_or_else(crate::payments::Clock::wall, |sandbox| {
+            crate::payments::Clock::ahead_by(sandbox.clock_offset())
+        });
         tracing::info!(
             address = %listener.local_addr()?,
             database = settings.database.url.backend(),
@@ -96,6 +100,7 @@ impl Application {
             Arc::clone(&provider),
             secrets,
             csrf_key,
+            clock.clone(),
             extra_routes,
         )?;
         Ok(Self {
@@ -104,6 +109,7 @@ impl Application {
             pool,
             provider,
             sandbox,
+            clock,
             notifier,
             sweep_interval: settings.orders.sweep_interval,
             jobs: settings.jobs.clone(),
@@ -129,6 +135,11 @@ impl Application {
     /// The payments provider the server uses.
     pub fn provider(&self) -> Arc<dyn Provider> {
         Arc::clone(&self.provider)
+    }
+
+    /// The provider's clock, which fulfilment deadlines are judged by.
+    pub fn clock(&self) -> crate::payments::Clock {
+        self.clock.clone()
     }
 
     /// What the email jobs send with.
@@ -160,6 +171,7 @@ impl Application {
         let sweeper = crate::orders::sweeper::spawn(
             self.pool.clone(),
             Arc::clone(&self.provider),
+            self.clock.clone(),
             self.sweep_interval,
         );
         let workers: Vec<_> = (0..self.jobs.workers)
@@ -377,9 +389,11 @@ fn server(
     provider: Arc<dyn Provider>,
     secrets: crate::webhooks::WebhookSecrets,
     csrf_key: crate::web::visitor::CsrfKey,
+    clock: crate::payments::Clock,
     extra_routes: fn(&mut web::ServiceConfig),
 ) -> anyhow::Result<Server> {
     let csrf_key = web::Data::new(csrf_key);
+    let clock = web::Data::new(clock);
     let metrics = web::Data::new(Metrics::new()?);
     let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
@@ -422,6 +436,7 @@ fn server(
             .app_data(body_limit)
             .app_data(limits.clone())
             .app_data(csrf_key.clone())
+            .app_data(clock.clone())
             .app_data(web::PathConfig::default().error_handler(http::path_error))
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))

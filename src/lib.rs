@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod fees;
+pub mod fulfilment;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
@@ -25,6 +26,7 @@ pub mod payouts;
 pub mod reconcile;
 pub mod sandbox;
 pub mod sellers;
+pub mod shipping;
 pub mod telemetry;
 pub mod web;
 pub mod webhooks;

@@ -110,6 +110,42 @@ pub struct OrderSettings {
     pub unpaid_ttl: Duration,
     /// How often the sweep runs: expiries, transfers, reversals, refunds left pending.
     pub sweep_interval: Duration,
+    /// When a seller's share leaves the platform, unless its fee rule says otherwise.
+    pub release: ReleasePolicy,
+    /// Days after shipment a part not confirmed delivered counts as delivered
+    /// (and, under `on_delivery`, is released), unless its fee rule says otherwise.
+    pub release_after_days: i32,
+}
+
+/// When a seller's share of a part may be transferred to its connected
+/// account; until then the platform holds it (the seller's `payable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleasePolicy {
+    /// As soon as the buyer has paid.
+    OnPayment,
+    /// Once every unit of the part has shipped.
+    OnShipment,
+    /// Once the part is delivered, or `release_after_days` after it shipped.
+    OnDelivery,
+}
+
+impl ReleasePolicy {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnPayment => "on_payment",
+            Self::OnShipment => "on_shipment",
+            Self::OnDelivery => "on_delivery",
+        }
+    }
+
+    /// Parses a stored or configured name.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::OnPayment, Self::OnShipment, Self::OnDelivery]
+            .into_iter()
+            .find(|p| p.as_str() == value)
+    }
 }
 
 /// Sessions, login throttling and the operators' second factor.

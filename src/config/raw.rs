@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
-    EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings,
+    EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings, ReleasePolicy,
     ProviderKind, ProviderSettings, SandboxSettings, ServerSettings, Settings, SmtpTls,
 };
 
@@ -84,6 +84,8 @@ struct RawJobs {
 struct RawOrders {
     unpaid_ttl_s: u64,
     sweep_interval_ms: u64,
+    release: String,
+    release_after_days: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,9 +532,23 @@ impl RawOrders {
                 "must be between 10 and 3600000",
             ));
         }
+        let release = ReleasePolicy::parse(&self.release).ok_or_else(|| {
+            invalid(
+                "orders.release",
+                "must be on_payment, on_shipment or on_delivery",
+            )
+        })?;
+        if !(1..=90).contains(&self.release_after_days) {
+            return Err(invalid(
+                "orders.release_after_days",
+                "must be between 1 and 90",
+            ));
+        }
         Ok(OrderSettings {
             unpaid_ttl: Duration::from_secs(self.unpaid_ttl_s),
             sweep_interval: Duration::from_millis(self.sweep_interval_ms),
+            release,
+            release_after_days: self.release_after_days,
         })
     }
 }

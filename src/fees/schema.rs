@@ -24,6 +24,9 @@ diesel::table! {
         created_at -> Timestamp,
         kept_processing_fee_payer -> Nullable<Text>,
         max_share -> Nullable<Text>,
+        fee_on_shipping -> Nullable<Bool>,
+        release_policy -> Nullable<Text>,
+        release_after_days -> Nullable<Integer>,
     }
 }
 

@@ -262,6 +262,7 @@ fn reserve(
                     amount_minor: *amount,
                     refunded_quantity: 0,
                     restocked_quantity: 0,
+                    shipped_quantity: 0,
                 });
             }
             part_rows.push(PartRow {
@@ -286,6 +287,20 @@ fn reserve(
                 needs_settlement: false,
                 created_at: now,
                 updated_at: now,
+                shipping_minor: 0,
+                shipping_refunded_minor: 0,
+                handling_days: 0,
+                release_policy: "on_payment".into(),
+                release_after_days: 14,
+                fulfilment_status: "unfulfilled".into(),
+                ship_by: None,
+                shipped_at: None,
+                delivered_at: None,
+                delivered_by: None,
+                released_at: None,
+                late_notified_at: None,
+                canceled_at: None,
+                cancel_reason: None,
             });
         }
         if let Some(expected) = request.expected_total_minor {

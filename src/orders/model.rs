@@ -178,6 +178,10 @@ pub struct RefundRequest {
     /// Put the refunded units back into stock (line refunds only).
     #[serde(default)]
     pub restock: bool,
+    /// Also refund what is left of the shipping of each part the lines
+    /// belong to (line refunds only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shipping: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -186,8 +190,12 @@ pub struct RefundRequest {
 /// against the order when it is reserved).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundTarget {
-    /// Units of lines, each at its snapshot unit price.
-    Lines(Vec<(String, i64)>),
+    /// Units of lines, each at its snapshot unit price, and with `shipping`
+    /// what is left of their parts' shipping.
+    Lines {
+        lines: Vec<(String, i64)>,
+        shipping: bool,
+    },
     /// An amount off one part.
     Amount { part_id: String, amount_minor: i64 },
 }
@@ -242,16 +250,23 @@ impl RefundRequest {
                         ));
                     }
                 }
-                RefundTarget::Lines(
-                    lines
+                RefundTarget::Lines {
+                    lines: lines
                         .iter()
                         .map(|l| (l.line_id.clone(), l.quantity))
                         .collect(),
-                )
+                    shipping: self.shipping,
+                }
             }
             (None, Some(part_id), Some(amount_minor)) => {
                 if amount_minor <= 0 {
                     return Err(invalid("amount_minor", "amount_minor is positive"));
+                }
+                if self.shipping {
+                    return Err(invalid(
+                        "shipping",
+                        "shipping applies to refunds by lines; an amount refund names its amount",
+                    ));
                 }
                 if self.restock {
                     return Err(invalid(
@@ -599,6 +614,7 @@ mod tests {
             part_id: Some("opt_1".into()),
             amount_minor: Some(500),
             restock: false,
+            shipping: false,
             reason: None,
         };
         assert!(matches!(

@@ -104,7 +104,7 @@ fn reserve(
         let (per_part, per_line) = amounts(&record, &target, &may_refund)?;
         let refund_id = new_id("rfd");
         let now = db::now();
-        let total: i64 = per_part.iter().map(|(_, a)| a).sum();
+        let total: i64 = per_part.iter().map(|(_, a, _)| a).sum();
         diesel::insert_into(refunds::table)
             .values(&RefundRow {
                 id: refund_id.clone(),
@@ -122,7 +122,7 @@ fn reserve(
                 updated_at: now,
             })
             .execute(conn)?;
-        for (part_id, amount) in &per_part {
+        for (part_id, amount, shipping) in &per_part {
             let part = record
                 .parts
                 .iter()
@@ -143,11 +143,14 @@ fn reserve(
                     part_id: part_id.clone(),
                     amount_minor: *amount,
                     seller_portion_minor: seller_portion,
+                    shipping_minor: *shipping,
                 })
                 .execute(conn)?;
             diesel::update(order_parts::table.find(part_id))
                 .set((
                     order_parts::refunded_minor.eq(order_parts::refunded_minor + *amount),
+                    order_parts::shipping_refunded_minor
+                        .eq(order_parts::shipping_refunded_minor + *shipping),
                     order_parts::updated_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -191,17 +194,18 @@ fn reserve(
     })
 }
 
-/// What the refund takes from each part and line, checked against what is left.
+/// What the refund takes from each part (`(part, amount, of which shipping)`)
+/// and line, checked against what is left.
 #[allow(clippy::type_complexity)]
 fn amounts(
     record: &OrderRecord,
     target: &RefundTarget,
     may_refund: &dyn Fn(&str) -> bool,
-) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), AppError> {
-    let mut per_part: Vec<(String, i64)> = Vec::new();
+) -> Result<(Vec<(String, i64, i64)>, Vec<(String, i64)>), AppError> {
+    let mut per_part: Vec<(String, i64, i64)> = Vec::new();
     let mut per_line = Vec::new();
     match target {
-        RefundTarget::Lines(lines) => {
+        RefundTarget::Lines { lines, shipping } => {
             for (i, (line_id, quantity)) in lines.iter().enumerate() {
                 let line = record
                     .lines
@@ -228,11 +232,22 @@ fn amounts(
                     ));
                 }
                 let amount = line.unit_price_minor * quantity;
-                match per_part.iter_mut().find(|(p, _)| *p == line.part_id) {
-                    Some((_, sum)) => *sum += amount,
-                    None => per_part.push((line.part_id.clone(), amount)),
+                match per_part.iter_mut().find(|(p, _, _)| *p == line.part_id) {
+                    Some((_, sum, _)) => *sum += amount,
+                    None => per_part.push((line.part_id.clone(), amount, 0)),
                 }
                 per_line.push((line_id.clone(), *quantity));
+            }
+            if *shipping {
+                for (part_id, sum, shipping_amount) in &mut per_part {
+                    let part = record
+                        .parts
+                        .iter()
+                        .find(|p| p.id == *part_id)
+                        .expect("a line's part");
+                    *shipping_amount = part.shipping_minor - part.shipping_refunded_minor;
+                    *sum += *shipping_amount;
+                }
             }
         }
         RefundTarget::Amount {
@@ -250,10 +265,10 @@ fn amounts(
                     Some("part_id".into()),
                 ));
             }
-            per_part.push((part_id.clone(), *amount_minor));
+            per_part.push((part_id.clone(), *amount_minor, 0));
         }
     }
-    for (part_id, amount) in &per_part {
+    for (part_id, amount, _) in &per_part {
         let part = record
             .parts
             .iter()
@@ -423,9 +438,11 @@ pub(super) fn fail(
         };
         for part in &parts {
             diesel::update(order_parts::table.find(&part.part_id))
-                .set(
+                .set((
                     order_parts::refunded_minor.eq(order_parts::refunded_minor - part.amount_minor),
-                )
+                    order_parts::shipping_refunded_minor
+                        .eq(order_parts::shipping_refunded_minor - part.shipping_minor),
+                ))
                 .execute(conn)?;
         }
         let lines: Vec<RefundLineRow> = refund_lines::table

@@ -58,6 +58,20 @@ diesel::table! {
         updated_at -> Timestamp,
         position -> Integer,
         kept_processing_fee_payer -> Text,
+        shipping_minor -> BigInt,
+        shipping_refunded_minor -> BigInt,
+        handling_days -> Integer,
+        release_policy -> Text,
+        release_after_days -> Integer,
+        fulfilment_status -> Text,
+        ship_by -> Nullable<Timestamp>,
+        shipped_at -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        delivered_by -> Nullable<Text>,
+        released_at -> Nullable<Timestamp>,
+        late_notified_at -> Nullable<Timestamp>,
+        canceled_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 
@@ -76,6 +90,7 @@ diesel::table! {
         amount_minor -> BigInt,
         refunded_quantity -> BigInt,
         restocked_quantity -> BigInt,
+        shipped_quantity -> BigInt,
     }
 }
 
@@ -103,6 +118,7 @@ diesel::table! {
         part_id -> Text,
         amount_minor -> BigInt,
         seller_portion_minor -> BigInt,
+        shipping_minor -> BigInt,
     }
 }
 

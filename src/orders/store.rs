@@ -69,6 +69,26 @@ pub(crate) struct PartRow {
     pub position: i32,
     /// Who bears the processing fee the provider keeps when the part is refunded.
     pub kept_processing_fee_payer: String,
+    /// The part's shipping, included in `subtotal_minor`.
+    pub shipping_minor: i64,
+    /// How much of `refunded_minor` was shipping.
+    pub shipping_refunded_minor: i64,
+    /// Days from payment to the ship-by deadline.
+    pub handling_days: i32,
+    /// `on_payment`, `on_shipment` or `on_delivery`: when the seller's share may leave.
+    pub release_policy: String,
+    /// Days after shipment a part not confirmed delivered counts as delivered.
+    pub release_after_days: i32,
+    pub fulfilment_status: String,
+    pub ship_by: Option<NaiveDateTime>,
+    pub shipped_at: Option<NaiveDateTime>,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub delivered_by: Option<String>,
+    /// From this moment the seller's share may be transferred; `None`: held.
+    pub released_at: Option<NaiveDateTime>,
+    pub late_notified_at: Option<NaiveDateTime>,
+    pub canceled_at: Option<NaiveDateTime>,
+    pub cancel_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -87,6 +107,7 @@ pub(crate) struct LineRow {
     pub amount_minor: i64,
     pub refunded_quantity: i64,
     pub restocked_quantity: i64,
+    pub shipped_quantity: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -114,6 +135,8 @@ pub(crate) struct RefundPartRow {
     pub part_id: String,
     pub amount_minor: i64,
     pub seller_portion_minor: i64,
+    /// How much of `amount_minor` is the part's shipping.
+    pub shipping_minor: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

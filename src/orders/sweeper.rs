@@ -72,6 +72,7 @@ pub async fn sweep_once(
 pub fn spawn(
     pool: DbPool,
     provider: Arc<dyn Provider>,
+    clock: crate::payments::Clock,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -79,7 +80,7 @@ pub fn spawn(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let report = sweep_once(&pool, provider.as_ref(), crate::db::now()).await;
+            let report = sweep_once(&pool, provider.as_ref(), clock.now()).await;
             if report.errors > 0 {
                 tracing::warn!(?report, "sweep finished with errors; the next one retries");
             } else if report != SweepReport::default() {

@@ -6,6 +6,7 @@
 //! pass ids and amounts, and an [`IdempotencyKey`] derived from their own ids so
 //! a retried command never moves money twice.
 
+pub mod clock;
 pub mod stripe;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 
+pub use self::clock::Clock;
 pub use self::stripe::StripeProvider;
 
 /// Longest idempotency key the provider accepts.

@@ -314,6 +314,19 @@ impl Sandbox {
         })
     }
 
+    /// Reads how far `POST /v1/test_helpers/advance_clock` has moved the
+    /// sandbox's clock ahead of the wall clock, in seconds.
+    pub fn clock_offset(&self) -> impl Fn() -> i64 + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || {
+            shared
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .offset_s
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> &str {
         &self.base_url
