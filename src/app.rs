@@ -174,6 +174,12 @@ impl Application {
             self.clock.clone(),
             self.sweep_interval,
         );
+        let fulfilment_sweeper = crate::fulfilment::sweep::spawn(
+            self.pool.clone(),
+            Arc::clone(&self.provider),
+            self.clock.clone(),
+            self.sweep_interval,
+        );
         let workers: Vec<_> = (0..self.jobs.workers)
             .map(|_| {
                 crate::jobs::spawn_worker(
@@ -189,6 +195,7 @@ impl Application {
             .collect();
         let served = self.server.await;
         sweeper.abort();
+        fulfilment_sweeper.abort();
         for worker in workers {
             worker.abort();
         }
@@ -382,6 +389,7 @@ pub fn sandbox_config(settings: &Settings) -> SandboxConfig {
     config
 }
 
+#[allow(clippy::too_many_arguments)] // the one place every shared piece is wired in
 fn server(
     listener: TcpListener,
     settings: &Settings,
@@ -580,6 +588,8 @@ fn api_routes(api: &mut Api<'_>) {
         .configure(crate::catalog::routes)
         .configure(crate::fees::routes)
         .configure(crate::orders::routes)
+        .configure(crate::shipping::routes)
+        .configure(crate::fulfilment::routes)
         .configure(crate::webhooks::routes)
         .configure(crate::jobs::routes)
         .configure(crate::ledger::routes)

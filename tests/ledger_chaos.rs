@@ -528,3 +528,359 @@ async fn remove_entry_mirroring(app: &TestApp, provider_ref: &str) {
     .await
     .unwrap();
 }
+
+/// What happens to one part in the `on_delivery` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// The seller cancels it before shipping.
+    Canceled,
+    /// Shipped, and the buyer says it arrived.
+    Delivered,
+    /// Shipped; nobody confirms; it counts as delivered days later.
+    AutoReleased,
+    /// One unit refunded while the share is held, then shipped and delivered.
+    RefundedWhileHeld,
+    /// Delivered, then one unit returned (refunded after release: a reversal).
+    Returned,
+}
+
+const FATES: [Fate; 5] = [
+    Fate::Canceled,
+    Fate::Delivered,
+    Fate::AutoReleased,
+    Fate::RefundedWhileHeld,
+    Fate::Returned,
+];
+
+/// Each shop's US rate: the first unit, and each unit after it.
+const SHIPPING_FIRST: i64 = 300;
+const SHIPPING_ADDITIONAL: i64 = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_delivery_with_shipments_releases_and_returns_amid_chaos_books_every_cent_once() {
+    let app = TestApp::spawn_with(
+        &[
+            ("BAZAAR__JOBS__WORKERS", "0"),
+            ("BAZAAR__JOBS__LEASE_MS", "300"),
+            ("BAZAAR__SANDBOX__FAULT_DUPLICATE", "true"),
+            ("BAZAAR__SANDBOX__FAULT_SHUFFLE", "true"),
+            ("BAZAAR__SANDBOX__FAULT_JITTER_MS", "400"),
+            ("BAZAAR__ORDERS__RELEASE", "on_delivery"),
+            ("BAZAAR__ORDERS__RELEASE_AFTER_DAYS", "2"),
+        ],
+        |_| {},
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = chaotic_workers(&app, Arc::clone(&stop));
+    let market = market(&app).await;
+    let support = staff(&app, &market.operator, "support").await;
+    let finance = staff(&app, &market.operator, "finance").await;
+
+    // Sweeps of two "processes" running all along, by the wall clock.
+    let sweeping = {
+        let (pool, provider, stop) = (pool(&app), Arc::clone(&app.provider), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut passes = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let now = bazaar::db::now();
+                let (a, b) = tokio::join!(
+                    bazaar::fulfilment::sweep::sweep_once(&pool, provider.as_ref(), now),
+                    bazaar::fulfilment::sweep::sweep_once(&pool, provider.as_ref(), now),
+                );
+                assert_eq!(a.parts_delivered_automatically, 0, "nothing is due yet");
+                assert_eq!(b.parts_delivered_automatically, 0, "nothing is due yet");
+                passes += 1;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            passes
+        })
+    };
+
+    const ON_DELIVERY_SHOPS: usize = 3;
+    let mut sellers = Vec::new();
+    let mut shops = Vec::new();
+    let mut products = Vec::new();
+    for (i, price) in PRICES.iter().take(ON_DELIVERY_SHOPS).enumerate() {
+        let seller = signup(&app, "seller").await;
+        let shop = active_shop(&app, &seller, "USD").await;
+        let body = json!({
+            "rates": [{"destination": "US", "currency": "USD", "first_item_minor": SHIPPING_FIRST, "additional_item_minor": SHIPPING_ADDITIONAL, "handling_days": 1}],
+            "returns": {"window_days": 30, "refunds_shipping": false},
+        });
+        let response = app
+            .client
+            .put(format!(
+                "{}/v1/shops/{}/shipping",
+                app.address,
+                shop["id"].as_str().unwrap()
+            ))
+            .header("authorization", format!("Bearer {}", seller.token))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        json_of(response, 200).await;
+        products.push(product(&app, &seller, &shop, &format!("Parcel {i}"), *price, 10_000).await);
+        sellers.push(seller);
+        shops.push(shop);
+    }
+
+    // Fifteen orders of one or two shops; each part gets a fate in turn.
+    let mut expected = Expected::default();
+    let mut random = Lcg(1207);
+    let mut parts = Vec::new();
+    for n in 0..15 {
+        let first = random.next(ON_DELIVERY_SHOPS as u64) as usize;
+        let count = 1 + random.next(2) as usize;
+        let mut lines = Vec::new();
+        for k in 0..count {
+            let shop = (first + k) % ON_DELIVERY_SHOPS;
+            let quantity = 2 + random.next(2) as i64;
+            add_to_cart(&app, &market.buyer, &products[shop], quantity).await;
+            lines.push((shop, quantity));
+        }
+        let order = checkout_ok(
+            &app,
+            &market.buyer,
+            &format!("held-{n}"),
+            Some("pm_card_visa"),
+        )
+        .await;
+        assert_eq!(order["status"], "paid", "{order}");
+        let mut gross = 0;
+        for (shop, quantity) in lines {
+            let items = quantity * PRICES[shop];
+            let shipping = SHIPPING_FIRST + (quantity - 1) * SHIPPING_ADDITIONAL;
+            let subtotal = items + shipping;
+            let fee = market_fee(items);
+            gross += subtotal;
+            expected.fees += fee;
+            let part = order["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["shop_id"] == shops[shop]["id"])
+                .unwrap()
+                .clone();
+            assert_eq!(part["subtotal"]["minor"], subtotal);
+            assert_eq!(part["settlement"]["status"], "awaiting_release");
+            let fate = FATES[parts.len() % FATES.len()];
+            parts.push((
+                order["id"].as_str().unwrap().to_owned(),
+                part,
+                shop,
+                subtotal,
+                fee,
+                fate,
+            ));
+        }
+        expected.gross += gross;
+        expected.card_fees += card_fee(gross);
+    }
+
+    // Every fate, in an order shuffled by the generator.
+    let mut order_of_play: Vec<usize> = (0..parts.len()).collect();
+    for i in (1..order_of_play.len()).rev() {
+        order_of_play.swap(i, random.next(i as u64 + 1) as usize);
+    }
+    for &i in &order_of_play {
+        let (order_id, part, shop, subtotal, fee, fate) = &parts[i];
+        let seller = &sellers[*shop];
+        let part_id = part["id"].as_str().unwrap();
+        let path = |what: &str| format!("/v1/orders/{order_id}/parts/{part_id}/{what}");
+        let line = part["lines"][0].clone();
+        let seller_amount = subtotal - fee;
+        let mut sent = seller_amount;
+        match fate {
+            Fate::Canceled => {
+                let refund = json_of(
+                    post_as(
+                        &app,
+                        seller,
+                        &path("cancel"),
+                        &json!({"reason": "cannot ship"}),
+                    )
+                    .await,
+                    200,
+                )
+                .await;
+                assert_eq!(refund["amount"]["minor"], *subtotal);
+                expected.refunded += subtotal;
+                expected.refunds_borne += subtotal - seller_amount;
+                sent = 0;
+            }
+            Fate::RefundedWhileHeld => {
+                let body = json!({"lines": [{"line_id": line["id"], "quantity": 1}]});
+                let key = format!("held-refund-{part_id}");
+                let refunds = format!("/v1/orders/{order_id}/refunds");
+                json_of(post_keyed(&app, &support, &refunds, &key, &body).await, 201).await;
+                let amount = PRICES[*shop];
+                let portion = proportion(amount, seller_amount, *subtotal);
+                expected.refunded += amount;
+                expected.refunds_borne += amount - portion;
+                sent -= portion;
+            }
+            _ => {}
+        }
+        if *fate != Fate::Canceled {
+            json_of(
+                post_as(
+                    &app,
+                    seller,
+                    &path("shipments"),
+                    &json!({"carrier": "UPS", "tracking_number": format!("1Z{i}")}),
+                )
+                .await,
+                201,
+            )
+            .await;
+        }
+        if matches!(
+            fate,
+            Fate::Delivered | Fate::RefundedWhileHeld | Fate::Returned
+        ) {
+            json_of(
+                post_as(&app, &market.buyer, &path("delivered"), &json!({})).await,
+                200,
+            )
+            .await;
+        }
+        if *fate == Fate::Returned {
+            let requested = json_of(
+                post_keyed(
+                    &app,
+                    &market.buyer,
+                    &format!("/v1/orders/{order_id}/returns"),
+                    &format!("return-{part_id}"),
+                    &json!({"lines": [{"line_id": line["id"], "quantity": 1}], "reason": "not as pictured"}),
+                )
+                .await,
+                201,
+            )
+            .await;
+            let id = requested["id"].as_str().unwrap();
+            for (who, step, body) in [
+                (seller, "approve", json!({"return_address": "1 Return Rd"})),
+                (
+                    &market.buyer,
+                    "tracking",
+                    json!({"carrier": "UPS", "tracking_number": "R1"}),
+                ),
+                (seller, "receive", json!({"restock": false})),
+            ] {
+                json_of(
+                    post_as(&app, who, &format!("/v1/returns/{id}/{step}"), &body).await,
+                    200,
+                )
+                .await;
+            }
+            let amount = PRICES[*shop];
+            let portion = proportion(amount, seller_amount, *subtotal);
+            expected.refunded += amount;
+            expected.refunds_borne += amount - portion;
+            sent -= portion;
+        }
+        *expected.transferred.entry(*shop).or_insert(0) += sent;
+    }
+
+    // Days pass on the sandbox's clock: the parts nobody confirmed are
+    // delivered automatically, by two sweeps at once.
+    settle_down(&app).await;
+    stop.store(true, Ordering::SeqCst);
+    assert!(sweeping.await.unwrap() > 0);
+    let ahead: i64 = 2 * 86_400 + 3_600;
+    app.sandbox_post(
+        "/v1/test_helpers/advance_clock",
+        &[("seconds", &ahead.to_string())],
+    )
+    .await;
+    let (pool, now) = (
+        pool(&app),
+        bazaar::db::now() + chrono::Duration::seconds(ahead),
+    );
+    let (a, b) = tokio::join!(
+        bazaar::fulfilment::sweep::sweep_once(&pool, app.provider.as_ref(), now),
+        bazaar::fulfilment::sweep::sweep_once(&pool, app.provider.as_ref(), now),
+    );
+    let auto = parts.iter().filter(|p| p.5 == Fate::AutoReleased).count();
+    assert_eq!(
+        a.parts_delivered_automatically + b.parts_delivered_automatically,
+        auto,
+        "each part counted as delivered once"
+    );
+    let kills = workers.await.unwrap();
+    assert!(kills > 3, "workers were killed during the run ({kills})");
+    settle_down(&app).await;
+    sweep(&app, ahead).await;
+    settle_down(&app).await;
+
+    // Every part: at most one transfer, exactly what its fate leaves the seller.
+    for (order_id, part, shop, subtotal, fee, fate) in &parts {
+        let transfers: Vec<Value> = transfers_of(&app, order_id)
+            .await
+            .into_iter()
+            .filter(|t| t["metadata"]["part_id"] == part["id"])
+            .collect();
+        let expected_count = usize::from(*fate != Fate::Canceled);
+        assert_eq!(transfers.len(), expected_count, "{fate:?}: {transfers:?}");
+        if let Some(transfer) = transfers.first() {
+            let reversed = transfer["amount_reversed"].as_i64().unwrap();
+            let amount = transfer["amount"].as_i64().unwrap();
+            let seller_amount = subtotal - fee;
+            match fate {
+                Fate::RefundedWhileHeld => {
+                    assert_eq!(reversed, 0, "refunded before release: nothing reversed");
+                    assert!(amount < seller_amount);
+                }
+                Fate::Returned => assert!(reversed > 0 && amount == seller_amount),
+                _ => assert_eq!((amount, reversed), (seller_amount, 0), "{fate:?}"),
+            }
+        }
+        let view = staff_view(&app, order_id).await;
+        let now_part = view["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == part["id"])
+            .unwrap()
+            .clone();
+        assert_eq!(
+            now_part["settlement"]["status"], "settled",
+            "{fate:?} {now_part}"
+        );
+        let _ = shop;
+    }
+
+    // The books, against the calculation above.
+    let trial = ledger(&app, &finance).await;
+    let transferred: i64 = expected.transferred.values().sum();
+    for (code, want) in [
+        ("platform:fee_revenue", expected.fees),
+        ("platform:processing_fees", expected.card_fees),
+        ("platform:buyer_clearing", 0),
+        ("platform:refunds_borne", expected.refunds_borne),
+        (
+            "platform:cash",
+            expected.gross - expected.card_fees - expected.refunded - transferred,
+        ),
+    ] {
+        assert_eq!(balance_in(&trial, code), want, "{code}");
+    }
+    for (i, shop) in shops.iter().enumerate() {
+        let id = shop["id"].as_str().unwrap();
+        let of = |name: &str| balance_in(&trial, &format!("shop:{id}:{name}"));
+        assert_eq!(
+            of("payable"),
+            0,
+            "shop {i}: nothing held or owed at the end"
+        );
+        assert_eq!(
+            of("transferred_in"),
+            expected.transferred[&i],
+            "shop {i} received"
+        );
+    }
+    let report = reconcile(&app, &finance).await;
+    assert_eq!(report["differences"], json!([]), "{report}");
+}

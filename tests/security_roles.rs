@@ -99,6 +99,8 @@ fn concrete(path: &str) -> String {
                 "lines" => "cln",
                 "api_keys" => "key",
                 "payouts" => "po",
+                "parts" => "opt",
+                "returns" => "ret",
                 other => panic!("{path}: no id shape known after /{other}/"),
             };
             format!("{prefix}_00000000000000000000000000000000")

@@ -77,11 +77,18 @@ struct RuleDetail<'a> {
     current_version_id: Option<String>,
 }
 
-/// What the rule in force would charge.
+/// What the rule in force would charge, and its terms beyond the fee.
 #[derive(Serialize, ToSchema)]
 struct Preview {
     rule_id: String,
     breakdown: super::model::FeeBreakdown,
+    /// Whether the fee is also taken on shipping (the breakdown prices
+    /// `amount_minor` as the whole base).
+    fee_on_shipping: bool,
+    /// `null`: the platform setting `orders.release`.
+    release_policy: Option<crate::config::ReleasePolicy>,
+    /// `null`: the setting `orders.release_after_days`.
+    release_after_days: Option<i32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,6 +112,13 @@ struct CreateRuleRequest {
     kept_processing_fee_payer: Option<String>,
     /// Percent of the part the fee never exceeds, e.g. `"50"`.
     max_share: Option<String>,
+    /// Take the fee on the part's shipping too; default `false` (items only).
+    fee_on_shipping: Option<bool>,
+    /// `on_payment`, `on_shipment` or `on_delivery`; default: the platform
+    /// setting `orders.release` at checkout.
+    release_policy: Option<String>,
+    /// 1 to 90; default: the setting `orders.release_after_days`.
+    release_after_days: Option<i32>,
     effective_from: Option<DateTime<Utc>>,
 }
 
@@ -121,6 +135,13 @@ struct NewVersionRequest {
     kept_processing_fee_payer: Option<String>,
     /// Percent of the part the fee never exceeds, e.g. `"50"`.
     max_share: Option<String>,
+    /// Take the fee on the part's shipping too; default `false` (items only).
+    fee_on_shipping: Option<bool>,
+    /// `on_payment`, `on_shipment` or `on_delivery`; default: the platform
+    /// setting `orders.release` at checkout.
+    release_policy: Option<String>,
+    /// 1 to 90; default: the setting `orders.release_after_days`.
+    release_after_days: Option<i32>,
     effective_from: Option<DateTime<Utc>>,
 }
 
@@ -178,7 +199,12 @@ impl TryFrom<CreateRuleRequest> for NewRule {
                 request.refund_fee_proportionally,
             )?
             .with_kept_processing_fee_payer(request.kept_processing_fee_payer.as_deref())?
-            .with_max_share(request.max_share.as_deref())?,
+            .with_max_share(request.max_share.as_deref())?
+            .with_fee_on_shipping(request.fee_on_shipping)
+            .with_release(
+                request.release_policy.as_deref(),
+                request.release_after_days,
+            )?,
             effective_from: request.effective_from.map(stored_time),
         })
     }
@@ -198,7 +224,12 @@ impl TryFrom<NewVersionRequest> for NewTerms {
                 request.refund_fee_proportionally,
             )?
             .with_kept_processing_fee_payer(request.kept_processing_fee_payer.as_deref())?
-            .with_max_share(request.max_share.as_deref())?,
+            .with_max_share(request.max_share.as_deref())?
+            .with_fee_on_shipping(request.fee_on_shipping)
+            .with_release(
+                request.release_policy.as_deref(),
+                request.release_after_days,
+            )?,
             effective_from: request.effective_from.map(stored_time),
         })
     }
@@ -429,5 +460,8 @@ async fn preview(
     Ok(HttpResponse::Ok().json(Preview {
         rule_id: version.rule_id,
         breakdown,
+        fee_on_shipping: version.terms.fee_on_shipping,
+        release_policy: version.terms.release_policy,
+        release_after_days: version.terms.release_after_days,
     }))
 }

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::catalog::model::Category;
+use crate::config::ReleasePolicy;
 use crate::error::AppError;
 use crate::money::{Currency, Money, MoneyError, Rounding};
 
@@ -18,6 +19,10 @@ pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000;
 pub const CURRENCIES_MAX: usize = 64;
 /// Longest percentage string accepted from a request.
 const PERCENTAGE_CHARS_MAX: usize = 16;
+/// Fewest and most days after shipment a part not confirmed delivered counts
+/// as delivered, when a version sets it (the setting's range).
+pub const RELEASE_AFTER_DAYS_MIN: i32 = 1;
+pub const RELEASE_AFTER_DAYS_MAX: i32 = 90;
 
 fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
@@ -156,6 +161,15 @@ pub struct FeeTerms {
     /// a string.
     #[schema(value_type = Option<String>, example = "50")]
     pub max_share: Option<Decimal>,
+    /// Whether the fee is taken on the part's shipping too (its base is then
+    /// items + shipping); `false`: on the items only.
+    pub fee_on_shipping: bool,
+    /// When a part's seller share may leave the platform; `null`: the
+    /// platform setting `orders.release` at checkout.
+    pub release_policy: Option<ReleasePolicy>,
+    /// Days after shipment a part nobody confirmed delivered counts as
+    /// delivered (1..=90); `null`: the setting `orders.release_after_days`.
+    pub release_after_days: Option<i32>,
 }
 
 /// Parses a percentage such as `"10.5"` (meaning 10.5 %).
@@ -263,6 +277,9 @@ impl FeeTerms {
             refund_fee_proportionally,
             kept_processing_fee_payer: processing_fee_payer,
             max_share: None,
+            fee_on_shipping: false,
+            release_policy: None,
+            release_after_days: None,
         })
     }
 
@@ -301,6 +318,62 @@ impl FeeTerms {
         self.max_share = max_share
             .map(|value| parse_percent_of("max_share", value).map(|share| share.normalize()))
             .transpose()?;
+        Ok(self)
+    }
+
+    /// What the fee is taken on for a part of `items` and `shipping`: the
+    /// items, plus the shipping when [`FeeTerms::fee_on_shipping`].
+    ///
+    /// # Errors
+    /// [`MoneyError`] for mixed currencies or an overflow.
+    pub fn fee_base(&self, items: Money, shipping: Money) -> Result<Money, MoneyError> {
+        if self.fee_on_shipping {
+            items.checked_add(shipping)
+        } else {
+            // Checked all the same: a part is one currency.
+            items.checked_add(Money::zero(shipping.currency))
+        }
+    }
+
+    /// Whether the fee is also taken on shipping (`None`: no).
+    #[must_use]
+    pub fn with_fee_on_shipping(mut self, fee_on_shipping: Option<bool>) -> Self {
+        self.fee_on_shipping = fee_on_shipping.unwrap_or(false);
+        self
+    }
+
+    /// When the parts this version prices release their seller's share, and
+    /// after how many days a shipped part counts as delivered (`None`: the
+    /// platform settings at checkout).
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `release_policy` for anything but
+    /// `on_payment`, `on_shipment`, `on_delivery`; param `release_after_days`
+    /// outside [`RELEASE_AFTER_DAYS_MIN`]..=[`RELEASE_AFTER_DAYS_MAX`].
+    pub fn with_release(
+        mut self,
+        policy: Option<&str>,
+        after_days: Option<i32>,
+    ) -> Result<Self, AppError> {
+        self.release_policy = policy
+            .map(|name| {
+                ReleasePolicy::parse(name).ok_or_else(|| {
+                    invalid(
+                        "release_policy",
+                        "release_policy is on_payment, on_shipment or on_delivery",
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(days) = after_days {
+            if !(RELEASE_AFTER_DAYS_MIN..=RELEASE_AFTER_DAYS_MAX).contains(&days) {
+                return Err(invalid(
+                    "release_after_days",
+                    format!("release_after_days is {RELEASE_AFTER_DAYS_MIN} to {RELEASE_AFTER_DAYS_MAX}"),
+                ));
+            }
+        }
+        self.release_after_days = after_days;
         Ok(self)
     }
 }

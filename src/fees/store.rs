@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::model::{FeeRuleVersion, FeeScope, FeeTerms, ProcessingFeePayer};
 use super::schema::{fee_rule_fixed_amounts, fee_rule_versions, fee_rules};
 use crate::catalog::model::Category;
+use crate::config::ReleasePolicy;
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::money::Currency;
@@ -100,6 +101,9 @@ struct VersionRow {
     created_at: NaiveDateTime,
     kept_processing_fee_payer: Option<String>,
     max_share: Option<String>,
+    fee_on_shipping: Option<bool>,
+    release_policy: Option<String>,
+    release_after_days: Option<i32>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -151,6 +155,11 @@ fn version_from_rows(row: VersionRow, fixed: Vec<FixedRow>) -> Result<FeeRuleVer
         .map(|share| share.parse::<Decimal>())
         .transpose()
         .map_err(|_| corrupt("max_share", &row.id))?;
+    let release_policy = row
+        .release_policy
+        .as_deref()
+        .map(|name| ReleasePolicy::parse(name).ok_or_else(|| corrupt("release_policy", &row.id)))
+        .transpose()?;
     Ok(FeeRuleVersion {
         terms: FeeTerms {
             percentage,
@@ -161,6 +170,10 @@ fn version_from_rows(row: VersionRow, fixed: Vec<FixedRow>) -> Result<FeeRuleVer
             refund_fee_proportionally: row.refund_fee_proportionally,
             kept_processing_fee_payer,
             max_share,
+            // Versions written before the term existed: not on shipping.
+            fee_on_shipping: row.fee_on_shipping.unwrap_or(false),
+            release_policy,
+            release_after_days: row.release_after_days,
         },
         id: row.id,
         rule_id: row.rule_id,
@@ -312,6 +325,9 @@ fn insert_version(
             created_at: now,
             kept_processing_fee_payer: Some(terms.kept_processing_fee_payer.as_str().to_owned()),
             max_share: terms.max_share.map(|share| share.normalize().to_string()),
+            fee_on_shipping: Some(terms.fee_on_shipping),
+            release_policy: terms.release_policy.map(|p| p.as_str().to_owned()),
+            release_after_days: terms.release_after_days,
         })
         .execute(conn)?;
     // One row at a time: the MultiConnection derive has no multi-row insert.

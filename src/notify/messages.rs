@@ -22,6 +22,9 @@ pub struct LineItem {
 pub struct ShopLines {
     pub shop_name: String,
     pub lines: Vec<LineItem>,
+    /// The shop's shipping, included in `subtotal`; `None` when it is free.
+    #[serde(default)]
+    pub shipping: Option<String>,
     pub subtotal: String,
 }
 
@@ -46,6 +49,12 @@ pub struct SellerNewOrder {
     /// What the shop is owed for the part, after fees.
     pub seller_amount: String,
     pub ship_to: Vec<String>,
+    /// The part's shipping, included in `subtotal`; `None` when it is free.
+    #[serde(default)]
+    pub shipping: Option<String>,
+    /// The deadline to ship by (`None` for parts sold before deadlines).
+    #[serde(default)]
+    pub ship_by: Option<String>,
 }
 
 /// To the buyer, when a refund succeeded.
@@ -97,6 +106,105 @@ pub struct SignInAttempts {
     pub has_second_factor: bool,
 }
 
+/// Some units of one product line: a parcel's or a return's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineCount {
+    pub title: String,
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// To the buyer, when a parcel of one shop's items left.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartShipped {
+    pub order_id: String,
+    pub shop_name: String,
+    /// What the parcel holds.
+    pub lines: Vec<LineCount>,
+    pub carrier: String,
+    pub tracking_number: String,
+    /// Where to follow the parcel (`None`: the carrier gave no link).
+    pub tracking_url: Option<String>,
+    /// Whether more of the shop's items will come in another parcel.
+    pub more_to_follow: bool,
+}
+
+/// To the buyer, when a shop's parcels arrived or count as arrived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartDelivered {
+    pub order_id: String,
+    pub shop_name: String,
+    /// When it was marked delivered, as a date and time.
+    pub delivered_at: String,
+    /// Nobody confirmed it: it counts as delivered `automatic_after_days`
+    /// days after it shipped.
+    pub automatic: bool,
+    pub automatic_after_days: i64,
+    /// Days after delivery the buyer may ask for a return (0: the shop takes
+    /// no returns).
+    pub return_window_days: i64,
+    /// The last moment to ask for a return (`None` when no returns).
+    pub return_until: Option<String>,
+    /// Where the shop answers buyers.
+    pub shop_email: String,
+}
+
+/// To the buyer and to the seller, when a shop's part of an order was
+/// cancelled before it shipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartCanceled {
+    pub order_id: String,
+    pub shop_name: String,
+    /// The units that will not ship.
+    pub lines: Vec<LineCount>,
+    pub reason: String,
+    /// The part had passed its ship-by date unshipped.
+    pub late: bool,
+    /// The buyer cancelled it (a late part is theirs to cancel).
+    pub by_buyer: bool,
+    pub ship_by: Option<String>,
+    /// What the cancellation refunds: everything left of the part, shipping
+    /// included (`None`: everything was refunded before).
+    pub refund: Option<String>,
+    /// What earlier refunds gave back of the part (`None`: nothing).
+    pub refunded_before: Option<String>,
+    /// What the buyer paid for the part, shipping included.
+    pub paid: String,
+}
+
+/// To the seller, when a part passed its ship-by date with units unshipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartLate {
+    pub order_id: String,
+    pub shop_name: String,
+    pub ship_by: String,
+    /// The units still to ship.
+    pub lines: Vec<LineCount>,
+    pub ship_to: Vec<String>,
+}
+
+/// About one return, to the buyer or to the seller as it moves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReturnNotice {
+    pub order_id: String,
+    pub return_id: String,
+    pub shop_name: String,
+    /// Where the shop answers buyers.
+    pub shop_email: String,
+    /// The units to return.
+    pub lines: Vec<LineCount>,
+    /// The buyer's reason.
+    pub reason: String,
+    /// The seller's reason, for a refused return.
+    pub refusal_reason: Option<String>,
+    /// Where to send the items, one line per element (approved).
+    pub return_address: Vec<String>,
+    /// The parcel back (shipped back).
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+}
+
 /// An email to queue: which template, to whom, with what.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -111,6 +219,28 @@ pub enum Message {
     AccountRestricted(ShopNotice),
     /// Someone failed to sign in to the account repeatedly.
     SignInAttempts(SignInAttempts),
+    /// To the buyer: a parcel left.
+    PartShipped(PartShipped),
+    /// To the buyer: a shop's parcels arrived.
+    PartDelivered(PartDelivered),
+    /// To the buyer: a shop's part was cancelled, and what is refunded.
+    PartCanceled(PartCanceled),
+    /// To the seller: its part was cancelled, and why.
+    SellerPartCanceled(PartCanceled),
+    /// To the seller: its part is past its ship-by date.
+    PartLate(PartLate),
+    /// To the seller: the buyer asks to return lines.
+    ReturnRequested(ReturnNotice),
+    /// To the buyer: the receipt of their return request.
+    ReturnReceipt(ReturnNotice),
+    /// To the buyer: the return is approved, with where to send the items.
+    ReturnApproved(ReturnNotice),
+    /// To the buyer: the return is refused, with the seller's reason.
+    ReturnRefused(ReturnNotice),
+    /// To the seller: the buyer sent the items back.
+    ReturnShippedBack(ReturnNotice),
+    /// To the buyer: the shop received the items; the refund follows.
+    ReturnReceived(ReturnNotice),
 }
 
 impl Message {
@@ -126,6 +256,17 @@ impl Message {
             Self::OnboardingIncomplete(_) => "onboarding_incomplete",
             Self::AccountRestricted(_) => "account_restricted",
             Self::SignInAttempts(_) => "sign_in_attempts",
+            Self::PartShipped(_) => "part_shipped",
+            Self::PartDelivered(_) => "part_delivered",
+            Self::PartCanceled(_) => "part_canceled",
+            Self::SellerPartCanceled(_) => "seller_part_canceled",
+            Self::PartLate(_) => "part_late",
+            Self::ReturnRequested(_) => "return_requested",
+            Self::ReturnReceipt(_) => "return_receipt",
+            Self::ReturnApproved(_) => "return_approved",
+            Self::ReturnRefused(_) => "return_refused",
+            Self::ReturnShippedBack(_) => "return_shipped_back",
+            Self::ReturnReceived(_) => "return_received",
         }
     }
 
@@ -139,6 +280,16 @@ impl Message {
             Self::PayoutPaid(d) | Self::PayoutFailed(d) => serde_json::to_value(d),
             Self::OnboardingIncomplete(d) | Self::AccountRestricted(d) => serde_json::to_value(d),
             Self::SignInAttempts(d) => serde_json::to_value(d),
+            Self::PartShipped(d) => serde_json::to_value(d),
+            Self::PartDelivered(d) => serde_json::to_value(d),
+            Self::PartCanceled(d) | Self::SellerPartCanceled(d) => serde_json::to_value(d),
+            Self::PartLate(d) => serde_json::to_value(d),
+            Self::ReturnRequested(d)
+            | Self::ReturnReceipt(d)
+            | Self::ReturnApproved(d)
+            | Self::ReturnRefused(d)
+            | Self::ReturnShippedBack(d)
+            | Self::ReturnReceived(d) => serde_json::to_value(d),
         };
         value.expect("plain structs of strings serialize")
     }
@@ -162,6 +313,17 @@ impl Message {
             "onboarding_incomplete" => Self::OnboardingIncomplete(read(data)?),
             "account_restricted" => Self::AccountRestricted(read(data)?),
             "sign_in_attempts" => Self::SignInAttempts(read(data)?),
+            "part_shipped" => Self::PartShipped(read(data)?),
+            "part_delivered" => Self::PartDelivered(read(data)?),
+            "part_canceled" => Self::PartCanceled(read(data)?),
+            "seller_part_canceled" => Self::SellerPartCanceled(read(data)?),
+            "part_late" => Self::PartLate(read(data)?),
+            "return_requested" => Self::ReturnRequested(read(data)?),
+            "return_receipt" => Self::ReturnReceipt(read(data)?),
+            "return_approved" => Self::ReturnApproved(read(data)?),
+            "return_refused" => Self::ReturnRefused(read(data)?),
+            "return_shipped_back" => Self::ReturnShippedBack(read(data)?),
+            "return_received" => Self::ReturnReceived(read(data)?),
             other => anyhow::bail!("unknown email template {other:?}"),
         })
     }

@@ -16,8 +16,8 @@
 use askama::Template;
 
 use super::messages::{
-    Message, OrderConfirmation, PayoutNotice, RefundIssued, SellerNewOrder, ShopNotice,
-    SignInAttempts,
+    Message, OrderConfirmation, PartCanceled, PartDelivered, PartLate, PartShipped, PayoutNotice,
+    RefundIssued, ReturnNotice, SellerNewOrder, ShopNotice, SignInAttempts,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -68,6 +68,50 @@ email_templates! {
     SignInAttemptsSubject = "emails/sign_in_attempts.subject.txt" { attempts: SignInAttempts };
     SignInAttemptsText = "emails/sign_in_attempts.txt" { attempts: SignInAttempts };
     SignInAttemptsHtml = "emails/sign_in_attempts.html" { attempts: SignInAttempts };
+
+    PartShippedSubject = "emails/part_shipped.subject.txt" { parcel: PartShipped };
+    PartShippedText = "emails/part_shipped.txt" { parcel: PartShipped };
+    PartShippedHtml = "emails/part_shipped.html" { parcel: PartShipped };
+
+    PartDeliveredSubject = "emails/part_delivered.subject.txt" { delivery: PartDelivered };
+    PartDeliveredText = "emails/part_delivered.txt" { delivery: PartDelivered };
+    PartDeliveredHtml = "emails/part_delivered.html" { delivery: PartDelivered };
+
+    PartCanceledSubject = "emails/part_canceled.subject.txt" { cancel: PartCanceled };
+    PartCanceledText = "emails/part_canceled.txt" { cancel: PartCanceled };
+    PartCanceledHtml = "emails/part_canceled.html" { cancel: PartCanceled };
+
+    SellerPartCanceledSubject = "emails/seller_part_canceled.subject.txt" { cancel: PartCanceled };
+    SellerPartCanceledText = "emails/seller_part_canceled.txt" { cancel: PartCanceled };
+    SellerPartCanceledHtml = "emails/seller_part_canceled.html" { cancel: PartCanceled };
+
+    PartLateSubject = "emails/part_late.subject.txt" { late: PartLate };
+    PartLateText = "emails/part_late.txt" { late: PartLate };
+    PartLateHtml = "emails/part_late.html" { late: PartLate };
+
+    ReturnRequestedSubject = "emails/return_requested.subject.txt" { notice: ReturnNotice };
+    ReturnRequestedText = "emails/return_requested.txt" { notice: ReturnNotice };
+    ReturnRequestedHtml = "emails/return_requested.html" { notice: ReturnNotice };
+
+    ReturnReceiptSubject = "emails/return_receipt.subject.txt" { notice: ReturnNotice };
+    ReturnReceiptText = "emails/return_receipt.txt" { notice: ReturnNotice };
+    ReturnReceiptHtml = "emails/return_receipt.html" { notice: ReturnNotice };
+
+    ReturnApprovedSubject = "emails/return_approved.subject.txt" { notice: ReturnNotice };
+    ReturnApprovedText = "emails/return_approved.txt" { notice: ReturnNotice };
+    ReturnApprovedHtml = "emails/return_approved.html" { notice: ReturnNotice };
+
+    ReturnRefusedSubject = "emails/return_refused.subject.txt" { notice: ReturnNotice };
+    ReturnRefusedText = "emails/return_refused.txt" { notice: ReturnNotice };
+    ReturnRefusedHtml = "emails/return_refused.html" { notice: ReturnNotice };
+
+    ReturnShippedBackSubject = "emails/return_shipped_back.subject.txt" { notice: ReturnNotice };
+    ReturnShippedBackText = "emails/return_shipped_back.txt" { notice: ReturnNotice };
+    ReturnShippedBackHtml = "emails/return_shipped_back.html" { notice: ReturnNotice };
+
+    ReturnReceivedSubject = "emails/return_received.subject.txt" { notice: ReturnNotice };
+    ReturnReceivedText = "emails/return_received.txt" { notice: ReturnNotice };
+    ReturnReceivedHtml = "emails/return_received.html" { notice: ReturnNotice };
 }
 
 /// The subject line: rendered, every control character (CR and LF above all)
@@ -85,6 +129,17 @@ pub fn subject(message: &Message) -> askama::Result<String> {
         Message::OnboardingIncomplete(shop) => OnboardingIncompleteSubject { shop }.render(),
         Message::AccountRestricted(shop) => AccountRestrictedSubject { shop }.render(),
         Message::SignInAttempts(attempts) => SignInAttemptsSubject { attempts }.render(),
+        Message::PartShipped(parcel) => PartShippedSubject { parcel }.render(),
+        Message::PartDelivered(delivery) => PartDeliveredSubject { delivery }.render(),
+        Message::PartCanceled(cancel) => PartCanceledSubject { cancel }.render(),
+        Message::SellerPartCanceled(cancel) => SellerPartCanceledSubject { cancel }.render(),
+        Message::PartLate(late) => PartLateSubject { late }.render(),
+        Message::ReturnRequested(notice) => ReturnRequestedSubject { notice }.render(),
+        Message::ReturnReceipt(notice) => ReturnReceiptSubject { notice }.render(),
+        Message::ReturnApproved(notice) => ReturnApprovedSubject { notice }.render(),
+        Message::ReturnRefused(notice) => ReturnRefusedSubject { notice }.render(),
+        Message::ReturnShippedBack(notice) => ReturnShippedBackSubject { notice }.render(),
+        Message::ReturnReceived(notice) => ReturnReceivedSubject { notice }.render(),
     }?;
     let cleaned: String = rendered
         .chars()
@@ -152,6 +207,43 @@ pub fn bodies(message: &Message, onboarding_url: Option<&str>) -> anyhow::Result
             &SignInAttemptsText { attempts },
             &SignInAttemptsHtml { attempts },
         ),
+        Message::PartShipped(parcel) => {
+            both(&PartShippedText { parcel }, &PartShippedHtml { parcel })
+        }
+        Message::PartDelivered(delivery) => both(
+            &PartDeliveredText { delivery },
+            &PartDeliveredHtml { delivery },
+        ),
+        Message::PartCanceled(cancel) => {
+            both(&PartCanceledText { cancel }, &PartCanceledHtml { cancel })
+        }
+        Message::SellerPartCanceled(cancel) => both(
+            &SellerPartCanceledText { cancel },
+            &SellerPartCanceledHtml { cancel },
+        ),
+        Message::PartLate(late) => both(&PartLateText { late }, &PartLateHtml { late }),
+        Message::ReturnRequested(notice) => both(
+            &ReturnRequestedText { notice },
+            &ReturnRequestedHtml { notice },
+        ),
+        Message::ReturnReceipt(notice) => {
+            both(&ReturnReceiptText { notice }, &ReturnReceiptHtml { notice })
+        }
+        Message::ReturnApproved(notice) => both(
+            &ReturnApprovedText { notice },
+            &ReturnApprovedHtml { notice },
+        ),
+        Message::ReturnRefused(notice) => {
+            both(&ReturnRefusedText { notice }, &ReturnRefusedHtml { notice })
+        }
+        Message::ReturnShippedBack(notice) => both(
+            &ReturnShippedBackText { notice },
+            &ReturnShippedBackHtml { notice },
+        ),
+        Message::ReturnReceived(notice) => both(
+            &ReturnReceivedText { notice },
+            &ReturnReceivedHtml { notice },
+        ),
     };
     Ok(parts?)
 }
@@ -163,7 +255,7 @@ fn both(text: &impl Template, html: &impl Template) -> askama::Result<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::messages::{LineItem, ShopLines};
+    use crate::notify::messages::{LineCount, LineItem, ShopLines};
 
     fn payout(shop_name: &str) -> PayoutNotice {
         PayoutNotice {
@@ -206,7 +298,107 @@ mod tests {
             platform_fee: "0.30 USD".into(),
             seller_amount: "2.70 USD".into(),
             ship_to: vec!["Ann".into(), "1 Road".into()],
+            shipping: None,
+            ship_by: None,
         }
+    }
+
+    fn count(title: &str) -> LineCount {
+        LineCount {
+            title: title.into(),
+            sku: "V-1".into(),
+            quantity: 2,
+        }
+    }
+
+    fn parcel(shop_name: &str) -> PartShipped {
+        PartShipped {
+            order_id: "ord_1".into(),
+            shop_name: shop_name.into(),
+            lines: vec![count("Vase")],
+            carrier: "UPS".into(),
+            tracking_number: "1Z999".into(),
+            tracking_url: Some("https://track.example/t?n=1Z999&lang=en".into()),
+            more_to_follow: false,
+        }
+    }
+
+    fn delivery(automatic: bool, window_days: i64) -> PartDelivered {
+        PartDelivered {
+            order_id: "ord_1".into(),
+            shop_name: "Acme".into(),
+            delivered_at: "2026-12-20 10:00 UTC".into(),
+            automatic,
+            automatic_after_days: 14,
+            return_window_days: window_days,
+            return_until: (window_days > 0).then(|| "2027-01-19 10:00 UTC".into()),
+            shop_email: "help@acme.example".into(),
+        }
+    }
+
+    fn cancellation(late: bool, by_buyer: bool) -> PartCanceled {
+        PartCanceled {
+            order_id: "ord_1".into(),
+            shop_name: "Acme".into(),
+            lines: vec![count("Vase")],
+            reason: "out of stock".into(),
+            late,
+            by_buyer,
+            ship_by: Some("2026-12-10 10:00 UTC".into()),
+            refund: Some("4.00 USD".into()),
+            refunded_before: None,
+            paid: "4.00 USD".into(),
+        }
+    }
+
+    fn part_late() -> PartLate {
+        PartLate {
+            order_id: "ord_1".into(),
+            shop_name: "Acme".into(),
+            ship_by: "2026-12-10 10:00 UTC".into(),
+            lines: vec![count("Vase")],
+            ship_to: vec!["Ann".into(), "1 Road".into()],
+        }
+    }
+
+    fn return_notice() -> ReturnNotice {
+        ReturnNotice {
+            order_id: "ord_1".into(),
+            return_id: "ret_1".into(),
+            shop_name: "Acme".into(),
+            shop_email: "help@acme.example".into(),
+            lines: vec![count("Vase")],
+            reason: "too small".into(),
+            refusal_reason: Some("used".into()),
+            return_address: vec!["Acme Returns".into(), "2 Lane".into()],
+            carrier: Some("DHL".into()),
+            tracking_number: Some("JD01".into()),
+            tracking_url: Some("https://track.example/JD01".into()),
+        }
+    }
+
+    /// Every message of the life after the sale (shipped, delivered,
+    /// cancelled, late, returns), with `notice`'s values.
+    fn fulfilment_messages(
+        shipped: PartShipped,
+        delivered: PartDelivered,
+        canceled: PartCanceled,
+        late: PartLate,
+        notice: &ReturnNotice,
+    ) -> Vec<Message> {
+        vec![
+            Message::PartShipped(shipped),
+            Message::PartDelivered(delivered),
+            Message::PartCanceled(canceled.clone()),
+            Message::SellerPartCanceled(canceled),
+            Message::PartLate(late),
+            Message::ReturnRequested(notice.clone()),
+            Message::ReturnReceipt(notice.clone()),
+            Message::ReturnApproved(notice.clone()),
+            Message::ReturnRefused(notice.clone()),
+            Message::ReturnShippedBack(notice.clone()),
+            Message::ReturnReceived(notice.clone()),
+        ]
     }
 
     /// One message per template.
@@ -217,12 +409,18 @@ mod tests {
                 shops: vec![ShopLines {
                     shop_name: "Acme".into(),
                     lines: vec![line()],
+                    shipping: None,
                     subtotal: "3.00 USD".into(),
                 }],
                 total: "3.00 USD".into(),
                 ship_to: vec!["Ann".into()],
             }),
             Message::SellerNewOrder(seller_new_order("Acme")),
+            Message::SellerNewOrder(SellerNewOrder {
+                shipping: Some("1.00 USD".into()),
+                ship_by: Some("2026-12-10 10:00 UTC".into()),
+                ..seller_new_order("Acme")
+            }),
             Message::RefundIssued(RefundIssued {
                 order_id: "ord_1".into(),
                 refund_id: "re_1".into(),
@@ -244,7 +442,73 @@ mod tests {
                 last_address: "203.0.113.9".into(),
                 has_second_factor: true,
             }),
+            Message::PartShipped(PartShipped {
+                tracking_url: None,
+                more_to_follow: true,
+                ..parcel("Acme")
+            }),
+            Message::PartDelivered(delivery(true, 0)),
+            Message::PartCanceled(PartCanceled {
+                refund: None,
+                ship_by: None,
+                ..cancellation(true, false)
+            }),
+            Message::PartCanceled(PartCanceled {
+                refund: Some("3.00 USD".into()),
+                refunded_before: Some("1.00 USD".into()),
+                ..cancellation(false, false)
+            }),
+            Message::SellerPartCanceled(cancellation(false, false)),
+            Message::ReturnRefused(ReturnNotice {
+                refusal_reason: None,
+                ..return_notice()
+            }),
+            Message::ReturnApproved(ReturnNotice {
+                return_address: vec![],
+                ..return_notice()
+            }),
+            Message::ReturnShippedBack(ReturnNotice {
+                carrier: None,
+                tracking_number: None,
+                tracking_url: None,
+                ..return_notice()
+            }),
         ]
+        .into_iter()
+        .chain(fulfilment_messages(
+            parcel("Acme"),
+            delivery(false, 30),
+            cancellation(true, true),
+            part_late(),
+            &return_notice(),
+        ))
+        .collect()
+    }
+
+    #[test]
+    fn every_template_file_has_a_message() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/notify/templates/emails");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".subject.txt").map(str::to_owned)
+            })
+            .collect();
+        files.sort_unstable();
+        let mut covered: Vec<String> = every_message()
+            .iter()
+            .map(|m| m.template().to_owned())
+            .collect();
+        covered.sort_unstable();
+        covered.dedup();
+        assert_eq!(covered, files, "every_message() names every template");
+        for message in every_message() {
+            let stored = message.data().to_string();
+            let read = Message::from_stored(message.template(), &stored).unwrap();
+            assert_eq!(read.template(), message.template());
+            assert_eq!(read.data(), message.data());
+        }
     }
 
     #[test]
@@ -366,5 +630,338 @@ mod tests {
             !html.contains("a=1&b=2"),
             "the link is escaped in HTML: {html}"
         );
+    }
+
+    #[test]
+    fn a_new_order_shows_its_shipping_and_ship_by_date() {
+        let message = Message::SellerNewOrder(SellerNewOrder {
+            shipping: Some("1.00 USD".into()),
+            ship_by: Some("2026-12-10 10:00 UTC".into()),
+            ..seller_new_order("Acme")
+        });
+        let (text, html) = bodies(&message, None).unwrap();
+        assert!(
+            text.contains(
+                "= 3.00 USD\n\nShipping:      1.00 USD\nSubtotal:      3.00 USD\n\
+                 Platform fee:  0.30 USD\nYou are owed:  2.70 USD\n\n\
+                 Ship by:       2026-12-10 10:00 UTC\n\nShip to:\n"
+            ),
+            "{text}"
+        );
+        assert!(html.contains("Ship by 2026-12-10 10:00 UTC"), "{html}");
+        assert!(html.contains(">Shipping</td>"), "{html}");
+        let (text, html) =
+            bodies(&Message::SellerNewOrder(seller_new_order("Acme")), None).unwrap();
+        assert!(
+            !text.contains("Ship by") && !text.contains("Shipping"),
+            "{text}"
+        );
+        assert!(
+            !html.contains("Ship by") && !html.contains("Shipping"),
+            "{html}"
+        );
+
+        let confirmation = |shipping: Option<&str>| {
+            Message::OrderConfirmation(OrderConfirmation {
+                order_id: "ord_1".into(),
+                shops: vec![ShopLines {
+                    shop_name: "Acme".into(),
+                    lines: vec![line()],
+                    shipping: shipping.map(str::to_owned),
+                    subtotal: "4.00 USD".into(),
+                }],
+                total: "4.00 USD".into(),
+                ship_to: vec!["Ann".into()],
+            })
+        };
+        let (text, html) = bodies(&confirmation(Some("1.00 USD")), None).unwrap();
+        assert!(
+            text.contains("= 3.00 USD\n  Shipping: 1.00 USD\n  Subtotal: 4.00 USD\n"),
+            "{text}"
+        );
+        assert!(html.contains(">Shipping</td>"), "{html}");
+        let (text, html) = bodies(&confirmation(None), None).unwrap();
+        assert!(
+            text.contains("= 3.00 USD\n  Subtotal: 4.00 USD\n"),
+            "{text}"
+        );
+        assert!(!html.contains("Shipping</td>"), "{html}");
+    }
+
+    #[test]
+    fn a_message_stored_before_shipping_reads_back() {
+        let mut stored = Message::SellerNewOrder(seller_new_order("Acme")).data();
+        let object = stored.as_object_mut().unwrap();
+        object.remove("shipping");
+        object.remove("ship_by");
+        let read = Message::from_stored("seller_new_order", &stored.to_string()).unwrap();
+        let Message::SellerNewOrder(order) = read else {
+            panic!("a new order")
+        };
+        assert!(order.shipping.is_none() && order.ship_by.is_none());
+    }
+
+    #[test]
+    fn a_parcel_email_keeps_its_layout_and_its_link() {
+        let (text, html) = bodies(&Message::PartShipped(parcel("Acme")), None).unwrap();
+        assert_eq!(
+            text,
+            "Your items from Acme for order ord_1 are on their way.\n\
+             \n\
+             In this parcel:\n  \
+             2 x Vase (V-1)\n\
+             \n\
+             Carrier:          UPS\n\
+             Tracking number:  1Z999\n\
+             Follow it here:   https://track.example/t?n=1Z999&lang=en\n\
+             \n\
+             We will email you again when your items from Acme have arrived."
+        );
+        assert!(
+            html.contains("href=\"https://track.example/t?n=1Z999&#38;lang=en\"")
+                || html.contains("href=\"https://track.example/t?n=1Z999&amp;lang=en\""),
+            "{html}"
+        );
+        let unlinked = Message::PartShipped(PartShipped {
+            tracking_url: None,
+            more_to_follow: true,
+            ..parcel("Acme")
+        });
+        let (text, html) = bodies(&unlinked, None).unwrap();
+        assert!(
+            !text.contains("Follow it") && !html.contains("<a "),
+            "{text}{html}"
+        );
+        assert!(
+            text.contains("Tracking number:  1Z999\n\nMore items from Acme will follow"),
+            "{text}"
+        );
+        assert_eq!(
+            subject(&unlinked).unwrap(),
+            "Your items from Acme are on their way (order ord_1)"
+        );
+    }
+
+    #[test]
+    fn a_delivery_says_how_it_was_counted_and_how_long_returns_last() {
+        let (text, _) = bodies(&Message::PartDelivered(delivery(false, 30)), None).unwrap();
+        assert!(text.starts_with("Your items from Acme for order ord_1 have arrived (delivered on 2026-12-20 10:00 UTC)."), "{text}");
+        assert!(
+            text.contains("return items until 2027-01-19 10:00 UTC (30 days after delivery)"),
+            "{text}"
+        );
+        assert!(!text.contains("automatically"), "{text}");
+        let automatic = Message::PartDelivered(delivery(true, 0));
+        let (text, html) = bodies(&automatic, None).unwrap();
+        assert!(text.contains("marked delivered automatically"), "{text}");
+        assert!(text.contains("in the 14 days after they shipped"), "{text}");
+        assert!(text.contains("Acme does not take returns."), "{text}");
+        assert!(!text.contains("until"), "{text}");
+        assert!(html.contains("automatically") && html.contains("does not take returns"));
+        assert!(subject(&automatic).unwrap().contains("count as delivered"));
+    }
+
+    #[test]
+    fn a_cancellation_tells_the_buyer_the_refund_and_the_seller_why() {
+        let (text, _) = bodies(&Message::PartCanceled(cancellation(true, true)), None).unwrap();
+        assert!(text.contains("cancelled at your request"), "{text}");
+        assert!(text.contains("\n  2 x Vase (V-1)\n"), "{text}");
+        assert!(text.contains("Reason: out of stock"), "{text}");
+        assert!(
+            text.contains(
+                "\n\nYou are refunded 4.00 USD, everything you paid to Acme, shipping included. \
+                 A separate email confirms the refund"
+            ),
+            "{text}"
+        );
+        let (text, html) = bodies(
+            &Message::PartCanceled(PartCanceled {
+                refund: Some("3.00 USD".into()),
+                refunded_before: Some("1.00 USD".into()),
+                ..cancellation(false, false)
+            }),
+            None,
+        )
+        .unwrap();
+        assert!(!text.contains("at your request"), "{text}");
+        assert!(
+            text.contains(
+                "You are refunded 3.00 USD, the rest of the 4.00 USD you paid to Acme, \
+                 shipping included (1.00 USD was refunded before)."
+            ),
+            "{text}"
+        );
+        assert!(html.contains("<strong>3.00 USD</strong>"), "{html}");
+        let (text, _) = bodies(
+            &Message::PartCanceled(PartCanceled {
+                refund: None,
+                ..cancellation(false, false)
+            }),
+            None,
+        )
+        .unwrap();
+        assert!(
+            text.ends_with("Everything you paid to Acme for this order was refunded before."),
+            "{text}"
+        );
+
+        let by_buyer = Message::SellerPartCanceled(cancellation(true, true));
+        let (text, html) = bodies(&by_buyer, None).unwrap();
+        assert!(
+            text.contains("cancelled by the buyer: do not ship"),
+            "{text}"
+        );
+        assert!(
+            text.contains("The buyer could cancel it because it had not shipped by its ship-by date (2026-12-10 10:00 UTC)."),
+            "{text}"
+        );
+        assert!(html.contains("The buyer could cancel it"), "{html}");
+        assert!(subject(&by_buyer)
+            .unwrap()
+            .ends_with("is cancelled by the buyer"));
+        let (text, _) = bodies(
+            &Message::SellerPartCanceled(cancellation(true, false)),
+            None,
+        )
+        .unwrap();
+        assert!(
+            text.contains("\nIt had not shipped by its ship-by date"),
+            "{text}"
+        );
+        assert!(!text.contains("by the buyer"), "{text}");
+        let (text, _) = bodies(
+            &Message::SellerPartCanceled(cancellation(false, false)),
+            None,
+        )
+        .unwrap();
+        assert!(!text.contains("ship-by"), "{text}");
+    }
+
+    #[test]
+    fn the_seller_hears_of_a_late_part_with_what_to_ship() {
+        let message = Message::PartLate(part_late());
+        let (text, _) = bodies(&message, None).unwrap();
+        assert!(
+            text.starts_with("Acme's part of order ord_1 was due to ship by 2026-12-10 10:00 UTC"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Still to ship:\n  2 x Vase (V-1)\n\nShip to:\n  Ann\n  1 Road\n"),
+            "{text}"
+        );
+        assert!(text.contains("the buyer may now cancel it"), "{text}");
+    }
+
+    #[test]
+    fn each_step_of_a_return_says_its_own_thing() {
+        let notice = return_notice();
+        let text = |message: Message| bodies(&message, None).unwrap().0;
+        let requested = text(Message::ReturnRequested(notice.clone()));
+        assert!(
+            requested.contains("(return ret_1):\n  2 x Vase (V-1)\n"),
+            "{requested}"
+        );
+        assert!(
+            requested.contains("The buyer's reason: too small"),
+            "{requested}"
+        );
+        let receipt = text(Message::ReturnReceipt(notice.clone()));
+        assert!(receipt.contains("Your reason: too small"), "{receipt}");
+        let approved = text(Message::ReturnApproved(notice.clone()));
+        assert!(
+            approved.contains("To:\n  Acme Returns\n  2 Lane\n"),
+            "{approved}"
+        );
+        let no_address = text(Message::ReturnApproved(ReturnNotice {
+            return_address: vec![],
+            ..notice.clone()
+        }));
+        assert!(
+            no_address.contains("where to send them: help@acme.example"),
+            "{no_address}"
+        );
+        let refused = text(Message::ReturnRefused(notice.clone()));
+        assert!(refused.contains("Their reason: used"), "{refused}");
+        let unexplained = text(Message::ReturnRefused(ReturnNotice {
+            refusal_reason: Some(String::new()),
+            ..notice.clone()
+        }));
+        assert!(!unexplained.contains("Their reason"), "{unexplained}");
+        let shipped = text(Message::ReturnShippedBack(notice.clone()));
+        assert!(
+            shipped.contains("Carrier:          DHL\nTracking number:  JD01\nFollow it here:   https://track.example/JD01\n"),
+            "{shipped}"
+        );
+        let untracked = text(Message::ReturnShippedBack(ReturnNotice {
+            carrier: None,
+            tracking_number: None,
+            tracking_url: None,
+            ..notice.clone()
+        }));
+        assert!(
+            untracked.contains("(V-1)\n\nWhen the parcel arrives"),
+            "{untracked}"
+        );
+        let received = text(Message::ReturnReceived(notice.clone()));
+        assert!(received.contains("Your refund follows"), "{received}");
+        assert!(
+            !received.contains("USD"),
+            "the refund's own email has the amount"
+        );
+    }
+
+    #[test]
+    fn fulfilment_emails_escape_every_value_in_html() {
+        let evil = "<b>x</b>";
+        let notice = ReturnNotice {
+            order_id: evil.into(),
+            return_id: evil.into(),
+            shop_name: evil.into(),
+            shop_email: evil.into(),
+            lines: vec![LineCount {
+                title: evil.into(),
+                sku: evil.into(),
+                quantity: 1,
+            }],
+            reason: evil.into(),
+            refusal_reason: Some(evil.into()),
+            return_address: vec![evil.into()],
+            carrier: Some(evil.into()),
+            tracking_number: Some(evil.into()),
+            tracking_url: Some("\"><b>x</b>".into()),
+        };
+        let shipped = PartShipped {
+            lines: notice.lines.clone(),
+            carrier: evil.into(),
+            tracking_number: evil.into(),
+            tracking_url: Some("\"><b>x</b>".into()),
+            ..parcel(evil)
+        };
+        let delivered = PartDelivered {
+            shop_email: evil.into(),
+            ..delivery(true, 30)
+        };
+        let canceled = PartCanceled {
+            shop_name: evil.into(),
+            lines: notice.lines.clone(),
+            reason: evil.into(),
+            ..cancellation(true, true)
+        };
+        let late = PartLate {
+            shop_name: evil.into(),
+            lines: notice.lines.clone(),
+            ship_to: vec![evil.into()],
+            ..part_late()
+        };
+        for message in fulfilment_messages(shipped, delivered, canceled, late, &notice) {
+            let name = message.template();
+            let (text, html) = bodies(&message, None).unwrap();
+            assert!(text.contains(evil), "{name}: text parts are plain text");
+            assert!(!html.contains("<b>"), "{name}: {html}");
+            assert!(
+                html.contains("&lt;b&gt;") || html.contains("&#60;b&#62;"),
+                "{name}: {html}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::catalog::{self, Product, QUANTITY_MAX};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::money::Money;
+use crate::shipping::{self, PartToShip, Quote};
 
 /// A cart line with what the buyer needs to see of its product now.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -34,7 +35,46 @@ pub struct CartLineView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartView {
     pub lines: Vec<CartLineView>,
+    /// What the items come to, per currency (shipping not included).
     pub totals: Vec<Money>,
+    /// Shipping to the country asked for (`GET /v1/cart?country=FR`); absent
+    /// when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<CartShipping>,
+}
+
+/// What shipping the cart to one country costs, shop by shop, as checkout
+/// would price it now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartShipping {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// One per shop (and currency), in the order the shops first appear.
+    pub shops: Vec<ShopShippingView>,
+    /// Items and shipping, per currency: what checkout would charge. Empty
+    /// when a shop cannot ship to the country (checkout would refuse it).
+    pub totals: Vec<Money>,
+    /// Whether every shop ships to the country.
+    pub ships: bool,
+}
+
+/// One shop's lines of the cart, shipped to the country quoted.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ShopShippingView {
+    pub shop_id: String,
+    pub shop_name: String,
+    /// What the shop's lines come to.
+    pub items: Money,
+    /// `null` when the shop cannot ship there (see `cannot_ship`).
+    pub shipping: Option<Money>,
+    /// Items + shipping; `null` when the shop cannot ship there.
+    pub total: Option<Money>,
+    /// Days from payment until the shop ships; `null` when it cannot ship there.
+    pub handling_days: Option<i32>,
+    /// The country, when the shop has rates and none for it in this
+    /// currency: checkout would refuse its lines (`cannot_ship_to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cannot_ship: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -182,7 +222,88 @@ fn view_rows(conn: &mut DbConnection, rows: Vec<CartLineRow>) -> Result<CartView
             available,
         });
     }
-    Ok(CartView { lines, totals })
+    Ok(CartView {
+        lines,
+        totals,
+        shipping: None,
+    })
+}
+
+/// The cart with what shipping it to `country` (uppercase ISO 3166-1
+/// alpha-2) costs, shop by shop, under the shops' rates now: the rule
+/// checkout applies (`shipping::quote`), over every line, available or not.
+///
+/// # Errors
+/// A database failure; an amount that does not fit (422).
+pub fn with_shipping(
+    conn: &mut DbConnection,
+    mut cart: CartView,
+    country: &str,
+) -> Result<CartView, AppError> {
+    // Parts as checkout would make them: per shop (and, in a cart that mixes
+    // them, per currency), in the order they first appear.
+    let mut parts: Vec<(&CartLineView, Money, i64)> = Vec::new();
+    for line in &cart.lines {
+        let part = parts.iter_mut().find(|(first, _, _)| {
+            first.shop_id == line.shop_id && first.amount.currency == line.amount.currency
+        });
+        match part {
+            Some((_, items, units)) => {
+                *items = items.checked_add(line.amount)?;
+                *units = units
+                    .checked_add(line.quantity)
+                    .ok_or(crate::money::MoneyError::Overflow)?;
+            }
+            None => parts.push((line, line.amount, line.quantity)),
+        }
+    }
+    let to_ship: Vec<PartToShip<'_>> = parts
+        .iter()
+        .map(|(line, items, units)| PartToShip {
+            shop_id: &line.shop_id,
+            items: *items,
+            units: *units,
+        })
+        .collect();
+    let quotes = shipping::quote_parts(conn, country, &to_ship)?;
+    let mut shops = Vec::with_capacity(parts.len());
+    let mut totals: Vec<Money> = Vec::new();
+    for ((line, items, _), quote) in parts.iter().zip(quotes) {
+        let (shipping, handling_days) = match quote {
+            Quote::Ships {
+                shipping,
+                handling_days,
+            } => (Some(shipping), Some(handling_days)),
+            Quote::CannotShip => (None, None),
+        };
+        let total = shipping.map(|s| items.checked_add(s)).transpose()?;
+        if let Some(total) = total {
+            match totals.iter_mut().find(|t| t.currency == total.currency) {
+                Some(sum) => *sum = sum.checked_add(total)?,
+                None => totals.push(total),
+            }
+        }
+        shops.push(ShopShippingView {
+            shop_id: line.shop_id.clone(),
+            shop_name: line.shop_name.clone(),
+            items: *items,
+            shipping,
+            total,
+            handling_days,
+            cannot_ship: shipping.is_none().then(|| country.to_owned()),
+        });
+    }
+    let ships = shops.iter().all(|s| s.cannot_ship.is_none());
+    if !ships {
+        totals.clear();
+    }
+    cart.shipping = Some(CartShipping {
+        country: country.to_owned(),
+        shops,
+        totals,
+        ships,
+    });
+    Ok(cart)
 }
 
 /// Adds `quantity` units of a product; a product already in the cart gets its

@@ -1,6 +1,7 @@
 //! Checkout: the cart becomes one order with one part per shop, stock reserved
-//! atomically, each part priced with the fee rule in force, and one
-//! PaymentIntent on the platform account for the order total.
+//! atomically, each part's shipping priced by its shop's rates to the buyer's
+//! country and its fee by the fee rule in force, and one PaymentIntent on the
+//! platform account for the order total (items and shipping).
 //!
 //! Three steps, none holding a transaction across the provider call:
 //! 1. one write transaction reserves every line's stock (conditional updates:
@@ -21,11 +22,13 @@ use super::schema::{cart_lines, order_lines, order_parts, orders};
 use super::store::{self, new_id, LineRow, OrderRow, PartRow};
 use super::{payment, release_order_stock};
 use crate::catalog::{self, Product};
+use crate::config::{OrderSettings, ReleasePolicy};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::fees;
 use crate::money::{Currency, Money, MoneyError};
 use crate::payments::{IdempotencyKey, NewPaymentIntent, PaymentIntent, Provider, ProviderError};
+use crate::shipping::{self, PartToShip, Quote};
 
 /// Who is checking out.
 #[derive(Debug, Clone)]
@@ -45,6 +48,28 @@ pub struct CheckoutOutcome {
 enum Reserved {
     Existing(String),
     New { order_id: String, total: Money },
+}
+
+/// What checkout takes from the settings: how long an unpaid order holds its
+/// stock, and the release terms of parts whose fee rule sets none.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    ttl: chrono::Duration,
+    release_policy: ReleasePolicy,
+    release_after_days: i32,
+}
+
+/// One shop's part of the cart being checked out, before it is priced.
+struct PartDraft<'a> {
+    shop_id: &'a str,
+    /// The place of the part's first line in the cart.
+    position: i32,
+    /// Each of its lines' product and amount.
+    lines: Vec<(&'a Product, i64)>,
+    /// What its items come to.
+    items: Money,
+    /// How many units it holds.
+    units: i64,
 }
 
 fn idempotency_conflict() -> AppError {
@@ -138,14 +163,104 @@ fn part_category<'a>(lines: &[(&'a Product, i64)]) -> &'a str {
     &best.expect("a part has lines").0.category
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Each line's amount, and the cart's lines grouped into one part per shop,
+/// in the order the shops first appear in the cart.
+fn part_drafts<'a>(
+    lines: &[CartLineRow],
+    products: &'a [Product],
+    currency: Currency,
+) -> Result<(Vec<i64>, Vec<PartDraft<'a>>), AppError> {
+    let mut amounts = Vec::with_capacity(lines.len());
+    let mut drafts: Vec<PartDraft<'a>> = Vec::new();
+    for (position, (line, product)) in lines.iter().zip(products).enumerate() {
+        let amount = product
+            .price
+            .minor
+            .checked_mul(line.quantity)
+            .ok_or(MoneyError::Overflow)?;
+        amounts.push(amount);
+        let index = match drafts.iter().position(|d| d.shop_id == product.shop_id) {
+            Some(index) => index,
+            None => {
+                drafts.push(PartDraft {
+                    shop_id: &product.shop_id,
+                    position: i32::try_from(position).expect("a cart has few lines"),
+                    lines: Vec::new(),
+                    items: Money::zero(currency),
+                    units: 0,
+                });
+                drafts.len() - 1
+            }
+        };
+        let draft = &mut drafts[index];
+        draft.lines.push((product, amount));
+        draft.items = draft.items.checked_add(Money::new(amount, currency))?;
+        draft.units = draft
+            .units
+            .checked_add(line.quantity)
+            .ok_or(MoneyError::Overflow)?;
+    }
+    Ok((amounts, drafts))
+}
+
+/// Each part's shipping and handling days to `country`.
+///
+/// # Errors
+/// 422 `cannot_ship_to` (param `shipping.country`) naming every line whose
+/// shop has rates but none for the country in the cart's currency.
+fn part_shipping(
+    conn: &mut DbConnection,
+    drafts: &[PartDraft<'_>],
+    lines: &[CartLineRow],
+    products: &[Product],
+    country: &str,
+) -> Result<Vec<(Money, i32)>, AppError> {
+    let to_ship: Vec<PartToShip<'_>> = drafts
+        .iter()
+        .map(|d| PartToShip {
+            shop_id: d.shop_id,
+            items: d.items,
+            units: d.units,
+        })
+        .collect();
+    let quotes = shipping::quote_parts(conn, country, &to_ship)?;
+    let mut priced = Vec::with_capacity(drafts.len());
+    let mut refused = Vec::new();
+    for (draft, quote) in drafts.iter().zip(quotes) {
+        match quote {
+            Quote::Ships {
+                shipping,
+                handling_days,
+            } => priced.push((shipping, handling_days)),
+            Quote::CannotShip => refused.extend(
+                lines
+                    .iter()
+                    .zip(products)
+                    .filter(|(_, p)| p.shop_id == draft.shop_id)
+                    .map(|(line, product)| line_label(product, line)),
+            ),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(AppError::unprocessable(
+            "cannot_ship_to",
+            format!(
+                "cannot ship to {country}: {} — the shop does not deliver there; remove these lines or choose another address",
+                refused.join(", ")
+            ),
+            Some("shipping.country".into()),
+        ));
+    }
+    Ok(priced)
+}
+
 fn reserve(
     conn: &mut DbConnection,
     buyer: &Buyer,
     key: &str,
     hash: &str,
     request: &CheckoutRequest,
-    ttl: chrono::Duration,
+    terms: Terms,
 ) -> Result<Reserved, AppError> {
     db::write_transaction(conn, |conn| {
         // A buyer's checkouts run one at a time: a retry sent while the first
@@ -164,6 +279,9 @@ fn reserve(
             ));
         }
         let (currency, products) = checked_lines(conn, &lines)?;
+        let (amounts, drafts) = part_drafts(&lines, &products, currency)?;
+        let shipping_by_part =
+            part_shipping(conn, &drafts, &lines, &products, &request.shipping.country)?;
         // The cart is consumed first, in this transaction: of two checkouts of
         // one cart racing each other, the second deletes nothing once the
         // first commits (PostgreSQL makes it wait on the rows) and stops here.
@@ -202,44 +320,31 @@ fn reserve(
         }
         let now = db::now();
         let order_id = new_id("ord");
-        // Parts in the order their shops first appear in the cart, each at the
-        // position of its first line.
-        let mut shops: Vec<(&str, i32)> = Vec::new();
-        let mut amounts = Vec::with_capacity(lines.len());
-        for (line, product) in lines.iter().zip(&products) {
-            let amount = product
-                .price
-                .minor
-                .checked_mul(line.quantity)
-                .ok_or(MoneyError::Overflow)?;
-            amounts.push(amount);
-            if !shops.iter().any(|(shop, _)| *shop == product.shop_id) {
-                let position = i32::try_from(amounts.len() - 1).expect("a cart has few lines");
-                shops.push((&product.shop_id, position));
-            }
-        }
-        let mut part_rows = Vec::with_capacity(shops.len());
+        let mut part_rows = Vec::with_capacity(drafts.len());
         let mut line_rows = Vec::with_capacity(lines.len());
         let mut total = Money::zero(currency);
-        for (shop_id, part_position) in shops {
+        for (draft, (shipping, handling_days)) in drafts.iter().zip(shipping_by_part) {
+            let (shop_id, part_position) = (draft.shop_id, draft.position);
             let part_id = new_id("opt");
-            let in_part: Vec<(&Product, i64)> = products
-                .iter()
-                .zip(&amounts)
-                .filter(|(p, _)| p.shop_id == shop_id)
-                .map(|(p, a)| (p, *a))
-                .collect();
-            let subtotal = Money::sum(
-                in_part.iter().map(|(_, a)| Money::new(*a, currency)),
-                currency,
-            )?;
-            let category = part_category(&in_part);
+            // What the buyer pays for the part: its items and its shipping,
+            // all the seller's; every later split of the part covers both.
+            let subtotal = draft.items.checked_add(shipping)?;
+            let category = part_category(&draft.lines);
             let version = fees::rule_in_force(conn, shop_id, Some(category), currency, now)?;
-            let priced = fees::fee_for(subtotal, &version)?;
+            let base = version.terms.fee_base(draft.items, shipping)?;
+            let priced = fees::fee_for(base, &version)?;
             assert_eq!(
                 priced.fee.minor + priced.seller_share.minor,
-                subtotal.minor,
-                "fee + seller share = part"
+                base.minor,
+                "fee + seller share = the fee's base"
+            );
+            assert!(
+                base.minor <= subtotal.minor,
+                "the fee's base is within the part"
+            );
+            assert!(
+                priced.fee.minor <= subtotal.minor,
+                "a fee never exceeds its part"
             );
             total = total.checked_add(subtotal)?;
             for (position, ((line, product), amount)) in
@@ -287,11 +392,21 @@ fn reserve(
                 needs_settlement: false,
                 created_at: now,
                 updated_at: now,
-                shipping_minor: 0,
+                shipping_minor: shipping.minor,
                 shipping_refunded_minor: 0,
-                handling_days: 0,
-                release_policy: "on_payment".into(),
-                release_after_days: 14,
+                handling_days,
+                // Frozen here: a later change of the rule or the setting
+                // never changes when this part's money is released.
+                release_policy: version
+                    .terms
+                    .release_policy
+                    .unwrap_or(terms.release_policy)
+                    .as_str()
+                    .to_owned(),
+                release_after_days: version
+                    .terms
+                    .release_after_days
+                    .unwrap_or(terms.release_after_days),
                 fulfilment_status: "unfulfilled".into(),
                 ship_by: None,
                 shipped_at: None,
@@ -335,7 +450,7 @@ fn reserve(
             processing_fee_minor: None,
             refunded_minor: 0,
             late_payment_refund_id: None,
-            expires_at: now + ttl,
+            expires_at: now + terms.ttl,
             paid_at: None,
             created_at: now,
             updated_at: now,
@@ -436,30 +551,37 @@ fn cancel_unpaid(
     })
 }
 
-/// Turns the buyer's cart into an order and its PaymentIntent.
+/// Turns the buyer's cart into an order and its PaymentIntent. `settings`
+/// gives how long the order holds its stock unpaid, and the release terms
+/// of parts whose fee rule sets none.
 ///
 /// # Errors
-/// 422 `cart_empty`, `product_unavailable`, `mixed_currencies`, `no_fee_rule`;
-/// 409 `out_of_stock`, `idempotency_key_reused`; the provider's refusal (422
-/// `provider_rejected`) or absence (503) — in which case the order is
-/// cancelled and its stock released before answering.
-#[tracing::instrument(skip(pool, provider, request), fields(buyer = %buyer.user_id))]
+/// 422 `cart_empty`, `product_unavailable`, `mixed_currencies`,
+/// `cannot_ship_to`, `no_fee_rule`; 409 `out_of_stock`, `price_changed`,
+/// `idempotency_key_reused`; the provider's refusal (422 `provider_rejected`)
+/// or absence (503) — in which case the order is cancelled and its stock
+/// released before answering.
+#[tracing::instrument(skip(pool, provider, settings, request), fields(buyer = %buyer.user_id))]
 pub async fn checkout(
     pool: &DbPool,
     provider: &dyn Provider,
-    unpaid_ttl: std::time::Duration,
+    settings: &OrderSettings,
     buyer: Buyer,
     key: String,
     request: CheckoutRequest,
 ) -> Result<CheckoutOutcome, AppError> {
     let hash = super::model::request_hash(&request);
-    let ttl = chrono::Duration::from_std(unpaid_ttl)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("unpaid ttl: {e}")))?;
+    let terms = Terms {
+        ttl: chrono::Duration::from_std(settings.unpaid_ttl)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("unpaid ttl: {e}")))?,
+        release_policy: settings.release,
+        release_after_days: settings.release_after_days,
+    };
     let reserved = {
         let buyer = buyer.clone();
         let request = request.clone();
         db::run(pool, move |conn| {
-            reserve(conn, &buyer, &key, &hash, &request, ttl)
+            reserve(conn, &buyer, &key, &hash, &request, terms)
         })
         .await?
     };

@@ -1,6 +1,10 @@
 //! The emails an order's facts cause, queued in the transaction of each fact:
 //! the buyer's confirmation and each seller's new order when the order is
 //! paid, the buyer's notice when a refund succeeded.
+//!
+//! Shipping shows where a part has any (it is part of the subtotal), and a
+//! seller's new order says when to ship by (the part's `ship_by`, written by
+//! payment in the same transaction before these emails are queued).
 
 use diesel::prelude::*;
 
@@ -18,6 +22,11 @@ use crate::sellers::shops;
 
 fn shown(minor: i64, currency: Currency) -> String {
     Money::new(minor, currency).to_string()
+}
+
+/// A part's shipping as the emails show it: nothing when it is free.
+fn shipping_shown(minor: i64, currency: Currency) -> Option<String> {
+    (minor > 0).then(|| shown(minor, currency))
 }
 
 fn line_item(line: &LineRow, currency: Currency) -> LineItem {
@@ -66,6 +75,7 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
             .map(|line| line_item(line, currency))
             .collect();
         let subtotal = shown(part.subtotal_minor, currency);
+        let shipping = shipping_shown(part.shipping_minor, currency);
         let seller = Message::SellerNewOrder(SellerNewOrder {
             order_id: order_id.to_owned(),
             shop_name: shop.name.clone(),
@@ -74,6 +84,11 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
             platform_fee: shown(part.fee_minor, currency),
             seller_amount: shown(part.seller_amount_minor, currency),
             ship_to: ship_to.clone(),
+            shipping: shipping.clone(),
+            // Parts sold before ship-by dates have none.
+            ship_by: part
+                .ship_by
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
         });
         if let Some(owner) = shops::owner_email(conn, &shop)? {
             notify::enqueue(
@@ -86,6 +101,7 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
         by_shop.push(ShopLines {
             shop_name: shop.name,
             lines,
+            shipping,
             subtotal,
         });
     }

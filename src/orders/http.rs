@@ -143,13 +143,49 @@ fn parse_list_query(
     Ok((status, before, limit))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct CartQuery {
+    /// ISO 3166-1 alpha-2: also show what shipping there costs, shop by shop.
+    country: Option<String>,
+}
+
 #[utoipa::path(get, path = "/v1/cart", tag = "orders",
-    responses((status = 200, body = CartView)),
+    params(CartQuery),
+    responses(
+        (status = 200, description = "With `country`, `shipping` says what each shop charges to ship there (or that it cannot) and the totals with shipping", body = CartView),
+        (status = 400, description = "`invalid_query`: `country` is not a two-letter code", body = ErrorBody),
+    ),
     extensions(("x-roles" = json!(["buyer", "operator"]))))]
-async fn get_cart(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+async fn get_cart(
+    caller: Caller,
+    query: web::Query<CartQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
+    let country = query
+        .into_inner()
+        .country
+        .map(|value| {
+            crate::shipping::model::parse_country(&value).ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_query",
+                    "country is an ISO 3166-1 alpha-2 code such as FR",
+                    Some("country".into()),
+                )
+            })
+        })
+        .transpose()?;
     let buyer = caller.user_id.0;
-    let view = db::run(&pool, move |conn| cart::cart(conn, &buyer)).await?;
+    let view = db::run(&pool, move |conn| {
+        let view = cart::cart(conn, &buyer)?;
+        match country {
+            Some(country) => cart::with_shipping(conn, view, &country),
+            None => Ok(view),
+        }
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -251,7 +287,7 @@ async fn post_checkout(
     let outcome = checkout::checkout(
         &pool,
         provider.get_ref(),
-        settings.orders.unpaid_ttl,
+        &settings.orders,
         buyer,
         key,
         request,

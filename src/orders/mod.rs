@@ -33,6 +33,7 @@ pub mod pay;
 pub mod payment;
 pub mod provider_refunds;
 pub mod refunds;
+pub mod release;
 pub mod reports;
 pub mod schema;
 pub mod settlement;

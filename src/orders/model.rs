@@ -302,6 +302,8 @@ pub struct LineView {
     pub quantity: i64,
     pub amount: Money,
     pub refunded_quantity: i64,
+    /// Units sent in the part's shipments so far.
+    pub shipped_quantity: i64,
 }
 
 /// Where a part's money to its seller stands.
@@ -333,7 +335,12 @@ pub struct PartView {
     /// For the buyer: the order's status, or `refunded` /
     /// `partially_refunded` once money of this part came back.
     pub status: &'static str,
+    /// What the buyer pays for the part: `items` + `shipping`.
     pub subtotal: Money,
+    /// What the part's lines come to.
+    pub items: Money,
+    /// The part's shipping (the seller's, like the items).
+    pub shipping: Money,
     /// The platform's fee on the part.
     pub fee: Money,
     pub fee_rule_version_id: String,
@@ -352,7 +359,33 @@ pub struct PartView {
     pub seller_amount: Money,
     pub refunded: Money,
     pub settlement: PartSettlementView,
+    pub fulfilment: PartFulfilmentView,
     pub lines: Vec<LineView>,
+}
+
+/// Where a part's parcels stand, and when its seller's share is released.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PartFulfilmentView {
+    /// `unfulfilled`, `partially_shipped`, `shipped`, `delivered` or `canceled`.
+    pub status: String,
+    /// The seller ships by then (payment + the shop's handling days).
+    pub ship_by: Option<String>,
+    /// Whether the ship-by date passed with units unshipped, as the sweep
+    /// found (the buyer may then cancel the part).
+    pub late: bool,
+    pub shipped_at: Option<String>,
+    pub delivered_at: Option<String>,
+    /// `seller`, `buyer`, `staff` or `automatic` (`release_after_days` after shipment).
+    pub delivered_by: Option<String>,
+    /// `on_payment`, `on_shipment` or `on_delivery`.
+    pub release_policy: String,
+    /// Days after shipment a part nobody confirmed counts as delivered.
+    pub release_after_days: i32,
+    /// From then on the seller's share may be transferred; `None`: the
+    /// platform holds it.
+    pub released_at: Option<String>,
+    pub canceled_at: Option<String>,
+    pub cancel_reason: Option<String>,
 }
 
 /// The payment side of an order, for its buyer and staff.
@@ -475,8 +508,14 @@ pub struct BuyerPartView {
     pub shop_name: String,
     /// The order's status, or `refunded` / `partially_refunded`.
     pub status: &'static str,
+    /// What the buyer pays for the part: `items` + `shipping`.
     pub subtotal: Money,
+    /// What the part's lines come to.
+    pub items: Money,
+    /// The part's shipping.
+    pub shipping: Money,
     pub refunded: Money,
+    pub fulfilment: PartFulfilmentView,
     pub lines: Vec<LineView>,
 }
 
@@ -518,7 +557,10 @@ impl From<OrderView> for BuyerOrderView {
                     shop_name: part.shop_name,
                     status: part.status,
                     subtotal: part.subtotal,
+                    items: part.items,
+                    shipping: part.shipping,
                     refunded: part.refunded,
+                    fulfilment: part.fulfilment,
                     lines: part.lines,
                 })
                 .collect(),

@@ -125,12 +125,19 @@ fn mark_paid(
         });
         let shop = shops::find_shop(conn, &part.shop_id)?
             .ok_or(AppError::NotFound { resource: "shop" })?;
+        // The ship-by deadline runs from payment; a share paid out on
+        // payment is released now, any other waits for its parcel.
+        let ship_by = now + chrono::Duration::days(i64::from(part.handling_days));
+        let released_at = (part.release_policy == crate::config::ReleasePolicy::OnPayment.as_str())
+            .then_some(now);
         diesel::update(order_parts::table.find(&part.id))
             .set((
                 order_parts::processing_fee_minor.eq(share),
                 order_parts::seller_amount_minor.eq(seller_amount),
                 order_parts::hold_reason.eq(hold_reason(&shop)),
                 order_parts::needs_settlement.eq(true),
+                order_parts::ship_by.eq(ship_by),
+                order_parts::released_at.eq(released_at),
                 order_parts::updated_at.eq(now),
             ))
             .execute(conn)?;

@@ -142,6 +142,36 @@ fn next_step(conn: &mut DbConnection, part_id: &str) -> Result<Step, AppError> {
             set_part(conn, part_id, None, false)?;
             return Ok(Step::Settled);
         }
+        // A refund sent but not confirmed yet already took its money out of
+        // the charge at the provider, while what it takes from the seller is
+        // booked only on success: a transfer decided meanwhile must leave
+        // room for it, or it would exceed what is left of the charge.
+        let pending_refunds: i64 = super::schema::refund_parts::table
+            .inner_join(super::schema::refunds::table)
+            .filter(super::schema::refund_parts::part_id.eq(part_id))
+            .filter(super::schema::refunds::status.eq("pending"))
+            .select(super::schema::refund_parts::seller_portion_minor)
+            .load::<i64>(conn)?
+            .into_iter()
+            .sum();
+        let delta = if delta > 0 && pending_refunds > 0 {
+            let room = (balance.owed - pending_refunds).max(0) - balance.transferred;
+            if room <= 0 {
+                // The refund's outcome marks the part again.
+                set_part(conn, part_id, part.hold_reason.as_deref(), true)?;
+                return Ok(Step::Held);
+            }
+            delta.min(room)
+        } else {
+            delta
+        };
+        if delta > 0 && part.released_at.is_none() {
+            // Held on the platform until the part's release policy is met
+            // (shipment, delivery): what refunds and disputes take meanwhile
+            // comes out of the held share, and the release marks the part.
+            set_part(conn, part_id, part.hold_reason.as_deref(), false)?;
+            return Ok(Step::Held);
+        }
         if delta > 0 {
             let refused_since_shop_changed = part
                 .hold_reason

@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{
-    rfc3339, DisputeView, LineView, OrderStatus, OrderView, PartSettlementView, PartView,
-    PaymentView, RefundLineView, RefundPartView, RefundView, SellerOrderView, Shipping,
+    rfc3339, DisputeView, LineView, OrderStatus, OrderView, PartFulfilmentView, PartSettlementView,
+    PartView, PaymentView, RefundLineView, RefundPartView, RefundView, SellerOrderView, Shipping,
 };
 use super::schema::{
     disputes, order_lines, order_parts, orders, part_movements, part_recoveries, refund_lines,
@@ -401,6 +401,8 @@ impl OrderRecord {
             "settled"
         } else if part.hold_reason.is_some() {
             "held"
+        } else if part.released_at.is_none() && balance.target() > balance.transferred {
+            "awaiting_release"
         } else {
             "in_progress"
         };
@@ -414,6 +416,8 @@ impl OrderRecord {
                 .unwrap_or_default(),
             status: buyer_part_status(self.status, part),
             subtotal: self.money(part.subtotal_minor),
+            items: self.money(part.subtotal_minor - part.shipping_minor),
+            shipping: self.money(part.shipping_minor),
             fee: self.money(part.fee_minor),
             fee_rule_version_id: part.fee_rule_version_id.clone(),
             processing_fee_payer: part.processing_fee_payer.clone(),
@@ -430,6 +434,23 @@ impl OrderRecord {
                 owes_back: self.money(balance.owes_back()),
                 hold_reason: part.hold_reason.clone(),
             },
+            fulfilment: PartFulfilmentView {
+                status: part.fulfilment_status.clone(),
+                ship_by: part.ship_by.map(rfc3339),
+                late: part.late_notified_at.is_some()
+                    && matches!(
+                        part.fulfilment_status.as_str(),
+                        "unfulfilled" | "partially_shipped"
+                    ),
+                shipped_at: part.shipped_at.map(rfc3339),
+                delivered_at: part.delivered_at.map(rfc3339),
+                delivered_by: part.delivered_by.clone(),
+                release_policy: part.release_policy.clone(),
+                release_after_days: part.release_after_days,
+                released_at: part.released_at.map(rfc3339),
+                canceled_at: part.canceled_at.map(rfc3339),
+                cancel_reason: part.cancel_reason.clone(),
+            },
             lines: self
                 .lines
                 .iter()
@@ -444,6 +465,7 @@ impl OrderRecord {
                     quantity: l.quantity,
                     amount: self.money(l.amount_minor),
                     refunded_quantity: l.refunded_quantity,
+                    shipped_quantity: l.shipped_quantity,
                 })
                 .collect(),
         }

@@ -59,6 +59,10 @@ struct CurrencyBalance {
     /// What the platform still owes the seller.
     #[serde(skip_serializing_if = "Option::is_none")]
     owed_by_platform: Option<i64>,
+    /// Of `owed_by_platform`, what the platform holds until parts are
+    /// released (shipped or delivered, by each part's release policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<i64>,
     /// On the connected account, not yet available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<i64>,
@@ -197,6 +201,11 @@ async fn shop_balance(
         }
         for (currency, refunded) in crate::orders::store::fees_refunded(conn, &shop.id)? {
             by_currency.entry(currency).or_default().fees_refunded = Some(refunded);
+        }
+        for (currency, held) in crate::orders::release::held_for_shop(conn, &shop.id)? {
+            if held > 0 {
+                by_currency.entry(currency).or_default().held = Some(held);
+            }
         }
         for balance in by_currency.values_mut() {
             if let Some(charged) = balance.fees_charged {

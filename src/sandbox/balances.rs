@@ -46,7 +46,13 @@ impl Store {
     pub fn add_txn(&mut self, t: NewTxn) -> String {
         let id = new_id("txn");
         let seq = self.next_seq();
-        if t.available_on > self.now {
+        // A transfer's payment to a connected account is announced by
+        // `balance.available` even when its funds are available at once (its
+        // charge's funds already were, as for a share released days after
+        // the sale): the account's available balance grew, and Stripe tells
+        // the account so. Other transactions available at once are not.
+        let announce = t.available_on > self.now || t.kind == "payment";
+        if announce {
             // Waiting funds: the clock must stop by when they become available.
             if let Some(due) = &mut self.funds_due_at {
                 *due = Some(due.map_or(t.available_on, |d| d.min(t.available_on)));
@@ -69,8 +75,7 @@ impl Store {
                 source: t.source,
                 description: t.description,
                 payout: None,
-                // Only funds that wait are announced by `balance.available` later.
-                announced: t.available_on <= self.now,
+                announced: !announce,
             },
         );
         id

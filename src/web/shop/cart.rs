@@ -1,17 +1,22 @@
 //! The cart page and its forms. A signed-in buyer's cart is the API's
 //! (`orders::cart`); a visitor's lives in a cookie, checked by the same
 //! rules ([`cart::check_line`]) and moved into the buyer's cart on sign-in.
+//! A country chosen on the page (`/cart?country=FR`, a plain GET form) shows
+//! each shop's shipping there, as `GET /v1/cart?country=FR` does.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::checkout::{countries, country_name, Country};
 use super::views::CartGroups;
 use crate::auth::Role;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::orders::cart::{self, CartView};
+use crate::money::Money;
+use crate::orders::cart::{self, CartShipping, CartView};
+use crate::web::format::price;
 use crate::web::forms::sentence;
 use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
@@ -26,6 +31,72 @@ struct CartPage {
     notice: String,
     /// What went wrong (role=alert).
     problem: String,
+    /// The country select of the shipping form.
+    countries: Vec<Country>,
+    /// Shipping to the country chosen, if one was.
+    shipping: Option<ShippingSummary>,
+}
+
+/// One shop's shipping, as the cart and checkout pages show it.
+pub(super) struct ShopShippingRow {
+    pub shop_id: String,
+    pub shop_name: String,
+    /// The shop ships there.
+    pub ships: bool,
+    /// `$5.00`, or `Free`.
+    pub shipping: String,
+}
+
+/// What shipping the cart to one country costs, for a page.
+pub(super) struct ShippingSummary {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub country_name: String,
+    pub shops: Vec<ShopShippingRow>,
+    /// Items and shipping, one per currency; empty when a shop cannot ship there.
+    pub totals: Vec<String>,
+    /// Every shop ships there.
+    pub ships: bool,
+    /// The names of the shops that cannot ship there, joined.
+    pub refusing: String,
+}
+
+impl ShippingSummary {
+    pub(super) fn of(quote: &CartShipping) -> Self {
+        let label = |shipping: Option<Money>| match shipping {
+            Some(amount) if amount.minor == 0 => "Free".to_owned(),
+            Some(amount) => price(amount),
+            None => String::new(),
+        };
+        let refusing: Vec<&str> = quote
+            .shops
+            .iter()
+            .filter(|s| s.cannot_ship.is_some())
+            .map(|s| s.shop_name.as_str())
+            .collect();
+        Self {
+            country: quote.country.clone(),
+            country_name: country_name(&quote.country),
+            shops: quote
+                .shops
+                .iter()
+                .map(|s| ShopShippingRow {
+                    shop_id: s.shop_id.clone(),
+                    shop_name: s.shop_name.clone(),
+                    ships: s.cannot_ship.is_none(),
+                    shipping: label(s.shipping),
+                })
+                .collect(),
+            totals: quote.totals.iter().copied().map(price).collect(),
+            ships: quote.ships,
+            refusing: refusing.join(", "),
+        }
+    }
+
+    /// The shop's row (the first, in a cart that mixes currencies).
+    pub(super) fn shop(&self, shop_id: &str) -> Option<&ShopShippingRow> {
+        self.shops.iter().find(|s| s.shop_id == shop_id)
+    }
 }
 
 /// The signed-in buyer's id, `None` for a visitor; a signed-in account that
@@ -50,6 +121,21 @@ async fn load(pool: &DbPool, visitor: &Visitor) -> Result<CartView, AppError> {
     }
 }
 
+/// The cart with its shipping to `country` (a code as submitted; anything
+/// but a two-letter code: no shipping shown).
+pub(super) async fn with_shipping(
+    pool: &DbPool,
+    cart: CartView,
+    country: &str,
+) -> Result<CartView, AppError> {
+    match crate::shipping::model::parse_country(country) {
+        Some(country) if !cart.lines.is_empty() => {
+            db::run(pool, move |conn| cart::with_shipping(conn, cart, &country)).await
+        }
+        _ => Ok(cart),
+    }
+}
+
 fn render_cart(
     req: &HttpRequest,
     visitor: &mut Visitor,
@@ -58,12 +144,16 @@ fn render_cart(
     problem: &str,
     status: StatusCode,
 ) -> PageResult {
+    let shipping = cart.shipping.as_ref().map(ShippingSummary::of);
+    let chosen = shipping.as_ref().map_or("", |s| s.country.as_str());
     let page = CartPage {
         chrome: visitor.chrome(),
         meta: Meta::personal("Your cart — Bazaar"),
         cart: CartGroups::of(cart)?,
         notice: notice.to_owned(),
         problem: problem.to_owned(),
+        countries: countries(if chosen.is_empty() { "US" } else { chosen }),
+        shipping,
     };
     let response = render::page_with(req, &page, Caching::Private, status, render::PAGE_CSP)?;
     Ok(visitor.finish(response))
@@ -73,6 +163,9 @@ fn render_cart(
 pub(super) struct Flash {
     #[serde(default)]
     done: String,
+    /// Show shipping to this country (ISO 3166-1 alpha-2).
+    #[serde(default)]
+    country: String,
 }
 
 pub(super) async fn show(
@@ -82,6 +175,7 @@ pub(super) async fn show(
     flash: web::Query<Flash>,
 ) -> PageResult {
     let cart = load(&pool, &visitor).await?;
+    let cart = with_shipping(&pool, cart, &flash.country).await?;
     let notice = match flash.done.as_str() {
         "added" => "Added to your cart.",
         "updated" => "Cart updated.",

@@ -1,12 +1,19 @@
 //! Checkout, payment and the confirmation: `orders::checkout` and
 //! `orders::pay::pay`, the functions behind `POST /v1/checkout` and
 //! `POST /v1/orders/{id}/pay`.
+//!
+//! The address form shows each shop's shipping to the country selected (the
+//! one chosen on the cart page, else the United States) and the total with
+//! it, which is the total the buyer agrees to. Submitted with another
+//! country, the form comes back with that country's shipping and total to
+//! confirm (no script needed); nothing is ordered until then.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::cart::{with_shipping, ShippingSummary};
 use super::views::CartGroups;
 use crate::auth::{Caller, Role};
 use crate::config::{ProviderKind, Settings};
@@ -61,10 +68,30 @@ const COUNTRIES: &[(&str, &str)] = &[
 ];
 
 /// An option of the country select.
-struct Country {
-    code: &'static str,
-    name: &'static str,
-    selected: bool,
+pub(super) struct Country {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub selected: bool,
+}
+
+/// The country select's options, `selected` chosen.
+pub(super) fn countries(selected: &str) -> Vec<Country> {
+    COUNTRIES
+        .iter()
+        .map(|(code, name)| Country {
+            code,
+            name,
+            selected: *code == selected,
+        })
+        .collect()
+}
+
+/// A country's name as the select shows it, else its code.
+pub(super) fn country_name(code: &str) -> String {
+    COUNTRIES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(|| code.to_owned(), |(_, name)| (*name).to_owned())
 }
 
 /// The address form as submitted (or empty).
@@ -77,6 +104,10 @@ pub(super) struct AddressForm {
     /// The total the page showed, in minor units (one currency only).
     #[serde(default)]
     expected_total: String,
+    /// The country whose shipping the page showed (and `expected_total`
+    /// includes); another country is shown before anything is ordered.
+    #[serde(default)]
+    quoted_country: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -102,8 +133,24 @@ struct CheckoutPage {
     errors: FormErrors,
     /// A line that cannot be bought: the form links back to the cart.
     cart_problem: bool,
+    /// Shipping to the country selected.
+    shipping: Option<ShippingSummary>,
+    /// What changed without a problem (role=status), e.g. a new country's shipping.
+    notice: String,
 }
 
+/// The buyer's cart with its shipping to `country`.
+async fn cart_to(
+    pool: &DbPool,
+    caller: &Caller,
+    country: &str,
+) -> Result<cart::CartView, AppError> {
+    let buyer_id = caller.user_id.0.clone();
+    let cart = db::run(pool, move |conn| cart::cart(conn, &buyer_id)).await?;
+    with_shipping(pool, cart, country).await
+}
+
+#[allow(clippy::too_many_arguments)]
 fn checkout_page(
     req: &HttpRequest,
     visitor: &mut Visitor,
@@ -111,6 +158,7 @@ fn checkout_page(
     mut form: AddressForm,
     errors: FormErrors,
     cart_problem: bool,
+    notice: String,
     status: StatusCode,
 ) -> PageResult {
     if form.idempotency_key.is_empty() {
@@ -120,19 +168,22 @@ fn checkout_page(
     if form.country.is_empty() {
         form.country = "US".into();
     }
-    // What this page shows is what the buyer agrees to pay.
-    form.expected_total = match cart.totals.as_slice() {
+    // What this page shows is what the buyer agrees to pay: the items and
+    // the shipping to the country quoted.
+    let totals = match &cart.shipping {
+        Some(quote) if quote.ships => &quote.totals,
+        _ => &cart.totals,
+    };
+    form.expected_total = match totals.as_slice() {
         [total] => total.minor.to_string(),
         _ => String::new(),
     };
-    let countries = COUNTRIES
-        .iter()
-        .map(|(code, name)| Country {
-            code,
-            name,
-            selected: *code == form.country,
-        })
-        .collect();
+    form.quoted_country = cart
+        .shipping
+        .as_ref()
+        .map(|quote| quote.country.clone())
+        .unwrap_or_default();
+    let countries = countries(&form.country);
     let page = CheckoutPage {
         chrome: visitor.chrome(),
         meta: Meta::personal("Checkout — Bazaar"),
@@ -141,6 +192,8 @@ fn checkout_page(
         countries,
         errors,
         cart_problem,
+        shipping: cart.shipping.as_ref().map(ShippingSummary::of),
+        notice,
     };
     Ok(visitor.finish(render::page_with(
         req,
@@ -151,24 +204,39 @@ fn checkout_page(
     )?))
 }
 
+/// `GET /checkout?country=FR`: the country chosen on the cart page.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FormQuery {
+    #[serde(default)]
+    country: String,
+}
+
 pub(super) async fn form(
     req: HttpRequest,
     mut visitor: Visitor,
     pool: web::Data<DbPool>,
+    query: web::Query<FormQuery>,
 ) -> PageResult {
     let caller = match buyer(&visitor, "/checkout")? {
         Ok(caller) => caller,
         Err(redirect) => return Ok(visitor.finish(redirect)),
     };
-    let buyer_id = caller.user_id.0.clone();
-    let cart = db::run(&pool, move |conn| cart::cart(conn, &buyer_id)).await?;
+    let country = crate::shipping::model::parse_country(&query.country)
+        .filter(|code| COUNTRIES.iter().any(|(c, _)| c == code))
+        .unwrap_or_else(|| "US".to_owned());
+    let cart = cart_to(&pool, &caller, &country).await?;
+    let form = AddressForm {
+        country,
+        ..AddressForm::default()
+    };
     checkout_page(
         &req,
         &mut visitor,
         &cart,
-        AddressForm::default(),
+        form,
         FormErrors::none(),
         false,
+        String::new(),
         StatusCode::OK,
     )
 }
@@ -257,6 +325,30 @@ pub(super) async fn submit(
         Ok(caller) => caller,
         Err(redirect) => return Ok(visitor.finish(redirect)),
     };
+    let country = crate::shipping::model::parse_country(&form.country);
+    if let Some(country) = country.as_ref().filter(|c| {
+        !form.quoted_country.is_empty() && **c != form.quoted_country.trim().to_ascii_uppercase()
+    }) {
+        // The page showed another country's shipping: show this one's, and
+        // the total with it, before anything is ordered.
+        let cart = cart_to(&pool, &caller, country).await?;
+        let notice = format!(
+            "Shipping is now to {}: check the total, then continue to payment.",
+            country_name(country)
+        );
+        let mut form = form;
+        form.idempotency_key.clear();
+        return checkout_page(
+            &req,
+            &mut visitor,
+            &cart,
+            form,
+            FormErrors::none(),
+            false,
+            notice,
+            StatusCode::OK,
+        );
+    }
     limits.checkout.take(&caller.user_id.0)?;
     let request = CheckoutRequest {
         shipping: Shipping {
@@ -280,7 +372,7 @@ pub(super) async fn submit(
             orders::checkout(
                 &pool,
                 provider.get_ref(),
-                settings.orders.unpaid_ttl,
+                &settings.orders,
                 buyer,
                 key,
                 request,
@@ -300,7 +392,30 @@ pub(super) async fn submit(
     if !status.is_client_error() || status == StatusCode::FORBIDDEN {
         return Err(PageError(error));
     }
-    let (errors, cart_problem) = if error.param().is_some_and(|p| p.starts_with("shipping.")) {
+    let quoted = if form.country.trim().is_empty() {
+        "US"
+    } else {
+        form.country.as_str()
+    };
+    let cart = cart_to(&pool, &caller, quoted).await?;
+    let (errors, cart_problem) = if error.code() == "cannot_ship_to" {
+        let refusing = cart
+            .shipping
+            .as_ref()
+            .map(|quote| ShippingSummary::of(quote).refusing)
+            .filter(|names| !names.is_empty())
+            .unwrap_or_else(|| "A shop".to_owned());
+        (
+            FormErrors::field(
+                "country",
+                format!(
+                    "{refusing} cannot ship to {}: choose another country, or remove its items from your cart",
+                    country_name(&form.country)
+                ),
+            ),
+            true,
+        )
+    } else if error.param().is_some_and(|p| p.starts_with("shipping.")) {
         (address_errors(&form), false)
     } else {
         (
@@ -318,8 +433,6 @@ pub(super) async fn submit(
             ),
         )
     };
-    let buyer_id = caller.user_id.0.clone();
-    let cart = db::run(&pool, move |conn| cart::cart(conn, &buyer_id)).await?;
     let mut form = form;
     // A new attempt is a new order: the next submit gets a fresh key.
     form.idempotency_key.clear();
@@ -330,6 +443,7 @@ pub(super) async fn submit(
         form,
         errors,
         cart_problem,
+        String::new(),
         status,
     )
 }

@@ -84,7 +84,11 @@ struct PartRow {
     shop_id: String,
     shop_name: String,
     status: &'static str,
+    /// Items + shipping: what the buyer paid for the part.
     subtotal: String,
+    items: String,
+    /// `$5.00`, or `Free`.
+    shipping: String,
     refunded: String,
     has_refund: bool,
     lines: Vec<LineRow>,
@@ -164,6 +168,12 @@ pub(super) async fn detail(
                 shop_name: part.shop_name.clone(),
                 status: status_label(part.status),
                 subtotal: price(part.subtotal),
+                items: price(part.items),
+                shipping: if part.shipping.minor == 0 {
+                    "Free".to_owned()
+                } else {
+                    price(part.shipping)
+                },
                 refunded: price(part.refunded),
                 has_refund: part.refunded.minor > 0,
                 lines: part
