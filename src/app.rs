@@ -84,9 +84,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let secrets = webhook_secrets(&settings);
         let (provider, sandbox) = payments_provider(&settings, port, &secrets).await?;
-        let clock = sandbox.as_ref().map_or_else(crate::payments::Clock::wall, |sandbox| {
-            crate::payments::Clock::ahead_by(sandbox.clock_offset())
-        });
+        let clock = sandbox
+            .as_ref()
+            .map_or_else(crate::payments::Clock::wall, |sandbox| {
+                crate::payments::Clock::ahead_by(sandbox.clock_offset())
+            });
         tracing::info!(
             address = %listener.local_addr()?,
             database = settings.database.url.backend(),

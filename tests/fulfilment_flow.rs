@@ -262,12 +262,25 @@ async fn three_shops_under_on_delivery_cancel_deliver_auto_release_and_return() 
     assert_eq!(net_to(&transfers, &shop_a), (sub_a - fee_a, 1));
     assert_eq!(held_of(&app, &ann, &shop_a).await, 0);
 
-    // Cat ships everything; nobody confirms. Days pass on the sandbox's
-    // clock: the part counts as delivered and is released.
+    // Cat's fulfilment service ships everything with Cat's API key; nobody
+    // confirms. Days pass on the sandbox's clock: the part counts as
+    // delivered and is released.
+    let key = json_of(
+        post_as(&app, &cat, "/v1/api_keys", &json!({"name": "warehouse"})).await,
+        201,
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let warehouse = Person {
+        token: key,
+        ..cat.clone()
+    };
     json_of(
         post_as(
             &app,
-            &cat,
+            &warehouse,
             &part_path(&shop_c, "shipments"),
             &json!({"carrier": "USPS", "tracking_number": "94001"}),
         )
@@ -393,4 +406,134 @@ async fn three_shops_under_on_delivery_cancel_deliver_auto_release_and_return() 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(report["differences"], json!([]), "{report}");
+}
+
+#[tokio::test]
+async fn a_late_part_is_reported_and_its_buyer_may_cancel_it() {
+    let app = TestApp::spawn_with(&[("BAZAAR__ORDERS__RELEASE", "on_delivery")], |_| {}).await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    us_rate(&app, &ann, &shop, 500, 100).await;
+    let mug = product(&app, &ann, &shop, "Mug", 1250, 10).await;
+    add_to_cart(&app, &market.buyer, &mug, 2).await;
+    let order = checkout_ok(&app, &market.buyer, "late-1", Some("pm_card_visa")).await;
+    let order_id = order["id"].as_str().unwrap();
+    let part_id = order["parts"][0]["id"].as_str().unwrap();
+    let cancel = format!("/v1/orders/{order_id}/parts/{part_id}/cancel");
+    let body = json!({"reason": "never shipped"});
+
+    // Within the two handling days the buyer waits; nothing is written.
+    common::assert_error(
+        post_as(&app, &market.buyer, &cancel, &body).await,
+        409,
+        "not_late",
+    )
+    .await;
+    let support = common::people::staff(&app, &market.operator, "support").await;
+    let late = json_of(get_as(&app, &support, "/v1/reports/late_parts").await, 200).await;
+    assert_eq!(late["data"], json!([]));
+
+    // Three days on: the sweep finds it late, its seller hears once, the
+    // report lists it, and the buyer cancels it — refunded with shipping.
+    let ahead = 3 * 86_400;
+    app.sandbox_post(
+        "/v1/test_helpers/advance_clock",
+        &[("seconds", &ahead.to_string())],
+    )
+    .await;
+    let pool = common::people::pool(&app);
+    let now = bazaar::db::now() + chrono::Duration::seconds(ahead);
+    let first = bazaar::fulfilment::sweep::sweep_once(&pool, app.provider.as_ref(), now).await;
+    let again = bazaar::fulfilment::sweep::sweep_once(&pool, app.provider.as_ref(), now).await;
+    assert_eq!((first.parts_found_late, again.parts_found_late), (1, 0));
+    let late = json_of(get_as(&app, &support, "/v1/reports/late_parts").await, 200).await;
+    assert_eq!(late["data"][0]["part_id"], part_id);
+    assert_eq!(
+        late["data"][0]["days_late"], 1,
+        "three days after payment, two to ship"
+    );
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["parts"][0]["fulfilment"]["late"], true);
+    let refund = json_of(post_as(&app, &market.buyer, &cancel, &body).await, 200).await;
+    assert_eq!(minor(&refund["amount"]), 2 * 1250 + 500 + 100);
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["parts"][0]["fulfilment"]["status"], "canceled");
+    assert_eq!(view["parts"][0]["settlement"]["status"], "settled");
+    assert!(transfers_of(&app, order_id).await.is_empty());
+    let late = json_of(get_as(&app, &support, "/v1/reports/late_parts").await, 200).await;
+    assert_eq!(late["data"], json!([]));
+    let audit = common::people::audit_rows(&app, &market.operator, "part.cancel").await;
+    assert_eq!(audit.len(), 1);
+}
+
+#[tokio::test]
+async fn on_shipment_releases_when_the_last_unit_ships() {
+    let app = TestApp::spawn_with(&[("BAZAAR__ORDERS__RELEASE", "on_shipment")], |_| {}).await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let mug = product(&app, &ann, &shop, "Mug", 1250, 10).await;
+    let cup = product(&app, &ann, &shop, "Cup", 800, 10).await;
+    add_to_cart(&app, &market.buyer, &mug, 2).await;
+    add_to_cart(&app, &market.buyer, &cup, 1).await;
+    let order = checkout_ok(&app, &market.buyer, "ship-1", Some("pm_card_visa")).await;
+    let order_id = order["id"].as_str().unwrap();
+    let part = &order["parts"][0];
+    // A shop without rates charges no shipping.
+    assert_eq!(minor(&part["shipping"]), 0);
+    let subtotal = 2 * 1250 + 800;
+    let shipments = format!(
+        "/v1/orders/{order_id}/parts/{}/shipments",
+        part["id"].as_str().unwrap()
+    );
+    let mug_line = part["lines"][0]["id"].clone();
+    let cup_line = part["lines"][1]["id"].clone();
+
+    // One mug first: partly shipped, nothing released.
+    let first = json!({"carrier": "DHL", "tracking_number": "A1", "lines": [{"line_id": mug_line, "quantity": 1}]});
+    json_of(post_as(&app, &ann, &shipments, &first).await, 201).await;
+    let too_many = json!({"carrier": "DHL", "tracking_number": "A2", "lines": [{"line_id": mug_line, "quantity": 2}]});
+    common::assert_error(
+        post_as(&app, &ann, &shipments, &too_many).await,
+        422,
+        "exceeds_unshipped",
+    )
+    .await;
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(
+        view["parts"][0]["fulfilment"]["status"],
+        "partially_shipped"
+    );
+    assert_eq!(view["parts"][0]["lines"][0]["shipped_quantity"], 1);
+    assert!(transfers_of(&app, order_id).await.is_empty());
+
+    // The rest: shipped, released, one transfer of the whole share.
+    let rest = json!({"carrier": "DHL", "tracking_number": "A3", "lines": [{"line_id": mug_line, "quantity": 1}, {"line_id": cup_line, "quantity": 1}]});
+    json_of(post_as(&app, &ann, &shipments, &rest).await, 201).await;
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["parts"][0]["fulfilment"]["status"], "shipped");
+    assert!(view["parts"][0]["fulfilment"]["released_at"].is_string());
+    let transfers = transfers_of(&app, order_id).await;
+    assert_eq!(transfers.len(), 1);
+    assert_eq!(transfers[0]["amount"], subtotal - market_fee(subtotal));
+    // The buyer sees both parcels; another buyer sees nothing.
+    let listed = json_of(
+        get_as(
+            &app,
+            &market.buyer,
+            &format!("/v1/orders/{order_id}/shipments"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    let stranger = signup(&app, "buyer").await;
+    common::assert_error(
+        get_as(&app, &stranger, &format!("/v1/orders/{order_id}/shipments")).await,
+        404,
+        "not_found",
+    )
+    .await;
 }

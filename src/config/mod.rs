@@ -119,7 +119,9 @@ pub struct OrderSettings {
 
 /// When a seller's share of a part may be transferred to its connected
 /// account; until then the platform holds it (the seller's `payable`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleasePolicy {
     /// As soon as the buyer has paid.

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::{
     invalid, AuthSettings, ConfigError, DatabaseSettings, DatabaseUrl, EmailSettings,
-    EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings, ReleasePolicy,
-    ProviderKind, ProviderSettings, SandboxSettings, ServerSettings, Settings, SmtpTls,
+    EmailTransport, JobSettings, LimitSettings, LogFormat, LogSettings, OrderSettings,
+    ProviderKind, ProviderSettings, ReleasePolicy, SandboxSettings, ServerSettings, Settings,
+    SmtpTls,
 };
 
 const POOL_SIZE_MAX_LIMIT: u32 = 256;
