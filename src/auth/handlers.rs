@@ -109,6 +109,7 @@ async fn create_user(
         .take(context.ip.as_deref().unwrap_or("unknown"))?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
+    let _check = limits.passwords.enter().await?;
     let user = db::run(&pool, move |conn| {
         users::signup(conn, &email, &password, body.role, &context, db::now())
     })
@@ -191,10 +192,14 @@ struct LoginRequest {
 async fn create_session(
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
     context: RequestContext,
     body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner()?;
+    // Before anything about the account is read or any password hashed: a
+    // flood is refused here, at the cost of a map lookup.
+    let _check = limits.sign_in_attempt(context.ip.as_deref()).await?;
     let attempt = LoginAttempt {
         email: body.email,
         password: body.password,

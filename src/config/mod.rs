@@ -82,6 +82,16 @@ pub struct LimitSettings {
     pub webhooks_per_second: u32,
     /// Requests that call the payments provider, per user per minute.
     pub provider_calls_per_minute: u32,
+    /// Sign-in attempts per client address per minute, counted before any
+    /// password is checked.
+    pub logins_per_minute: u32,
+    /// Sign-in attempts per subnet (IPv4 /24, IPv6 /64) per minute.
+    pub logins_per_minute_per_subnet: u32,
+    /// Passwords hashed or verified at once (argon2 takes a core each).
+    pub password_checks_at_once: usize,
+    /// Sign-ins and sign-ups that may wait for a password check; beyond
+    /// them, 429 at once instead of a queue that slows everyone.
+    pub password_checks_waiting_max: usize,
 }
 
 /// The job queue's workers (processing provider events, for now).

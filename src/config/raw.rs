@@ -43,6 +43,11 @@ struct RawLimits {
     checkout_per_minute: u32,
     webhooks_per_second: u32,
     provider_calls_per_minute: u32,
+    logins_per_minute: u32,
+    logins_per_minute_per_subnet: u32,
+    /// 0: one per core.
+    password_checks_at_once: u32,
+    password_checks_waiting_max: u32,
 }
 
 impl RawLimits {
@@ -55,16 +60,41 @@ impl RawLimits {
                 "limits.provider_calls_per_minute",
                 self.provider_calls_per_minute,
             ),
+            ("limits.logins_per_minute", self.logins_per_minute),
+            (
+                "limits.logins_per_minute_per_subnet",
+                self.logins_per_minute_per_subnet,
+            ),
         ] {
             if !(1..=1_000_000).contains(&value) {
                 return Err(invalid(key, "must be between 1 and 1000000"));
             }
         }
+        if self.password_checks_at_once > 1024 {
+            return Err(invalid(
+                "limits.password_checks_at_once",
+                "must be between 0 (one per core) and 1024",
+            ));
+        }
+        if self.password_checks_waiting_max > 100_000 {
+            return Err(invalid(
+                "limits.password_checks_waiting_max",
+                "must be between 0 and 100000",
+            ));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Ok(LimitSettings {
             signup_per_minute: self.signup_per_minute,
             checkout_per_minute: self.checkout_per_minute,
             webhooks_per_second: self.webhooks_per_second,
             provider_calls_per_minute: self.provider_calls_per_minute,
+            logins_per_minute: self.logins_per_minute,
+            logins_per_minute_per_subnet: self.logins_per_minute_per_subnet,
+            password_checks_at_once: match self.password_checks_at_once {
+                0 => cores,
+                n => n as usize,
+            },
+            password_checks_waiting_max: self.password_checks_waiting_max as usize,
         })
     }
 }

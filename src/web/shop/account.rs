@@ -140,9 +140,13 @@ async fn start_session(
     visitor: &Visitor,
     pool: &DbPool,
     settings: &Settings,
+    limits: &RateLimits,
     attempt: LoginAttempt,
     next: &str,
 ) -> Result<HttpResponse, AppError> {
+    let _check = limits
+        .sign_in_attempt(attempt.context.ip.as_deref())
+        .await?;
     let auth_settings = settings.auth.clone();
     let guest = visitor.guest_cart.clone();
     let session = db::run(pool, move |conn| {
@@ -207,6 +211,7 @@ pub(super) async fn signup(
     let created = match (Email::parse(&form.email), Password::parse(&form.password)) {
         (Ok(email), Ok(password)) => {
             let context = context.clone();
+            let _check = limits.passwords.enter().await?;
             db::run(&pool, move |conn| {
                 auth::signup(conn, &email, &password, Role::Buyer, &context, db::now())
             })
@@ -224,7 +229,7 @@ pub(super) async fn signup(
         totp_code: None,
         context,
     };
-    let response = start_session(&visitor, &pool, &settings, attempt, &form.next).await?;
+    let response = start_session(&visitor, &pool, &settings, &limits, attempt, &form.next).await?;
     Ok(visitor.finish(response))
 }
 
@@ -234,6 +239,7 @@ pub(super) async fn signin(
     context: RequestContext,
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
+    limits: web::Data<RateLimits>,
     form: web::Form<AccountForm>,
 ) -> PageResult {
     let form = form.into_inner();
@@ -244,7 +250,7 @@ pub(super) async fn signin(
         totp_code: None,
         context,
     };
-    match start_session(&visitor, &pool, &settings, attempt, &form.next).await {
+    match start_session(&visitor, &pool, &settings, &limits, attempt, &form.next).await {
         Ok(response) => Ok(visitor.finish(response)),
         Err(error) => refused_form(&req, visitor, "signin", form, error),
     }
