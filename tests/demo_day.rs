@@ -1,8 +1,12 @@
 //! `bazaar demo --quick`, the real binary on its embedded defaults from an
 //! empty folder (or on a fresh PostgreSQL database when the suite runs
 //! there): the day is played, its summary says the trial balance is zero and
-//! reconciliation clean, and shows the day's facts — a declined card, a
-//! refund, a won and a lost dispute, a failed payout, restricted shops.
+//! reconciliation clean, and shows the day's facts — shipping charged on every
+//! order, a declined card, a refund, a won and a lost dispute, a failed
+//! payout, restricted shops, and Atelier Lumière's share held until delivery:
+//! shipped with tracking links, one part confirmed by its buyer and one
+//! delivered automatically once the clock moved, both released, nothing left
+//! held, and a line sent back and refunded.
 
 mod common;
 
@@ -75,6 +79,95 @@ fn a_quick_demo_day_ends_with_a_zero_trial_balance_and_a_clean_reconciliation() 
     assert_eq!(
         lines_with(&stdout, "refunded 30.94 EUR").len(),
         1,
+        "{stdout}"
+    );
+    // Every order paid shipping: each shop has rates to the buyers' countries.
+    assert!(
+        lines_with(&stdout, "  paid  ")
+            .iter()
+            .all(|l| l.contains(" shop(s), shipping ")),
+        "{stdout}"
+    );
+
+    // Atelier Lumière sells on delivery: its two parts were held after
+    // payment, shipped with tracking links; one buyer confirmed delivery, the
+    // other parcel counted as delivered when the clock moved; both released.
+    assert!(
+        stdout.contains(" said \"I received it\": "),
+        "the day's story: {stdout}"
+    );
+    assert!(
+        stdout.contains("1 part(s) nobody confirmed counted as delivered 3 days after shipment: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nHeld until delivery ("), "{stdout}");
+    assert_eq!(
+        lines_with(
+            &stdout,
+            "Atelier Lumière          2 part(s) held after the sales: 229.27 EUR; 2 shipment(s)"
+        )
+        .len(),
+        1,
+        "{stdout}"
+    );
+    let parcels = lines_with(
+        &stdout,
+        " <https://tracking.demo.bazaar.example/colissimo/6A184",
+    );
+    assert_eq!(parcels.len(), 2, "{stdout}");
+    assert!(
+        parcels
+            .iter()
+            .all(|l| l.contains("; released, ") && l.ends_with(" (settled)")),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines_with(&stdout, "delivered, confirmed by the buyer; released, ").len(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(
+        lines_with(
+            &stdout,
+            "delivered automatically (3 days after shipment); released, 97.08 EUR transferred (settled)"
+        )
+        .len(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    released by confirmation 1, automatically 1, still held 0.00 EUR\n"),
+        "{stdout}"
+    );
+    // The buyer who confirmed sent the napkins back: approved, tracked,
+    // received and restocked, refunded in full.
+    assert!(
+        stdout.contains("\nReturns (1, GET /v1/returns)\n"),
+        "{stdout}"
+    );
+    let returned = lines_with(
+        &stdout,
+        "1 × Sunrise Linen Napkins — Rust  received (restocked)",
+    );
+    assert_eq!(returned.len(), 1, "{stdout}");
+    assert!(
+        returned[0].contains("Atelier Lumière")
+            && returned[0].ends_with(": refund 90.49 EUR succeeded"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines_with(
+            &stdout,
+            "card declined (generic_decline), then paid, refunded 90.49 EUR"
+        )
+        .len(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  held funds: every delivered part released, nothing held; every return refunded\n"
+        ),
         "{stdout}"
     );
     // The failed payout is Thames & Co's, and it stops that shop's payouts.

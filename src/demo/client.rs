@@ -154,6 +154,20 @@ impl Api {
         Ok(answer)
     }
 
+    /// `PUT path` as `who`, expecting 200.
+    ///
+    /// # Errors
+    /// Any other answer, or no answer.
+    pub async fn put(&self, who: &Session, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, answer) = self
+            .send(Method::PUT, path, Some(&who.token), None, Some(body))
+            .await?;
+        if status != 200 {
+            return Err(refused(&format!("PUT {path}"), status, &answer));
+        }
+        Ok(answer)
+    }
+
     /// Signs up (`buyer` or `seller`) with `password` and signs in.
     ///
     /// # Errors
@@ -206,6 +220,30 @@ impl Api {
         if !status.is_success() {
             return Err(refused(
                 &format!("sandbox POST {path}"),
+                status.as_u16(),
+                &body,
+            ));
+        }
+        Ok(body)
+    }
+
+    /// `GET path` from the sandbox with its API key, expecting success.
+    ///
+    /// # Errors
+    /// The sandbox refused or did not answer.
+    pub async fn sandbox_get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.sandbox))
+            .bearer_auth(&self.sandbox_key)
+            .send()
+            .await
+            .with_context(|| format!("sandbox GET {path}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(refused(
+                &format!("sandbox GET {path}"),
                 status.as_u16(),
                 &body,
             ));

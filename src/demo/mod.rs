@@ -2,12 +2,17 @@
 //!
 //! It starts the marketplace and the in-process sandbox provider, seeds the
 //! demo catalog ([`seed`]), then drives the real API over HTTP as its people
-//! would: sellers onboard (one ends up restricted), buyers check out carts of
+//! would: sellers onboard (one ends up restricted) and set their shipping
+//! rates, one shop's share is held until delivery, buyers check out carts of
 //! several sellers, a card is declined, a line is refunded, one dispute is won
-//! and one lost, the sandbox's clock moves four days, payouts are paid and one
-//! fails. It ends with a summary read from the API — orders, fees by shop,
-//! transfers, payouts, the trial balance and a reconciliation report — and
-//! fails when the books do not balance or reconciliation finds a difference.
+//! and one lost, the held shop ships, a buyer confirms a delivery and sends a
+//! line back, the sandbox's clock moves four days, payouts are paid and one
+//! fails, and the parcels nobody confirmed count as delivered. It ends with a
+//! summary read from the API — orders, held funds and their releases, returns,
+//! fees by shop, transfers, payouts, the trial balance and a reconciliation
+//! report — and fails when the books do not balance, reconciliation finds a
+//! difference, money is still held for delivered parts or a return was not
+//! refunded.
 //!
 //! The demo computes no money itself: every number it prints is the API's.
 //! It plays on the sandbox only (it moves the provider's clock and uses its

@@ -1,6 +1,8 @@
 //! The morning: the operator starts work, two sellers sign up and onboard
 //! through the sandbox's hosted page (the provider then restricts one), a
-//! seeded shop's bank details turn out to be wrong, and buyers sign up.
+//! seeded shop's bank details turn out to be wrong, every seller sets its
+//! shipping rates, the operator gives one shop terms that hold its share
+//! until delivery, and buyers sign up.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::client::{wait_for, Api, Session};
 use super::script::{self, NewSeller};
-use super::{Progress, DEMO_BUYER_EMAIL, DEMO_PASSWORD};
+use super::{Progress, DEMO_BUYER_EMAIL, DEMO_FEE_FIXED_MINOR, DEMO_FEE_PERCENTAGE, DEMO_PASSWORD};
 use crate::db::{self, DbPool};
 
 /// The demo operator's email.
@@ -18,7 +20,7 @@ pub const OPERATOR_EMAIL: &str = "operator@demo.bazaar.example";
 /// How long a shop may take to follow its provider account (one webhook).
 const SHOP_STATE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Steps the morning counts on the progress bar.
-pub const STEPS: u64 = 3 + script::NEW_SELLERS.len() as u64;
+pub const STEPS: u64 = 4 + script::NEW_SELLERS.len() as u64;
 
 /// Everyone the day needs, signed in, and the catalog they buy from.
 pub struct Cast {
@@ -28,6 +30,8 @@ pub struct Cast {
     /// Buyer 0 is the seeded demo buyer.
     pub buyers: Vec<Session>,
     pub new_sellers: Vec<Session>,
+    /// Every shop's seller, signed in, by the shop's slug.
+    pub sellers: BTreeMap<String, Session>,
     /// Shop ids by slug.
     pub shop_ids: BTreeMap<String, String>,
     /// Product ids by SKU, over the shops the day buys from.
@@ -108,10 +112,104 @@ async fn shop_reaching(
     .await
 }
 
+fn seller_email(slug: &str) -> String {
+    format!("owner@{slug}.demo.bazaar.example")
+}
+
+/// `PUT /v1/shops/{id}/shipping` as the shop's seller: its rates to the
+/// buyers' countries and its returns policy.
+async fn set_shipping(
+    api: &Api,
+    seller: &Session,
+    shop_id: &str,
+    shipping: &script::ShopShipping,
+) -> anyhow::Result<Value> {
+    let rates: Vec<Value> = shipping
+        .rates
+        .iter()
+        .map(
+            |(destination, first, additional, free_above, handling_days)| {
+                let mut rate = json!({
+                    "destination": destination,
+                    "currency": shipping.currency,
+                    "first_item_minor": first,
+                    "additional_item_minor": additional,
+                    "handling_days": handling_days,
+                });
+                if let Some(free) = free_above {
+                    rate["free_above_minor"] = json!(free);
+                }
+                rate
+            },
+        )
+        .collect();
+    let body = json!({
+        "rates": rates,
+        "returns": {
+            "window_days": shipping.return_window_days,
+            "refunds_shipping": shipping.refunds_shipping,
+        },
+    });
+    api.put(seller, &format!("/v1/shops/{shop_id}/shipping"), &body)
+        .await
+}
+
+/// The operator gives the shop a fee rule of its own: the demo's platform
+/// terms, but the seller's share is held until the part is delivered (by a
+/// person, or `release_after_days` after shipment). A rule left by an
+/// earlier, interrupted demo gets these terms as a new version.
+async fn hold_until_delivery(api: &Api, operator: &Session, shop_id: &str) -> anyhow::Result<()> {
+    let held = &script::HELD_UNTIL_DELIVERY;
+    let fixed: BTreeMap<&str, i64> = DEMO_FEE_FIXED_MINOR.iter().copied().collect();
+    let mut terms = json!({
+        "percentage": DEMO_FEE_PERCENTAGE,
+        "fixed": fixed,
+        "processing_fee_payer": "platform",
+        "refund_fee_proportionally": true,
+        "release_policy": "on_delivery",
+        "release_after_days": held.release_after_days,
+    });
+    let rules = api.get(operator, "/v1/fee_rules").await?;
+    let existing = rules["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|rule| {
+            rule["scope"]["kind"] == "shop"
+                && rule["scope"]["value"] == shop_id
+                && rule["effective_to"].is_null()
+        })
+        .and_then(|rule| rule["id"].as_str());
+    let version = match existing {
+        Some(rule_id) => {
+            api.post(
+                Some(operator),
+                &format!("/v1/fee_rules/{rule_id}/versions"),
+                None,
+                &terms,
+                201,
+            )
+            .await?
+        }
+        None => {
+            terms["scope"] = json!({"kind": "shop", "value": shop_id});
+            let rule = api
+                .post(Some(operator), "/v1/fee_rules", None, &terms, 201)
+                .await?;
+            rule["version"].clone()
+        }
+    };
+    anyhow::ensure!(
+        version["release_policy"] == "on_delivery",
+        "the shop's fee rule does not hold until delivery: {version}"
+    );
+    Ok(())
+}
+
 /// A new seller signs up, opens a shop, follows the onboarding link, lists
 /// products, and — for the one the provider restricts — loses its ability to sell.
 async fn new_seller(api: &Api, new: &NewSeller) -> anyhow::Result<(Session, Value)> {
-    let email = format!("owner@{}.demo.bazaar.example", new.slug);
+    let email = seller_email(new.slug);
     let seller = api.signup(&email, DEMO_PASSWORD, "seller").await?;
     let body = json!({
         "name": new.name,
@@ -239,6 +337,56 @@ pub async fn play(api: &Api, pool: &DbPool, progress: &Progress) -> anyhow::Resu
         failing["name"].as_str().unwrap_or(failing_slug)
     ));
 
+    progress.step("sellers set their shipping rates");
+    let mut sellers: BTreeMap<String, Session> = script::NEW_SELLERS
+        .iter()
+        .map(|new| new.slug.to_owned())
+        .zip(new_sellers.iter().cloned())
+        .collect();
+    for slug in shop_ids.keys() {
+        if !sellers.contains_key(slug) {
+            let seller = api.login(&seller_email(slug), DEMO_PASSWORD, None).await?;
+            sellers.insert(slug.clone(), seller);
+        }
+    }
+    let mut destinations = std::collections::BTreeSet::new();
+    for shipping in script::SHIPPING {
+        let shop_id = shop_ids
+            .get(shipping.slug)
+            .with_context(|| format!("no shop {}", shipping.slug))?;
+        let seller = sellers
+            .get(shipping.slug)
+            .with_context(|| format!("no seller of {}", shipping.slug))?;
+        let stored = set_shipping(api, seller, shop_id, shipping).await?;
+        let count = stored["rates"].as_array().map_or(0, Vec::len);
+        anyhow::ensure!(
+            count == shipping.rates.len(),
+            "{} stored {count} shipping rate(s): {stored}",
+            shipping.slug
+        );
+        destinations.extend(shipping.rates.iter().map(|rate| rate.0));
+    }
+    let held = &script::HELD_UNTIL_DELIVERY;
+    let held_shop = shop_ids
+        .get(held.slug)
+        .with_context(|| format!("no shop {}", held.slug))?;
+    hold_until_delivery(api, &operator, held_shop).await?;
+    let held_name = shops["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|shop| shop["slug"] == held.slug)
+        .and_then(|shop| shop["name"].as_str())
+        .unwrap_or(held.slug);
+    progress.done(format!(
+        "{} shops set shipping rates to {} (domestic cheapest) and their returns policies; \
+         the operator gave {held_name} a fee rule that holds its share until delivery \
+         (release_policy on_delivery, release_after_days {})",
+        script::SHIPPING.len(),
+        destinations.into_iter().collect::<Vec<_>>().join(", "),
+        held.release_after_days
+    ));
+
     progress.step("buyers sign in");
     let mut buyers = vec![api.login(DEMO_BUYER_EMAIL, DEMO_PASSWORD, None).await?];
     for email in script::NEW_BUYERS {
@@ -257,6 +405,7 @@ pub async fn play(api: &Api, pool: &DbPool, progress: &Progress) -> anyhow::Resu
         operator_totp_secret,
         buyers,
         new_sellers,
+        sellers,
         shop_ids,
         products,
     })

@@ -4,6 +4,12 @@
 //!
 //! Carts stay in one currency (a cart of several currencies is refused), so the
 //! multi-seller carts pair the USD shops and the two EUR shops of the catalog.
+//!
+//! Every shop charges shipping to the buyers' countries ([`SHIPPING`]), and
+//! one shop sells under terms that hold its share until delivery
+//! ([`HELD_UNTIL_DELIVERY`]): it ships, one buyer says "I received it", the
+//! other parcels count as delivered once the clock has moved, and one line
+//! is sent back.
 
 /// A seller who signs up during the morning and onboards through the
 /// sandbox's hosted onboarding page.
@@ -149,6 +155,7 @@ pub const SCRIPTED: &[Cart] = &[
         buyer: 0,
         lines: &[
             ("atelier-lumiere", "AL-BOO-003", 1),
+            ("atelier-lumiere", "AL-HOM-010", 1),
             ("schwarzwald-werkstatt", "SW-APP-001", 1),
         ],
         payment: Payment::DeclinedThenCard,
@@ -230,5 +237,131 @@ pub const MORE: &[Cart] = &[
 
 /// How far the sandbox's clock moves after the day's sales: funds become
 /// available after two days, accounts are paid out daily, and a payout is in
-/// transit for a day, so four days see every payout land or fail.
+/// transit for a day, so four days see every payout land or fail — and a
+/// parcel shipped that day counts as delivered
+/// ([`HeldUntilDelivery::release_after_days`] is less).
 pub const CLOCK_ADVANCE_S: i64 = 4 * 86_400;
+
+/// One shipping rate: (destination, first item, each additional item, free
+/// from (items' total), handling days), amounts in the shop's currency's
+/// minor units.
+pub type Rate = (&'static str, i64, i64, Option<i64>, i32);
+
+/// What a shop charges to ship to the buyers' countries, and its returns policy.
+pub struct ShopShipping {
+    pub slug: &'static str,
+    pub currency: &'static str,
+    pub rates: &'static [Rate],
+    pub return_window_days: i32,
+    pub refunds_shipping: bool,
+}
+
+/// Every shop's shipping: to the United States, France and the United
+/// Kingdom (where the buyers live), domestic cheapest. Five handling days
+/// for the shops that do not ship during the day, so none is late when the
+/// clock moves four days.
+pub const SHIPPING: &[ShopShipping] = &[
+    ShopShipping {
+        slug: "northwind-outfitters",
+        currency: "USD",
+        rates: &[
+            ("US", 495, 150, Some(7500), 5),
+            ("FR", 1400, 300, None, 5),
+            ("GB", 1400, 300, None, 5),
+        ],
+        return_window_days: 30,
+        refunds_shipping: false,
+    },
+    ShopShipping {
+        slug: "atelier-lumiere",
+        currency: "EUR",
+        rates: &[
+            ("FR", 490, 100, Some(6000), 2),
+            ("GB", 990, 200, None, 2),
+            ("US", 1600, 400, None, 2),
+        ],
+        return_window_days: 14,
+        refunds_shipping: false,
+    },
+    ShopShipping {
+        slug: "schwarzwald-werkstatt",
+        currency: "EUR",
+        rates: &[
+            ("DE", 390, 100, Some(5000), 5),
+            ("FR", 690, 150, None, 5),
+            ("GB", 1190, 250, None, 5),
+            ("US", 1990, 450, None, 5),
+        ],
+        return_window_days: 30,
+        refunds_shipping: false,
+    },
+    ShopShipping {
+        slug: "thames-and-co",
+        currency: "GBP",
+        rates: &[
+            ("GB", 350, 100, Some(5000), 5),
+            ("FR", 850, 200, None, 5),
+            ("US", 1400, 350, None, 5),
+        ],
+        return_window_days: 30,
+        refunds_shipping: false,
+    },
+    ShopShipping {
+        slug: "harbor-ceramics",
+        currency: "USD",
+        rates: &[
+            ("US", 650, 200, Some(10000), 5),
+            ("FR", 2200, 600, None, 5),
+            ("GB", 2200, 600, None, 5),
+        ],
+        return_window_days: 30,
+        refunds_shipping: false,
+    },
+    ShopShipping {
+        slug: "copper-kettle",
+        currency: "USD",
+        rates: &[
+            ("US", 750, 300, None, 5),
+            ("FR", 2400, 800, None, 5),
+            ("GB", 2400, 800, None, 5),
+        ],
+        return_window_days: 30,
+        refunds_shipping: false,
+    },
+];
+
+/// The shop whose seller's share the platform holds until delivery, and
+/// what happens to its parcels.
+pub struct HeldUntilDelivery {
+    pub slug: &'static str,
+    /// Its fee rule's `release_after_days`: a parcel nobody confirmed counts
+    /// as delivered this long after shipment.
+    pub release_after_days: i32,
+    pub carrier: &'static str,
+    /// Tracking numbers are this prefix and a counter.
+    pub tracking_prefix: &'static str,
+    /// The tracking link is this and the tracking number.
+    pub tracking_url: &'static str,
+    /// The line its buyer confirms delivered ("I received it"), then sends
+    /// back `returned.1` units of; every other part of the shop is left
+    /// unconfirmed.
+    pub returned: (&'static str, i64),
+    pub return_reason: &'static str,
+    pub return_address: &'static str,
+    /// The buyer's parcel back: carrier and tracking number.
+    pub return_parcel: (&'static str, &'static str),
+}
+
+/// Atelier Lumière: it is in no dispute and its bank account works.
+pub const HELD_UNTIL_DELIVERY: HeldUntilDelivery = HeldUntilDelivery {
+    slug: "atelier-lumiere",
+    release_after_days: 3,
+    carrier: "Colissimo",
+    tracking_prefix: "6A184",
+    tracking_url: "https://tracking.demo.bazaar.example/colissimo/",
+    returned: ("AL-HOM-010", 1),
+    return_reason: "The napkins are not the colour of the photo",
+    return_address:
+        "Atelier Lumière — retours\n8 rue du Faubourg Saint-Antoine\n75011 Paris\nFrance",
+    return_parcel: ("USPS", "9400111899223344556677"),
+};

@@ -1,6 +1,8 @@
 //! The summary: what the day left in the books, read from the API as an
-//! operator would — shops, orders, fee revenue by shop, transfers, payouts,
-//! the trial balance and a fresh reconciliation report. Nothing here is
+//! operator would — shops, orders, the parts held until delivery (their
+//! parcels, how each was released, what is still held), returns, fee revenue
+//! by shop, transfers, payouts, the trial balance and a fresh reconciliation
+//! report. Nothing here is
 //! computed from the demo's own script, so the summary can disagree with it.
 
 use std::collections::BTreeMap;
@@ -8,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use super::client::Api;
+use super::client::{Api, Session};
 use super::day::Day;
 use super::morning::{Cast, OPERATOR_EMAIL};
 use super::{Progress, Seeded, DEMO_PASSWORD};
@@ -24,10 +26,14 @@ pub struct Books {
     /// Currencies whose debits and credits differ: (currency, debits, credits).
     pub unbalanced: Vec<(String, i64, i64)>,
     pub reconciliation_differences: usize,
+    /// What is wrong with the held funds and the returns: a delivered part
+    /// not released, money still held, a return not refunded.
+    pub fulfilment_problems: Vec<String>,
 }
 
 impl Books {
-    /// `Ok` when the trial balance is zero and reconciliation is clean.
+    /// `Ok` when the trial balance is zero, reconciliation is clean, every
+    /// held part was delivered and released and every return refunded.
     ///
     /// # Errors
     /// Names what is wrong with the books.
@@ -45,6 +51,11 @@ impl Books {
             self.reconciliation_differences == 0,
             "reconciliation found {} difference(s)",
             self.reconciliation_differences
+        );
+        anyhow::ensure!(
+            self.fulfilment_problems.is_empty(),
+            "held funds and returns: {}",
+            self.fulfilment_problems.join("; ")
         );
         Ok(())
     }
@@ -137,9 +148,15 @@ pub async fn report(
     for order in orders.iter().rev() {
         let id = str_of(order, "id");
         let played = day.orders.iter().find(|o| o.id == id);
+        let parts = order["parts"].as_array().cloned().unwrap_or_default();
+        let shipping: i64 = parts
+            .iter()
+            .filter_map(|p| p["shipping"]["minor"].as_i64())
+            .sum();
         let mut facts = vec![format!(
-            "{} shop(s)",
-            order["parts"].as_array().map_or(0, Vec::len)
+            "{} shop(s), shipping {}",
+            parts.len(),
+            format_money(Some(shipping), order["total"]["currency"].as_str())
         )];
         if let Some(decline) = played.and_then(|p| p.declined_with.as_deref()) {
             facts.push(format!("card declined ({decline}), then paid"));
@@ -168,6 +185,18 @@ pub async fn report(
             facts.join(", ")
         );
     }
+
+    let mut fulfilment_problems = Vec::new();
+    held_and_returned(
+        api,
+        operator,
+        &orders,
+        day,
+        &name_of,
+        w,
+        &mut fulfilment_problems,
+    )
+    .await?;
 
     let _ = writeln!(
         w,
@@ -304,7 +333,345 @@ pub async fn report(
         text: out,
         unbalanced,
         reconciliation_differences: differences.len(),
+        fulfilment_problems,
     })
+}
+
+/// The parts held until delivery, their parcels and releases, and the
+/// returns; what in them is wrong goes to `problems`.
+async fn held_and_returned(
+    api: &Api,
+    operator: &Session,
+    orders: &[Value],
+    day: &Day,
+    name_of: &dyn Fn(&str) -> String,
+    w: &mut String,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let _ = writeln!(
+        w,
+        "\nHeld until delivery (fee rule release_policy on_delivery; GET /v1/orders, /v1/orders/{{id}}/shipments, /v1/shops/{{id}}/balance)"
+    );
+    // Oldest first, by shop.
+    let mut by_shop: BTreeMap<&str, Vec<(&Value, &Value)>> = BTreeMap::new();
+    for order in orders.iter().rev() {
+        for part in order["parts"].as_array().into_iter().flatten() {
+            if part["fulfilment"]["release_policy"] != "on_payment" {
+                by_shop
+                    .entry(str_of(part, "shop_id"))
+                    .or_default()
+                    .push((order, part));
+            }
+        }
+    }
+    if by_shop.is_empty() {
+        let _ = writeln!(w, "  no part was held");
+        problems.push("no part was held until delivery".to_owned());
+    }
+    let (mut by_person, mut automatic) = (0usize, 0usize);
+    for (shop_id, parts) in &by_shop {
+        let name = name_of(shop_id);
+        let currency = parts[0].1["subtotal"]["currency"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let after_sales: Vec<String> = day
+            .held_after_sales
+            .iter()
+            .filter(|(shop, _, _)| shop == shop_id)
+            .map(|(_, c, minor)| format_money(Some(*minor), Some(c)))
+            .collect();
+        let balance = api
+            .get(operator, &format!("/v1/shops/{shop_id}/balance"))
+            .await?;
+        let held_now: Vec<(String, i64)> = balance["currencies"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(c, b)| {
+                b["held"]
+                    .as_i64()
+                    .filter(|h| *h != 0)
+                    .map(|h| (c.clone(), h))
+            })
+            .collect();
+        let mut lines = Vec::new();
+        let mut shipments_made = 0usize;
+        let (mut shop_by_person, mut shop_automatic) = (0usize, 0usize);
+        for (order, part) in parts {
+            let (order_id, part_id) = (str_of(order, "id"), str_of(part, "id"));
+            let shipments = list(
+                &api.get(operator, &format!("/v1/orders/{order_id}/shipments"))
+                    .await?,
+            );
+            let parcels: Vec<&Value> = shipments
+                .iter()
+                .filter(|s| s["part_id"] == part_id)
+                .collect();
+            shipments_made += parcels.len();
+            let tracking = parcels
+                .iter()
+                .map(|s| {
+                    let mut t =
+                        format!("{} {}", str_of(s, "carrier"), str_of(s, "tracking_number"));
+                    if let Some(url) = s["tracking_url"].as_str() {
+                        let _ = write!(t, " <{url}>");
+                    }
+                    t
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let fulfilment = &part["fulfilment"];
+            let status = str_of(fulfilment, "status");
+            let settlement = str_of(&part["settlement"], "status");
+            let released = fulfilment["released_at"].is_string();
+            let delivered_by = fulfilment["delivered_by"].as_str();
+            let how = match (status, delivered_by) {
+                ("delivered", Some("automatic")) => {
+                    shop_automatic += 1;
+                    format!(
+                        "delivered automatically ({} days after shipment)",
+                        fulfilment["release_after_days"].as_i64().unwrap_or(0)
+                    )
+                }
+                ("delivered", Some(by)) => {
+                    shop_by_person += 1;
+                    format!("delivered, confirmed by the {by}")
+                }
+                (other, _) => other.to_owned(),
+            };
+            let money_state = if released {
+                let refunded = part["refunded"]["minor"].as_i64().unwrap_or(0);
+                format!(
+                    "released, {} transferred{} ({settlement})",
+                    format_money(
+                        part["settlement"]["transferred"]["minor"].as_i64(),
+                        part["settlement"]["transferred"]["currency"].as_str()
+                    ),
+                    if refunded > 0 {
+                        format!(
+                            " net of {} refunded",
+                            format_money(Some(refunded), part["refunded"]["currency"].as_str())
+                        )
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!("still held ({settlement})")
+            };
+            lines.push(format!(
+                "    {order_id}  {}  {how}; {money_state}",
+                if tracking.is_empty() {
+                    "not shipped".to_owned()
+                } else {
+                    tracking
+                }
+            ));
+            // What the day did to the part, against what the API says of it.
+            if let Some(played) = day.held.iter().find(|h| h.part_id == part_id) {
+                if !parcels
+                    .iter()
+                    .any(|s| s["tracking_number"] == played.tracking_number.as_str())
+                {
+                    problems.push(format!(
+                        "{name}: part {part_id} has no parcel tracked {}",
+                        played.tracking_number
+                    ));
+                }
+                let expected = if played.confirmed {
+                    "confirmed by its buyer"
+                } else {
+                    "delivered automatically"
+                };
+                if (delivered_by == Some("automatic")) == played.confirmed {
+                    problems.push(format!(
+                        "{name}: part {part_id} should have been {expected} (delivered_by {})",
+                        delivered_by.unwrap_or("none")
+                    ));
+                }
+            }
+            if parcels.is_empty() {
+                problems.push(format!(
+                    "{name}: part {part_id} of order {order_id} was never shipped"
+                ));
+            }
+            if status != "delivered" {
+                problems.push(format!(
+                    "{name}: part {part_id} of order {order_id} is {status}, not delivered"
+                ));
+            } else if !released || settlement != "settled" {
+                problems.push(format!(
+                    "{name}: part {part_id} of order {order_id} is delivered but its share is {} ({settlement})",
+                    if released { "released" } else { "not released" }
+                ));
+            }
+        }
+        by_person += shop_by_person;
+        automatic += shop_automatic;
+        let still_held = if held_now.is_empty() {
+            format_money(Some(0), Some(&currency))
+        } else {
+            held_now
+                .iter()
+                .map(|(c, h)| format_money(Some(*h), Some(c)))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        if !held_now.is_empty() {
+            problems.push(format!("{name} still holds {still_held}"));
+        }
+        let _ = writeln!(
+            w,
+            "  {name:<24} {} part(s) held after the sales: {}; {shipments_made} shipment(s)",
+            parts.len(),
+            if after_sales.is_empty() {
+                "nothing".to_owned()
+            } else {
+                after_sales.join(" + ")
+            }
+        );
+        for line in lines {
+            let _ = writeln!(w, "{line}");
+        }
+        let _ = writeln!(
+            w,
+            "    released by confirmation {shop_by_person}, automatically {shop_automatic}, still held {still_held}"
+        );
+    }
+    for played in &day.held {
+        let listed = by_shop.get(played.shop_id.as_str()).is_some_and(|parts| {
+            parts
+                .iter()
+                .any(|(_, p)| p["id"] == played.part_id.as_str())
+        });
+        if !listed {
+            problems.push(format!(
+                "part {} of order {} was held after payment but is not under on_delivery",
+                played.part_id, played.order_id
+            ));
+        }
+    }
+    if !by_shop.is_empty() && by_person == 0 {
+        problems.push("no held part was released by a delivery confirmation".to_owned());
+    }
+    if !by_shop.is_empty() && automatic == 0 {
+        problems.push("no held part was delivered automatically".to_owned());
+    }
+
+    returns_section(api, operator, orders, day, name_of, w, problems).await?;
+    if problems.is_empty() {
+        let _ = writeln!(
+            w,
+            "  held funds: every delivered part released, nothing held; every return refunded"
+        );
+    } else {
+        let _ = writeln!(w, "  held funds and returns: {} problem(s)", problems.len());
+        for problem in problems.iter() {
+            let _ = writeln!(w, "    {problem}");
+        }
+    }
+    Ok(())
+}
+
+/// The returns, and whether each was received and refunded in full.
+async fn returns_section(
+    api: &Api,
+    operator: &Session,
+    orders: &[Value],
+    day: &Day,
+    name_of: &dyn Fn(&str) -> String,
+    w: &mut String,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let returns = list(&api.get(operator, "/v1/returns?limit=100").await?);
+    let _ = writeln!(w, "\nReturns ({}, GET /v1/returns)", returns.len());
+    if returns.is_empty() {
+        problems.push("no return was made".to_owned());
+    }
+    if !returns.iter().any(|r| r["id"] == day.return_id.as_str()) {
+        problems.push(format!("return {} is not listed", day.return_id));
+    }
+    for ret in returns.iter().rev() {
+        let id = str_of(ret, "id");
+        let status = str_of(ret, "status");
+        let what = ret["lines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                format!(
+                    "{} × {}",
+                    l["quantity"].as_i64().unwrap_or(0),
+                    str_of(l, "title")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let amount = &ret["amount"];
+        let refund = &ret["refund"];
+        let refund_text = if refund.is_object() {
+            format!(
+                "refund {} {}",
+                format_money(
+                    refund["amount"]["minor"].as_i64(),
+                    refund["amount"]["currency"].as_str()
+                ),
+                str_of(refund, "status")
+            )
+        } else {
+            "no refund".to_owned()
+        };
+        let _ = writeln!(
+            w,
+            "  {id}  {:<24} {what}  {status}{}: {refund_text}",
+            name_of(str_of(ret, "shop_id")),
+            if ret["restock"] == true {
+                " (restocked)"
+            } else {
+                ""
+            }
+        );
+        if status != "received" {
+            problems.push(format!("return {id} is {status}, not received"));
+        } else if refund["status"] != "succeeded" {
+            problems.push(format!(
+                "return {id} was received but its refund is {}",
+                refund["status"]
+            ));
+        } else if refund["amount"]["currency"] != amount["currency"]
+            || refund["amount"]["minor"].as_i64().unwrap_or(0)
+                < amount["minor"].as_i64().unwrap_or(0)
+        {
+            problems.push(format!(
+                "return {id}'s refund {} is less than its lines' {}",
+                format_money(
+                    refund["amount"]["minor"].as_i64(),
+                    refund["amount"]["currency"].as_str()
+                ),
+                format_money(amount["minor"].as_i64(), amount["currency"].as_str())
+            ));
+        }
+        // The order shows the units refunded.
+        let order = orders.iter().find(|o| o["id"] == ret["order_id"]);
+        for line in ret["lines"].as_array().into_iter().flatten() {
+            let refunded = order
+                .and_then(|o| o["parts"].as_array())
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["lines"].as_array().into_iter().flatten())
+                .find(|l| l["id"] == line["line_id"])
+                .and_then(|l| l["refunded_quantity"].as_i64())
+                .unwrap_or(0);
+            if status == "received" && refunded < line["quantity"].as_i64().unwrap_or(0) {
+                problems.push(format!(
+                    "return {id}: its order shows {refunded} unit(s) of line {} refunded",
+                    str_of(line, "line_id")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a person needs to explore the running marketplace.

@@ -131,7 +131,7 @@ struct ListQuery {
 /// shops', a buyer's orders'.
 #[utoipa::path(get, path = "/v1/returns", tag = "fulfilment",
     params(ListQuery),
-    responses((status = 200, body = DataList<ReturnView>)),
+    responses((status = 200, body = DataList<ReturnView>), (status = 404, description = "`not_found`: `shop_id` names no shop the caller may see", body = ErrorBody)),
     extensions(("x-roles" = json!(["buyer", "seller", "finance", "support", "operator"]))))]
 async fn list_returns(
     caller: Caller,

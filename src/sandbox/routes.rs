@@ -161,6 +161,10 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
             }
         }
     };
+    // What the request made due at once (a transfer's payment whose funds are
+    // available already) is announced now, not at some later request.
+    let now = store.now;
+    store.run_due(now);
     let changed = seq_before != store.seq || method == Method::POST;
     finish(&mut store, shared, changed);
     answer
