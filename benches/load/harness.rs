@@ -184,15 +184,44 @@ impl Server {
 /// Settings every bench server gets: no rate limits in the way (the load is
 /// the point; the generator is one client address with many connections), logs
 /// at error level, a fresh folder for the sandbox state.
-const BENCH_ENV: [(&str, &str); 7] = [
+const BENCH_ENV: &[(&str, &str)] = &[
     ("BAZAAR__LIMITS__SIGNUP_PER_MINUTE", "1000000"),
     ("BAZAAR__LIMITS__CHECKOUT_PER_MINUTE", "1000000"),
     ("BAZAAR__LIMITS__WEBHOOKS_PER_SECOND", "1000000"),
     ("BAZAAR__LIMITS__PROVIDER_CALLS_PER_MINUTE", "1000000"),
+    ("BAZAAR__LIMITS__LOGINS_PER_MINUTE", "1000000"),
+    ("BAZAAR__LIMITS__LOGINS_PER_MINUTE_PER_SUBNET", "1000000"),
+    ("BAZAAR__LIMITS__PASSWORD_CHECKS_WAITING_MAX", "100000"),
     ("BAZAAR__SERVER__CONNECTIONS_PER_ADDRESS_MAX", "0"),
     ("BAZAAR__DATABASE__MIGRATE_ON_START", "true"),
     ("RUST_LOG", "error"),
 ];
+
+/// Settings over [`BENCH_ENV`] for every server started while a
+/// [`ServerEnv`] lives (`None` unsets a variable: the server's own default).
+static SERVER_ENV: std::sync::Mutex<Vec<(&str, Option<&str>)>> = std::sync::Mutex::new(Vec::new());
+
+/// While it lives, servers start with its settings over [`BENCH_ENV`]: for a
+/// scenario that starts its server through another's set-up (`login-flood`
+/// through the catalog's) and needs some limits as deployed.
+pub struct ServerEnv(());
+
+impl Drop for ServerEnv {
+    fn drop(&mut self) {
+        SERVER_ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Puts `vars` over [`BENCH_ENV`] until the guard is dropped.
+pub fn server_env(vars: &'static [(&'static str, Option<&'static str>)]) -> ServerEnv {
+    *SERVER_ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = vars.to_vec();
+    ServerEnv(())
+}
 
 /// Starts `bazaar serve` on `db` in `dir` with `extra` settings (`BAZAAR__…`
 /// variables), and waits until it is ready.
@@ -214,7 +243,20 @@ pub async fn start_server(db: &Database, dir: &Path, extra: &[(&str, &str)]) -> 
         .env("BAZAAR__DATABASE__URL", &db.url)
         .env("BAZAAR__EMAIL__OUTBOX_DIR", dir.join("outbox"))
         .stdout(Stdio::null());
-    for (key, value) in BENCH_ENV.iter().chain(extra) {
+    for (key, value) in BENCH_ENV {
+        command.env(key, value);
+    }
+    let overrides = SERVER_ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for (key, value) in overrides {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    for (key, value) in extra {
         command.env(key, value);
     }
     let child = command.spawn().expect("bazaar serve starts");
