@@ -79,9 +79,12 @@ impl Application {
             tracing::info!(resealed, "TOTP secrets encrypted with the current key");
         }
         drop(conn);
-        let notifier = Arc::new(Notifier::new(&settings)?);
         let listener = TcpListener::bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
+        let notifier = Arc::new(notifier(
+            &settings,
+            public_url(&settings, listener.local_addr()?),
+        )?);
         let secrets = webhook_secrets(&settings);
         let (provider, sandbox) = payments_provider(&settings, port, &secrets).await?;
         let clock = sandbox
@@ -297,6 +300,42 @@ pub fn webhook_secrets(settings: &Settings) -> crate::webhooks::WebhookSecrets {
         connect,
         tolerance_s: i64::try_from(provider.webhook_tolerance.as_secs()).unwrap_or(300),
     }
+}
+
+/// What the email jobs send with: the mailer, account links leading to
+/// `public_url`, their tokens made by `auth`.
+///
+/// # Errors
+/// As [`Notifier::new`].
+pub fn notifier(settings: &Settings, public_url: String) -> anyhow::Result<Notifier> {
+    let auth = settings.auth.clone();
+    Notifier::new(
+        settings,
+        public_url,
+        Arc::new(move |conn, user_id, purpose| {
+            crate::auth::mint_account_token(conn, &auth, user_id, purpose, db::now())
+        }),
+    )
+}
+
+/// Where links in emails lead: `server.public_url`, or this server's own
+/// address (a wildcard bind answers on loopback too).
+fn public_url(settings: &Settings, bound: std::net::SocketAddr) -> String {
+    if let Some(url) = &settings.server.public_url {
+        return url.clone();
+    }
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    format!("{scheme}://{host}:{}", bound.port())
 }
 
 /// The provider client, and the in-process sandbox it talks to when
@@ -586,6 +625,7 @@ fn api_routes(api: &mut Api<'_>) {
         .service(resource("/openapi.json").get(crate::openapi::openapi_json))
         .describe(crate::openapi::part())
         .configure(crate::auth::routes)
+        .configure(crate::accounts::http::routes)
         .configure(crate::sellers::http::routes)
         .configure(crate::catalog::routes)
         .configure(crate::fees::routes)

@@ -3,6 +3,7 @@
 //! The crate is organised by capability (see README, "Architecture"); this
 //! library is what the `bazaar` binary and the integration tests share.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod catalog;

@@ -23,10 +23,17 @@ async fn a_buyer_signs_up_logs_in_sees_themself_and_logs_out() {
         "buyer",
     )
     .await;
-    assert_eq!(response.status(), 201);
-    let user: Value = response.json().await.unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["email"], email.to_lowercase(), "stored normalised");
+    let token = common::people::verification_token(&app, &email.to_lowercase()).await;
+    let verified: Value = common::people::post_verification(&app, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user = verified["user"].clone();
     assert!(user["id"].as_str().unwrap().starts_with("usr_"));
-    assert_eq!(user["email"], email.to_lowercase(), "stored normalised");
     assert_eq!(user["role"], "buyer");
     assert_eq!(user.as_object().unwrap().len(), 3, "{user}");
 

@@ -67,7 +67,27 @@ fn a_named_environment_without_a_file_is_refused() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let cases: [(&str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str); 15] = [
+        (
+            "BAZAAR__SERVER__PUBLIC_URL",
+            "market.example",
+            "server.public_url",
+        ),
+        (
+            "BAZAAR__SERVER__PUBLIC_URL",
+            "https://market.example/?a=1",
+            "server.public_url",
+        ),
+        (
+            "BAZAAR__AUTH__EMAIL_VERIFICATION_TTL_S",
+            "10",
+            "auth.email_verification_ttl_s",
+        ),
+        (
+            "BAZAAR__AUTH__PASSWORD_RESET_TTL_S",
+            "999999",
+            "auth.password_reset_ttl_s",
+        ),
         (
             "BAZAAR__SERVER__CORS_ALLOWED_ORIGINS",
             "*",
@@ -115,6 +135,16 @@ fn bad_values_name_their_key() {
             "{var}={value}: {error}"
         );
     }
+}
+
+#[test]
+fn the_public_url_is_kept_without_its_trailing_slash() {
+    let settings = load(&[("BAZAAR__SERVER__PUBLIC_URL", "https://market.example/")]).unwrap();
+    assert_eq!(
+        settings.server.public_url.as_deref(),
+        Some("https://market.example")
+    );
+    assert_eq!(load(&[]).unwrap().server.public_url, None);
 }
 
 #[test]

@@ -51,7 +51,8 @@ impl Lcg {
 fn chaotic_workers(app: &TestApp, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u32> {
     let pool = pool(app);
     let provider = Arc::clone(&app.provider);
-    let notifier = Arc::new(bazaar::notify::Notifier::new(&app.settings).expect("notifier"));
+    let notifier =
+        Arc::new(bazaar::app::notifier(&app.settings, app.address.clone()).expect("notifier"));
     let settings = app.settings.jobs.clone();
     tokio::spawn(async move {
         let spawn = |n: u64| -> Vec<tokio::task::JoinHandle<()>> {

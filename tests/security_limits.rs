@@ -180,7 +180,7 @@ async fn a_body_trickled_past_the_body_timeout_is_answered_408() {
 async fn a_body_sent_in_time_is_still_read() {
     let app = TestApp::spawn_with(&[("BAZAAR__SERVER__BODY_TIMEOUT_MS", "1000")], |_| {}).await;
     let response = post_signup(&app, &unique_email("prompt"), PASSWORD, "buyer").await;
-    assert_eq!(response.status(), 201);
+    assert_eq!(response.status(), 202);
 }
 
 #[tokio::test]
@@ -285,7 +285,7 @@ async fn a_locked_sqlite_database_is_answered_503() {
     let response = post_signup(&app, &unique_email("unlocked"), PASSWORD, "buyer").await;
     assert_eq!(
         response.status(),
-        201,
+        202,
         "writes resume once the lock is gone"
     );
 }

@@ -546,7 +546,7 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
     // nginx appends the client it saw; what the client wrote itself is left of it.
     for _ in 0..2 {
         let response = signup_from(&app, Some("198.51.100.1, 203.0.113.7")).await;
-        assert_eq!(response.status(), 201);
+        assert_eq!(response.status(), 202);
     }
     assert_error(
         signup_from(&app, Some("203.0.113.7")).await,
@@ -555,7 +555,7 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
     )
     .await;
     // Another client behind the same proxy has its own allowance.
-    assert_eq!(signup_from(&app, Some("203.0.113.8")).await.status(), 201);
+    assert_eq!(signup_from(&app, Some("203.0.113.8")).await.status(), 202);
     let ips = signup_ips(&app).await;
     assert_eq!(
         ips.iter().filter(|ip| *ip == "203.0.113.7").count(),
@@ -568,7 +568,7 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
 #[tokio::test]
 async fn without_trusted_proxies_the_header_is_ignored() {
     let app = TestApp::spawn().await;
-    assert_eq!(signup_from(&app, Some("203.0.113.7")).await.status(), 201);
+    assert_eq!(signup_from(&app, Some("203.0.113.7")).await.status(), 202);
     let ips = signup_ips(&app).await;
     assert_eq!(ips, ["127.0.0.1"], "{ips:?}");
 }

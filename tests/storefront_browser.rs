@@ -1,6 +1,8 @@
 //! The storefront in a real browser: the real server on its own database,
 //! seeded with the demo catalog, driven by `tests/browser/journeys.mjs`
-//! (Playwright's core on Debian's chromium, axe-core, html-validate).
+//! (Playwright's core on Debian's chromium, axe-core, html-validate). Sign-up
+//! sends a verification link: the journeys read it from the app's outbox
+//! directory (`BAZAAR_OUTBOX_DIR`), as a buyer reads their email.
 //!
 //! Needs chromium (`/usr/bin/chromium`, or `CHROME_PATH`), node and the pinned
 //! node packages (`npm ci --prefix tests/browser`). Without them the test
@@ -57,12 +59,15 @@ fn missing_prerequisites() -> Vec<String> {
     missing
 }
 
-/// Runs the journeys against `base_url`; returns (success, stdout, stderr).
-fn run_journeys(base_url: &str) -> (bool, String, String) {
+/// Runs the journeys against `base_url`, reading the emailed links from
+/// `outbox` (where the app's file transport writes); returns (success,
+/// stdout, stderr).
+fn run_journeys(base_url: &str, outbox: &Path) -> (bool, String, String) {
     let mut child = Command::new("node")
         .arg(browser_dir().join("journeys.mjs"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("BAZAAR_URL", base_url)
+        .env("BAZAAR_OUTBOX_DIR", outbox)
         .env("CHROME_PATH", chromium_path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -131,9 +136,11 @@ async fn the_storefront_works_in_a_real_browser() {
     .expect("the demo catalog is seeded");
 
     let base_url = app.address.clone();
-    let (success, stdout, stderr) = tokio::task::spawn_blocking(move || run_journeys(&base_url))
-        .await
-        .expect("the browser run's thread");
+    let outbox = app.outbox_dir.path().to_path_buf();
+    let (success, stdout, stderr) =
+        tokio::task::spawn_blocking(move || run_journeys(&base_url, &outbox))
+            .await
+            .expect("the browser run's thread");
     println!("{stdout}");
     if !stderr.trim().is_empty() {
         println!("--- stderr ---\n{stderr}");

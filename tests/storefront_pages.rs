@@ -12,7 +12,7 @@ use serde_json::Value;
 use common::people::{get_with_token, signup};
 use common::{wait_until, TestApp};
 use orders_support::{active_shop, add_to_cart, checkout_ok, json_of, market, product};
-use web_support::Browser;
+use web_support::{Browser, PASSWORD};
 
 /// Two shops selling in USD, one product each: (shop, product id) pairs.
 async fn two_shops(app: &TestApp) -> ((Value, String), (Value, String)) {
@@ -281,19 +281,12 @@ async fn forms_show_each_problem_beside_its_field() {
 
     let email = browser.sign_up("/").await;
     browser.cookies.remove("bz_session");
-    let taken = browser
-        .submit(
-            "/signup",
-            "/signup",
-            &[
-                ("email", &email),
-                ("password", "a long enough password 42"),
-                ("next", "/"),
-            ],
-        )
-        .await;
-    assert_eq!(taken.status, 409);
-    assert!(taken.shows("An account with this email already exists"));
+    // Signing up again with the address answers as for a new one (the
+    // owner is emailed a notice); it neither fails nor signs in.
+    let again = browser.sign_up_unverified(&email, "/").await;
+    assert_eq!(again.status, 200);
+    assert!(again.shows("Check your email"));
+    assert!(!again.shows("already exists"));
     let wrong = browser
         .submit(
             "/signin",
@@ -579,4 +572,363 @@ async fn a_price_changed_after_the_buyer_looked_is_shown_before_anything_is_orde
     fields.push(("expected_total", "4500"));
     let placed = browser.submit("/checkout", "/checkout", &fields).await;
     assert_eq!(placed.status, 303, "{}", placed.body);
+}
+
+/// The `<main>` of a page as text, with `email` blanked: what a visitor reads.
+fn main_text(page: &web_support::Page, email: &str) -> String {
+    page.text_of("<main").replace(email, "EMAIL")
+}
+
+async fn sign_in(browser: &mut Browser<'_>, email: &str, password: &str) -> web_support::Page {
+    browser
+        .submit(
+            "/signin",
+            "/signin",
+            &[("email", email), ("password", password), ("next", "/")],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn signing_up_answers_the_same_for_a_new_and_an_existing_address() {
+    let app = TestApp::spawn().await;
+    let mut first = Browser::new(&app);
+    let existing = first.sign_up("/").await;
+
+    let fresh = common::people::unique_email("newcomer");
+    let mut second = Browser::new(&app);
+    let new_page = second.sign_up_unverified(&fresh, "/checkout").await;
+    let mut third = Browser::new(&app);
+    let old_page = third.sign_up_unverified(&existing, "/checkout").await;
+
+    assert_eq!(new_page.status, 200);
+    assert_eq!(old_page.status, 200);
+    assert_eq!(new_page.text_of("<h1"), "Check your email");
+    assert!(new_page.shows(&format!("<strong>{fresh}</strong>")));
+    assert!(new_page.shows("works once, for 24 hours"));
+    assert!(new_page.shows("action=\"/signup/resend\""));
+    assert!(new_page.header("cache-control").contains("no-store"));
+    assert!(new_page.shows("<meta name=\"robots\" content=\"noindex\">"));
+    assert_eq!(
+        main_text(&new_page, &fresh),
+        main_text(&old_page, &existing),
+        "the page does not tell whether the address has an account"
+    );
+    assert!(!second.cookies.contains_key("bz_session"));
+    assert!(!third.cookies.contains_key("bz_session"));
+
+    // "Send the link again" answers the same page with a status message.
+    let csrf = new_page.input("csrf_token");
+    let resent = second
+        .post(
+            "/signup/resend",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", fresh.as_str()),
+                ("next", "/checkout"),
+            ],
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert_eq!(
+        resent.text_of("<div role=\"status\""),
+        format!("We sent a new link to {fresh}.")
+    );
+    // The newest link works and lands on `next`.
+    let link = common::mail::wait_for_link(&app, &fresh, "/verify-email").await;
+    assert!(link.contains("next=/checkout") || link.contains("next=%2Fcheckout"));
+    let confirmed = second.confirm_link(&link).await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    assert_eq!(confirmed.location(), "/checkout");
+    assert!(second.cookies.contains_key("bz_session"));
+}
+
+#[tokio::test]
+async fn a_verification_link_is_used_by_its_button_not_by_opening_it() {
+    let app = TestApp::spawn().await;
+    let email = common::people::unique_email("scanned");
+    let mut browser = Browser::new(&app);
+    browser.sign_up_unverified(&email, "/").await;
+    let link = common::mail::wait_for_link(&app, &email, "/verify-email").await;
+    let path = web_support::path_of(&link);
+
+    // A mail scanner (no cookies) and the reader both open the link.
+    let mut scanner = Browser::new(&app);
+    for visitor in [&mut scanner, &mut browser] {
+        let page = visitor.get(&path).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.text_of("<h1"), "Confirm your email address");
+        assert!(page.header("cache-control").contains("no-store"));
+    }
+    let page = browser.get(&path).await;
+    assert_eq!(page.input("token"), common::mail::token_of(&link));
+
+    let confirmed = browser.confirm_link(&link).await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    assert_eq!(confirmed.location(), "/");
+    let token = browser.session_token();
+    assert_eq!(get_with_token(&app, &token, "/v1/cart").await.status(), 200);
+    assert!(browser.get("/").await.shows("Sign out"));
+
+    // The link is used: a second press says so and offers a new link.
+    let mut other = Browser::new(&app);
+    let again = other.confirm_link(&link).await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again.shows("This link has already been used"),
+        "{}",
+        again.body
+    );
+    assert!(again.shows("role=\"alert\""));
+    assert!(again.shows("action=\"/signup/resend\""));
+    assert!(again.shows("id=\"email\""));
+    assert!(!other.cookies.contains_key("bz_session"));
+}
+
+#[tokio::test]
+async fn an_unverified_account_is_told_how_to_get_a_new_link_at_sign_in() {
+    let app = TestApp::spawn().await;
+    let email = common::people::unique_email("unconfirmed");
+    let mut browser = Browser::new(&app);
+    browser.sign_up_unverified(&email, "/").await;
+
+    let form = browser.get("/signin").await;
+    assert!(form.shows("<a href=\"/forgot-password\">Forgot your password?</a>"));
+    let refused = sign_in(&mut browser, &email, PASSWORD).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.shows("Your email address is not confirmed yet"));
+    assert!(refused.shows("role=\"alert\""));
+    assert!(refused.shows("action=\"/signup/resend\""));
+    assert!(!browser.cookies.contains_key("bz_session"));
+
+    let csrf = refused.input("csrf_token");
+    let resent = browser
+        .post(
+            "/signup/resend",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", email.as_str()),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(resent.status, 200);
+    assert!(resent.shows(&format!("We sent a new link to {email}.")));
+    // Once confirmed, the password signs in.
+    let link = common::mail::wait_for_link(&app, &email, "/verify-email").await;
+    let mut elsewhere = Browser::new(&app);
+    assert_eq!(elsewhere.confirm_link(&link).await.status, 303);
+    assert_eq!(sign_in(&mut browser, &email, PASSWORD).await.status, 303);
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_emailed_link() {
+    let app = TestApp::spawn().await;
+    let mut before = Browser::new(&app);
+    let email = before.sign_up("/").await;
+
+    let mut browser = Browser::new(&app);
+    let form = browser.get("/forgot-password").await;
+    assert_eq!(form.status, 200);
+    assert!(form.shows("autocomplete=\"email\""));
+    let known = browser
+        .submit("/forgot-password", "/forgot-password", &[("email", &email)])
+        .await;
+    assert_eq!(known.status, 200, "{}", known.body);
+    let nobody = common::people::unique_email("nobody");
+    let unknown = browser
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", &nobody)],
+        )
+        .await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(main_text(&known, &email), main_text(&unknown, &nobody));
+    assert!(known.shows("Check your email"));
+
+    let link = common::mail::wait_for_link(&app, &email, "/reset-password").await;
+    let path = web_support::path_of(&link);
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.shows("autocomplete=\"new-password\""));
+    assert_eq!(page.input("token"), common::mail::token_of(&link));
+    let token = page.input("token");
+    let short = browser
+        .submit(
+            &path,
+            "/reset-password",
+            &[("token", &token), ("password", "short")],
+        )
+        .await;
+    assert_eq!(short.status, 422);
+    assert!(short.shows("href=\"#password\""));
+    assert!(short.shows("aria-describedby=\"password-hint password-error\""));
+
+    let new_password = "a brand new password 43";
+    let done = browser
+        .submit(
+            &path,
+            "/reset-password",
+            &[("token", &token), ("password", new_password)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/signin?done=password_reset");
+    let signin = browser.get(done.location()).await;
+    assert!(signin
+        .text_of("<div role=\"status\"")
+        .contains("Your password has been changed"));
+
+    // The link is spent; the old password and the old sessions are gone.
+    let spent = browser
+        .submit(
+            &path,
+            "/reset-password",
+            &[("token", &token), ("password", "yet another password 44")],
+        )
+        .await;
+    assert_eq!(spent.status, 422);
+    assert!(spent.shows("This link has already been used"));
+    assert!(spent.shows("href=\"/forgot-password\""));
+    assert_eq!(sign_in(&mut browser, &email, PASSWORD).await.status, 401);
+    let account = before.get("/account").await;
+    assert_eq!(account.status, 303);
+    assert_eq!(account.location(), "/signin?next=/account");
+    let signed_in = sign_in(&mut browser, &email, new_password).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+}
+
+#[tokio::test]
+async fn changing_the_password_signs_out_the_other_browsers() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    let email = browser.sign_up("/").await;
+    let mut other = Browser::new(&app);
+    assert_eq!(sign_in(&mut other, &email, PASSWORD).await.status, 303);
+    assert_eq!(other.get("/account").await.status, 200);
+
+    let mut stranger = Browser::new(&app);
+    let away = stranger.get("/account").await;
+    assert_eq!(away.status, 303);
+    assert_eq!(away.location(), "/signin?next=/account");
+
+    let page = browser.get("/account").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text_of("<h1"), "Your account");
+    assert!(page.shows("<a href=\"/account\">Your account</a>"));
+    assert!(page.shows(&format!("<dd>{email}</dd>")));
+    assert!(page.shows("autocomplete=\"current-password\""));
+    assert!(page.shows("autocomplete=\"new-password\""));
+    assert!(page.header("cache-control").contains("no-store"));
+
+    let wrong = browser
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", "not the password at all"),
+                ("password", "a brand new password 43"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.shows("href=\"#current_password\""));
+    assert!(wrong.shows("aria-describedby=\"current_password-error\""));
+    assert_eq!(other.get("/account").await.status, 200, "nothing changed");
+
+    let changed = browser
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "a brand new password 43"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let after = browser.get(changed.location()).await;
+    assert_eq!(after.status, 200, "this browser stays signed in");
+    assert_eq!(
+        after.text_of("<div role=\"status\""),
+        "Password changed; other sessions signed out."
+    );
+    let signed_out = other.get("/account").await;
+    assert_eq!(signed_out.status, 303);
+    assert_eq!(signed_out.location(), "/signin?next=/account");
+    assert_eq!(sign_in(&mut other, &email, PASSWORD).await.status, 401);
+    assert_eq!(
+        sign_in(&mut other, &email, "a brand new password 43")
+            .await
+            .status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_buyer_deletes_their_account_with_their_password() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    let email = browser.sign_up("/").await;
+    let token = browser.session_token();
+    let page = browser.get("/account").await;
+    assert!(page.shows("Delete my account"));
+    assert!(page.shows("personal data") || page.shows("removed"));
+
+    let wrong = browser
+        .submit(
+            "/account",
+            "/account/delete",
+            &[("password", "not the password at all")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.shows("href=\"#delete_password\""));
+    assert!(wrong.shows("aria-describedby=\"delete_password-error\""));
+    assert_eq!(
+        get_with_token(&app, &token, "/v1/cart").await.status(),
+        200,
+        "nothing deleted"
+    );
+    assert_eq!(browser.get("/account").await.status, 200);
+
+    let deleted = browser
+        .submit("/account", "/account/delete", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert_eq!(deleted.location(), "/account/deleted");
+    assert!(!browser.cookies.contains_key("bz_session"));
+    let gone = browser.get("/account/deleted").await;
+    assert_eq!(gone.text_of("<h1"), "Your account is deleted");
+    assert!(!gone.shows("Sign out"));
+    assert_eq!(get_with_token(&app, &token, "/v1/cart").await.status(), 401);
+    assert_eq!(sign_in(&mut browser, &email, PASSWORD).await.status, 401);
+}
+
+#[tokio::test]
+async fn an_account_with_an_unpaid_order_is_not_deleted() {
+    let app = TestApp::spawn().await;
+    market(&app).await;
+    let ((_, mug), _) = two_shops(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up("/").await;
+    browser
+        .submit("/cart", "/cart", &[("product_id", &mug), ("quantity", "1")])
+        .await;
+    let form = browser.get("/checkout").await;
+    let key = form.input("idempotency_key");
+    let placed = browser
+        .submit("/checkout", "/checkout", &address(&key))
+        .await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+
+    let busy = browser
+        .submit("/account", "/account/delete", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert!(busy.shows("awaiting payment"), "{}", busy.body);
+    assert!(busy.shows("role=\"alert\""));
+    assert!(browser.cookies.contains_key("bz_session"));
+    assert_eq!(browser.get("/account").await.status, 200);
 }

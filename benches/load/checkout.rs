@@ -92,11 +92,28 @@ async fn post(
     body
 }
 
-/// Signs up as `role` and logs in; returns the session token.
-async fn person(client: &reqwest::Client, address: &str, role: &str, n: u64) -> String {
+/// Signs up as `role`, verifies the address (in the database: set-up, not
+/// what is measured) and logs in; returns the session token.
+async fn person(
+    client: &reqwest::Client,
+    address: &str,
+    db_url: &str,
+    role: &str,
+    n: u64,
+) -> String {
+    use bazaar::auth::schema::users;
+    use diesel::prelude::*;
     let email = format!("{role}-{n}-{}@example.com", uuid::Uuid::new_v4().simple());
     let body = json!({"email": email, "password": PASSWORD, "role": role});
-    post(client, &format!("{address}/v1/users"), None, &body, 201).await;
+    post(client, &format!("{address}/v1/users"), None, &body, 202).await;
+    let address_of = email.clone();
+    harness::with_connection(db_url, move |conn| {
+        diesel::update(users::table.filter(users::email.eq(address_of)))
+            .set(users::email_verified_at.eq(bazaar::db::now()))
+            .execute(conn)
+            .expect("address verified");
+    })
+    .await;
     let body = json!({"email": email, "password": PASSWORD});
     let session = post(client, &format!("{address}/v1/sessions"), None, &body, 201).await;
     session["token"].as_str().unwrap().to_owned()
@@ -119,8 +136,14 @@ async fn fee_rule(url: &str) {
 }
 
 /// A seller with one active shop and its products; returns the product ids.
-async fn seller(client: &reqwest::Client, address: &str, sandbox: &str, n: u64) -> Vec<String> {
-    let token = person(client, address, "seller", n).await;
+async fn seller(
+    client: &reqwest::Client,
+    address: &str,
+    db_url: &str,
+    sandbox: &str,
+    n: u64,
+) -> Vec<String> {
+    let token = person(client, address, db_url, "seller", n).await;
     let slug = format!(
         "bench-{n}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -180,16 +203,20 @@ async fn market(
     fee_rule(db_url).await;
     let mut products = Vec::with_capacity(SHOPS);
     for n in 0..SHOPS as u64 {
-        products.push(seller(client, address, sandbox, n).await);
+        products.push(seller(client, address, db_url, sandbox, n).await);
     }
     let semaphore = Arc::new(tokio::sync::Semaphore::new(SIGNUPS_IN_FLIGHT));
     let mut signups = tokio::task::JoinSet::new();
     for n in 0..buyers {
-        let (client, address, semaphore) =
-            (client.clone(), address.to_owned(), Arc::clone(&semaphore));
+        let (client, address, db_url, semaphore) = (
+            client.clone(),
+            address.to_owned(),
+            db_url.to_owned(),
+            Arc::clone(&semaphore),
+        );
         signups.spawn(async move {
             let _permit = semaphore.acquire().await.unwrap();
-            person(&client, &address, "buyer", n).await
+            person(&client, &address, &db_url, "buyer", n).await
         });
     }
     let mut tokens = Vec::with_capacity(usize::try_from(buyers).unwrap());

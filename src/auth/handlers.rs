@@ -6,8 +6,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::extract::{Authenticated, Credential};
 use super::{
-    api_keys, audit, sessions, totp, users, Caller, Email, LoginAttempt, Password, RequestContext,
-    Role, UserId, UserView,
+    api_keys, audit, sessions, totp, users, Caller, Email, LoginAttempt, RequestContext, Role,
+    UserId, UserView,
 };
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -20,7 +20,12 @@ const AUDIT_PAGE_DEFAULT: u32 = 50;
 
 /// Mounts the auth endpoints.
 pub fn routes(api: &mut Api<'_>) {
-    api.service(resource("/v1/users").post(create_user).get(find_users))
+    api.configure(super::account_http::routes)
+        .service(
+            resource("/v1/users")
+                .post(super::account_http::create_user)
+                .get(find_users),
+        )
         .service(resource("/v1/users/{id}/role").post(set_role))
         .service(resource("/v1/sessions").post(create_session))
         .service(resource("/v1/sessions/current").delete(delete_session))
@@ -40,7 +45,6 @@ pub fn routes(api: &mut Api<'_>) {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        create_user,
         find_users,
         set_role,
         create_session,
@@ -76,45 +80,6 @@ struct AuditPage {
     data: Vec<audit::AuditRecord>,
     /// Pass as `before` for the next page; `null` on the last page.
     next_before: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct SignupRequest {
-    email: String,
-    /// At least 12 characters, not a common password.
-    password: String,
-    /// `buyer` or `seller`; staff roles are given by an operator (422 `role_not_allowed`).
-    role: Role,
-}
-
-#[utoipa::path(post, path = "/v1/users", tag = "auth",
-    request_body = SignupRequest,
-    responses(
-        (status = 201, description = "The new user", body = UserView),
-        (status = 409, description = "`email_taken`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    extensions(("x-roles" = json!(["anyone"]))))]
-async fn create_user(
-    pool: web::Data<DbPool>,
-    limits: web::Data<crate::http::rate_limit::RateLimits>,
-    context: RequestContext,
-    body: JsonBody<SignupRequest>,
-) -> Result<HttpResponse, AppError> {
-    // Public: nothing to authorise, and a refused body uses no sign-up allowance.
-    let body = body.into_inner()?;
-    limits
-        .signup
-        .take(context.ip.as_deref().unwrap_or("unknown"))?;
-    let email = Email::parse(&body.email)?;
-    let password = Password::parse(&body.password)?;
-    let _check = limits.passwords.enter().await?;
-    let user = db::run(&pool, move |conn| {
-        users::signup(conn, &email, &password, body.role, &context, db::now())
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(user))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -17,6 +17,8 @@
 //!   per client address), so several server processes agree. Unknown emails are
 //!   throttled by email too, so a lockout does not reveal that an account exists.
 
+mod account;
+mod account_http;
 mod api_keys;
 mod audit;
 mod email;
@@ -37,6 +39,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+pub use account::{
+    change_password, check_deletion, create_verified_user, erase_account, local_path,
+    mint_account_token, request_password_reset, resend_verification, reset_password, signup,
+    verify_email, EmailVerified, ErasedAccount, PasswordUpdated, SignupAccepted, TokenPurpose,
+};
 pub use api_keys::{
     create_api_key, issue_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView,
     NewApiKey,
@@ -50,9 +57,7 @@ pub use sessions::{login, logout, LoginAttempt, SessionCreated};
 pub use throttle::LoginThrottle;
 pub use totp::{confirm_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S};
 pub use totp_keys::reencrypt_totp_secrets;
-pub use users::{
-    change_role, create_operator, find_user_by_email, get_me, get_user, signup, Me, UserView,
-};
+pub use users::{change_role, create_operator, find_user_by_email, get_me, get_user, Me, UserView};
 
 /// What a user may do. Stored lowercase in `users.role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

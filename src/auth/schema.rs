@@ -12,6 +12,20 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_verified_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -65,5 +79,13 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(account_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_keys, login_failures, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    account_tokens,
+    sessions,
+    api_keys,
+    login_failures,
+    audit_log
+);

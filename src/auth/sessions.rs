@@ -164,10 +164,14 @@ pub fn login(
         }
     }
 
-    let ttl = TimeDelta::from_std(settings.session_ttl)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("session ttl: {e}")))?;
-    let token = tokens::new_session_token();
-    let expires_at = now + ttl;
+    if user.email_verified_at.is_none() {
+        // Only the owner of the password gets this far: it reveals nothing
+        // to someone guessing which addresses have accounts.
+        return Err(AppError::ForbiddenWith {
+            code: "email_not_verified",
+            message: "confirm your email address first: follow the link we emailed, or ask for a new one with POST /v1/email_verifications".into(),
+        });
+    }
     let view = user.view()?;
     write_transaction(conn, |conn| {
         if let Some(email) = &email {
@@ -175,32 +179,77 @@ pub fn login(
             let at = email_at(email.as_str(), context.ip.as_deref());
             throttle.reset(conn, Scope::EmailAtAddress, &at)?;
         }
-        let session_id = format!("ses_{}", uuid::Uuid::new_v4().simple());
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(&session_id),
-                sessions::user_id.eq(&user.id),
-                sessions::token_hash.eq(tokens::digest(&token)),
-                sessions::created_at.eq(now),
-                sessions::expires_at.eq(expires_at),
-                sessions::ip.eq(&context.ip),
-            ))
-            .execute(conn)?;
-        record_audit_at(
-            conn,
-            AuditEntry::new("login.success", user.id.as_str())
-                .actor(&view.id)
-                .context(context)
-                .after(json!({"session_id": session_id, "expires_at": expires_at.and_utc()})),
-            now,
-        )?;
-        Ok::<_, AppError>(())
-    })?;
+        open_session(conn, view, settings, context, now)
+    })
+}
+
+/// Creates a session for `user` (audited as `login.success`); the caller
+/// holds a write transaction and has checked the credentials.
+///
+/// # Errors
+/// A database failure; a session TTL out of range (a bug in the settings).
+pub(super) fn open_session(
+    conn: &mut DbConnection,
+    user: UserView,
+    settings: &AuthSettings,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<SessionCreated, AppError> {
+    let ttl = TimeDelta::from_std(settings.session_ttl)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session ttl: {e}")))?;
+    let token = tokens::new_session_token();
+    let expires_at = now + ttl;
+    let session_id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(&session_id),
+            sessions::user_id.eq(user.id.as_str()),
+            sessions::token_hash.eq(tokens::digest(&token)),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(expires_at),
+            sessions::ip.eq(&context.ip),
+        ))
+        .execute(conn)?;
+    record_audit_at(
+        conn,
+        AuditEntry::new("login.success", user.id.as_str())
+            .actor(&user.id)
+            .context(context)
+            .after(json!({"session_id": session_id, "expires_at": expires_at.and_utc()})),
+        now,
+    )?;
     Ok(SessionCreated {
         token,
         expires_at: expires_at.and_utc(),
-        user: view,
+        user,
     })
+}
+
+/// Ends every live session of `user_id` but `keep` (the one making the
+/// change, if any); returns how many ended. The caller holds a write
+/// transaction.
+///
+/// # Errors
+/// A database failure.
+pub(super) fn end_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<i64, AppError> {
+    let live = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now));
+    let ended = match keep {
+        Some(keep) => diesel::update(live.filter(sessions::id.ne(keep)))
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)?,
+        None => diesel::update(live)
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)?,
+    };
+    Ok(i64::try_from(ended).unwrap_or(i64::MAX))
 }
 
 /// Records a failed login (throttle rows, `login.failure`, and `login.lockout`

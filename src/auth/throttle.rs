@@ -69,7 +69,7 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Scope::Email => "email",
             Scope::EmailAtAddress => "email_address",

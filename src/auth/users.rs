@@ -38,6 +38,8 @@ pub(crate) struct UserRow {
     pub role: String,
     pub totp_secret: Option<String>,
     pub totp_enrolled_at: Option<NaiveDateTime>,
+    pub email_verified_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -83,12 +85,14 @@ fn email_taken() -> AppError {
     }
 }
 
-/// Inserts a user; the caller holds a write transaction.
-fn insert_user(
+/// Inserts a user, its address verified at `verified_at` (`None`: a sign-up
+/// that waits for its emailed link); the caller holds a write transaction.
+pub(super) fn insert_user(
     conn: &mut DbConnection,
     email: &Email,
     password_hash: &str,
     role: Role,
+    verified_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Result<UserView, AppError> {
     if load_by_email(conn, email)?.is_some() {
@@ -101,6 +105,7 @@ fn insert_user(
             users::email.eq(email.as_str()),
             users::password_hash.eq(password_hash),
             users::role.eq(role.as_str()),
+            users::email_verified_at.eq(verified_at),
             users::created_at.eq(now),
             users::updated_at.eq(now),
         ))
@@ -120,42 +125,6 @@ fn insert_user(
     })
 }
 
-/// Public sign-up: a buyer or a seller account, audited as `user.signup`.
-///
-/// # Errors
-/// 422 `role_not_allowed` (param `role`) for a staff role; 409 `email_taken`;
-/// database errors.
-pub fn signup(
-    conn: &mut DbConnection,
-    email: &Email,
-    password: &Password,
-    role: Role,
-    context: &RequestContext,
-    now: NaiveDateTime,
-) -> Result<UserView, AppError> {
-    if !matches!(role, Role::Buyer | Role::Seller) {
-        return Err(AppError::unprocessable(
-            "role_not_allowed",
-            "sign-up is for buyers and sellers; staff roles are given by an operator",
-            Some("role".into()),
-        ));
-    }
-    // Hash before the transaction: it takes tens of milliseconds and holds no lock.
-    let password_hash = password.hash()?;
-    write_transaction(conn, |conn| {
-        let user = insert_user(conn, email, &password_hash, role, now)?;
-        record_audit_at(
-            conn,
-            AuditEntry::new("user.signup", user.id.as_str())
-                .actor(&user.id)
-                .context(context)
-                .after(json!({"email": user.email, "role": role})),
-            now,
-        )?;
-        Ok(user)
-    })
-}
-
 /// Creates an operator (for `bazaar admin create-operator`), audited as
 /// `user.create_operator`. The operator must enrol TOTP at first login.
 ///
@@ -172,7 +141,8 @@ pub fn create_operator(
     let password_hash = password.hash()?;
     let now = crate::db::now();
     write_transaction(conn, |conn| {
-        let user = insert_user(conn, &email, &password_hash, Role::Operator, now)?;
+        // Whoever runs the command vouches for the address.
+        let user = insert_user(conn, &email, &password_hash, Role::Operator, Some(now), now)?;
         let context = RequestContext {
             ip: None,
             request_id: Some("cli".into()),

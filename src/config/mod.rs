@@ -175,11 +175,18 @@ pub struct AuthSettings {
     /// rest: the first encrypts, all decrypt. Empty: a key kept in the database
     /// (development only; `BAZAAR_ENV=production` refuses to start without one).
     pub totp_encryption_keys: Vec<SecretString>,
+    /// How long an emailed address-verification link works.
+    pub email_verification_ttl: Duration,
+    /// How long an emailed password-reset link works.
+    pub password_reset_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub bind: SocketAddr,
+    /// Where people reach the storefront (links in emails); `None`: this
+    /// server's own address.
+    pub public_url: Option<String>,
     /// Worker threads; `None` lets actix use one per core.
     pub workers: Option<usize>,
     pub body_bytes_max: usize,

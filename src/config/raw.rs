@@ -128,6 +128,8 @@ struct RawAuth {
     totp_issuer: String,
     totp_encryption_keys: Option<SecretString>,
     totp_encryption_keys_file: Option<PathBuf>,
+    email_verification_ttl_s: u64,
+    password_reset_ttl_s: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +164,7 @@ struct RawServer {
     metrics_token: Option<SecretString>,
     metrics_token_file: Option<PathBuf>,
     trusted_proxies: String,
+    public_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,6 +273,7 @@ impl RawServer {
             self.metrics_token_file,
             &self.trusted_proxies,
         )?;
+        let public_url = public_url(&self.public_url)?;
         let timeout = |key: &str, ms: u64| {
             if (SERVER_TIMEOUT_MS_MIN..=SERVER_TIMEOUT_MS_MAX).contains(&ms) {
                 Ok(Duration::from_millis(ms))
@@ -281,6 +285,7 @@ impl RawServer {
             }
         };
         Ok(ServerSettings {
+            public_url,
             metrics_bind,
             metrics_token,
             trusted_proxies,
@@ -537,9 +542,23 @@ impl RawAuth {
                 "must be non-empty and without ':'",
             ));
         }
+        if !(300..=604_800).contains(&self.email_verification_ttl_s) {
+            return Err(invalid(
+                "auth.email_verification_ttl_s",
+                "must be between 300 and 604800",
+            ));
+        }
+        if !(300..=86_400).contains(&self.password_reset_ttl_s) {
+            return Err(invalid(
+                "auth.password_reset_ttl_s",
+                "must be between 300 and 86400",
+            ));
+        }
         let totp_encryption_keys =
             totp_encryption_keys(self.totp_encryption_keys, self.totp_encryption_keys_file)?;
         Ok(AuthSettings {
+            email_verification_ttl: Duration::from_secs(self.email_verification_ttl_s),
+            password_reset_ttl: Duration::from_secs(self.password_reset_ttl_s),
             totp_encryption_keys,
             session_ttl: Duration::from_secs(self.session_ttl_s),
             login_failures_max: self.login_failures_max,
@@ -787,6 +806,29 @@ fn totp_encryption_keys(
         keys.push(SecretString::from(part.to_ascii_lowercase()));
     }
     Ok(keys)
+}
+
+/// `server.public_url`: empty, or an `http(s)://host[:port][/path]` URL,
+/// kept without its trailing `/`.
+fn public_url(raw: &str) -> Result<Option<String>, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let parsed = url::Url::parse(trimmed).ok().filter(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+    });
+    match parsed {
+        Some(_) => Ok(Some(trimmed.to_owned())),
+        None => Err(invalid(
+            "server.public_url",
+            format!("`{raw}` is not an http(s) URL like https://market.example"),
+        )),
+    }
 }
 
 /// `server.metrics_bind`, `server.metrics_token` and `server.trusted_proxies`.

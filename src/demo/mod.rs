@@ -174,7 +174,8 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
         // First, before the day's output: where to look while it plays.
         println!("Storefront: {base}/");
     }
-    let api = client::Api::new(http, base, sandbox_url, sandbox_key)?;
+    let api = client::Api::new(http, base, sandbox_url, sandbox_key)?
+        .following_verification_links(pool.clone(), settings.auth.clone());
     let server = application.server_handle();
     let serving = tokio::spawn(application.run_until_stopped());
 

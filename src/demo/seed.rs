@@ -61,7 +61,7 @@ fn ensure_user(pool: &DbPool, email: &str, role: Role) -> anyhow::Result<String>
     {
         return Ok(user.id.0);
     }
-    let user = auth::signup(
+    let user = auth::create_verified_user(
         &mut conn,
         &email,
         &password,

@@ -1258,6 +1258,28 @@ fn views_of(conn: &mut DbConnection, rows: Vec<ReturnRow>) -> Result<Vec<ReturnV
         .collect()
 }
 
+/// The buyer's returns still under way (requested, approved or shipped back).
+///
+/// # Errors
+/// Database errors.
+pub fn buyer_returns_open(conn: &mut DbConnection, user_id: &str) -> Result<i64, AppError> {
+    let order_ids: Vec<String> = orders::table
+        .filter(orders::buyer_user_id.eq(user_id))
+        .select(orders::id)
+        .load(conn)?;
+    let open = [
+        ReturnStatus::Requested,
+        ReturnStatus::Approved,
+        ReturnStatus::ShippedBack,
+    ]
+    .map(ReturnStatus::as_str);
+    Ok(returns::table
+        .filter(returns::order_id.eq_any(&order_ids))
+        .filter(returns::status.eq_any(open))
+        .count()
+        .get_result(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

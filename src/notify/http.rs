@@ -35,13 +35,13 @@ struct EmailList {
 struct ListQuery {
     /// The recipient's address.
     to: Option<String>,
-    /// `queued` or `sent`.
+    /// `queued`, `sent` or `withdrawn`.
     status: Option<String>,
     /// 1 to 100 (default 50).
     limit: Option<i64>,
 }
 
-/// `GET /v1/emails?to=&status=queued|sent&limit=`: operators and support
+/// `GET /v1/emails?to=&status=queued|sent|withdrawn&limit=`: operators and support
 /// (support answers "did the buyer get the confirmation?"), newest first.
 #[utoipa::path(get, path = "/v1/emails", tag = "emails",
     params(ListQuery),
@@ -54,8 +54,12 @@ async fn list_emails(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Support])?;
     let query = query.into_inner();
-    let status =
-        query::one_of("status", query.status.as_deref(), &["queued", "sent"])?.map(str::to_owned);
+    let status = query::one_of(
+        "status",
+        query.status.as_deref(),
+        &["queued", "sent", "withdrawn"],
+    )?
+    .map(str::to_owned);
     let limit = query::limit(query.limit, 50, super::EMAILS_PAGE_MAX)?;
     let to = query.to.map(|to| to.trim().to_ascii_lowercase());
     let data = db::run(&pool, move |conn| {

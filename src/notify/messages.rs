@@ -106,6 +106,35 @@ pub struct SignInAttempts {
     pub has_second_factor: bool,
 }
 
+/// An email carrying a single-use link for the account (verify the address,
+/// reset the password). The link's token is made when the email is sent, so
+/// the outbox never holds it (see [`super::Notifier`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountLink {
+    pub user_id: String,
+    /// Where the storefront goes after the address is verified (a local path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// To an address that already has an account, when someone signs up with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountExists {
+    /// The client address the sign-up came from.
+    pub from_address: String,
+}
+
+/// To an account's owner after its password changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// `changed` (signed in) or `reset` (by an emailed link).
+    pub how: String,
+    /// The client address the change came from.
+    pub from_address: String,
+    /// Other sessions that were signed out.
+    pub sessions_ended: i64,
+}
+
 /// Some units of one product line: a parcel's or a return's content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LineCount {
@@ -241,6 +270,14 @@ pub enum Message {
     ReturnShippedBack(ReturnNotice),
     /// To the buyer: the shop received the items; the refund follows.
     ReturnReceived(ReturnNotice),
+    /// To a new account: the link that verifies its address.
+    VerifyEmail(AccountLink),
+    /// To an account's owner who asked: the link that sets a new password.
+    ResetPassword(AccountLink),
+    /// To an account's owner: someone signed up with this address.
+    AccountExists(AccountExists),
+    /// To an account's owner: the password changed.
+    PasswordChanged(PasswordChanged),
 }
 
 impl Message {
@@ -267,6 +304,10 @@ impl Message {
             Self::ReturnRefused(_) => "return_refused",
             Self::ReturnShippedBack(_) => "return_shipped_back",
             Self::ReturnReceived(_) => "return_received",
+            Self::VerifyEmail(_) => "verify_email",
+            Self::ResetPassword(_) => "reset_password",
+            Self::AccountExists(_) => "account_exists",
+            Self::PasswordChanged(_) => "password_changed",
         }
     }
 
@@ -290,6 +331,9 @@ impl Message {
             | Self::ReturnRefused(d)
             | Self::ReturnShippedBack(d)
             | Self::ReturnReceived(d) => serde_json::to_value(d),
+            Self::VerifyEmail(d) | Self::ResetPassword(d) => serde_json::to_value(d),
+            Self::AccountExists(d) => serde_json::to_value(d),
+            Self::PasswordChanged(d) => serde_json::to_value(d),
         };
         value.expect("plain structs of strings serialize")
     }
@@ -324,6 +368,10 @@ impl Message {
             "return_refused" => Self::ReturnRefused(read(data)?),
             "return_shipped_back" => Self::ReturnShippedBack(read(data)?),
             "return_received" => Self::ReturnReceived(read(data)?),
+            "verify_email" => Self::VerifyEmail(read(data)?),
+            "reset_password" => Self::ResetPassword(read(data)?),
+            "account_exists" => Self::AccountExists(read(data)?),
+            "password_changed" => Self::PasswordChanged(read(data)?),
             other => anyhow::bail!("unknown email template {other:?}"),
         })
     }
@@ -336,6 +384,16 @@ impl Message {
             Self::OnboardingIncomplete(shop) | Self::AccountRestricted(shop) => {
                 Some(&shop.account_id)
             }
+            _ => None,
+        }
+    }
+
+    /// The account whose single-use link the email carries, and the link's
+    /// purpose (`verify_email`, `reset_password`); `None` for the others.
+    pub fn account_link(&self) -> Option<(&AccountLink, &'static str)> {
+        match self {
+            Self::VerifyEmail(link) => Some((link, "verify_email")),
+            Self::ResetPassword(link) => Some((link, "reset_password")),
             _ => None,
         }
     }

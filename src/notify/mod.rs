@@ -43,25 +43,61 @@ pub const EMAILS_PAGE_MAX: i64 = 100;
 /// Longest cause, in bytes (callers build it from ids).
 const CAUSE_BYTES_MAX: usize = 200;
 
-/// What sending needs: the mailer and where onboarding links lead back to.
-#[derive(Debug, Clone)]
+/// Makes the single-use token an account email's link carries, when the
+/// email is sent: `(connection, user id, purpose)` → the token, or `None`
+/// when the link is no longer wanted (the account is gone, or already
+/// verified), and the email is withdrawn. Handed in by the application, so
+/// this module stays below the one that owns accounts.
+pub type MintAccountToken = std::sync::Arc<
+    dyn Fn(&mut DbConnection, &str, &str) -> Result<Option<String>, AppError> + Send + Sync,
+>;
+
+/// What sending needs: the mailer, where onboarding links lead back to, the
+/// storefront's address and how account links get their tokens.
+#[derive(Clone)]
 pub struct Notifier {
     mailer: Mailer,
     onboarding_refresh_url: String,
     onboarding_return_url: String,
+    public_url: String,
+    mint_account_token: MintAccountToken,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("mailer", &self.mailer)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Notifier {
-    /// From the `[email]` and `[provider]` settings.
+    /// From the `[email]` and `[provider]` settings; account links lead to
+    /// `public_url` (no trailing `/`).
     ///
     /// # Errors
     /// As [`Mailer::new`].
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        public_url: String,
+        mint_account_token: MintAccountToken,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             mailer: Mailer::new(&settings.email)?,
             onboarding_refresh_url: settings.provider.connect_onboarding_refresh_url.clone(),
             onboarding_return_url: settings.provider.connect_onboarding_return_url.clone(),
+            public_url,
+            mint_account_token,
         })
+    }
+}
+
+/// The storefront page an account link opens, by purpose.
+fn account_link_path(purpose: &str) -> &'static str {
+    match purpose {
+        "verify_email" => "/verify-email",
+        _ => "/reset-password",
     }
 }
 
@@ -164,13 +200,14 @@ pub async fn deliver(
     let Some(row) = row else {
         return Err(AppError::NotFound { resource: "email" });
     };
-    if row.status == "sent" {
+    // Sent, or withdrawn because its recipient deleted the account.
+    if row.status != "queued" {
         return Ok(());
     }
     let message = Message::from_stored(&row.template, &row.data)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("email {} data: {e:#}", row.id)))?;
-    let onboarding_url = match message.onboarding_account() {
-        Some(account) => Some(
+    let url = if let Some(account) = message.onboarding_account() {
+        Some(
             provider
                 .create_account_link(
                     account,
@@ -179,10 +216,42 @@ pub async fn deliver(
                 )
                 .await?
                 .url,
-        ),
-        None => None,
+        )
+    } else if let Some((link, purpose)) = message.account_link() {
+        // A retry after a failed send makes another token; the unsent one is
+        // never seen and expires.
+        let mint = std::sync::Arc::clone(&notifier.mint_account_token);
+        let user_id = link.user_id.clone();
+        let token = db::run(pool, move |conn| mint(conn, &user_id, purpose)).await?;
+        let Some(token) = token else {
+            let key = row.id.clone();
+            db::run(pool, move |conn| withdraw(conn, &key)).await?;
+            tracing::info!(
+                email = row.id,
+                "email withdrawn: its link is no longer wanted"
+            );
+            return Ok(());
+        };
+        let mut url = url::Url::parse(&format!(
+            "{}{}",
+            notifier.public_url,
+            account_link_path(purpose)
+        ))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("server.public_url: {e}")))?;
+        url.query_pairs_mut().append_pair("token", &token);
+        if let Some(next) = &link.next {
+            url.query_pairs_mut().append_pair("next", next);
+        }
+        Some(url.to_string())
+    } else if matches!(
+        message,
+        Message::AccountExists(_) | Message::PasswordChanged(_)
+    ) {
+        Some(format!("{}/forgot-password", notifier.public_url))
+    } else {
+        None
     };
-    let (text, html) = templates::bodies(&message, onboarding_url.as_deref())
+    let (text, html) = templates::bodies(&message, url.as_deref())
         .map_err(|e| AppError::Internal(anyhow::anyhow!("email {}: {e:#}", row.template)))?;
     let message_id = format!("<{}@{}>", row.id, notifier.mailer.domain());
     let to: lettre::Address = row
@@ -220,6 +289,40 @@ pub async fn deliver(
     Ok(())
 }
 
+fn withdraw(conn: &mut DbConnection, id: &str) -> Result<(), AppError> {
+    diesel::update(outbox::table.find(id).filter(outbox::status.eq("queued")))
+        .set(outbox::status.eq("withdrawn"))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Erases an address from the outbox when its account is deleted: rows to it
+/// keep their id, cause and template (the record that an email existed) but
+/// name `replacement` and lose their data; those still queued are withdrawn
+/// rather than sent. Returns how many rows changed. Runs in the caller's
+/// transaction.
+///
+/// # Errors
+/// A database failure.
+pub fn erase_recipient(
+    conn: &mut DbConnection,
+    address: &str,
+    replacement: &str,
+) -> Result<usize, AppError> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::to_address.eq(address))
+            .filter(outbox::status.eq("queued")),
+    )
+    .set(outbox::status.eq("withdrawn"))
+    .execute(conn)?;
+    Ok(
+        diesel::update(outbox::table.filter(outbox::to_address.eq(address)))
+            .set((outbox::to_address.eq(replacement), outbox::data.eq("{}")))
+            .execute(conn)?,
+    )
+}
+
 /// An email as operators and support see it, with its job's state.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmailView {
@@ -228,7 +331,9 @@ pub struct EmailView {
     pub template: String,
     pub to: String,
     pub subject: String,
-    /// `queued` until the relay accepted it, then `sent`.
+    /// `queued` until the relay accepted it, then `sent`; `withdrawn` when
+    /// the recipient deleted the account (or the link it carried was no
+    /// longer wanted) before it went out.
     pub status: String,
     pub message_id: Option<String>,
     /// Sending attempts so far, and the last one's error.

@@ -16,8 +16,9 @@
 use askama::Template;
 
 use super::messages::{
-    Message, OrderConfirmation, PartCanceled, PartDelivered, PartLate, PartShipped, PayoutNotice,
-    RefundIssued, ReturnNotice, SellerNewOrder, ShopNotice, SignInAttempts,
+    AccountExists, Message, OrderConfirmation, PartCanceled, PartDelivered, PartLate, PartShipped,
+    PasswordChanged, PayoutNotice, RefundIssued, ReturnNotice, SellerNewOrder, ShopNotice,
+    SignInAttempts,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -112,6 +113,19 @@ email_templates! {
     ReturnReceivedSubject = "emails/return_received.subject.txt" { notice: ReturnNotice };
     ReturnReceivedText = "emails/return_received.txt" { notice: ReturnNotice };
     ReturnReceivedHtml = "emails/return_received.html" { notice: ReturnNotice };
+
+    VerifyEmailText = "emails/verify_email.txt" { link: str };
+    VerifyEmailHtml = "emails/verify_email.html" { link: str };
+
+    ResetPasswordText = "emails/reset_password.txt" { link: str };
+    ResetPasswordHtml = "emails/reset_password.html" { link: str };
+
+    AccountExistsText = "emails/account_exists.txt" { notice: AccountExists, link: str };
+    AccountExistsHtml = "emails/account_exists.html" { notice: AccountExists, link: str };
+
+    PasswordChangedSubject = "emails/password_changed.subject.txt" { notice: PasswordChanged };
+    PasswordChangedText = "emails/password_changed.txt" { notice: PasswordChanged, link: str };
+    PasswordChangedHtml = "emails/password_changed.html" { notice: PasswordChanged, link: str };
 }
 
 /// The subject line: rendered, every control character (CR and LF above all)
@@ -140,6 +154,13 @@ pub fn subject(message: &Message) -> askama::Result<String> {
         Message::ReturnRefused(notice) => ReturnRefusedSubject { notice }.render(),
         Message::ReturnShippedBack(notice) => ReturnShippedBackSubject { notice }.render(),
         Message::ReturnReceived(notice) => ReturnReceivedSubject { notice }.render(),
+        // Their whole subject is fixed text: no value, no template.
+        Message::VerifyEmail(_) => Ok("Confirm your email address for Bazaar".to_owned()),
+        Message::ResetPassword(_) => Ok("Reset your Bazaar password".to_owned()),
+        Message::AccountExists(_) => {
+            Ok("Someone tried to open a Bazaar account with your address".to_owned())
+        }
+        Message::PasswordChanged(notice) => PasswordChangedSubject { notice }.render(),
     }?;
     let cleaned: String = rendered
         .chars()
@@ -149,19 +170,17 @@ pub fn subject(message: &Message) -> askama::Result<String> {
     Ok(words.join(" ").chars().take(SUBJECT_CHARS_MAX).collect())
 }
 
-/// The text and HTML parts. `onboarding_url` is the fresh link the emails
-/// that need one carry (see [`Message::onboarding_account`]); the others
-/// ignore it.
+/// The text and HTML parts. `url` is the link the emails that carry one
+/// show: a fresh onboarding link ([`Message::onboarding_account`]), an
+/// account's single-use link ([`Message::account_link`]) or the storefront's
+/// password-reset page; the others ignore it.
 ///
 /// # Errors
-/// The message needs an onboarding link and has none; a value failed to
-/// format (does not happen with the messages' strings).
-pub fn bodies(message: &Message, onboarding_url: Option<&str>) -> anyhow::Result<(String, String)> {
-    let link = || {
-        onboarding_url.ok_or_else(|| {
-            anyhow::anyhow!("the {} email needs an onboarding link", message.template())
-        })
-    };
+/// The message needs a link and has none; a value failed to format (does
+/// not happen with the messages' strings).
+pub fn bodies(message: &Message, url: Option<&str>) -> anyhow::Result<(String, String)> {
+    let link =
+        || url.ok_or_else(|| anyhow::anyhow!("the {} email needs a link", message.template()));
     let parts = match message {
         Message::OrderConfirmation(order) => both(
             &OrderConfirmationText { order },
@@ -244,6 +263,28 @@ pub fn bodies(message: &Message, onboarding_url: Option<&str>) -> anyhow::Result
             &ReturnReceivedText { notice },
             &ReturnReceivedHtml { notice },
         ),
+        Message::VerifyEmail(_) => {
+            let link = link()?;
+            both(&VerifyEmailText { link }, &VerifyEmailHtml { link })
+        }
+        Message::ResetPassword(_) => {
+            let link = link()?;
+            both(&ResetPasswordText { link }, &ResetPasswordHtml { link })
+        }
+        Message::AccountExists(notice) => {
+            let link = link()?;
+            both(
+                &AccountExistsText { notice, link },
+                &AccountExistsHtml { notice, link },
+            )
+        }
+        Message::PasswordChanged(notice) => {
+            let link = link()?;
+            both(
+                &PasswordChangedText { notice, link },
+                &PasswordChangedHtml { notice, link },
+            )
+        }
     };
     Ok(parts?)
 }
@@ -255,7 +296,7 @@ fn both(text: &impl Template, html: &impl Template) -> askama::Result<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::messages::{LineCount, LineItem, ShopLines};
+    use crate::notify::messages::{AccountLink, LineCount, LineItem, ShopLines};
 
     fn payout(shop_name: &str) -> PayoutNotice {
         PayoutNotice {
@@ -473,6 +514,27 @@ mod tests {
                 tracking_url: None,
                 ..return_notice()
             }),
+            Message::VerifyEmail(AccountLink {
+                user_id: "usr_1".into(),
+                next: Some("/checkout".into()),
+            }),
+            Message::ResetPassword(AccountLink {
+                user_id: "usr_1".into(),
+                next: None,
+            }),
+            Message::AccountExists(AccountExists {
+                from_address: "203.0.113.9".into(),
+            }),
+            Message::PasswordChanged(PasswordChanged {
+                how: "reset".into(),
+                from_address: "203.0.113.9".into(),
+                sessions_ended: 2,
+            }),
+            Message::PasswordChanged(PasswordChanged {
+                how: "changed".into(),
+                from_address: "203.0.113.9".into(),
+                sessions_ended: 0,
+            }),
         ]
         .into_iter()
         .chain(fulfilment_messages(
@@ -491,8 +553,11 @@ mod tests {
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|entry| {
+                // Every email has an HTML part (some have a fixed subject, no file).
                 let name = entry.unwrap().file_name().into_string().unwrap();
-                name.strip_suffix(".subject.txt").map(str::to_owned)
+                name.strip_suffix(".html")
+                    .filter(|base| *base != "layout")
+                    .map(str::to_owned)
             })
             .collect();
         files.sort_unstable();

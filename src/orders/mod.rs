@@ -31,6 +31,7 @@ mod http;
 pub mod model;
 pub mod pay;
 pub mod payment;
+pub mod privacy;
 pub mod provider_refunds;
 pub mod refunds;
 pub mod release;

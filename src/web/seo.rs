@@ -20,12 +20,16 @@ async fn robots(req: HttpRequest) -> HttpResponse {
     let body = format!(
         "# Personal pages are kept out; the catalog is open.\n\
          User-agent: *\n\
+         Disallow: /account\n\
          Disallow: /cart\n\
          Disallow: /checkout\n\
+         Disallow: /forgot-password\n\
          Disallow: /orders\n\
+         Disallow: /reset-password\n\
          Disallow: /signin\n\
          Disallow: /signup\n\
          Disallow: /v1/\n\
+         Disallow: /verify-email\n\
          Sitemap: {}\n",
         absolute(&req, "/sitemap.xml")
     );

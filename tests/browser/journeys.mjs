@@ -36,6 +36,8 @@ const ORIGIN = new URL(BASE).origin;
 const CHROME = process.env.CHROME_PATH || '/usr/bin/chromium';
 const ARTIFACTS = process.env.BAZAAR_BROWSER_ARTIFACTS || path.resolve(HERE, '../../target/browser');
 const AXE_PATH = require.resolve('axe-core');
+// Where the server's file transport writes its emails (the verification links).
+const OUTBOX = process.env.BAZAAR_OUTBOX_DIR || '';
 
 /// A password every new account uses: 16+ characters, not a common one.
 const PASSWORD = 'violet harbour lantern 2026';
@@ -363,15 +365,63 @@ function uniqueEmail(tag) {
   return `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;
 }
 
-/** Fills the sign-up form and submits it; returns the email. */
-async function signUp(page, tag) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A message's text with quoted-printable undone (soft breaks, `=3D`). */
+function unquote(raw) {
+  return raw.replace(/=\r?\n/g, '').replace(/=3D/gi, '=');
+}
+
+/**
+ * The newest emailed `{path}?token=…` link to `email` in the outbox (waits
+ * up to 10 s for the email job), as its path and query.
+ */
+async function emailedLink(email, linkPath) {
+  assert.ok(OUTBOX, 'BAZAAR_OUTBOX_DIR names the directory the emails are written to');
+  const pattern = new RegExp(`https?://[^\\s"<>]*${linkPath}\\?token=bzt_[0-9a-f]{64}[^\\s"<>]*`);
+  for (let i = 0; i < 200; i++) {
+    const messages = [];
+    for (const name of fs.readdirSync(OUTBOX)) {
+      if (!name.endsWith('.eml')) continue;
+      const file = path.join(OUTBOX, name);
+      const raw = fs.readFileSync(file, 'utf8');
+      const headers = raw.split(/\r?\n\r?\n/, 1)[0];
+      const addressed = headers.split(/\r?\n/).some((line) => /^to:/i.test(line) && line.includes(email));
+      if (addressed) messages.push({ at: fs.statSync(file).mtimeMs, text: unquote(raw) });
+    }
+    messages.sort((a, b) => b.at - a.at);
+    for (const { text: body } of messages) {
+      const found = body.match(pattern);
+      if (found) {
+        const url = new URL(found[0].replace(/&amp;/g, '&'));
+        return url.pathname + url.search;
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`no email to ${email} with a ${linkPath} link in 10 s (outbox ${OUTBOX})`);
+}
+
+/**
+ * Fills the sign-up form and submits it, then follows the emailed link and
+ * presses its confirm button; returns the email. With `t`, the pages on the
+ * way are checked (axe, reflow) too.
+ */
+async function signUp(page, tag, t = null) {
   const email = uniqueEmail(tag);
   await assertPage(page, 'Create an account');
   await main(page).getByLabel('Email', { exact: true }).fill(email);
   await main(page).getByLabel('Password', { exact: true }).fill(PASSWORD);
   await clickAndLoad(page, main(page).getByRole('button', { name: 'Create account' }));
+  await assertPage(page, 'Check your email');
+  assert.ok((await main(page).innerText()).includes(email), 'check your email: names the address');
+  if (t) await checkState(t, page, 'check your email');
+  await go(page, await emailedLink(email, '/verify-email'));
+  await assertPage(page, 'Confirm your email address');
+  if (t) await checkState(t, page, 'confirm your email address');
+  await clickAndLoad(page, main(page).getByRole('button', { name: 'Confirm my email address' }));
   await header(page).locator('a[href="/orders"]').waitFor({ timeout: 5_000 }).catch(() => {
-    throw new Error(`after signing up as ${email} the header shows no "Your orders" link (at ${pathOf(page)})`);
+    throw new Error(`after confirming ${email} the header shows no "Your orders" link (at ${pathOf(page)})`);
   });
   return email;
 }
@@ -890,11 +940,18 @@ journey('d. the purchase of (a) with the keyboard alone', async ({ open }) => {
   await kb.tabTo((el) => el.tag === 'a' && el.href.startsWith('/signup') && (el.inMain || !signupInMain), 'Create account');
   await kb.enterAndLoad();
   await assertPage(page, 'Create an account');
+  const email = uniqueEmail('journey-d');
   await kb.tabTo((el) => el.inMain && el.name === 'Email', 'Email');
-  await kb.type(uniqueEmail('journey-d'));
+  await kb.type(email);
   await kb.tabTo((el) => el.inMain && el.name === 'Password', 'Password');
   await kb.type(PASSWORD);
   await kb.tabTo(buttonNamed('Create account'), 'the Create account button');
+  await kb.enterAndLoad();
+  await assertPage(page, 'Check your email');
+  // The emailed link, opened as from a mail client; then its button.
+  await go(page, await emailedLink(email, '/verify-email'));
+  await assertPage(page, 'Confirm your email address');
+  await kb.tabTo(buttonNamed('Confirm my email address'), 'the Confirm my email address button');
   await kb.enterAndLoad();
   if (new URL(page.url()).pathname !== '/checkout') {
     await kb.tabTo((el) => el.inHeader && el.href === '/cart', 'the Cart link');
@@ -1015,7 +1072,7 @@ journey(
     await checkState(t, page, 'cart with lines');
 
     await go(page, '/signup?next=/checkout');
-    await signUp(page, 'journey-e');
+    await signUp(page, 'journey-e', t);
     await assertPage(page, 'Checkout');
     await checkState(t, page, 'checkout');
 
@@ -1057,6 +1114,33 @@ journey(
     await go(page, `/orders/${orderId}`);
     await assertPage(page, /^Order\b/);
     await checkState(t, page, 'order detail');
+
+    await clickAndLoad(page, header(page).locator('a[href="/account"]'));
+    await assertPage(page, 'Your account');
+    await checkState(t, page, 'your account');
+    await main(page).locator('form').evaluateAll((forms) => forms.forEach((f) => { f.noValidate = true; }));
+    await main(page).getByLabel('Current password', { exact: true }).fill('not the password of anyone');
+    await main(page).getByLabel('New password', { exact: true }).fill('short');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Change password' }));
+    await assertPage(page, 'Your account');
+    assert.ok(await messages(page, 'alert'), 'change password with errors: a role=alert message');
+    await checkState(t, page, 'your account with errors shown');
+
+    // A used or mistyped verification link: a new one is offered.
+    await go(page, `/verify-email?token=bzt_${'0'.repeat(64)}`);
+    await assertPage(page, 'Confirm your email address');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Confirm my email address' }));
+    await assertPage(page, 'This link no longer works');
+    assert.ok(await messages(page, 'alert'), 'an invalid verification link: a role=alert message');
+    await checkState(t, page, 'verification link invalid');
+
+    await go(page, '/forgot-password');
+    await assertPage(page, 'Reset your password');
+    await checkState(t, page, 'forgot password');
+    await main(page).getByLabel('Email', { exact: true }).fill(uniqueEmail('nobody'));
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Email me a link' }));
+    await assertPage(page, 'Check your email');
+    await checkState(t, page, 'password reset link sent');
   },
   { bypassCSP: true },
 );

@@ -74,6 +74,17 @@ impl Page {
     }
 }
 
+/// The password `sign_up` uses.
+pub const PASSWORD: &str = "a long enough password 42";
+
+/// A link's path and query (`http://host/path?q` → `/path?q`).
+pub fn path_of(link: &str) -> String {
+    let after_scheme = link.split_once("://").map_or(link, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or_else(|| "/".to_owned(), |at| after_scheme[at..].to_owned())
+}
+
 /// `html` without its tags, whitespace collapsed.
 pub fn strip_tags(html: &str) -> String {
     let mut out = String::new();
@@ -162,23 +173,67 @@ impl<'a> Browser<'a> {
         self.post(path, &fields).await
     }
 
-    /// Signs up as a new buyer through the page; returns the email.
+    /// Signs up as a new buyer through the page, then follows the emailed
+    /// verification link as its reader would (the link's page, then its
+    /// button), which signs in and lands on `next`; returns the email.
     pub async fn sign_up(&mut self, next: &str) -> String {
         let email = crate::common::people::unique_email("shopper");
+        let sent = self.sign_up_unverified(&email, next).await;
+        assert!(sent.shows("Check your email"), "{}", sent.body);
+        let link = crate::common::mail::wait_for_link(self.app, &email, "/verify-email").await;
+        let page = self.confirm_link(&link).await;
+        assert_eq!(page.status, 303, "verification refused: {}", page.body);
+        assert_eq!(page.location(), next);
+        assert!(
+            self.cookies.contains_key("bz_session"),
+            "the verification link signs in"
+        );
+        email
+    }
+
+    /// Submits the sign-up form for `email` (no session starts) and follows
+    /// its redirect to the "check your email" page.
+    pub async fn sign_up_unverified(&mut self, email: &str, next: &str) -> Page {
         let page = self
             .submit(
                 "/signup",
                 "/signup",
-                &[
-                    ("email", &email),
-                    ("password", "a long enough password 42"),
-                    ("next", next),
-                ],
+                &[("email", email), ("password", PASSWORD), ("next", next)],
             )
             .await;
         assert_eq!(page.status, 303, "sign-up refused: {}", page.body);
-        assert_eq!(page.location(), next);
-        email
+        assert!(
+            page.location().starts_with("/signup/sent?"),
+            "{}",
+            page.location()
+        );
+        assert!(
+            !self.cookies.contains_key("bz_session"),
+            "signing up does not sign in"
+        );
+        let location = page.location().to_owned();
+        self.get(&location).await
+    }
+
+    /// Opens an emailed link (`http…/verify-email?token=…`) and presses its
+    /// confirm button; the answer to the button's POST.
+    pub async fn confirm_link(&mut self, link: &str) -> Page {
+        let path = path_of(link);
+        let page = self.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.shows("Confirm my email address"), "{}", page.body);
+        let csrf = page.input("csrf_token");
+        let token = page.input("token");
+        let next = page.input("next").replace("&amp;", "&");
+        self.post(
+            "/verify-email",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("token", token.as_str()),
+                ("next", next.as_str()),
+            ],
+        )
+        .await
     }
 
     /// The session token the browser holds (the API's bearer token too).

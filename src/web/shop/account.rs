@@ -1,15 +1,18 @@
 //! Sign up, sign in, sign out: the API's domain functions (`auth::signup`,
-//! `auth::login`, `auth::logout`) with the session token in a cookie. A
-//! visitor's cart is moved into the buyer's cart when they sign in or up.
+//! `auth::login`, `auth::logout`) with the session token in a cookie. Sign-up
+//! opens no session: it answers "check your email", and the emailed link
+//! (see [`super::recovery`]) signs the buyer in. A visitor's cart stays in
+//! its cookie until then and is moved into the buyer's cart when a session
+//! starts (sign-in or a followed verification link).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, Email, LoginAttempt, Password, RequestContext, Role};
+use crate::auth::{self, Email, LoginAttempt, Password, RequestContext, Role, UserView};
 use crate::config::Settings;
-use crate::db::{self, DbPool};
+use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::http::rate_limit::RateLimits;
 use crate::orders::cart;
@@ -17,18 +20,25 @@ use crate::web::forms::FormErrors;
 use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
 
-/// Where to go after signing in: a path on this site, never another site.
-fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && next.len() <= 512
-        && !next.chars().any(char::is_control);
-    if ok {
-        next.to_owned()
+/// Where to go after signing in: a path on this site (the domain's rule,
+/// [`auth::local_path`]), else the home page.
+pub(super) fn safe_next(next: &str) -> String {
+    auth::local_path(Some(next)).unwrap_or_else(|| "/".to_owned())
+}
+
+/// `next` for a link's query: empty when it is the home page.
+fn next_query(next: &str) -> String {
+    let next = safe_next(next);
+    if next == "/" {
+        String::new()
     } else {
-        "/".to_owned()
+        format!("&next={}", urlencoding(&next))
     }
+}
+
+/// Percent-encodes a query value.
+pub(super) fn urlencoding(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 #[derive(Template)]
@@ -42,24 +52,36 @@ struct AccountPage {
     email: String,
     next: String,
     errors: FormErrors,
+    /// A status message (password changed, address confirmed).
+    notice: &'static str,
+    /// The account exists but its address is not confirmed: offer a new link.
+    unverified: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct NextQuery {
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    done: String,
+}
+
+struct AccountView {
+    mode: &'static str,
+    email: String,
+    next: String,
+    errors: FormErrors,
+    notice: &'static str,
+    unverified: bool,
 }
 
 fn account_page(
     req: &HttpRequest,
     visitor: &mut Visitor,
-    mode: &'static str,
-    email: String,
-    next: &str,
-    errors: FormErrors,
+    view: AccountView,
     status: StatusCode,
 ) -> PageResult {
-    let heading = if mode == "signup" {
+    let heading = if view.mode == "signup" {
         "Create an account"
     } else {
         "Sign in"
@@ -67,11 +89,13 @@ fn account_page(
     let page = AccountPage {
         chrome: visitor.chrome(),
         meta: Meta::personal(&format!("{heading} — Bazaar")),
-        mode,
+        mode: view.mode,
         heading,
-        email,
-        next: safe_next(next),
-        errors,
+        email: view.email,
+        next: safe_next(&view.next),
+        errors: view.errors,
+        notice: view.notice,
+        unverified: view.unverified,
     };
     Ok(visitor.finish(render::page_with(
         req,
@@ -87,15 +111,15 @@ pub(super) async fn signup_form(
     mut visitor: Visitor,
     query: web::Query<NextQuery>,
 ) -> PageResult {
-    account_page(
-        &req,
-        &mut visitor,
-        "signup",
-        String::new(),
-        &query.next,
-        FormErrors::none(),
-        StatusCode::OK,
-    )
+    let view = AccountView {
+        mode: "signup",
+        email: String::new(),
+        next: query.next.clone(),
+        errors: FormErrors::none(),
+        notice: "",
+        unverified: false,
+    };
+    account_page(&req, &mut visitor, view, StatusCode::OK)
 }
 
 pub(super) async fn signin_form(
@@ -103,15 +127,20 @@ pub(super) async fn signin_form(
     mut visitor: Visitor,
     query: web::Query<NextQuery>,
 ) -> PageResult {
-    account_page(
-        &req,
-        &mut visitor,
-        "signin",
-        String::new(),
-        &query.next,
-        FormErrors::none(),
-        StatusCode::OK,
-    )
+    let notice = match query.done.as_str() {
+        "password_reset" => "Your password has been changed. Sign in with your new password.",
+        "verified" => "Your email address is confirmed. Sign in to continue.",
+        _ => "",
+    };
+    let view = AccountView {
+        mode: "signin",
+        email: String::new(),
+        next: query.next.clone(),
+        errors: FormErrors::none(),
+        notice,
+        unverified: false,
+    };
+    account_page(&req, &mut visitor, view, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -134,6 +163,36 @@ fn account_field(param: &str) -> Option<&'static str> {
     }
 }
 
+/// Moves the visitor's guest cart into a buyer's cart; the caller clears
+/// the cart cookie (see [`signed_in_response`]).
+pub(super) fn merge_guest_cart(
+    conn: &mut DbConnection,
+    user: &UserView,
+    guest: &[(String, i64)],
+) -> Result<(), AppError> {
+    if user.role == Role::Buyer && !guest.is_empty() {
+        cart::merge_guest_cart(conn, &user.id.0, guest)?;
+    }
+    Ok(())
+}
+
+/// The answer once a session has started (by sign-in or a verification
+/// link): the session cookie, the guest cart cookie cleared (it was merged),
+/// a redirect to `next`.
+pub(super) fn signed_in_response(
+    visitor: &Visitor,
+    settings: &Settings,
+    token: &str,
+    next: &str,
+) -> HttpResponse {
+    let mut response = render::see_other(&safe_next(next)).finish();
+    visitor.sign_in(&mut response, token, settings.auth.session_ttl);
+    if !visitor.guest_cart.is_empty() {
+        visitor.store_guest_cart(&mut response, &[]);
+    }
+    response
+}
+
 /// Signs in through `auth::login`, moves the guest cart, sets the cookie and
 /// goes to `next`.
 async fn start_session(
@@ -151,18 +210,11 @@ async fn start_session(
     let guest = visitor.guest_cart.clone();
     let session = db::run(pool, move |conn| {
         let session = auth::login(conn, attempt, &auth_settings, db::now())?;
-        if session.user.role == Role::Buyer && !guest.is_empty() {
-            cart::merge_guest_cart(conn, &session.user.id.0, &guest)?;
-        }
+        merge_guest_cart(conn, &session.user, &guest)?;
         Ok(session)
     })
     .await?;
-    let mut response = render::see_other(&safe_next(next)).finish();
-    visitor.sign_in(&mut response, &session.token, settings.auth.session_ttl);
-    if !visitor.guest_cart.is_empty() {
-        visitor.store_guest_cart(&mut response, &[]);
-    }
-    Ok(response)
+    Ok(signed_in_response(visitor, settings, &session.token, next))
 }
 
 fn refused_form(
@@ -176,22 +228,27 @@ fn refused_form(
     if !status.is_client_error() {
         return Err(PageError(error));
     }
-    let mut errors = FormErrors::from_error(&error, account_field);
-    if error.code() == "email_taken" {
-        errors = FormErrors::field(
-            "email",
-            "An account with this email already exists. Sign in instead, or use another email.",
-        );
-    }
-    account_page(
-        req,
-        &mut visitor,
+    let unverified = error.code() == "email_not_verified";
+    let errors = if unverified {
+        FormErrors {
+            fields: Vec::new(),
+            general: Some(
+                "Your email address is not confirmed yet. Follow the link we emailed you, or send a new link below."
+                    .into(),
+            ),
+        }
+    } else {
+        FormErrors::from_error(&error, account_field)
+    };
+    let view = AccountView {
         mode,
-        form.email,
-        &form.next,
+        email: form.email,
+        next: form.next,
         errors,
-        status,
-    )
+        notice: "",
+        unverified,
+    };
+    account_page(req, &mut visitor, view, status)
 }
 
 pub(super) async fn signup(
@@ -199,7 +256,6 @@ pub(super) async fn signup(
     mut visitor: Visitor,
     context: RequestContext,
     pool: web::Data<DbPool>,
-    settings: web::Data<Settings>,
     limits: web::Data<RateLimits>,
     form: web::Form<AccountForm>,
 ) -> PageResult {
@@ -208,29 +264,36 @@ pub(super) async fn signup(
     limits
         .signup
         .take(context.ip.as_deref().unwrap_or("unknown"))?;
-    let created = match (Email::parse(&form.email), Password::parse(&form.password)) {
+    let accepted = match (Email::parse(&form.email), Password::parse(&form.password)) {
         (Ok(email), Ok(password)) => {
-            let context = context.clone();
+            let next = auth::local_path(Some(&form.next)).filter(|next| next != "/");
             let _check = limits.passwords.enter().await?;
             db::run(&pool, move |conn| {
-                auth::signup(conn, &email, &password, Role::Buyer, &context, db::now())
+                auth::signup(
+                    conn,
+                    &email,
+                    &password,
+                    Role::Buyer,
+                    next.as_deref(),
+                    &context,
+                    db::now(),
+                )
             })
             .await
-            .map(|_| ())
         }
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
-    if let Err(error) = created {
-        return refused_form(&req, visitor, "signup", form, error);
+    match accepted {
+        Ok(accepted) => {
+            let location = format!(
+                "/signup/sent?email={}{}",
+                urlencoding(&accepted.email),
+                next_query(&form.next)
+            );
+            Ok(visitor.finish(render::see_other(&location).finish()))
+        }
+        Err(error) => refused_form(&req, visitor, "signup", form, error),
     }
-    let attempt = LoginAttempt {
-        email: form.email.clone(),
-        password: form.password.clone(),
-        totp_code: None,
-        context,
-    };
-    let response = start_session(&visitor, &pool, &settings, &limits, attempt, &form.next).await?;
-    Ok(visitor.finish(response))
 }
 
 pub(super) async fn signin(

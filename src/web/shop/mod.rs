@@ -6,6 +6,9 @@
 //! - [`cart`]: the cart, kept in a cookie until the visitor signs in, then in
 //!   the buyer's cart (the API's), into which it is merged.
 //! - [`account`]: sign up, sign in, sign out.
+//! - [`recovery`]: the emailed links: confirming an address, a new link, a
+//!   forgotten password.
+//! - [`profile`]: "Your account": the password, deleting the account.
 //! - [`checkout`]: the shipping address, payment, the confirmation.
 //! - [`orders`]: a buyer's order history and each order.
 
@@ -14,6 +17,8 @@ mod cart;
 mod catalog;
 mod checkout;
 mod orders;
+mod profile;
+mod recovery;
 mod views;
 
 use actix_web::web;
@@ -36,7 +41,28 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
                 .get(account::signin_form)
                 .post(account::signin),
         )
+        .service(web::resource("/signup/sent").get(recovery::signup_sent))
+        .service(web::resource("/signup/resend").post(recovery::resend))
+        .service(
+            web::resource("/verify-email")
+                .get(recovery::verify_form)
+                .post(recovery::verify),
+        )
+        .service(
+            web::resource("/forgot-password")
+                .get(recovery::forgot_form)
+                .post(recovery::forgot),
+        )
+        .service(
+            web::resource("/reset-password")
+                .get(recovery::reset_form)
+                .post(recovery::reset),
+        )
         .service(web::resource("/signout").post(account::signout))
+        .service(web::resource("/account").get(profile::show))
+        .service(web::resource("/account/password").post(profile::change_password))
+        .service(web::resource("/account/delete").post(profile::delete))
+        .service(web::resource("/account/deleted").get(profile::deleted))
         .service(
             web::resource("/checkout")
                 .get(checkout::form)
