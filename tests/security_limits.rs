@@ -353,7 +353,7 @@ async fn terminated_postgres_backends_are_answered_503() {
     let mut recovered = false;
     for _ in 0..50 {
         let response = post_signup(&app, &unique_email("after"), PASSWORD, "buyer").await;
-        if response.status() == 201 {
+        if response.status() == 202 {
             recovered = true;
             break;
         }
