@@ -128,13 +128,14 @@ pub fn local_path(next: Option<&str>) -> Option<String> {
 
 fn queue_link(
     conn: &mut DbConnection,
-    user: &UserRow,
+    user_id: &str,
+    email: &str,
     purpose: TokenPurpose,
     next: Option<String>,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let link = AccountLink {
-        user_id: user.id.clone(),
+        user_id: user_id.to_owned(),
         next,
     };
     let message = match purpose {
@@ -143,8 +144,8 @@ fn queue_link(
     };
     crate::notify::enqueue(
         conn,
-        &format!("{}:{}:{}", purpose.as_str(), user.id, minute_of(now)),
-        &user.email,
+        &format!("{}:{user_id}:{}", purpose.as_str(), minute_of(now)),
+        email,
         &message,
     )?;
     Ok(())
@@ -180,8 +181,14 @@ pub fn signup(
         match load_by_email(conn, email)? {
             None => {
                 let user = insert_user(conn, email, &password_hash, role, None, now)?;
-                let row = load_by_id(conn, user.id.as_str())?;
-                queue_link(conn, &row, TokenPurpose::VerifyEmail, next.clone(), now)?;
+                queue_link(
+                    conn,
+                    user.id.as_str(),
+                    &user.email,
+                    TokenPurpose::VerifyEmail,
+                    next.clone(),
+                    now,
+                )?;
                 // By id, never by address: the log is append-only, and a
                 // deleted account must leave no address behind in it.
                 record_audit_at(
@@ -201,7 +208,14 @@ pub fn signup(
                         users::updated_at.eq(now),
                     ))
                     .execute(conn)?;
-                queue_link(conn, &row, TokenPurpose::VerifyEmail, next.clone(), now)?;
+                queue_link(
+                    conn,
+                    &row.id,
+                    &row.email,
+                    TokenPurpose::VerifyEmail,
+                    next.clone(),
+                    now,
+                )?;
                 record_audit_at(
                     conn,
                     AuditEntry::new("user.signup_repeated", row.id.as_str())
@@ -277,7 +291,14 @@ pub fn resend_verification(
         if let Some(row) = load_by_email(conn, email)?
             .filter(|row| row.email_verified_at.is_none() && row.deleted_at.is_none())
         {
-            queue_link(conn, &row, TokenPurpose::VerifyEmail, next.clone(), now)?;
+            queue_link(
+                conn,
+                &row.id,
+                &row.email,
+                TokenPurpose::VerifyEmail,
+                next.clone(),
+                now,
+            )?;
         }
         Ok(())
     })
@@ -297,7 +318,14 @@ pub fn request_password_reset(
 ) -> Result<(), AppError> {
     write_transaction(conn, |conn| {
         if let Some(row) = load_by_email(conn, email)?.filter(|row| row.deleted_at.is_none()) {
-            queue_link(conn, &row, TokenPurpose::ResetPassword, None, now)?;
+            queue_link(
+                conn,
+                &row.id,
+                &row.email,
+                TokenPurpose::ResetPassword,
+                None,
+                now,
+            )?;
             record_audit_at(
                 conn,
                 AuditEntry::new("user.password_reset_requested", row.id.as_str()).context(context),

@@ -50,14 +50,6 @@ pub(super) struct SignupRequest {
     role: Role,
 }
 
-/// Public endpoints that send email are limited per client address like
-/// sign-ups: they cost a message each.
-fn take_signup_allowance(limits: &RateLimits, context: &RequestContext) -> Result<(), AppError> {
-    limits
-        .signup
-        .take(context.ip.as_deref().unwrap_or("unknown"))
-}
-
 #[utoipa::path(post, path = "/v1/users", tag = "auth",
     request_body = SignupRequest,
     responses(
@@ -74,7 +66,7 @@ pub(super) async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     // Public: nothing to authorise, and a refused body uses no sign-up allowance.
     let body = body.into_inner()?;
-    take_signup_allowance(&limits, &context)?;
+    limits.email_sending(context.ip.as_deref())?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
     let _check = limits.passwords.enter().await?;
@@ -114,7 +106,7 @@ async fn resend_verification(
     body: JsonBody<EmailRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner()?;
-    take_signup_allowance(&limits, &context)?;
+    limits.email_sending(context.ip.as_deref())?;
     let email = Email::parse(&body.email)?;
     let answer = SignupAccepted {
         email: email.as_str().to_owned(),
@@ -175,7 +167,7 @@ async fn request_reset(
     body: JsonBody<EmailRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner()?;
-    take_signup_allowance(&limits, &context)?;
+    limits.email_sending(context.ip.as_deref())?;
     let email = Email::parse(&body.email)?;
     let answer = SignupAccepted {
         email: email.as_str().to_owned(),

@@ -171,6 +171,16 @@ impl RateLimits {
         }
         self.passwords.enter().await
     }
+
+    /// Takes one from the client address's sign-up allowance
+    /// (`limits.signup_per_minute`): sign-ups and the requests that email a
+    /// link (resend a verification, ask for a reset) each cost a message.
+    ///
+    /// # Errors
+    /// 429 `rate_limited` with the seconds to wait.
+    pub fn email_sending(&self, ip: Option<&str>) -> Result<(), AppError> {
+        self.signup.take(ip.unwrap_or("unknown"))
+    }
 }
 
 impl RateLimits {

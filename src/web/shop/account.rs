@@ -261,9 +261,7 @@ pub(super) async fn signup(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits
-        .signup
-        .take(context.ip.as_deref().unwrap_or("unknown"))?;
+    limits.email_sending(context.ip.as_deref())?;
     let accepted = match (Email::parse(&form.email), Password::parse(&form.password)) {
         (Ok(email), Ok(password)) => {
             let next = auth::local_path(Some(&form.next)).filter(|next| next != "/");

@@ -153,9 +153,7 @@ pub(super) async fn resend(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits
-        .signup
-        .take(context.ip.as_deref().unwrap_or("unknown"))?;
+    limits.email_sending(context.ip.as_deref())?;
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(error) => {
@@ -410,9 +408,7 @@ pub(super) async fn forgot(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits
-        .signup
-        .take(context.ip.as_deref().unwrap_or("unknown"))?;
+    limits.email_sending(context.ip.as_deref())?;
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(error) => {
