@@ -566,7 +566,21 @@ async fn onboarding_through_the_account_link_page() {
         .await
         .unwrap()
         .contains("<form method=\"post\">"));
-    let done = no_redirects.post(url).send().await.unwrap();
+    // The hosted form's fields, filled in as a seller would (Stripe's test bank numbers).
+    let done = no_redirects
+        .post(url)
+        .form(&[
+            ("business_name", "Ann's Pottery"),
+            ("business_type", "individual"),
+            ("first_name", "Ann"),
+            ("last_name", "Potter"),
+            ("dob", "1990-04-27"),
+            ("routing_number", "110000000"),
+            ("account_number", "000123456789"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], "https://shop.example/return");
     // A link works once; afterwards it sends the user to refresh_url.

@@ -68,7 +68,15 @@ async fn a_seller_onboards_a_shop_until_it_can_sell() {
     let submitted = app
         .client
         .post(url)
-        .form(&[("submit", "1")])
+        .form(&[
+            ("business_name", "Ann's Pottery"),
+            ("business_type", "individual"),
+            ("first_name", "Ann"),
+            ("last_name", "Potter"),
+            ("dob", "1990-04-27"),
+            ("routing_number", "110000000"),
+            ("account_number", "000123456789"),
+        ])
         .send()
         .await
         .unwrap();

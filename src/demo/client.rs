@@ -312,14 +312,26 @@ impl Api {
         Ok(body)
     }
 
-    /// Submits a sandbox onboarding page's form, as the seller's browser does.
+    /// Fills in and submits a sandbox onboarding page's form, as the
+    /// seller does in the browser: the business, the person running it, and
+    /// a bank account the sandbox pays into (Stripe's test numbers).
     ///
     /// # Errors
-    /// The page refused (used or expired link) or did not answer.
-    pub async fn submit_onboarding_form(&self, url: &str) -> anyhow::Result<()> {
+    /// The page refused (used or expired link, a field it rejects) or did
+    /// not answer.
+    pub async fn submit_onboarding_form(&self, url: &str, business: &str) -> anyhow::Result<()> {
         let response = self
             .http
             .post(url)
+            .form(&[
+                ("business_name", business),
+                ("business_type", "company"),
+                ("first_name", "Dana"),
+                ("last_name", "Okafor"),
+                ("dob", "1984-09-12"),
+                ("routing_number", "110000000"),
+                ("account_number", "000123456789"),
+            ])
             .send()
             .await
             .context("sandbox onboarding form")?;

@@ -231,7 +231,7 @@ async fn new_seller(api: &Api, new: &NewSeller) -> anyhow::Result<(Session, Valu
             200,
         )
         .await?;
-    api.submit_onboarding_form(&text(&link["url"], "onboarding url")?)
+    api.submit_onboarding_form(&text(&link["url"], "onboarding url")?, new.name)
         .await?;
     // The provider tells the marketplace by `account.updated`.
     shop_reaching(api, &seller, &shop_id, "active").await?;

@@ -142,6 +142,7 @@ impl Store {
             bank,
             manual_payouts,
             next_payout_at: self.now + self.timing.payout_interval_s,
+            representative: None,
         };
         self.accounts.insert(id.clone(), account);
         Ok(self.account_json(&id))
@@ -269,16 +270,6 @@ impl Store {
         }
     }
 
-    /// Completes onboarding through a link (the page's form POST); returns the return URL.
-    pub fn complete_link(&mut self, token: &str) -> Result<Option<String>, Option<String>> {
-        let link = self.usable_link(token)?.clone();
-        if let Some(l) = self.links.get_mut(token) {
-            l.used = true;
-        }
-        let _ = self.complete_onboarding(&link.account);
-        Ok(link.return_url)
-    }
-
     /// Enables an account as a finished Express onboarding would; emits `account.updated`.
     pub fn complete_onboarding(&mut self, id: &str) -> ApiResult<Value> {
         let before = self.account_json(id);
@@ -382,7 +373,19 @@ impl Store {
             .iter()
             .map(|c| (c.clone(), json!(status)))
             .collect();
-        let due = if a.onboarded { Vec::new() } else { missing(a) };
+        let failure = a.bank.as_ref().and_then(bank_failure);
+        let due = match (a.onboarded, failure) {
+            (false, _) => missing(a),
+            // Stripe asks for a new bank account once a payout to this one failed.
+            (true, Some(_)) => vec!["external_account".to_owned()],
+            (true, None) => Vec::new(),
+        };
+        let errors: Vec<Value> = failure
+            .map(|(code, reason)| {
+                json!({"code": code, "reason": reason, "requirement": "external_account"})
+            })
+            .into_iter()
+            .collect();
         let disabled_reason = match (&a.disabled_reason, a.onboarded) {
             (Some(r), _) => json!(r),
             (None, false) => json!("requirements.past_due"),
@@ -423,10 +426,12 @@ impl Store {
                 "has_more": false,
                 "url": format!("/v1/accounts/{}/external_accounts", a.id),
             },
-            "future_requirements": requirements(&[], Value::Null),
+            "future_requirements": requirements(&[], Value::Null, &[]),
             "metadata": a.metadata,
+            "individual": individual_json(a),
+            "company": company_json(a),
             "payouts_enabled": enabled && a.bank.as_ref().is_some_and(|b| !b.errored),
-            "requirements": requirements(&due, disabled_reason),
+            "requirements": requirements(&due, disabled_reason, &errors),
             "settings": {
                 "branding": {"icon": null, "logo": null, "primary_color": null, "secondary_color": null},
                 "card_payments": {"decline_on": {"avs_failure": false, "cvc_failure": false}, "statement_descriptor_prefix": null},
@@ -517,7 +522,8 @@ fn bank_from(p: &Params, country: &str, currency: &str) -> ApiResult<Bank> {
     Ok(bank)
 }
 
-fn new_bank(number: &str, country: &str, currency: &str) -> Bank {
+/// A bank account that pays out, or fails the way Stripe's test number fails.
+pub(super) fn new_bank(number: &str, country: &str, currency: &str) -> Bank {
     Bank {
         id: new_id("ba"),
         account_number: number.to_owned(),
@@ -528,16 +534,75 @@ fn new_bank(number: &str, country: &str, currency: &str) -> Bank {
     }
 }
 
+/// Why payouts to `b` stopped: the failure code and reason of its test number,
+/// once a payout to it has failed.
+pub(super) fn bank_failure(b: &Bank) -> Option<(&'static str, &'static str)> {
+    if !b.errored {
+        return None;
+    }
+    let failure = FAILING_BANK_NUMBERS
+        .iter()
+        .find(|(number, ..)| *number == b.account_number)
+        .map(|&(_, code, reason)| (code, reason));
+    // Only a failing test number errs a bank today; should anything else, the
+    // account must still say that the bank account needs replacing.
+    Some(failure.unwrap_or((
+        "invalid_value_other",
+        "A payout to this bank account failed.",
+    )))
+}
+
+/// The last four characters of a bank account number, as Stripe shows it.
+pub(super) fn last4(number: &str) -> String {
+    let skip = number.chars().count().saturating_sub(4);
+    number.chars().skip(skip).collect()
+}
+
+/// Stripe's `individual` (a person) for an individual's account, once known.
+fn individual_json(a: &Account) -> Value {
+    let Some(r) = a
+        .representative
+        .as_ref()
+        .filter(|_| a.business_type.as_deref() == Some("individual"))
+    else {
+        return Value::Null;
+    };
+    let (year, month, day) = r.dob;
+    json!({
+        "id": r.id,
+        "object": "person",
+        "account": a.id,
+        "created": r.created,
+        "dob": {"day": day, "month": month, "year": year},
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "metadata": {},
+        "relationship": {
+            "director": false,
+            "executive": false,
+            "owner": true,
+            "percent_ownership": null,
+            "representative": true,
+            "title": null,
+        },
+    })
+}
+
+/// Stripe's `company` for a company's account: its legal name, once known.
+fn company_json(a: &Account) -> Value {
+    if a.business_type.as_deref() != Some("company") {
+        return Value::Null;
+    }
+    json!({
+        "name": a.business_profile.get("name").cloned().unwrap_or(Value::Null),
+        "directors_provided": false,
+        "executives_provided": false,
+        "owners_provided": a.representative.is_some(),
+    })
+}
+
 fn bank_json(a: &Account, b: &Bank) -> Value {
-    let last4: String = b
-        .account_number
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let last4 = last4(&b.account_number);
     json!({
         "id": b.id,
         "object": "bank_account",
@@ -568,9 +633,9 @@ fn missing(a: &Account) -> Vec<String> {
             a.business_profile.contains_key("url"),
         ),
         ("external_account", a.bank.is_some()),
-        ("individual.dob.day", false),
-        ("individual.first_name", false),
-        ("individual.last_name", false),
+        ("individual.dob.day", a.representative.is_some()),
+        ("individual.first_name", a.representative.is_some()),
+        ("individual.last_name", a.representative.is_some()),
         ("tos_acceptance.date", false),
         ("tos_acceptance.ip", false),
     ] {
@@ -581,15 +646,18 @@ fn missing(a: &Account) -> Vec<String> {
     due
 }
 
-fn requirements(due: &[String], disabled_reason: Value) -> Value {
+fn requirements(due: &[String], disabled_reason: Value, errors: &[Value]) -> Value {
+    // What a finished onboarding still lacks (a working bank account) is due, not
+    // yet past due: charges go on while payouts wait for it.
+    let past_due: &[String] = if disabled_reason.is_null() { &[] } else { due };
     json!({
         "alternatives": [],
         "current_deadline": null,
         "currently_due": due,
         "disabled_reason": disabled_reason,
-        "errors": [],
+        "errors": errors,
         "eventually_due": due,
-        "past_due": due,
+        "past_due": past_due,
         "pending_verification": [],
     })
 }

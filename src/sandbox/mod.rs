@@ -34,6 +34,7 @@ pub mod disputes;
 pub mod events;
 pub mod expand;
 pub mod form;
+pub mod onboarding;
 pub mod payments;
 pub mod pricing;
 pub mod refunds;

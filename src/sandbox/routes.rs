@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::expand::{self, Shape};
 use super::form;
+use super::onboarding;
 use super::store::{new_id, Idem, RequestInfo, Store};
 use super::transfers::platform_only;
 use super::wire::{api_key, keys_match, ApiError, ApiResult, Params};
@@ -358,21 +359,24 @@ async fn onboarding_page(token: web::Path<String>, shared: web::Data<Shared>) ->
         Err(poisoned) => poisoned.into_inner(),
     };
     store.now = store.clock();
-    match store.usable_link(&token) {
-        Ok(link) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sandbox onboarding</title></head>\
-             <body><h1>Onboarding for {account}</h1>\
-             <p>This sandbox page stands in for the provider's hosted onboarding. \
-             Submitting it completes the account's requirements.</p>\
-             <form method=\"post\"><button type=\"submit\">Complete onboarding</button></form>\
-             </body></html>",
-            account = html_escape(&link.account)
-        )),
+    match store.onboarding_known(&token) {
+        Ok(known) => html(StatusCode::OK, onboarding::page(&known, &known.values, &[])),
         Err(refresh) => gone(refresh),
     }
 }
 
-async fn onboarding_submit(token: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+/// The form's POST: a refused submission shows the form again (422) and changes
+/// nothing, the link included, so the seller can correct it and submit again.
+async fn onboarding_submit(
+    token: web::Path<String>,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    // Bodies the decoder refuses (too many fields, broken keys) hold no form to correct.
+    let Ok(tree) = form::decode(&body) else {
+        return html(StatusCode::BAD_REQUEST, onboarding::unreadable_page());
+    };
+    let values = onboarding::Values::from_form(&tree);
     let mut store = match shared.store.lock() {
         Ok(s) => s,
         Err(poisoned) => poisoned.into_inner(),
@@ -381,17 +385,30 @@ async fn onboarding_submit(token: web::Path<String>, shared: web::Data<Shared>) 
     store.now = clock;
     store.request = RequestInfo::default();
     store.run_due(clock);
-    let result = store.complete_link(&token);
+    let result = match store.onboarding_known(&token) {
+        Err(refresh) => Err(gone(refresh)),
+        Ok(known) => match onboarding::parse(&values, &known, onboarding::today(clock)) {
+            Err(errors) => Err(html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                onboarding::page(&known, &values, &errors),
+            )),
+            Ok(details) => store.submit_onboarding(&token, details).map_err(gone),
+        },
+    };
     finish(&mut store, &shared, true);
     match result {
         Ok(Some(return_url)) => HttpResponse::SeeOther()
             .insert_header(("Location", return_url))
             .finish(),
-        Ok(None) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body("<!doctype html><html><body><h1>Onboarding complete</h1></body></html>"),
-        Err(refresh) => gone(refresh),
+        Ok(None) => html(StatusCode::OK, onboarding::done_page()),
+        Err(response) => response,
     }
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
 }
 
 /// An expired, used or unknown link: back to `refresh_url` if there is one.
@@ -400,15 +417,6 @@ fn gone(refresh: Option<String>) -> HttpResponse {
         Some(url) => HttpResponse::Found()
             .insert_header(("Location", url))
             .finish(),
-        None => HttpResponse::NotFound()
-            .content_type("text/html; charset=utf-8")
-            .body("<!doctype html><html><body><h1>This link has expired or was already used</h1></body></html>"),
+        None => html(StatusCode::NOT_FOUND, onboarding::gone_page()),
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

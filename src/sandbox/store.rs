@@ -44,6 +44,22 @@ pub struct Account {
     pub bank: Option<Bank>,
     pub manual_payouts: bool,
     pub next_payout_at: i64,
+    /// Who the onboarding form named as the account's representative.
+    #[serde(default)]
+    pub representative: Option<Representative>,
+}
+
+/// The person the hosted onboarding form collected (Stripe's `individual` for an
+/// individual, the company's representative otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Representative {
+    /// A `person_…` id, kept across updates as Stripe keeps a person's.
+    pub id: String,
+    pub created: i64,
+    pub first_name: String,
+    pub last_name: String,
+    /// Date of birth: year, month (1–12), day (1–31).
+    pub dob: (i32, u32, u32),
 }
 
 /// An account's external bank account.
@@ -398,6 +414,7 @@ impl Store {
                 bank: Some(bank),
                 manual_payouts: true,
                 next_payout_at: i64::MAX,
+                representative: None,
             },
         );
         store
