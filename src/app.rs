@@ -72,6 +72,9 @@ impl Application {
         let instance_id = db::instance_id(&mut conn).ok().flatten();
         // Made (or read) once here, before any worker can render a form.
         let csrf_key = crate::web::visitor::csrf_key(&mut conn)?;
+        // A media directory that cannot be made fails the start, not the
+        // first upload.
+        crate::media::store::LocalDiskStore::open(&settings.media.dir)?;
         // TOTP secrets at rest: rows from before encryption, or sealed under a
         // key no longer first in auth.totp_encryption_keys, are sealed anew.
         let resealed = crate::auth::reencrypt_totp_secrets(&mut conn, &settings.auth)?;
@@ -637,5 +640,6 @@ fn api_routes(api: &mut Api<'_>) {
         .configure(crate::ledger::routes)
         .configure(crate::payouts::routes)
         .configure(crate::reconcile::routes)
-        .configure(crate::notify::routes);
+        .configure(crate::notify::routes)
+        .configure(crate::media::routes);
 }

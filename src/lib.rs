@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod jobs;
 pub mod ledger;
+pub mod media;
 pub mod money;
 pub mod notify;
 pub mod openapi;

@@ -152,11 +152,16 @@ async fn a_seller_lists_a_product_and_a_buyer_reads_it() {
         "category",
         "images",
         "active",
+        "archived_at",
         "created_at",
         "updated_at",
     ]
     .into();
     assert_eq!(keys, expected);
+    assert!(
+        created["archived_at"].is_null(),
+        "a new product is not archived"
+    );
     assert_eq!(created["shop_id"], json!(shop.id));
     assert_eq!(created["sku"], "MUG-1");
     assert_eq!(created["price"], json!({"minor": 1299, "currency": "USD"}));

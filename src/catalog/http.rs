@@ -7,16 +7,21 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::cache::{product_cache, Rendered, PRODUCT_CACHE_TTL};
-use super::listing::{self, CatalogQuery, CatalogQueryParams, Page, PageParams, PageRequest};
+use super::import::{self, ImportOutcome, ImportReport, LineError, IMPORT_BYTES_MAX};
+use super::listing::{
+    self, CatalogQuery, CatalogQueryParams, Page, ShopProductQuery, ShopProductsParams,
+};
 use super::model::{
     is_product_id, CreateProductRequest, NewProduct, ProductPatch, ProductView,
     UpdateProductRequest,
 };
+use super::removal::{self, Removal};
+use super::stock::{self, NewAdjustment, StockAdjustmentRequest, StockAdjustmentView};
 use super::store;
 use crate::auth::{Caller, Role};
 use crate::db::{self, DbPool};
@@ -30,19 +35,27 @@ pub fn routes(api: &mut Api<'_>) {
         .service(
             resource("/v1/products/{product_id}")
                 .get(get_product)
-                .patch(update_product),
+                .patch(update_product)
+                .delete(remove_product),
+        )
+        .service(
+            resource("/v1/products/{product_id}/stock_adjustments")
+                .get(list_stock_adjustments)
+                .post(adjust_stock),
         )
         .service(
             resource("/v1/shops/{shop_id}/products")
                 .get(list_shop_products)
                 .post(create_product),
         )
+        .service(resource("/v1/shops/{shop_id}/products/import").post(import_products))
         .describe(Doc::openapi());
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_catalog, get_product, update_product, list_shop_products, create_product),
+    paths(list_catalog, get_product, update_product, list_shop_products, create_product,
+        remove_product, adjust_stock, list_stock_adjustments, import_products),
     tags((name = "catalog", description = "Products: the buyers' catalog and the sellers' own"))
 )]
 struct Doc;
@@ -230,10 +243,11 @@ async fn update_product(
         .json(product.view()))
 }
 
-/// `GET /v1/shops/{shop_id}/products`: every product of the shop, inactive
-/// ones included, for its owner and staff.
+/// `GET /v1/shops/{shop_id}/products`: the shop's products, inactive and
+/// archived ones included, for its owner and staff; searched by title or
+/// SKU and filtered by status.
 #[utoipa::path(get, path = "/v1/shops/{shop_id}/products", tag = "catalog",
-    params(("shop_id" = String, Path), PageParams, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    params(("shop_id" = String, Path), ShopProductsParams, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses(
         (status = 200, description = "Inactive products included", body = PageView, headers(("ETag" = String))),
         (status = 304, description = "Not modified: the ETag in If-None-Match is current"),
@@ -244,15 +258,235 @@ async fn list_shop_products(
     pool: web::Data<DbPool>,
     caller: Caller,
     path: web::Path<String>,
-    params: web::Query<PageParams>,
+    params: web::Query<ShopProductsParams>,
 ) -> Result<HttpResponse, AppError> {
     let (viewer, staff) = seller_actor(&caller, false)?;
-    let page_request = PageRequest::try_from(params.into_inner())?;
+    let query = ShopProductQuery::try_from(params.into_inner())?;
     let shop_id = path.into_inner();
     let page = db::run(&pool, move |conn| {
-        listing::list_shop_products(conn, &shop_id, &viewer, staff, &page_request)
+        listing::search_shop_products(conn, &shop_id, &viewer, staff, &query)
     })
     .await?;
     let rendered = render(&page_view(&page))?;
     Ok(conditional(&req, &rendered, PRIVATE_CACHE_CONTROL))
+}
+
+/// What `DELETE /v1/products/{id}` did.
+#[derive(Serialize, ToSchema)]
+struct RemovalView {
+    id: String,
+    /// `deleted`, or `archived` when the product was ordered before.
+    outcome: Removal,
+}
+
+/// `DELETE /v1/products/{id}`: deletes the product, or archives it when an
+/// order refers to it; the answer says which.
+#[utoipa::path(delete, path = "/v1/products/{product_id}", tag = "catalog",
+    params(("product_id" = String, Path)),
+    responses(
+        (status = 200, description = "`outcome` is `deleted` or `archived`", body = RemovalView),
+        (status = 404, description = "No such product in the caller's shops", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
+async fn remove_product(
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, true)?;
+    let id = path.into_inner();
+    if !is_product_id(&id) {
+        return Err(product_not_found());
+    }
+    let lookup = id.clone();
+    let outcome = db::run(&pool, move |conn| {
+        removal::remove_product(conn, &lookup, &viewer, staff)
+    })
+    .await?;
+    tracing::info!(product_id = %id, outcome = outcome.as_str(), "product removed");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(RemovalView { id, outcome }))
+}
+
+/// An adjustment and the stock it left.
+#[derive(Serialize, ToSchema)]
+struct AdjustedView<'a> {
+    adjustment: StockAdjustmentView<'a>,
+    /// The product's stock now.
+    stock: i64,
+}
+
+/// `POST /v1/products/{id}/stock_adjustments` → 201: adds `delta` units.
+#[utoipa::path(post, path = "/v1/products/{product_id}/stock_adjustments", tag = "catalog",
+    params(("product_id" = String, Path)),
+    request_body = StockAdjustmentRequest,
+    responses(
+        (status = 201, body = AdjustedView),
+        (status = 404, description = "No such product in the caller's shops", body = ErrorBody),
+        (status = 409, description = "`insufficient_stock`: fewer units on hand than the decrease", body = ErrorBody),
+        (status = 422, description = "`invalid_value` (`delta`, `reason`, `note`)", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
+async fn adjust_stock(
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<StockAdjustmentRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, true)?;
+    let id = path.into_inner();
+    if !is_product_id(&id) {
+        return Err(product_not_found());
+    }
+    let adjustment = NewAdjustment::try_from(body.into_inner()?)?;
+    let recorded = db::run(&pool, move |conn| {
+        stock::adjust_stock(conn, &id, &viewer, staff, &adjustment)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(AdjustedView {
+            stock: recorded.stock_after,
+            adjustment: recorded.view(),
+        }))
+}
+
+/// The query string of `GET /v1/products/{id}/stock_adjustments`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AdjustmentsParams {
+    /// 1 to 100 (default 50): the newest ones.
+    limit: Option<i64>,
+}
+
+/// `{data: [adjustment…]}`, newest first.
+#[derive(Serialize, ToSchema)]
+struct AdjustmentList<'a> {
+    data: Vec<StockAdjustmentView<'a>>,
+}
+
+/// `GET /v1/products/{id}/stock_adjustments`: the newest adjustments first.
+#[utoipa::path(get, path = "/v1/products/{product_id}/stock_adjustments", tag = "catalog",
+    params(("product_id" = String, Path), AdjustmentsParams),
+    responses(
+        (status = 200, body = AdjustmentList),
+        (status = 404, description = "No such product in the caller's shops", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
+async fn list_stock_adjustments(
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    params: web::Query<AdjustmentsParams>,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, false)?;
+    let id = path.into_inner();
+    if !is_product_id(&id) {
+        return Err(product_not_found());
+    }
+    let limit = params
+        .into_inner()
+        .limit
+        .unwrap_or(ADJUSTMENTS_LIMIT_DEFAULT);
+    let adjustments = db::run(&pool, move |conn| {
+        stock::list_stock_adjustments(conn, &id, &viewer, staff, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, PRIVATE_CACHE_CONTROL))
+        .json(AdjustmentList {
+            data: adjustments.iter().map(|a| a.view()).collect(),
+        }))
+}
+
+/// Adjustments listed when the request names no `limit`.
+const ADJUSTMENTS_LIMIT_DEFAULT: i64 = 50;
+
+/// The query string of the import.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ImportParams {
+    /// `true`: check the file and report what would change, changing nothing.
+    dry_run: Option<bool>,
+}
+
+/// The 422 of an import with bad lines: nothing was applied.
+#[derive(Serialize, ToSchema)]
+struct ImportRejected {
+    error: ImportRejectedDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ImportRejectedDetail {
+    /// `invalid_import`.
+    code: &'static str,
+    message: String,
+    /// Every bad cell or line (at most 500), in line order.
+    errors: Vec<LineError>,
+}
+
+/// `POST /v1/shops/{shop_id}/products/import`: creates and updates the
+/// shop's products from a CSV file, all or nothing.
+#[utoipa::path(post, path = "/v1/shops/{shop_id}/products/import", tag = "catalog",
+    params(("shop_id" = String, Path), ImportParams),
+    request_body(content = String, content_type = "text/csv",
+        description = "Header `sku,title,description,price_minor,currency,stock,category,image_url,image_alt` (any order; only `sku` required), at most 5000 lines and 1 MiB. A new SKU needs every column but `description`; for an existing SKU an empty cell keeps the stored value."),
+    responses(
+        (status = 200, description = "What was (or, with `dry_run`, would be) created, updated or left unchanged, line by line", body = ImportReport),
+        (status = 404, description = "No such shop among the caller's", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `text/csv`", body = ErrorBody),
+        (status = 422, description = "`invalid_import` with every line error (nothing applied), or `too_many_lines`", body = ImportRejected),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
+async fn import_products(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    caller: Caller,
+    path: web::Path<String>,
+    params: web::Query<ImportParams>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let (viewer, staff) = seller_actor(&caller, true)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("text/csv") {
+        return Err(AppError::UnsupportedMediaType {
+            message: "send the file as text/csv".into(),
+        });
+    }
+    let csv = crate::http::json::read_body(&mut payload.into_inner(), IMPORT_BYTES_MAX).await?;
+    let dry_run = params.into_inner().dry_run.unwrap_or(false);
+    let shop_id = path.into_inner();
+    let outcome = db::run(&pool, move |conn| {
+        import::import_products(conn, &shop_id, &viewer, staff, &csv, dry_run)
+    })
+    .await?;
+    match outcome {
+        ImportOutcome::Done(report) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(report)),
+        ImportOutcome::Invalid(errors) => {
+            let lines: std::collections::BTreeSet<u64> = errors.iter().map(|e| e.line).collect();
+            Ok(HttpResponse::UnprocessableEntity()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(ImportRejected {
+                    error: ImportRejectedDetail {
+                        code: "invalid_import",
+                        message: format!(
+                            "{} line(s) have errors; nothing was imported",
+                            lines.len()
+                        ),
+                        errors,
+                    },
+                }))
+        }
+    }
 }

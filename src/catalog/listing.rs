@@ -160,6 +160,128 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// The query string of `GET /v1/shops/{shop_id}/products`: a page, and
+/// what the seller is looking for.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShopProductsParams {
+    /// Case-insensitive text in the title or the SKU.
+    pub q: Option<String>,
+    /// `all` (default), `active`, `archived` or `out_of_stock`.
+    pub status: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Which of a shop's products a seller's list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductStatus {
+    /// Every product, archived ones included.
+    #[default]
+    All,
+    /// On sale: active (so not archived).
+    Active,
+    /// Archived: sold before, so kept instead of deleted.
+    Archived,
+    /// Not archived, with no units left.
+    OutOfStock,
+}
+
+impl ProductStatus {
+    /// Every status, in the order a filter lists them.
+    pub const ALL: [Self; 4] = [Self::All, Self::Active, Self::Archived, Self::OutOfStock];
+
+    /// The name in query strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Active => "active",
+            Self::Archived => "archived",
+            Self::OutOfStock => "out_of_stock",
+        }
+    }
+
+    /// Parses a name; empty is [`ProductStatus::All`].
+    ///
+    /// # Errors
+    /// 422 `invalid_value`, param `status`.
+    pub fn parse(value: &str) -> Result<Self, AppError> {
+        if value.is_empty() {
+            return Ok(Self::All);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| {
+                invalid(
+                    "status",
+                    "status is one of all, active, archived, out_of_stock",
+                )
+            })
+    }
+}
+
+/// A validated search of one shop's products.
+#[derive(Debug, Clone)]
+pub struct ShopProductQuery {
+    /// Lowercased; matched as a substring of the title or the SKU.
+    pub text: Option<String>,
+    pub status: ProductStatus,
+    pub page: PageRequest,
+}
+
+impl ShopProductQuery {
+    /// Checks each parameter, as the query string and the seller's page give them.
+    ///
+    /// # Errors
+    /// 422 `invalid_value` with param `q`, `status`, `limit` or `cursor`.
+    pub fn parse(
+        q: Option<&str>,
+        status: Option<&str>,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            text: query_text(q)?,
+            status: ProductStatus::parse(status.unwrap_or(""))?,
+            page: PageRequest::parse(limit, cursor)?,
+        })
+    }
+}
+
+impl TryFrom<ShopProductsParams> for ShopProductQuery {
+    type Error = AppError;
+
+    fn try_from(params: ShopProductsParams) -> Result<Self, AppError> {
+        Self::parse(
+            params.q.as_deref(),
+            params.status.as_deref(),
+            params.limit,
+            params.cursor.as_deref(),
+        )
+    }
+}
+
+/// A text query trimmed and lowercased; `None` when blank.
+fn query_text(q: Option<&str>) -> Result<Option<String>, AppError> {
+    q.map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            if q.chars().count() > QUERY_CHARS_MAX {
+                Err(invalid(
+                    "q",
+                    format!("a query has at most {QUERY_CHARS_MAX} characters"),
+                ))
+            } else {
+                Ok(q.to_lowercase())
+            }
+        })
+        .transpose()
+}
+
 impl TryFrom<PageParams> for PageRequest {
     type Error = AppError;
 
@@ -233,22 +355,7 @@ impl TryFrom<CatalogQueryParams> for CatalogQuery {
                 return Err(invalid("max_price", "max_price is below min_price"));
             }
         }
-        let text = params
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(|q| {
-                if q.chars().count() > QUERY_CHARS_MAX {
-                    Err(invalid(
-                        "q",
-                        format!("a query has at most {QUERY_CHARS_MAX} characters"),
-                    ))
-                } else {
-                    Ok(q.to_lowercase())
-                }
-            })
-            .transpose()?;
+        let text = query_text(params.q.as_deref())?;
         Ok(Self {
             shop: params.shop.filter(|s| !s.is_empty()),
             category: params
@@ -428,11 +535,54 @@ pub fn list_shop_products(
     staff: bool,
     page: &PageRequest,
 ) -> Result<Page, AppError> {
+    let query = ShopProductQuery {
+        text: None,
+        status: ProductStatus::All,
+        page: page.clone(),
+    };
+    search_shop_products(conn, shop_id, viewer, staff, &query)
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: ASCII only on SQLite, which is what SKUs hold; titles
+    /// outside ASCII match case-insensitively on PostgreSQL only.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The products of one shop that `query` asks for, for its owner or staff,
+/// in the same pages and order as [`list_shop_products`].
+///
+/// # Errors
+/// 404 when the shop does not exist or belongs to someone else.
+pub fn search_shop_products(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    viewer: &str,
+    staff: bool,
+    query: &ShopProductQuery,
+) -> Result<Page, AppError> {
     let shop = shops::shop_for(conn, shop_id, viewer, staff)?;
-    let boxed = products::table
+    let mut boxed = products::table
         .filter(products::shop_id.eq(shop.id))
         .into_boxed();
-    load_page(conn, boxed, page)
+    boxed = match query.status {
+        ProductStatus::All => boxed,
+        ProductStatus::Active => boxed.filter(products::active.eq(true)),
+        ProductStatus::Archived => boxed.filter(products::archived_at.is_not_null()),
+        ProductStatus::OutOfStock => boxed
+            .filter(products::archived_at.is_null())
+            .filter(products::stock.eq(0)),
+    };
+    if let Some(text) = &query.text {
+        let pattern = contains_pattern(text);
+        boxed = boxed.filter(
+            lower(products::title)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(products::sku).like(pattern).escape('\\')),
+        );
+    }
+    load_page(conn, boxed, &query.page)
 }
 
 #[cfg(test)]

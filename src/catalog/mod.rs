@@ -8,9 +8,12 @@
 //! - Buyers (anonymous allowed) see only active products of shops that can
 //!   sell ([`crate::sellers::shops::sellable_shop_ids`]), in pages ordered by
 //!   `(created_at, id)` with an opaque keyset cursor ([`listing`]).
-//! - Stock never goes negative: a CHECK in SQL, and the only decrement is
-//!   [`reserve_stock`], one conditional `UPDATE`. Orders snapshot prices, so a
+//! - Stock never goes negative: a CHECK in SQL, and the only decrements are
+//!   [`reserve_stock`] and a seller's [`adjust_stock`], each one conditional
+//!   `UPDATE`. Orders snapshot prices, so a
 //!   price change never touches an existing order.
+//! - A product that was ever ordered is archived, never deleted
+//!   ([`remove_product`]); sellers import products from CSV ([`import`]).
 //! - Text search is case-insensitive through a lowercased `search_text`
 //!   column and `LIKE … ESCAPE '\'` (MultiConnection has no `ilike`); `%` and
 //!   `_` in a query match themselves.
@@ -33,21 +36,27 @@
 pub mod cache;
 pub mod demo;
 mod http;
+pub mod import;
 pub mod listing;
 pub mod model;
+pub mod removal;
 pub mod schema;
+pub mod stock;
 mod store;
 
 pub use demo::{load_demo_catalog, DemoCatalog, DemoLoaded, DEMO_CATALOG_JSON};
 pub use http::routes;
+pub use import::{import_products, ImportOutcome, ImportReport, LineError};
 pub use listing::{
-    count_catalog, list_catalog, list_shop_products, newest_products, visible_categories,
-    CatalogQuery, Cursor, Page, PageRequest,
+    count_catalog, list_catalog, list_shop_products, newest_products, search_shop_products,
+    visible_categories, CatalogQuery, Cursor, Page, PageRequest, ProductStatus, ShopProductQuery,
 };
 pub use model::{
     CreateProductRequest, Image, ImageRequest, NewProduct, Product, ProductPatch,
     UpdateProductRequest, QUANTITY_MAX,
 };
+pub use removal::{remove_product, Removal};
+pub use stock::{adjust_stock, list_stock_adjustments, AdjustmentReason, NewAdjustment};
 pub use store::{
     create_product, find_product, insert_product, product_for, release_stock, reserve_stock,
     update_product, visible_product,

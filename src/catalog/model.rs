@@ -260,7 +260,7 @@ impl Images {
 
 /// `http://` or `https://` with a non-empty host, or `/media/` and a file
 /// name; no spaces or control characters.
-fn is_web_url(url: &str) -> bool {
+pub fn is_web_url(url: &str) -> bool {
     if url.chars().count() > IMAGE_URL_CHARS_MAX
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
@@ -438,6 +438,10 @@ pub struct Product {
     pub category: String,
     pub images: Vec<Image>,
     pub active: bool,
+    /// When the seller removed it from sale for good (it was sold, so it
+    /// could not be deleted); `None` for a product that was never archived
+    /// or was unarchived since.
+    pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -456,6 +460,8 @@ pub struct ProductView<'a> {
     pub category: &'a str,
     pub images: &'a [Image],
     pub active: bool,
+    /// RFC 3339; `null` unless the product is archived.
+    pub archived_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -477,6 +483,7 @@ impl Product {
             category: &self.category,
             images: &self.images,
             active: self.active,
+            archived_at: self.archived_at.map(rfc3339),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }

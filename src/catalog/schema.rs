@@ -17,6 +17,21 @@ diesel::table! {
         search_text -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    stock_adjustments (id) {
+        id -> Text,
+        product_id -> Text,
+        shop_id -> Text,
+        delta -> BigInt,
+        reason -> Text,
+        note -> Text,
+        stock_after -> BigInt,
+        actor_user_id -> Text,
+        created_at -> Timestamp,
     }
 }
 

@@ -27,6 +27,7 @@ pub(crate) struct ProductRow {
     category: String,
     images: String,
     active: bool,
+    archived_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -62,6 +63,7 @@ impl TryFrom<ProductRow> for Product {
             stock: row.stock,
             category: row.category,
             active: row.active,
+            archived_at: row.archived_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -165,7 +167,7 @@ pub fn find_product(conn: &mut DbConnection, id: &str) -> Result<Option<Product>
         .transpose()
 }
 
-fn product_not_found() -> AppError {
+pub(crate) fn product_not_found() -> AppError {
     AppError::NotFound {
         resource: "product",
     }
@@ -217,6 +219,7 @@ struct Changes<'a> {
     category: Option<&'a str>,
     images: Option<String>,
     active: Option<bool>,
+    archived_at: Option<Option<NaiveDateTime>>,
     search_text: Option<String>,
     updated_at: NaiveDateTime,
 }
@@ -258,6 +261,8 @@ pub fn update_product(
                 category: patch.category.as_ref().map(|c| c.as_str()),
                 images: patch.images.as_ref().map(|i| i.to_json()),
                 active: patch.active,
+                // Setting a product active again is how it is unarchived.
+                archived_at: (patch.active == Some(true)).then_some(None),
                 search_text: search,
                 updated_at: db::now(),
             })

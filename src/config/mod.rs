@@ -69,6 +69,18 @@ pub struct Settings {
     pub orders: OrderSettings,
     pub jobs: JobSettings,
     pub limits: LimitSettings,
+    pub media: MediaSettings,
+}
+
+/// Pictures sellers upload (see `crate::media`).
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Where the local-disk store keeps the re-encoded pictures.
+    pub dir: PathBuf,
+    /// The largest upload read, in bytes; 413 past it.
+    pub max_upload_bytes: usize,
+    /// Uploads per seller per minute (decoding is a core's work for a while).
+    pub uploads_per_minute: u32,
 }
 
 /// Request rates each client may use (per process; see `http::rate_limit`).
@@ -313,7 +325,12 @@ pub struct ProviderSettings {
     pub publishable_key: Option<String>,
     pub webhook_secrets: Vec<SecretString>,
     pub connect_webhook_secrets: Vec<SecretString>,
+    /// Where the provider sends a seller back after onboarding; `{shop_id}`
+    /// is replaced by the shop's id. Empty: the seller workspace's page on
+    /// `server.public_url` (or the host the request came to).
     pub connect_onboarding_return_url: String,
+    /// Where an expired onboarding link leads (a page that makes a fresh
+    /// one); as `connect_onboarding_return_url`.
     pub connect_onboarding_refresh_url: String,
     pub webhook_tolerance: Duration,
     /// Total attempts for a provider call that keeps failing transiently.

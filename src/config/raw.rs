@@ -34,6 +34,7 @@ pub struct RawSettings {
     orders: RawOrders,
     jobs: RawJobs,
     limits: RawLimits,
+    media: RawMedia,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +237,7 @@ impl RawSettings {
             orders: self.orders.validate()?,
             jobs: self.jobs.validate()?,
             limits: self.limits.validate()?,
+            media: self.media.validate()?,
         })
     }
 }
@@ -394,14 +396,21 @@ impl RawProvider {
             }
         };
         require_http_url("provider.api_base", &self.api_base)?;
-        require_http_url(
-            "provider.connect_onboarding_return_url",
-            &self.connect_onboarding_return_url,
-        )?;
-        require_http_url(
-            "provider.connect_onboarding_refresh_url",
-            &self.connect_onboarding_refresh_url,
-        )?;
+        // Empty means "the seller workspace on this server" (`sellers::onboarding_urls`).
+        for (key, value) in [
+            (
+                "provider.connect_onboarding_return_url",
+                &self.connect_onboarding_return_url,
+            ),
+            (
+                "provider.connect_onboarding_refresh_url",
+                &self.connect_onboarding_refresh_url,
+            ),
+        ] {
+            if !value.is_empty() {
+                require_http_url(key, value)?;
+            }
+        }
         let secret_key = secret("provider.secret_key", self.secret_key, self.secret_key_file)?;
         let webhook_secrets = secret_list(
             "provider.webhook_secrets",
@@ -879,4 +888,43 @@ fn edge_settings(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((metrics_bind, metrics_token, trusted_proxies))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    dir: PathBuf,
+    max_upload_bytes: usize,
+    uploads_per_minute: u32,
+}
+
+/// Under this an upload could not hold a 200×200 picture worth selling with;
+/// over it the whole upload sits in memory per request (and the pixel limit
+/// in `media::images` refuses what such a file would decode to anyway).
+const MEDIA_UPLOAD_BYTES_MIN: usize = 1024;
+const MEDIA_UPLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+impl RawMedia {
+    fn validate(self) -> Result<super::MediaSettings, ConfigError> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(invalid("media.dir", "must name a folder"));
+        }
+        if !(MEDIA_UPLOAD_BYTES_MIN..=MEDIA_UPLOAD_BYTES_MAX).contains(&self.max_upload_bytes) {
+            return Err(invalid(
+                "media.max_upload_bytes",
+                format!("must be between {MEDIA_UPLOAD_BYTES_MIN} and {MEDIA_UPLOAD_BYTES_MAX}"),
+            ));
+        }
+        if !(1..=100_000).contains(&self.uploads_per_minute) {
+            return Err(invalid(
+                "media.uploads_per_minute",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(super::MediaSettings {
+            dir: self.dir,
+            max_upload_bytes: self.max_upload_bytes,
+            uploads_per_minute: self.uploads_per_minute,
+        })
+    }
 }

@@ -198,6 +198,30 @@ pub async fn refund_canceled_part(
     Ok(Some(outcome.refund))
 }
 
+/// [`cancel`], where a provider that cannot be reached is not a failure:
+/// the part is cancelled and its refund is left to the sweep (`None`), as
+/// the API and the seller's pages answer.
+///
+/// # Errors
+/// Those of [`cancel`] but `Unavailable`.
+pub async fn cancel_part(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    order_id: &str,
+    part_id: &str,
+    actor: Actor,
+    request: CancelRequest,
+    now: NaiveDateTime,
+) -> Result<Option<crate::orders::model::RefundView>, AppError> {
+    match cancel(pool, provider, order_id, part_id, actor, request, now).await {
+        Err(AppError::Unavailable { message }) => {
+            tracing::warn!(message, part_id, "cancelled part's refund pending");
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 /// Cancels an unshipped part and refunds the buyer everything left of it.
 ///
 /// # Errors

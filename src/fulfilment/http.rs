@@ -7,16 +7,15 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::actor_of;
 use super::cancel::{self, CancelRequest};
 use super::shipments::{self, ShipRequest, ShipmentView};
-use super::{Actor, Standing};
 use crate::auth::{Caller, RequestContext, Role};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
 use crate::payments::{Clock, Provider};
-use crate::sellers::shops;
 
 /// Mounts the routes.
 pub fn routes(api: &mut Api<'_>) {
@@ -35,37 +34,6 @@ pub fn routes(api: &mut Api<'_>) {
     tags((name = "fulfilment", description = "Shipments, delivery, cancellations and returns of each seller's part"))
 )]
 struct Doc;
-
-/// Who the caller is to a part, from its role: a seller carries its shops.
-pub(super) async fn actor_of(
-    pool: &DbPool,
-    caller: Caller,
-    context: RequestContext,
-) -> Result<Actor, AppError> {
-    let standing = match caller.role {
-        Role::Seller => {
-            let owner = caller.user_id.0.clone();
-            let own = db::run(pool, move |conn| shops::list_shops(conn, Some(&owner))).await?;
-            Standing::Seller(own.into_iter().map(|s| s.id).collect())
-        }
-        Role::Buyer => Standing::Buyer,
-        Role::Operator | Role::Finance | Role::Support => Standing::Staff,
-    };
-    Ok(Actor {
-        user_id: caller.user_id.0,
-        standing,
-        context,
-    })
-}
-
-/// Sends a part's share if shipping or delivery just released it. The fact
-/// is recorded either way: a provider that is down leaves the part marked,
-/// and the orders sweep sends it.
-async fn settle_released(pool: &DbPool, provider: &dyn Provider, part_id: &str) {
-    if let Err(error) = crate::orders::settlement::settle_part(pool, provider, part_id).await {
-        tracing::warn!(%error, part_id, "released share not sent yet; the sweep retries");
-    }
-}
 
 /// `{data: [...]}`.
 #[derive(Serialize, ToSchema)]
@@ -94,15 +62,16 @@ async fn post_shipment(
     let request = body.into_inner()?;
     let actor = actor_of(&pool, caller, context).await?;
     let (order_id, part_id) = path.into_inner();
-    let now = clock.now();
-    let shipment = {
-        let part_id = part_id.clone();
-        db::run(&pool, move |conn| {
-            shipments::ship(conn, &order_id, &part_id, &actor, &request, now)
-        })
-        .await?
-    };
-    settle_released(&pool, provider.get_ref(), &part_id).await;
+    let shipment = shipments::ship_and_settle(
+        &pool,
+        provider.get_ref(),
+        &order_id,
+        &part_id,
+        actor,
+        request,
+        clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(shipment))
 }
 
@@ -123,17 +92,15 @@ async fn post_delivered(
     caller.require(&[Role::Buyer, Role::Seller, Role::Support])?;
     let actor = actor_of(&pool, caller, context).await?;
     let (order_id, part_id) = path.into_inner();
-    let now = clock.now();
-    let data = {
-        let part_id = part_id.clone();
-        db::run(&pool, move |conn| {
-            shipments::deliver(conn, &order_id, &part_id, Some(&actor), now)?;
-            let all = shipments::shipments_of_order(conn, &order_id, &actor)?;
-            Ok(all.into_iter().filter(|s| s.part_id == part_id).collect())
-        })
-        .await?
-    };
-    settle_released(&pool, provider.get_ref(), &part_id).await;
+    let data = shipments::deliver_and_settle(
+        &pool,
+        provider.get_ref(),
+        &order_id,
+        &part_id,
+        actor,
+        clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(DataList::<ShipmentView> { data }))
 }
 
@@ -160,7 +127,7 @@ async fn post_cancel(
     let request = body.into_inner()?;
     let actor = actor_of(&pool, caller, context).await?;
     let (order_id, part_id) = path.into_inner();
-    let refund = match cancel::cancel(
+    let refund = cancel::cancel_part(
         &pool,
         provider.get_ref(),
         &order_id,
@@ -169,15 +136,7 @@ async fn post_cancel(
         request,
         clock.now(),
     )
-    .await
-    {
-        // The part is cancelled; its refund waits for the provider (the sweep sends it).
-        Err(AppError::Unavailable { message }) => {
-            tracing::warn!(message, part_id, "cancelled part's refund pending");
-            None
-        }
-        other => other?,
-    };
+    .await?;
     Ok(HttpResponse::Ok().json(refund))
 }
 

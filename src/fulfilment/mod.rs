@@ -30,8 +30,8 @@ use diesel::prelude::*;
 
 pub use http::routes;
 
-use crate::auth::{RequestContext, UserId};
-use crate::db::DbConnection;
+use crate::auth::{Caller, RequestContext, Role, UserId};
+use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::orders::schema::{order_parts, orders};
 
@@ -76,6 +76,36 @@ impl Actor {
             .actor(&UserId(self.user_id.clone()))
             .context(&self.context)
     }
+}
+
+/// Who `caller` is to a part, from its role: a seller carries its shops.
+/// The API and the seller's pages build their actor here, so both are
+/// held to the same ownership checks.
+///
+/// # Errors
+/// A database failure.
+pub async fn actor_of(
+    pool: &DbPool,
+    caller: Caller,
+    context: RequestContext,
+) -> Result<Actor, AppError> {
+    let standing = match caller.role {
+        Role::Seller => {
+            let owner = caller.user_id.0.clone();
+            let own = db::run(pool, move |conn| {
+                crate::sellers::shops::list_shops(conn, Some(&owner))
+            })
+            .await?;
+            Standing::Seller(own.into_iter().map(|s| s.id).collect())
+        }
+        Role::Buyer => Standing::Buyer,
+        Role::Operator | Role::Finance | Role::Support => Standing::Staff,
+    };
+    Ok(Actor {
+        user_id: caller.user_id.0,
+        standing,
+        context,
+    })
 }
 
 /// A part and what the checks need of its order.

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::http::actor_of;
+use super::actor_of;
 use super::returns::{
     self, ApproveRequest, ReceiveRequest, RefuseRequest, ReturnFilter, ReturnRequest, ReturnStatus,
     ReturnView, TrackingRequest, RETURNS_PAGE_MAX,

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{shipment_lines, shipments};
 use super::{emails, part_for, require_paid, Actor, PartOf, Standing, TRACKING_FIELD_CHARS_MAX};
-use crate::db::{self, rfc3339, DbConnection};
+use crate::db::{self, rfc3339, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::orders::release::{self, Milestone};
 use crate::orders::schema::{order_lines, order_parts};
+use crate::payments::Provider;
 
 /// Most lines one shipment request lists.
 const SHIPMENT_LINES_MAX: usize = 50;
@@ -362,6 +363,66 @@ pub fn ship(
             .expect("the shipment just written");
         Ok(view)
     })
+}
+
+/// Sends a part's share if shipping or delivery just released it. The fact
+/// is recorded either way: a provider that is down leaves the part marked,
+/// and the orders sweep sends it.
+async fn settle_released(pool: &DbPool, provider: &dyn Provider, part_id: &str) {
+    if let Err(error) = crate::orders::settlement::settle_part(pool, provider, part_id).await {
+        tracing::warn!(%error, part_id, "released share not sent yet; the sweep retries");
+    }
+}
+
+/// [`ship`], then the part's share sent if shipping released it: what the
+/// API and the seller's pages do when a seller ships.
+///
+/// # Errors
+/// Those of [`ship`]; the share's transfer never fails the shipment.
+pub async fn ship_and_settle(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    order_id: &str,
+    part_id: &str,
+    actor: Actor,
+    request: ShipRequest,
+    now: NaiveDateTime,
+) -> Result<ShipmentView, AppError> {
+    let shipment = {
+        let (order_id, part_id) = (order_id.to_owned(), part_id.to_owned());
+        db::run(pool, move |conn| {
+            ship(conn, &order_id, &part_id, &actor, &request, now)
+        })
+        .await?
+    };
+    settle_released(pool, provider, part_id).await;
+    Ok(shipment)
+}
+
+/// [`deliver`] by `actor`, then the part's share sent if delivery released
+/// it; the part's parcels as they are now.
+///
+/// # Errors
+/// Those of [`deliver`].
+pub async fn deliver_and_settle(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    order_id: &str,
+    part_id: &str,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<Vec<ShipmentView>, AppError> {
+    let parcels = {
+        let (order_id, part_id) = (order_id.to_owned(), part_id.to_owned());
+        db::run(pool, move |conn| {
+            deliver(conn, &order_id, &part_id, Some(&actor), now)?;
+            let all = shipments_of_order(conn, &order_id, &actor)?;
+            Ok(all.into_iter().filter(|s| s.part_id == part_id).collect())
+        })
+        .await?
+    };
+    settle_released(pool, provider, part_id).await;
+    Ok(parcels)
 }
 
 /// Marks every parcel of the part that is on its way as delivered; once all

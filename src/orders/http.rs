@@ -553,7 +553,7 @@ async fn shop_orders(
     let viewer = caller.user_id.0;
     let data = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;
-        store::list_shop_orders(conn, &shop.id, before, limit)
+        store::list_shop_orders(conn, &shop.id, None, before, limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DataList { data }))

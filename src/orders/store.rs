@@ -656,16 +656,29 @@ pub fn list_orders(
     Ok(views)
 }
 
-/// A shop's parts of orders, newest first, as its seller sees them.
+/// Where a part's parcels stand, as `order_parts.fulfilment_status` holds it.
+pub const FULFILMENT_STATUSES: [&str; 5] = [
+    "unfulfilled",
+    "partially_shipped",
+    "shipped",
+    "delivered",
+    "canceled",
+];
+
+/// A shop's parts of orders, newest first, as its seller sees them; with
+/// `fulfilment`, only the parts in that state (one of
+/// [`FULFILMENT_STATUSES`]).
 ///
 /// # Errors
 /// A database failure.
 pub fn list_shop_orders(
     conn: &mut DbConnection,
     shop_id: &str,
+    fulfilment: Option<&str>,
     before: Option<NaiveDateTime>,
     limit: i64,
 ) -> Result<Vec<SellerOrderView>, AppError> {
+    debug_assert!(fulfilment.is_none_or(|f| FULFILMENT_STATUSES.contains(&f)));
     let mut query = order_parts::table
         .filter(order_parts::shop_id.eq(shop_id.to_owned()))
         .select(order_parts::order_id)
@@ -674,6 +687,9 @@ pub fn list_shop_orders(
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(order_parts::created_at.lt(before));
+    }
+    if let Some(status) = fulfilment {
+        query = query.filter(order_parts::fulfilment_status.eq(status.to_owned()));
     }
     let ids: Vec<String> = query.load(conn)?;
     let mut views = Vec::with_capacity(ids.len());
@@ -687,6 +703,26 @@ pub fn list_shop_orders(
         }
     }
     Ok(views)
+}
+
+/// Shop `shop_id`'s part of order `order_id`, as its seller sees it. The
+/// caller has checked the shop is the viewer's.
+///
+/// # Errors
+/// 404 when the order has no part of the shop, so ids cannot be probed.
+pub fn shop_order(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    order_id: &str,
+) -> Result<SellerOrderView, AppError> {
+    if !has_id_shape(order_id, "ord") {
+        return Err(order_not_found());
+    }
+    load_order(conn, order_id)?
+        .map(|record| record.seller_view(shop_id))
+        .transpose()?
+        .flatten()
+        .ok_or_else(order_not_found)
 }
 
 /// Orders by id, for callers that already hold the ids (sweeps).

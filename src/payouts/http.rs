@@ -9,9 +9,11 @@ use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::routes::{resource, Api};
 use crate::http::{csv, query};
-use crate::ledger::{self, Account};
+use crate::ledger;
 use crate::payments::Provider;
 use crate::sellers::shops;
+
+use super::balance::{ledger_balances, negative_balance, NegativeBalance, ShopBalance};
 
 /// Mounts the routes.
 pub fn routes(api: &mut Api<'_>) {
@@ -50,64 +52,6 @@ struct Doc;
 #[derive(Serialize, ToSchema)]
 struct PayoutList {
     data: Vec<super::PayoutView>,
-}
-
-/// A shop's balances in one currency, in minor units; an account with no
-/// postings yet is absent.
-#[derive(Serialize, ToSchema, Default)]
-struct CurrencyBalance {
-    /// What the platform still owes the seller.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owed_by_platform: Option<i64>,
-    /// Of `owed_by_platform`, what the platform holds until parts are
-    /// released (shipped or delivered, by each part's release policy).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    held: Option<i64>,
-    /// On the connected account, not yet available.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pending: Option<i64>,
-    /// On the connected account, available to pay out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    available: Option<i64>,
-    /// On its way to the bank.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    in_transit: Option<i64>,
-    /// Arrived at the bank.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    paid_out: Option<i64>,
-    /// Fees charged on paid orders, as charged at the sale: platform fees,
-    /// processing fees the seller's rule made it bear, dispute fees it gave.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fees_charged: Option<i64>,
-    /// What refunds gave back of those fees.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fees_refunded: Option<i64>,
-    /// What the shop paid in fees in the end: `fees_charged − fees_refunded`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fees_kept: Option<i64>,
-    /// Set when the seller's money is below zero in this currency: what it
-    /// owes, and why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    negative: Option<NegativeBalance>,
-}
-
-/// A seller's balance below zero: the amount the seller owes, and each cause.
-#[derive(Serialize, ToSchema, Default)]
-struct NegativeBalance {
-    /// Minor units the seller owes (positive).
-    owes: i64,
-    /// `refund_after_payout` (a refund or dispute reversed money the connected
-    /// account had already paid out: the provider takes it from the shop's
-    /// next sales, or from the platform if they do not come) and/or
-    /// `owed_to_platform` (refunds took back more than reversals could: a
-    /// processing fee the seller bears on refunds).
-    reasons: Vec<&'static str>,
-}
-
-/// A shop's balances per currency code.
-#[derive(Serialize, ToSchema)]
-struct ShopBalance {
-    currencies: std::collections::BTreeMap<String, CurrencyBalance>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -192,62 +136,12 @@ async fn shop_balance(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
     let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
-    let balances = db::run(&pool, move |conn| {
+    let balance = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &id, &viewer, staff)?;
-        let all = ledger::shop_balances(conn, &shop.id)?;
-        let mut by_currency = ledger_balances(&all, &shop.id);
-        for (currency, fees) in crate::orders::store::fees_charged(conn, &shop.id)? {
-            by_currency.entry(currency).or_default().fees_charged = Some(fees);
-        }
-        for (currency, refunded) in crate::orders::store::fees_refunded(conn, &shop.id)? {
-            by_currency.entry(currency).or_default().fees_refunded = Some(refunded);
-        }
-        for (currency, held) in crate::orders::release::held_for_shop(conn, &shop.id)? {
-            if held > 0 {
-                by_currency.entry(currency).or_default().held = Some(held);
-            }
-        }
-        for balance in by_currency.values_mut() {
-            if let Some(charged) = balance.fees_charged {
-                balance.fees_kept = Some(charged - balance.fees_refunded.unwrap_or(0));
-            }
-            balance.negative = negative_balance(balance);
-        }
-        Ok(by_currency)
+        super::balance::shop_balance(conn, &shop.id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ShopBalance {
-        currencies: balances,
-    }))
-}
-
-/// A shop's balances per currency from its ledger accounts' rows (`all` may
-/// hold other shops' rows too).
-fn ledger_balances(
-    all: &[ledger::AccountBalance],
-    shop_id: &str,
-) -> std::collections::BTreeMap<String, CurrencyBalance> {
-    let mut by_currency = std::collections::BTreeMap::<String, CurrencyBalance>::new();
-    type Field = fn(&mut CurrencyBalance) -> &mut Option<i64>;
-    let accounts: [(Account, Field); 5] = [
-        (Account::seller_payable(shop_id), |b| {
-            &mut b.owed_by_platform
-        }),
-        (Account::seller_connected_pending(shop_id), |b| {
-            &mut b.pending
-        }),
-        (Account::seller_connected_balance(shop_id), |b| {
-            &mut b.available
-        }),
-        (Account::seller_in_transit(shop_id), |b| &mut b.in_transit),
-        (Account::seller_paid_out(shop_id), |b| &mut b.paid_out),
-    ];
-    for (account, field) in accounts {
-        for row in all.iter().filter(|a| a.code == account.code) {
-            *field(by_currency.entry(row.currency.clone()).or_default()) = Some(row.balance_minor);
-        }
-    }
-    by_currency
+    Ok(HttpResponse::Ok().json(balance))
 }
 
 /// A shop whose money is below zero in one currency.
@@ -322,24 +216,6 @@ async fn shops_in_the_red(
     Ok(HttpResponse::Ok().json(ShopsInTheRed { data }))
 }
 
-/// Whether (and why) the seller's money in one currency is below zero: the
-/// connected account's balance (pending + available) is negative, or the
-/// platform is owed more than it owes (`owed_by_platform` < 0).
-fn negative_balance(balance: &CurrencyBalance) -> Option<NegativeBalance> {
-    let on_account = balance.pending.unwrap_or(0) + balance.available.unwrap_or(0);
-    let owed_by_platform = balance.owed_by_platform.unwrap_or(0);
-    let mut negative = NegativeBalance::default();
-    if on_account < 0 {
-        negative.owes -= on_account;
-        negative.reasons.push("refund_after_payout");
-    }
-    if owed_by_platform < 0 {
-        negative.owes -= owed_by_platform;
-        negative.reasons.push("owed_to_platform");
-    }
-    (negative.owes > 0).then_some(negative)
-}
-
 /// The shop (as its seller or staff may see it) and its statement's payout,
 /// with the payout's lines fetched from the provider if they are not stored yet.
 async fn statement_of(
@@ -351,21 +227,8 @@ async fn statement_of(
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
     let (id, payout_id) = path;
     let (staff, viewer) = (caller.role.is_staff(), caller.user_id.0.clone());
-    let (shop_id, payout_id2) = (id.clone(), payout_id.clone());
-    let (shop, payout, stored) = db::run(pool, move |conn| {
-        let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;
-        let payout = super::statements::payout_of_shop(conn, &shop.id, &payout_id2)?;
-        let stored = super::funds::lines(conn, &payout.id)?.len();
-        Ok((shop, payout, stored))
-    })
-    .await?;
-    if stored == 0 {
-        super::funds::match_lines(pool, provider, &payout.account_id, &shop.id, &payout.id).await?;
-    }
-    db::run(pool, move |conn| {
-        super::statements::payout_statement(conn, &shop.id, &payout_id)
-    })
-    .await
+    let shop = db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await?;
+    super::statements::payout_statement_complete(pool, provider, &shop.id, &payout_id).await
 }
 
 /// `GET /v1/shops/{id}/payouts/{payout_id}/statement`: every balance
@@ -413,6 +276,14 @@ async fn payout_statement_csv(
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
     let statement = statement_of(&caller, path.into_inner(), &pool, provider.get_ref()).await?;
+    Ok(payout_statement_csv_answer(pool.get_ref(), statement))
+}
+
+/// A payout statement as the CSV download (the API's and the seller's page's).
+pub(crate) fn payout_statement_csv_answer(
+    pool: &DbPool,
+    statement: super::statements::PayoutStatement,
+) -> HttpResponse {
     let rows: Vec<Vec<csv::Cell>> = statement
         .lines
         .iter()
@@ -437,15 +308,15 @@ async fn payout_statement_csv(
         .collect();
     let name = format!("statement-{}.csv", statement.payout.id);
     let rows = std::sync::Arc::new(std::sync::Mutex::new(Some(rows)));
-    Ok(csv::stream(
-        pool.get_ref().clone(),
+    csv::stream(
+        pool.clone(),
         &name,
         PAYOUT_STATEMENT_COLUMNS,
         std::sync::Arc::new(move |_, _| {
             let page = rows.lock().map(|mut r| r.take()).unwrap_or_default();
             Ok((page.unwrap_or_default(), None))
         }),
-    ))
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -458,9 +329,6 @@ struct PeriodQuery {
     to: Option<String>,
 }
 
-/// Longest period one statement covers.
-const PERIOD_DAYS_MAX: i64 = 366;
-
 /// The shop a statement is of (as the caller may see it) and its period.
 async fn statement_scope(
     caller: Caller,
@@ -469,7 +337,11 @@ async fn statement_scope(
     pool: &DbPool,
 ) -> Result<(String, chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
-    let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
+    let (from, to) = query::period(
+        query.from.as_deref(),
+        query.to.as_deref(),
+        super::statements::PERIOD_DAYS_MAX,
+    )?;
     let (staff, viewer) = (caller.role.is_staff(), caller.user_id.0);
     let shop = db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await?;
     Ok((shop.id, from, to))
@@ -519,9 +391,25 @@ async fn period_statement_csv(
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     let (shop_id, from, to) = statement_scope(caller, path.into_inner(), &query, &pool).await?;
+    Ok(period_statement_csv_answer(
+        pool.get_ref(),
+        shop_id,
+        from,
+        to,
+    ))
+}
+
+/// Every posting of a shop's period as the CSV download, streamed (the
+/// API's and the seller's page's).
+pub(crate) fn period_statement_csv_answer(
+    pool: &DbPool,
+    shop_id: String,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+) -> HttpResponse {
     let name = format!("statement-{shop_id}.csv");
-    Ok(csv::stream(
-        pool.get_ref().clone(),
+    csv::stream(
+        pool.clone(),
         &name,
         PERIOD_STATEMENT_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
@@ -547,7 +435,7 @@ async fn period_statement_csv(
                 .collect();
             Ok((rows, next))
         }),
-    ))
+    )
 }
 
 const PAYOUT_COLUMNS: &[&str] = &[

@@ -4,8 +4,10 @@
 //! their memo entries in the ledger: created → in transit, paid → paid out,
 //! failed or canceled → the money back on the connected balance.
 
+pub mod balance;
 pub mod funds;
 mod http;
+pub mod sales;
 pub mod schema;
 pub mod statements;
 
@@ -13,6 +15,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 pub use http::routes;
+pub(crate) use http::{payout_statement_csv_answer, period_statement_csv_answer};
 use schema::{payout_status_history, payouts};
 
 use crate::db::{self, DbConnection, DbPool};
@@ -70,7 +73,8 @@ fn serialize_history<S: serde::Serializer>(
     )
 }
 
-fn action_for(failure_code: Option<&str>) -> Option<&'static str> {
+/// What the seller must do about a payout that failed with `failure_code`.
+pub(crate) fn action_for(failure_code: Option<&str>) -> Option<&'static str> {
     failure_code.map(|code| match code {
         "account_closed" | "no_account" | "invalid_account_number" | "bank_account_restricted" => {
             "update the bank account in your onboarding link; the money stays on your balance and is paid out again"

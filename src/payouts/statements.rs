@@ -9,13 +9,17 @@ use serde::Serialize;
 use super::funds::{self, PayoutLine};
 use super::schema::payouts;
 use super::PayoutRow;
-use crate::db::DbConnection;
+use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::ledger::{self, AccountBalance, ShopPosting};
 use crate::orders::schema::{order_parts, part_movements, part_recoveries};
+use crate::payments::Provider;
 
 /// Most postings a statement answers in JSON (the CSV has them all).
 pub const STATEMENT_ROWS_MAX: i64 = 1000;
+
+/// Longest period one statement covers, in days.
+pub const PERIOD_DAYS_MAX: i64 = 366;
 
 /// Money a part's seller gave back: a refund's or a dispute's share.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -154,6 +158,32 @@ pub fn payout_statement(
         lines,
         total_minor,
     })
+}
+
+/// A payout's statement, with its lines first fetched from the provider and
+/// stored when none are yet (a payout seen paid before its lines could be
+/// matched): what the API and the seller's pages show.
+///
+/// # Errors
+/// 404 when the shop has no such payout; provider or database failures.
+pub async fn payout_statement_complete(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    shop_id: &str,
+    payout_id: &str,
+) -> Result<PayoutStatement, AppError> {
+    let (shop, wanted) = (shop_id.to_owned(), payout_id.to_owned());
+    let (payout, stored) = db::run(pool, move |conn| {
+        let payout = payout_of_shop(conn, &shop, &wanted)?;
+        let stored = funds::lines(conn, &payout.id)?.len();
+        Ok((payout, stored))
+    })
+    .await?;
+    if stored == 0 {
+        funds::match_lines(pool, provider, &payout.account_id, shop_id, &payout.id).await?;
+    }
+    let (shop, wanted) = (shop_id.to_owned(), payout_id.to_owned());
+    db::run(pool, move |conn| payout_statement(conn, &shop, &wanted)).await
 }
 
 /// A shop's accounts over `[from, to)`: balances at the start, every posting

@@ -11,12 +11,16 @@ use crate::db::{self, DbPool};
 use crate::error::{AppError, ErrorBody};
 use crate::http::routes::{resource, Api};
 use crate::http::JsonBody;
-use crate::payments::{Provider, ProviderError};
+use crate::payments::Provider;
 
 /// Mounts the shop routes.
 pub fn routes(api: &mut Api<'_>) {
     api.service(resource("/v1/shops").post(create_shop).get(list_shops))
-        .service(resource("/v1/shops/{id}").get(get_shop))
+        .service(
+            resource("/v1/shops/{id}")
+                .get(get_shop)
+                .patch(update_shop_profile),
+        )
         .service(resource("/v1/shop_profiles").get(list_shop_profiles))
         .service(resource("/v1/shop_profiles/{id}").get(get_shop_profile))
         .service(resource("/v1/shops/{id}/onboarding_link").post(onboarding_link))
@@ -28,7 +32,7 @@ pub fn routes(api: &mut Api<'_>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_shop, list_shops, get_shop, list_shop_profiles, get_shop_profile, onboarding_link, sync_shop, freeze_shop, unfreeze_shop),
+    paths(create_shop, list_shops, get_shop, list_shop_profiles, get_shop_profile, onboarding_link, sync_shop, freeze_shop, unfreeze_shop, update_shop_profile),
     tags((name = "shops", description = "Shops and their onboarding as connected accounts"))
 )]
 struct Doc;
@@ -138,16 +142,7 @@ async fn create_shop(
         &body.default_currency,
         &body.support_email,
     )?;
-    let owner = caller.user_id.0.clone();
-    let shop = db::run(&pool, move |conn| shops::create_shop(conn, &owner, &new)).await?;
-    let shop_id = shop.id.clone();
-    let shop = match super::ensure_account(&pool, provider.get_ref(), shop.clone()).await {
-        Ok(shop) => shop,
-        Err(error) => {
-            tracing::warn!(%error, shop_id, "connected account not created yet; retried on the next onboarding link");
-            shop
-        }
-    };
+    let shop = super::open_shop(&pool, provider.get_ref(), &caller.user_id.0, new).await?;
     Ok(HttpResponse::Created().json(ShopView::from(&shop)))
 }
 
@@ -225,6 +220,7 @@ async fn get_shop_profile(
     ),
     extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn onboarding_link(
+    req: actix_web::HttpRequest,
     caller: Caller,
     path: web::Path<String>,
     pool: web::Data<DbPool>,
@@ -235,20 +231,13 @@ async fn onboarding_link(
     caller.require(&[Role::Seller])?;
     limits.provider_calls.take(&caller.user_id.0)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
-    let shop = super::ensure_account(&pool, provider.get_ref(), shop).await?;
-    let account_id = shop.provider_account_id.as_deref().ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!(
-            "shop {} has no account after ensure_account",
-            shop.id
-        ))
-    })?;
-    let link = provider
-        .create_account_link(
-            account_id,
-            &settings.provider.connect_onboarding_refresh_url,
-            &settings.provider.connect_onboarding_return_url,
-        )
-        .await?;
+    let base = settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| crate::web::render::absolute(&req, ""));
+    let urls = super::onboarding_urls(&settings.provider, &base, &shop.id);
+    let link = super::onboarding_link(&pool, provider.get_ref(), shop, urls).await?;
     Ok(HttpResponse::Ok().json(OnboardingLink {
         url: link.url,
         expires_at: link.expires_at,
@@ -272,44 +261,12 @@ async fn sync_shop(
     caller.require(&[Role::Seller, Role::Support])?;
     limits.provider_calls.take(&caller.user_id.0)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
-    let Some(account_id) = shop.provider_account_id.clone() else {
-        return Ok(HttpResponse::Ok().json(ShopView::from(&shop)));
-    };
-    let account = provider
-        .retrieve_account(&account_id)
-        .await
-        .map_err(|error| match error {
-            ProviderError::NotFound { .. } => AppError::Internal(anyhow::anyhow!(
-                "account {account_id} vanished at the provider"
-            )),
-            other => other.into(),
-        })?;
-    let (shop_id, before) = (shop.id.clone(), shop);
     // Staff syncing a shop is an operator action: audited with what it changed.
     let audit = caller
         .role
         .is_staff()
         .then(|| (caller.user_id.clone(), context));
-    let shop = db::run(&pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            shops::apply_account_update(conn, &account)?;
-            let after =
-                shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
-            if let Some((actor, context)) = audit {
-                let state = |shop: &Shop| serde_json::json!({ "status": shop.onboarding_status.as_str(), "requirements_due": shop.requirements_due });
-                record_audit(
-                    conn,
-                    AuditEntry::new("shop.sync", &shop_id)
-                        .actor(&actor)
-                        .context(&context)
-                        .before(state(&before))
-                        .after(state(&after)),
-                )?;
-            }
-            Ok(after)
-        })
-    })
-    .await?;
+    let shop = super::sync_shop(&pool, provider.get_ref(), shop, audit).await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }
 
@@ -374,4 +331,36 @@ async fn set_frozen_audited(
         })
     })
     .await
+}
+
+/// `PATCH /v1/shops/{id}`: the shop's profile as buyers see it, changed by
+/// its owner (audited as `shop.profile_update`).
+#[utoipa::path(patch, path = "/v1/shops/{id}", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    request_body = super::profile::ShopProfileRequest,
+    responses(
+        (status = 200, description = "The profile after the change", body = super::profile::ShopProfile),
+        (status = 404, description = "No such shop among the caller's", body = ErrorBody),
+        (status = 422, description = "`invalid_value` naming the field in `param`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
+async fn update_shop_profile(
+    caller: Caller,
+    context: RequestContext,
+    path: web::Path<String>,
+    body: JsonBody<super::profile::ShopProfileRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller])?;
+    let patch = super::profile::ProfilePatch::try_from(body.into_inner()?)?;
+    let (actor, staff, shop_id) = (
+        caller.user_id.clone(),
+        caller.is(Role::Operator),
+        path.into_inner(),
+    );
+    let profile = db::run(&pool, move |conn| {
+        super::profile::update_shop_profile(conn, &shop_id, &actor, staff, &context, &patch)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(profile))
 }

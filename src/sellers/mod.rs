@@ -2,6 +2,7 @@
 //! onboarding state machine that follows the provider's account state.
 
 pub mod http;
+pub mod profile;
 pub mod public;
 pub mod schema;
 pub mod shops;
@@ -42,6 +43,127 @@ pub async fn ensure_account(
     let shop_id = shop.id.clone();
     db::run(pool, move |conn| {
         shops::attach_account(conn, &shop_id, &account)
+    })
+    .await
+}
+
+/// Saves a new shop, then creates its connected account. The shop is kept
+/// when the provider fails: it stays `not_started` and the account is made
+/// on the next onboarding link ([`ensure_account`]).
+///
+/// # Errors
+/// 409 `slug_taken`, or a database failure.
+pub async fn open_shop(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    owner: &str,
+    new: shops::NewShop,
+) -> Result<Shop, AppError> {
+    let owner = owner.to_owned();
+    let shop = db::run(pool, move |conn| shops::create_shop(conn, &owner, &new)).await?;
+    let shop_id = shop.id.clone();
+    match ensure_account(pool, provider, shop.clone()).await {
+        Ok(shop) => Ok(shop),
+        Err(error) => {
+            tracing::warn!(%error, shop_id, "connected account not created yet; retried on the next onboarding link");
+            Ok(shop)
+        }
+    }
+}
+
+/// Where the provider sends a seller back: `(refresh_url, return_url)`.
+///
+/// The configured URLs with `{shop_id}` filled in, or, when they are empty,
+/// the seller workspace's own pages under `base` (`server.public_url`, or
+/// the address the seller's request came to), so the embedded run needs no
+/// set-up.
+pub fn onboarding_urls(
+    provider: &crate::config::ProviderSettings,
+    base: &str,
+    shop_id: &str,
+) -> (String, String) {
+    let url = |configured: &str, page: &str| {
+        if configured.is_empty() {
+            format!(
+                "{}/seller/shops/{shop_id}/onboarding/{page}",
+                base.trim_end_matches('/')
+            )
+        } else {
+            configured.replace("{shop_id}", shop_id)
+        }
+    };
+    (
+        url(&provider.connect_onboarding_refresh_url, "refresh"),
+        url(&provider.connect_onboarding_return_url, "return"),
+    )
+}
+
+/// A fresh single-use onboarding link for the shop (they expire, so one is
+/// made each time a seller heads to the provider).
+///
+/// # Errors
+/// The provider refused or failed.
+pub async fn onboarding_link(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    shop: Shop,
+    (refresh_url, return_url): (String, String),
+) -> Result<crate::payments::AccountLink, AppError> {
+    let shop = ensure_account(pool, provider, shop).await?;
+    let account_id = shop.provider_account_id.as_deref().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!(
+            "shop {} has no account after ensure_account",
+            shop.id
+        ))
+    })?;
+    Ok(provider
+        .create_account_link(account_id, &refresh_url, &return_url)
+        .await?)
+}
+
+/// Fetches the shop's account from the provider and applies it: what a
+/// missed or late `account.updated` would have done. `audit` names the staff
+/// member when staff asked (an operator action, audited with what changed).
+///
+/// # Errors
+/// The provider failed, or the account vanished there (500).
+pub async fn sync_shop(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    shop: Shop,
+    audit: Option<(crate::auth::UserId, crate::auth::RequestContext)>,
+) -> Result<Shop, AppError> {
+    let Some(account_id) = shop.provider_account_id.clone() else {
+        return Ok(shop);
+    };
+    let account = provider
+        .retrieve_account(&account_id)
+        .await
+        .map_err(|error| match error {
+            crate::payments::ProviderError::NotFound { .. } => AppError::Internal(anyhow::anyhow!(
+                "account {account_id} vanished at the provider"
+            )),
+            other => other.into(),
+        })?;
+    let (shop_id, before) = (shop.id.clone(), shop);
+    db::run(pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            shops::apply_account_update(conn, &account)?;
+            let after =
+                shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+            if let Some((actor, context)) = audit {
+                let state = |shop: &Shop| serde_json::json!({ "status": shop.onboarding_status.as_str(), "requirements_due": shop.requirements_due });
+                crate::auth::record_audit(
+                    conn,
+                    crate::auth::AuditEntry::new("shop.sync", &shop_id)
+                        .actor(&actor)
+                        .context(&context)
+                        .before(state(&before))
+                        .after(state(&after)),
+                )?;
+            }
+            Ok(after)
+        })
     })
     .await
 }

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::profile::{profile_of, ShopProfile};
 use super::schema::shops;
 use super::shops::{find_shop, sellable_shop_ids, Shop, ShopRow, LIST_LIMIT_MAX};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 
 /// A shop as buyers see it: no owner, no provider state, no support address
-/// beyond what the shop chose to publish.
+/// beyond what the shop chose to publish; its description, logo and return
+/// policy are the seller's own ([`super::profile`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PublicShop {
     pub id: String,
@@ -25,10 +27,17 @@ pub struct PublicShop {
     pub support_email: String,
     /// When the shop joined, RFC 3339.
     pub member_since: String,
+    /// Plain text (line breaks kept); empty when the seller wrote none.
+    pub description: String,
+    /// An http(s) URL or a `/media/…` path; `null` when the shop has no logo.
+    pub logo_url: Option<String>,
+    /// Plain text (line breaks kept); empty when the seller wrote none.
+    pub return_policy: String,
 }
 
-impl From<&Shop> for PublicShop {
-    fn from(shop: &Shop) -> Self {
+impl PublicShop {
+    /// The public face of `shop` with its seller-written `profile`.
+    fn of(shop: &Shop, profile: ShopProfile) -> Self {
         Self {
             id: shop.id.clone(),
             name: shop.name.clone(),
@@ -36,6 +45,9 @@ impl From<&Shop> for PublicShop {
             country: shop.country.clone(),
             support_email: shop.support_email.clone(),
             member_since: db::rfc3339(shop.created_at),
+            description: profile.description,
+            logo_url: profile.logo_url,
+            return_policy: profile.return_policy,
         }
     }
 }
@@ -46,7 +58,10 @@ impl From<&Shop> for PublicShop {
 /// 404 `not_found` for an unknown shop or one that cannot sell now.
 pub fn public_shop(conn: &mut DbConnection, id: &str) -> Result<PublicShop, AppError> {
     match find_shop(conn, id)? {
-        Some(shop) if shop.can_sell() => Ok(PublicShop::from(&shop)),
+        Some(shop) if shop.can_sell() => {
+            let profile = profile_of(conn, id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+            Ok(PublicShop::of(&shop, profile))
+        }
         _ => Err(AppError::NotFound { resource: "shop" }),
     }
 }
@@ -56,17 +71,17 @@ pub fn public_shop(conn: &mut DbConnection, id: &str) -> Result<PublicShop, AppE
 /// # Errors
 /// A database failure.
 pub fn public_shops(conn: &mut DbConnection) -> Result<Vec<PublicShop>, AppError> {
-    let rows: Vec<ShopRow> = shops::table
+    let rows: Vec<(ShopRow, ShopProfile)> = shops::table
         .filter(shops::id.eq_any(sellable_shop_ids_owned(conn)?))
         .order((shops::name.asc(), shops::id.asc()))
         .limit(LIST_LIMIT_MAX)
-        .select(ShopRow::as_select())
+        .select((ShopRow::as_select(), ShopProfile::as_select()))
         .load(conn)?;
     let mut shops = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (row, profile) in rows {
         let shop = Shop::try_from(row)?;
         if shop.can_sell() {
-            shops.push(PublicShop::from(&shop));
+            shops.push(PublicShop::of(&shop, profile));
         }
     }
     Ok(shops)

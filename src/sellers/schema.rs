@@ -19,5 +19,8 @@ diesel::table! {
         frozen_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        description -> Text,
+        logo_url -> Nullable<Text>,
+        return_policy -> Text,
     }
 }

@@ -1,6 +1,7 @@
 //! Static assets: the stylesheet and script under content-hashed URLs (cached
 //! for a year, immutable: a change makes a new URL), and the pictures this
-//! marketplace serves itself under `/media/` (the demo catalog's).
+//! marketplace serves itself under `/media/` (the demo catalog's, and the
+//! re-encoded uploads in the media store).
 
 use std::sync::OnceLock;
 
@@ -63,17 +64,26 @@ async fn asset(req: HttpRequest) -> HttpResponse {
         .body(body)
 }
 
+/// A picture under `/media/`: a demo one from the binary, or an upload's
+/// re-encoded variant from the media store (`media.dir`). Both are answered
+/// alike: an ETag of the content, a day's caching, 304 when unchanged.
 async fn media(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     let name = name.into_inner();
     let servable = is_media_name(&name) && name.ends_with(".webp");
-    let file = servable.then(|| Media::get(&name)).flatten();
-    let Some(file) = file else {
+    let content = if !servable {
+        None
+    } else if let Some(file) = Media::get(&name) {
+        Some(file.data.into_owned())
+    } else {
+        uploaded(&req, &name).await
+    };
+    let Some(content) = content else {
         return HttpResponse::NotFound()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .content_type("text/plain; charset=utf-8")
             .body("no such picture");
     };
-    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&content)[..16]));
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -90,9 +100,26 @@ async fn media(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     if fresh {
         return response.finish();
     }
-    response
-        .content_type("image/webp")
-        .body(file.data.into_owned())
+    response.content_type("image/webp").body(content)
+}
+
+/// An upload's variant from the store; only names an upload could have
+/// (so a guessed name never reaches the disk), and only WebP (all the
+/// store holds, and the one type this handler answers with).
+async fn uploaded(req: &HttpRequest, name: &str) -> Option<Vec<u8>> {
+    use crate::media::store::ImageStore;
+    if !crate::media::is_uploaded_name(name) {
+        return None;
+    }
+    let settings = req.app_data::<web::Data<crate::config::Settings>>()?;
+    match crate::media::store_at(&settings.media.dir).get(name).await {
+        Ok(Some(stored)) if stored.content_type == "image/webp" => Some(stored.bytes),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%name, %error, "media store unreadable");
+            None
+        }
+    }
 }
 
 /// The `srcset` of a picture: the served sizes of our own pictures
@@ -101,7 +128,10 @@ async fn media(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
 pub fn srcset(url: &str) -> String {
     match url.strip_suffix("-640.webp") {
         Some(stem) if url.starts_with(crate::catalog::model::MEDIA_PATH_PREFIX) => {
-            format!("{stem}-320.webp 320w, {stem}-640.webp 640w, {stem}-960.webp 960w")
+            // An upload's name records its width: only the sizes it has.
+            crate::media::uploaded_srcset(stem).unwrap_or_else(|| {
+                format!("{stem}-320.webp 320w, {stem}-640.webp 640w, {stem}-960.webp 960w")
+            })
         }
         _ => format!("{url} 640w"),
     }

@@ -1,7 +1,7 @@
 //! The web layer: pages for people, served by the same process as the API.
 //!
 //! One folder per audience: [`shop`] (the storefront, for buyers); the seller
-//! workspace and the operator console join it as `seller/` and `ops/`.
+//! workspace is [`seller`]; the operator console joins them as `ops/`.
 //!
 //! Decisions:
 //! - A page is a handler that renders HTML: it parses the form into the same
@@ -24,6 +24,7 @@ pub mod assets;
 pub mod format;
 pub mod forms;
 pub mod render;
+pub mod seller;
 mod seo;
 pub mod shop;
 pub mod visitor;
@@ -36,4 +37,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     seo::routes(cfg);
     shop::routes(cfg);
+    seller::routes(cfg);
 }

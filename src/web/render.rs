@@ -117,6 +117,8 @@ pub struct Chrome {
     pub stylesheet: &'static str,
     pub script: &'static str,
     pub signed_in: bool,
+    /// The signed-in account sells (the header links to its workspace).
+    pub seller: bool,
     /// The CSRF token every POST form carries (empty for a visitor without
     /// cookies, whose forms carry no ambient authority to forge).
     pub csrf: String,
@@ -130,6 +132,7 @@ impl Chrome {
             stylesheet: assets::stylesheet_url(),
             script: assets::script_url(),
             signed_in: false,
+            seller: false,
             csrf: String::new(),
             query: String::new(),
         }

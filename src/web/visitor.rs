@@ -163,6 +163,10 @@ impl Visitor {
     pub fn public_chrome(&self) -> Chrome {
         Chrome {
             signed_in: self.session.is_some(),
+            seller: self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.caller.role == crate::auth::Role::Seller),
             csrf: self
                 .browser_id
                 .as_deref()

@@ -137,6 +137,13 @@ pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings
         ("BAZAAR_ENV".to_owned(), "test".to_owned()),
         ("BAZAAR__DATABASE__URL".to_owned(), database_url.to_owned()),
     ]);
+    // Uploaded pictures go to a folder of this test's own, never the repo's data/.
+    let media_dir =
+        std::env::temp_dir().join(format!("bazaar-media-{}", uuid::Uuid::new_v4().simple()));
+    environment.insert(
+        "BAZAAR__MEDIA__DIR".to_owned(),
+        media_dir.display().to_string(),
+    );
     for (key, value) in overrides {
         environment.insert((*key).to_owned(), (*value).to_owned());
     }
@@ -186,6 +193,11 @@ impl TestApp {
             .any(|(k, _)| *k == "BAZAAR__EMAIL__OUTBOX_DIR")
         {
             overrides.push(("BAZAAR__EMAIL__OUTBOX_DIR", &outbox_path));
+        }
+        // Uploaded pictures beside the outbox, removed with it.
+        let media_path = outbox_dir.path().join("media").display().to_string();
+        if !overrides.iter().any(|(k, _)| *k == "BAZAAR__MEDIA__DIR") {
+            overrides.push(("BAZAAR__MEDIA__DIR", &media_path));
         }
         let settings = test_settings(&database.url, &overrides);
         let application = Application::build_with(settings.clone(), extra_routes)

@@ -165,6 +165,22 @@ impl<'a> Browser<'a> {
         self.keep(response).await
     }
 
+    /// Posts a raw body (a multipart upload) with the cookies.
+    pub async fn post_body(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Page {
+        let mut request = self
+            .app
+            .client
+            .post(format!("{}{path}", self.app.address))
+            .header("accept", "text/html")
+            .header("content-type", content_type)
+            .body(body);
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        let response = request.send().await.unwrap();
+        self.keep(response).await
+    }
+
     /// Posts a form with the CSRF token of the page at `from`.
     pub async fn submit(&mut self, from: &str, path: &str, form: &[(&str, &str)]) -> Page {
         let token = self.get(from).await.input("csrf_token");

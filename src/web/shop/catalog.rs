@@ -407,6 +407,10 @@ struct ShopPage {
     meta: Meta,
     shop: PublicShop,
     member_since: String,
+    /// The shop's description and return policy, one paragraph a line: the
+    /// seller wrote plain text, and its line breaks are theirs.
+    description: Vec<String>,
+    return_policy: Vec<String>,
     products: Vec<Card>,
     count: i64,
     next: Option<String>,
@@ -416,6 +420,15 @@ struct ShopPage {
 pub(super) struct ShopQuery {
     #[serde(default)]
     cursor: String,
+}
+
+/// Plain text as paragraphs: one per non-blank line.
+fn paragraphs(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub(super) async fn shop(
@@ -458,6 +471,8 @@ pub(super) async fn shop(
             &format!("/shops/{}", shop.id),
         ),
         member_since: crate::web::format::date_of(&shop.member_since),
+        description: paragraphs(&shop.description),
+        return_policy: paragraphs(&shop.return_policy),
         shop,
         products,
         count,

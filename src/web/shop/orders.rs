@@ -92,6 +92,8 @@ struct PartRow {
     refunded: String,
     has_refund: bool,
     lines: Vec<LineRow>,
+    /// The part's parcels: carrier, tracking, shipped or delivered.
+    parcels: Vec<crate::fulfilment::shipments::ShipmentView>,
 }
 
 /// A refund, for the order page.
@@ -123,6 +125,7 @@ pub(super) async fn detail(
     req: HttpRequest,
     mut visitor: Visitor,
     pool: web::Data<DbPool>,
+    context: crate::auth::RequestContext,
     id: web::Path<String>,
 ) -> PageResult {
     let id = id.into_inner();
@@ -133,10 +136,11 @@ pub(super) async fn detail(
     };
     caller.require(&[Role::Buyer])?;
     let viewer = caller.user_id.0.clone();
-    let order = db::run(&pool, move |conn| {
-        Ok(BuyerOrderView::from(
-            store::order_for(conn, &id, &viewer, false)?.view()?,
-        ))
+    let actor = crate::fulfilment::actor_of(&pool, caller, context).await?;
+    let (order, parcels) = db::run(&pool, move |conn| {
+        let order = BuyerOrderView::from(store::order_for(conn, &id, &viewer, false)?.view()?);
+        let parcels = crate::fulfilment::shipments::shipments_of_order(conn, &order.id, &actor)?;
+        Ok((order, parcels))
     })
     .await?;
     let shipping = &order.shipping;
@@ -187,6 +191,11 @@ pub(super) async fn detail(
                         amount: price(line.amount),
                         refunded_quantity: line.refunded_quantity,
                     })
+                    .collect(),
+                parcels: parcels
+                    .iter()
+                    .filter(|parcel| parcel.part_id == part.id)
+                    .cloned()
                     .collect(),
             })
             .collect(),
