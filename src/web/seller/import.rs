@@ -12,7 +12,7 @@ use super::workspace::{self, Frame};
 use crate::catalog::{self, ImportOutcome, ImportReport, LineError};
 use crate::db::{self, DbPool};
 use crate::web::forms::FormErrors;
-use crate::web::render::{self, Caching, Chrome, Meta, PageResult};
+use crate::web::render::{Chrome, Meta, PageResult};
 use crate::web::visitor::Visitor;
 
 #[derive(Template)]
@@ -89,13 +89,7 @@ async fn import_page(
         line_errors,
         errors,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 /// `GET /seller/shops/{id}/products/import`.

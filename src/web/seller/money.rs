@@ -20,7 +20,7 @@ use crate::payouts::{self, balance::CurrencyBalance, statements};
 use crate::sellers::Shop;
 use crate::web::format;
 use crate::web::forms::{FieldError, FormErrors};
-use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
+use crate::web::render::{Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
 
 /// Payouts the money page lists (the newest; failed ones always first).
@@ -202,13 +202,7 @@ fn personal(
     page: &impl Template,
     status: StatusCode,
 ) -> PageResult {
-    Ok(visitor.finish(render::page_with(
-        req,
-        page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, page, status)
 }
 
 /// `GET /seller/shops/{id}/money`.

@@ -17,7 +17,7 @@ use crate::http::rate_limit::RateLimits;
 use crate::payments::Provider;
 use crate::sellers::{self, shops, OnboardingStatus, Shop};
 use crate::web::forms::FormErrors;
-use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
+use crate::web::render::{self, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
 
 #[derive(Template)]
@@ -51,13 +51,7 @@ fn sell_page(
         buyer: visitor.session.is_some(),
         errors,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 /// `GET /sell`: what selling here means, and a seller account's sign-up.
@@ -186,13 +180,7 @@ fn open_shop_page(
         form,
         errors,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 /// `GET /seller`: the seller's shop (straight to it when there is one), or
@@ -421,11 +409,5 @@ pub(super) async fn returned(
         needed: workspace::needs(&shop.requirements_due),
         stale,
     };
-    Ok(visitor.finish(render::page_with(
-        &req,
-        &page,
-        Caching::NoStore,
-        StatusCode::OK,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(&req, &visitor, &page, StatusCode::OK)
 }

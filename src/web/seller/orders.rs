@@ -21,7 +21,7 @@ use crate::orders::store::{self, FULFILMENT_STATUSES};
 use crate::sellers::Shop;
 use crate::web::format::{date_of, price};
 use crate::web::forms::FormErrors;
-use crate::web::render::{self, Caching, Chrome, Meta, PageResult};
+use crate::web::render::{Chrome, Meta, PageResult};
 use crate::web::visitor::Visitor;
 
 /// Parts on one page of the list.
@@ -188,13 +188,7 @@ pub(super) async fn list(
         next,
         first_page,
     };
-    Ok(visitor.finish(render::page_with(
-        &req,
-        &page,
-        Caching::NoStore,
-        StatusCode::OK,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(&req, &visitor, &page, StatusCode::OK)
 }
 
 /// One line of the part, with its ship form field.
@@ -616,13 +610,7 @@ pub(super) async fn render_part(
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
         base,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 #[derive(Debug, Deserialize)]

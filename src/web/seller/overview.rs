@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::workspace::{self, Frame};
 use crate::db::{self, DbPool};
-use crate::web::render::{self, Caching, Chrome, Meta, PageResult};
+use crate::web::render::{Chrome, Meta, PageResult};
 use crate::web::visitor::Visitor;
 
 /// One step of setting up a shop.
@@ -73,11 +73,5 @@ pub(super) async fn show(
         status: workspace::status_label(shop.status()),
         steps,
     };
-    Ok(visitor.finish(render::page_with(
-        &req,
-        &page,
-        Caching::NoStore,
-        StatusCode::OK,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(&req, &visitor, &page, StatusCode::OK)
 }

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::money::Money;
 use crate::web::format;
 use crate::web::forms::FormErrors;
-use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
+use crate::web::render::{self, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
 
 /// Products per page of the list.
@@ -140,13 +140,7 @@ pub(super) async fn list(
         next,
         notice,
     };
-    Ok(visitor.finish(render::page_with(
-        &req,
-        &page,
-        Caching::NoStore,
-        StatusCode::OK,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(&req, &visitor, &page, StatusCode::OK)
 }
 
 /// The product form's fields as typed.
@@ -368,13 +362,7 @@ async fn form_page(
         chrome: visitor.chrome(),
         ..page
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -544,13 +532,7 @@ pub(super) async fn edit(
         page.form.image_url.clone_from(&flash.image);
         page.notice = "Picture uploaded: describe it, then save the product.";
     }
-    Ok(visitor.finish(render::page_with(
-        &req,
-        &page,
-        Caching::NoStore,
-        StatusCode::OK,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(&req, &visitor, &page, StatusCode::OK)
 }
 
 /// `POST /seller/shops/{id}/products/{product_id}`: saves the form as a
@@ -702,13 +684,7 @@ pub(super) async fn adjust(
             let mut page = FormPage::of(&pool, &shop, &product, errors, "").await?;
             page.stock_form = stock_form;
             page.chrome = visitor.chrome();
-            Ok(visitor.finish(render::page_with(
-                &req,
-                &page,
-                Caching::NoStore,
-                status,
-                render::PAGE_CSP,
-            )?))
+            workspace::answer(&req, &visitor, &page, status)
         }
         Err(error) => Err(PageError(error)),
     }

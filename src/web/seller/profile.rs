@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::sellers::profile::{self, ProfilePatch, ShopProfileRequest};
 use crate::web::forms::FormErrors;
-use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
+use crate::web::render::{self, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -60,13 +60,7 @@ async fn profile_page(
         errors,
         notice,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,13 +226,7 @@ async fn picture_page(
         back_to: purpose.to_owned(),
         errors,
     };
-    Ok(visitor.finish(render::page_with(
-        req,
-        &page,
-        Caching::NoStore,
-        status,
-        render::PAGE_CSP,
-    )?))
+    workspace::answer(req, visitor, &page, status)
 }
 
 /// `GET /seller/shops/{id}/pictures?for=…`: the upload form.

@@ -299,3 +299,23 @@ pub(crate) fn status_label(status: &str) -> &'static str {
         _ => "Unknown",
     }
 }
+
+/// A workspace page's answer: personal, never stored by a cache, with the
+/// browser's cookies as this request left them.
+///
+/// # Errors
+/// The template failed to render.
+pub(crate) fn answer(
+    req: &HttpRequest,
+    visitor: &Visitor,
+    page: &impl askama::Template,
+    status: actix_web::http::StatusCode,
+) -> PageResult {
+    Ok(visitor.finish(render::page_with(
+        req,
+        page,
+        render::Caching::NoStore,
+        status,
+        render::PAGE_CSP,
+    )?))
+}
