@@ -66,23 +66,50 @@ pub(super) async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     // Public: nothing to authorise, and a refused body uses no sign-up allowance.
     let body = body.into_inner()?;
+    let accepted = sign_up(
+        &pool,
+        &limits,
+        context,
+        (&body.email, &body.password),
+        body.role,
+        None,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(accepted))
+}
+
+/// A sign-up as the API and the sign-up pages take it: the client's email
+/// allowance, the address and password checked, the password hashed within
+/// the concurrent-hash gate, then [`account::signup`]. `next` is where the
+/// emailed link leads once followed.
+///
+/// # Errors
+/// 429 `rate_limited`; as [`Email::parse`], [`Password::parse`] and
+/// [`account::signup`].
+pub async fn sign_up(
+    pool: &DbPool,
+    limits: &RateLimits,
+    context: RequestContext,
+    (email, password): (&str, &str),
+    role: Role,
+    next: Option<String>,
+) -> Result<SignupAccepted, AppError> {
     limits.email_sending(context.ip.as_deref())?;
-    let email = Email::parse(&body.email)?;
-    let password = Password::parse(&body.password)?;
+    let email = Email::parse(email)?;
+    let password = Password::parse(password)?;
     let _check = limits.passwords.enter().await?;
-    let accepted = db::run(&pool, move |conn| {
+    db::run(pool, move |conn| {
         account::signup(
             conn,
             &email,
             &password,
-            body.role,
-            None,
+            role,
+            next.as_deref(),
             &context,
             db::now(),
         )
     })
-    .await?;
-    Ok(HttpResponse::Accepted().json(accepted))
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -44,6 +44,7 @@ pub use account::{
     mint_account_token, request_password_reset, resend_verification, reset_password, signup,
     verify_email, EmailVerified, ErasedAccount, PasswordUpdated, SignupAccepted, TokenPurpose,
 };
+pub use account_http::sign_up;
 pub use api_keys::{
     create_api_key, issue_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView,
     NewApiKey,

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::workspace::{self, encode, Frame};
-use crate::auth::{self, Email, Password, RequestContext, Role};
+use crate::auth::{self, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
@@ -90,25 +90,15 @@ pub(super) async fn signup(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits.email_sending(context.ip.as_deref())?;
-    let accepted = match (Email::parse(&form.email), Password::parse(&form.password)) {
-        (Ok(email), Ok(password)) => {
-            let _check = limits.passwords.enter().await?;
-            db::run(&pool, move |conn| {
-                auth::signup(
-                    conn,
-                    &email,
-                    &password,
-                    Role::Seller,
-                    Some("/seller"),
-                    &context,
-                    db::now(),
-                )
-            })
-            .await
-        }
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    };
+    let accepted = auth::sign_up(
+        &pool,
+        &limits,
+        context,
+        (&form.email, &form.password),
+        Role::Seller,
+        Some("/seller".to_owned()),
+    )
+    .await;
     match accepted {
         Ok(accepted) => {
             let location = format!(

@@ -330,16 +330,15 @@ async fn form_page(
     visitor: &mut Visitor,
     pool: &DbPool,
     shop: &crate::sellers::Shop,
-    product_id: Option<String>,
+    product: Option<&Product>,
     form: ProductForm,
     errors: FormErrors,
     notice: &'static str,
     status: StatusCode,
 ) -> PageResult {
-    let page = match product_id {
-        Some(product_id) => {
-            let product = owned_product(pool, shop, product_id).await?;
-            let mut page = FormPage::of(pool, shop, &product, errors, notice).await?;
+    let page = match product {
+        Some(product) => {
+            let mut page = FormPage::of(pool, shop, product, errors, notice).await?;
             page.form = form;
             page
         }
@@ -591,7 +590,7 @@ pub(super) async fn update(
                 &mut visitor,
                 &pool,
                 &shop,
-                Some(product.id),
+                Some(&product),
                 form,
                 errors,
                 "",

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, Email, LoginAttempt, Password, RequestContext, Role, UserView};
+use crate::auth::{self, LoginAttempt, RequestContext, Role, UserView};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
@@ -261,26 +261,16 @@ pub(super) async fn signup(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits.email_sending(context.ip.as_deref())?;
-    let accepted = match (Email::parse(&form.email), Password::parse(&form.password)) {
-        (Ok(email), Ok(password)) => {
-            let next = auth::local_path(Some(&form.next)).filter(|next| next != "/");
-            let _check = limits.passwords.enter().await?;
-            db::run(&pool, move |conn| {
-                auth::signup(
-                    conn,
-                    &email,
-                    &password,
-                    Role::Buyer,
-                    next.as_deref(),
-                    &context,
-                    db::now(),
-                )
-            })
-            .await
-        }
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    };
+    let next = auth::local_path(Some(&form.next)).filter(|next| next != "/");
+    let accepted = auth::sign_up(
+        &pool,
+        &limits,
+        context,
+        (&form.email, &form.password),
+        Role::Buyer,
+        next,
+    )
+    .await;
     match accepted {
         Ok(accepted) => {
             let location = format!(
