@@ -27,6 +27,7 @@ pub struct Application {
     clock: crate::payments::Clock,
     notifier: Arc<Notifier>,
     sweep_interval: std::time::Duration,
+    ship_soon: std::time::Duration,
     jobs: crate::config::JobSettings,
 }
 
@@ -120,6 +121,7 @@ impl Application {
             clock,
             notifier,
             sweep_interval: settings.orders.sweep_interval,
+            ship_soon: settings.orders.ship_soon,
             jobs: settings.jobs.clone(),
         })
     }
@@ -187,6 +189,7 @@ impl Application {
             Arc::clone(&self.provider),
             self.clock.clone(),
             self.sweep_interval,
+            self.ship_soon,
         );
         let workers: Vec<_> = (0..self.jobs.workers)
             .map(|_| {

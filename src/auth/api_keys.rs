@@ -76,6 +76,9 @@ pub struct ApiKeyView {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key last authenticated a request, to the minute; `null`:
+    /// never (or not since this was tracked).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The key's life in days: staff 1 to 90 (default 90), sellers 1 to 365 or none.
@@ -309,7 +312,15 @@ pub fn list_api_keys(
     caller: &Caller,
 ) -> Result<Vec<ApiKeyView>, AppError> {
     caller.require(&API_KEY_ROLES)?;
-    let rows: Vec<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> = api_keys::table
+    type Row = (
+        String,
+        String,
+        String,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = api_keys::table
         .filter(api_keys::user_id.eq(caller.user_id.as_str()))
         .filter(api_keys::revoked_at.is_null())
         .order((api_keys::created_at.desc(), api_keys::id.desc()))
@@ -319,19 +330,23 @@ pub fn list_api_keys(
             api_keys::prefix,
             api_keys::created_at,
             api_keys::expires_at,
+            api_keys::last_used_at,
         ))
         .limit(API_KEYS_PER_USER_MAX)
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, prefix, created_at, expires_at)| ApiKeyView {
-            id,
-            name,
-            prefix,
-            created_at: created_at.and_utc(),
-            expires_at: effective_expiry(caller.role, created_at, expires_at)
-                .map(|at| at.and_utc()),
-        })
+        .map(
+            |(id, name, prefix, created_at, expires_at, last_used_at)| ApiKeyView {
+                id,
+                name,
+                prefix,
+                created_at: created_at.and_utc(),
+                expires_at: effective_expiry(caller.role, created_at, expires_at)
+                    .map(|at| at.and_utc()),
+                last_used_at: last_used_at.map(|at| at.and_utc()),
+            },
+        )
         .collect())
 }
 

@@ -88,7 +88,9 @@ pub(crate) fn resolve_bearer(
         Some(Bearer::ApiKey { prefix }) => {
             type KeyRow = (
                 String,
+                String,
                 NaiveDateTime,
+                Option<NaiveDateTime>,
                 Option<NaiveDateTime>,
                 String,
                 String,
@@ -101,8 +103,10 @@ pub(crate) fn resolve_bearer(
                 .filter(api_keys::revoked_at.is_null())
                 .select((
                     api_keys::secret_hash,
+                    api_keys::id,
                     api_keys::created_at,
                     api_keys::expires_at,
+                    api_keys::last_used_at,
                     users::id,
                     users::email,
                     users::role,
@@ -115,7 +119,17 @@ pub(crate) fn resolve_bearer(
                 });
             match found {
                 None => None,
-                Some((_, created_at, expires_at, user_id, email, role, enrolled)) => {
+                Some((
+                    _,
+                    key_id,
+                    created_at,
+                    expires_at,
+                    last_used_at,
+                    user_id,
+                    email,
+                    role,
+                    enrolled,
+                )) => {
                     // Only the holder of the real key learns it expired.
                     let expiry = Role::parse(&role)
                         .and_then(|role| effective_expiry(role, created_at, expires_at));
@@ -125,6 +139,7 @@ pub(crate) fn resolve_bearer(
                             message: "this API key has expired; create a new one".into(),
                         });
                     }
+                    note_key_use(conn, &key_id, last_used_at, now);
                     Some((Credential::ApiKey, user_id, email, role, enrolled))
                 }
             }
@@ -144,6 +159,39 @@ pub(crate) fn resolve_bearer(
         },
         credential,
     }))
+}
+
+/// How stale a key's `last_used_at` may get: its owner wants to tell a key
+/// in use from a forgotten one, not count requests, and a write on every
+/// request of a busy integration would contend with real writes.
+pub const API_KEY_LAST_USED_RESOLUTION_S: i64 = 60;
+
+/// Records that key `key_id` authenticated a request at `now`, unless it
+/// already did within [`API_KEY_LAST_USED_RESOLUTION_S`].
+fn note_key_use(
+    conn: &mut DbConnection,
+    key_id: &str,
+    last_used_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) {
+    let fresh_after = now - chrono::TimeDelta::seconds(API_KEY_LAST_USED_RESOLUTION_S);
+    if last_used_at.is_some_and(|at| at > fresh_after) {
+        return;
+    }
+    // Conditional, so concurrent requests of one key write it once.
+    let written = diesel::update(
+        api_keys::table.find(key_id).filter(
+            api_keys::last_used_at
+                .is_null()
+                .or(api_keys::last_used_at.le(fresh_after)),
+        ),
+    )
+    .set(api_keys::last_used_at.eq(now))
+    .execute(conn);
+    // A bookkeeping write that fails must not refuse a valid key.
+    if let Err(error) = written {
+        tracing::warn!(%error, key_id, "could not record the API key's last use");
+    }
 }
 
 /// The per-request memo, so several extractors in one handler cost one query.

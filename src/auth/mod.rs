@@ -47,15 +47,18 @@ pub use account::{
 pub use account_http::sign_up;
 pub use api_keys::{
     create_api_key, issue_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView,
-    NewApiKey,
+    NewApiKey, API_KEY_DAYS_MAX, API_KEY_NAME_CHARS_MAX,
 };
 pub use audit::{list_audit_log, record_audit, AuditEntry, AuditRecord, AUDIT_PAGE_MAX};
 pub use email::Email;
-pub use extract::{browser_session, BrowserSession, MaybeCaller, RequestContext};
+pub use extract::{
+    browser_session, BrowserSession, MaybeCaller, RequestContext, API_KEY_LAST_USED_RESOLUTION_S,
+};
 pub use handlers::routes;
 pub use password::Password;
 pub use sessions::{login, logout, LoginAttempt, SessionCreated};
 pub use throttle::LoginThrottle;
+pub(crate) use tokens::API_KEY_PREFIX;
 pub use totp::{confirm_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S};
 pub use totp_keys::reencrypt_totp_secrets;
 pub use users::{change_role, create_operator, find_user_by_email, get_me, get_user, Me, UserView};

@@ -137,6 +137,9 @@ pub struct OrderSettings {
     /// Days after shipment a part not confirmed delivered counts as delivered
     /// (and, under `on_delivery`, is released), unless its fee rule says otherwise.
     pub release_after_days: i32,
+    /// How long before its ship-by date an unshipped part's seller is
+    /// reminded, once (zero: never).
+    pub ship_soon: Duration,
 }
 
 /// When a seller's share of a part may be transferred to its connected

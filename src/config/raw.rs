@@ -118,6 +118,7 @@ struct RawOrders {
     sweep_interval_ms: u64,
     release: String,
     release_after_days: i32,
+    ship_soon_hours: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -603,11 +604,18 @@ impl RawOrders {
                 "must be between 1 and 90",
             ));
         }
+        if self.ship_soon_hours > 168 {
+            return Err(invalid(
+                "orders.ship_soon_hours",
+                "must be between 0 and 168",
+            ));
+        }
         Ok(OrderSettings {
             unpaid_ttl: Duration::from_secs(self.unpaid_ttl_s),
             sweep_interval: Duration::from_millis(self.sweep_interval_ms),
             release,
             release_after_days: self.release_after_days,
+            ship_soon: Duration::from_secs(self.ship_soon_hours * 3600),
         })
     }
 }

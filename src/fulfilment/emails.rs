@@ -6,6 +6,7 @@
 //! | a parcel left | buyer | `shipment:{id}:shipped` |
 //! | a part delivered (or counted as delivered) | buyer | `part:{id}:delivered` |
 //! | a part cancelled | buyer, seller | `part:{id}:canceled:buyer`, `…:seller` |
+//! | a part's ship-by date near (`orders.ship_soon_hours`) | seller | `part:{id}:ship_soon` |
 //! | a part past its ship-by date | seller | `part:{id}:late` |
 //! | a return requested | seller, buyer (receipt) | `return:{id}:requested:seller`, `…:buyer` |
 //! | a return approved / refused / received | buyer | `return:{id}:{status}` |
@@ -22,13 +23,13 @@ use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 use crate::notify::messages::{
-    LineCount, PartCanceled, PartDelivered, PartLate, PartShipped, ReturnNotice,
+    LineCount, PartCanceled, PartDelivered, PartLate, PartShipSoon, PartShipped, ReturnNotice,
 };
 use crate::notify::{self, Message};
 use crate::orders::schema::{order_lines, order_parts};
 use crate::orders::store::{self, OrderRow, PartRow};
 use crate::orders::Shipping;
-use crate::sellers::{shops, Shop};
+use crate::sellers::{notices, shops, Shop};
 
 fn shown(minor: i64, currency: Currency) -> String {
     Money::new(minor, currency).to_string()
@@ -91,17 +92,21 @@ impl PartContext {
         Ok(())
     }
 
-    /// To the shop's owner (none if the owner's account is gone).
+    /// To the shop's owner (no email if the owner's account is gone), and
+    /// into the shop's notices.
     fn to_seller(
         &self,
         conn: &mut DbConnection,
         cause: &str,
         message: &Message,
     ) -> Result<(), AppError> {
-        if let Some(owner) = shops::owner_email(conn, &self.shop)? {
-            notify::enqueue(conn, cause, &owner, message)?;
-        }
-        Ok(())
+        notices::tell_owner(
+            conn,
+            &self.shop,
+            cause,
+            message,
+            &notices::order_path(&self.shop.id, &self.order.id),
+        )
     }
 
     /// The shipping address as the lines of a label.
@@ -298,6 +303,22 @@ pub(crate) fn part_late(conn: &mut DbConnection, part_id: &str) -> Result<(), Ap
         ship_to: ctx.ship_to()?,
     });
     ctx.to_seller(conn, &format!("part:{part_id}:late"), &message)
+}
+
+/// The seller: a part's ship-by date is near and units are unshipped.
+pub(crate) fn part_ship_soon(conn: &mut DbConnection, part_id: &str) -> Result<(), AppError> {
+    let ctx = context(conn, part_id)?;
+    let message = Message::PartShipSoon(PartShipSoon {
+        order_id: ctx.order.id.clone(),
+        shop_name: ctx.shop.name.clone(),
+        ship_by: ctx
+            .part
+            .ship_by
+            .map_or_else(|| "its ship-by date".to_owned(), shown_at),
+        lines: unshipped_lines(conn, part_id)?,
+        ship_to: ctx.ship_to()?,
+    });
+    ctx.to_seller(conn, &format!("part:{part_id}:ship_soon"), &message)
 }
 
 /// A return row as its emails need it.

@@ -1,4 +1,6 @@
 //! Fulfilment's deadlines, judged by the provider's clock at each pass: parts
+//! whose ship-by date is near get one reminder to their seller
+//! (`orders.ship_soon_hours`), parts
 //! past their ship-by date are marked late (their seller is told, their buyer
 //! may cancel), parts shipped `release_after_days` ago that nobody confirmed
 //! count as delivered (releasing the share under `on_delivery`), and
@@ -24,6 +26,7 @@ const SWEEP_ACTOR: &str = "system:fulfilment-sweep";
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FulfilmentReport {
+    pub parts_reminded: usize,
     pub parts_found_late: usize,
     pub parts_delivered_automatically: usize,
     pub cancellations_refunded: usize,
@@ -61,6 +64,52 @@ fn mark_late(conn: &mut db::DbConnection, now: NaiveDateTime) -> Result<usize, A
     Ok(marked)
 }
 
+/// How long before its ship-by date a part's seller is reminded when the
+/// caller does not say (`orders.ship_soon_hours`' default).
+pub const SHIP_SOON_DEFAULT_HOURS: i64 = 24;
+
+/// Reminds the sellers of unshipped parts due to ship within `window` of
+/// `now`, once per part (`ship_soon_notified_at`); returns how many. A part
+/// already late is left to [`mark_late`]: a reminder would come too late.
+fn remind_ship_soon(
+    conn: &mut db::DbConnection,
+    now: NaiveDateTime,
+    window: chrono::Duration,
+) -> Result<usize, AppError> {
+    if window <= chrono::Duration::zero() {
+        return Ok(0);
+    }
+    let due: Vec<String> = order_parts::table
+        .inner_join(orders::table)
+        .filter(orders::status.eq(OrderStatus::Paid.as_str()))
+        .filter(order_parts::fulfilment_status.eq_any(["unfulfilled", "partially_shipped"]))
+        .filter(order_parts::ship_by.ge(now))
+        .filter(order_parts::ship_by.le(now + window))
+        .filter(order_parts::ship_soon_notified_at.is_null())
+        .select(order_parts::id)
+        .limit(SWEEP_BATCH_MAX)
+        .load(conn)?;
+    let mut reminded = 0;
+    for part_id in due {
+        db::write_transaction(conn, |conn| {
+            // Conditional, so two sweeps at once remind once.
+            let updated = diesel::update(
+                order_parts::table
+                    .find(&part_id)
+                    .filter(order_parts::ship_soon_notified_at.is_null()),
+            )
+            .set(order_parts::ship_soon_notified_at.eq(now))
+            .execute(conn)?;
+            if updated == 1 {
+                emails::part_ship_soon(conn, &part_id)?;
+                reminded += 1;
+            }
+            Ok::<_, AppError>(())
+        })?;
+    }
+    Ok(reminded)
+}
+
 /// Shipped parts whose `release_after_days` have passed: `(order, part)`.
 fn due_for_delivery(
     conn: &mut db::DbConnection,
@@ -89,13 +138,33 @@ fn due_for_delivery(
         .collect())
 }
 
-/// One pass over everything due at `now` (the provider's clock).
+/// One pass over everything due at `now` (the provider's clock), reminding
+/// sellers [`SHIP_SOON_DEFAULT_HOURS`] before a ship-by date.
 pub async fn sweep_once(
     pool: &DbPool,
     provider: &dyn Provider,
     now: NaiveDateTime,
 ) -> FulfilmentReport {
+    let window = chrono::Duration::hours(SHIP_SOON_DEFAULT_HOURS);
+    sweep_once_with(pool, provider, now, window).await
+}
+
+/// One pass over everything due at `now` (the provider's clock), reminding
+/// sellers `ship_soon` before a ship-by date (zero: no reminders).
+pub async fn sweep_once_with(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    now: NaiveDateTime,
+    ship_soon: chrono::Duration,
+) -> FulfilmentReport {
     let mut report = FulfilmentReport::default();
+    match db::run(pool, move |conn| remind_ship_soon(conn, now, ship_soon)).await {
+        Ok(reminded) => report.parts_reminded = reminded,
+        Err(error) => {
+            tracing::warn!(%error, "ship-soon reminders not sent; the next sweep retries");
+            report.errors += 1;
+        }
+    }
     match db::run(pool, move |conn| mark_late(conn, now)).await {
         Ok(marked) => report.parts_found_late = marked,
         Err(error) => {
@@ -153,19 +222,22 @@ pub async fn sweep_once(
     report
 }
 
-/// Sweeps every `interval` until the process ends.
+/// Sweeps every `interval` until the process ends, reminding sellers
+/// `ship_soon` before a ship-by date.
 pub fn spawn(
     pool: DbPool,
     provider: std::sync::Arc<dyn Provider>,
     clock: crate::payments::Clock,
     interval: std::time::Duration,
+    ship_soon: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let ship_soon = chrono::Duration::from_std(ship_soon).unwrap_or(chrono::Duration::zero());
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let report = sweep_once(&pool, provider.as_ref(), clock.now()).await;
+            let report = sweep_once_with(&pool, provider.as_ref(), clock.now(), ship_soon).await;
             if report.errors > 0 {
                 tracing::warn!(
                     ?report,

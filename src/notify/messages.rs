@@ -212,6 +212,57 @@ pub struct PartLate {
     pub ship_to: Vec<String>,
 }
 
+/// To the seller, when a refund takes money back from its share of an order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SellerRefund {
+    pub order_id: String,
+    pub refund_id: String,
+    pub shop_name: String,
+    /// What the buyer got back of the shop's part, shipping included.
+    pub amount: String,
+    /// What of that comes out of the seller's share (the rest was the
+    /// platform's fee).
+    pub seller_share: String,
+}
+
+/// To the seller, when a dispute of an order's payment takes money back
+/// from its share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisputeOpened {
+    pub order_id: String,
+    pub dispute_id: String,
+    pub shop_name: String,
+    /// What the buyer disputed, of the whole order.
+    pub disputed: String,
+    /// What is taken back from the seller's share, the fee included.
+    pub taken: String,
+    /// Of `taken`, the provider's dispute fee (`None`: the platform bears it).
+    pub fee: Option<String>,
+}
+
+/// To the seller, when a dispute that took money back from it is decided.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisputeClosed {
+    pub order_id: String,
+    pub dispute_id: String,
+    pub shop_name: String,
+    /// Won: what was taken is given back; lost: it stays taken.
+    pub won: bool,
+    /// What the dispute took from the seller's share.
+    pub taken: String,
+}
+
+/// To the seller, when a part's ship-by date is near and units are unshipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartShipSoon {
+    pub order_id: String,
+    pub shop_name: String,
+    pub ship_by: String,
+    /// The units still to ship.
+    pub lines: Vec<LineCount>,
+    pub ship_to: Vec<String>,
+}
+
 /// About one return, to the buyer or to the seller as it moves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReturnNotice {
@@ -258,6 +309,14 @@ pub enum Message {
     SellerPartCanceled(PartCanceled),
     /// To the seller: its part is past its ship-by date.
     PartLate(PartLate),
+    /// To the seller: its part's ship-by date is near.
+    PartShipSoon(PartShipSoon),
+    /// To the seller: a refund takes money back from its share.
+    SellerRefund(SellerRefund),
+    /// To the seller: a dispute takes money back from its share.
+    DisputeOpened(DisputeOpened),
+    /// To the seller: a dispute that took from its share is decided.
+    DisputeClosed(DisputeClosed),
     /// To the seller: the buyer asks to return lines.
     ReturnRequested(ReturnNotice),
     /// To the buyer: the receipt of their return request.
@@ -298,6 +357,10 @@ impl Message {
             Self::PartCanceled(_) => "part_canceled",
             Self::SellerPartCanceled(_) => "seller_part_canceled",
             Self::PartLate(_) => "part_late",
+            Self::PartShipSoon(_) => "part_ship_soon",
+            Self::SellerRefund(_) => "seller_refund",
+            Self::DisputeOpened(_) => "dispute_opened",
+            Self::DisputeClosed(_) => "dispute_closed",
             Self::ReturnRequested(_) => "return_requested",
             Self::ReturnReceipt(_) => "return_receipt",
             Self::ReturnApproved(_) => "return_approved",
@@ -325,6 +388,10 @@ impl Message {
             Self::PartDelivered(d) => serde_json::to_value(d),
             Self::PartCanceled(d) | Self::SellerPartCanceled(d) => serde_json::to_value(d),
             Self::PartLate(d) => serde_json::to_value(d),
+            Self::PartShipSoon(d) => serde_json::to_value(d),
+            Self::SellerRefund(d) => serde_json::to_value(d),
+            Self::DisputeOpened(d) => serde_json::to_value(d),
+            Self::DisputeClosed(d) => serde_json::to_value(d),
             Self::ReturnRequested(d)
             | Self::ReturnReceipt(d)
             | Self::ReturnApproved(d)
@@ -362,6 +429,10 @@ impl Message {
             "part_canceled" => Self::PartCanceled(read(data)?),
             "seller_part_canceled" => Self::SellerPartCanceled(read(data)?),
             "part_late" => Self::PartLate(read(data)?),
+            "part_ship_soon" => Self::PartShipSoon(read(data)?),
+            "seller_refund" => Self::SellerRefund(read(data)?),
+            "dispute_opened" => Self::DisputeOpened(read(data)?),
+            "dispute_closed" => Self::DisputeClosed(read(data)?),
             "return_requested" => Self::ReturnRequested(read(data)?),
             "return_receipt" => Self::ReturnReceipt(read(data)?),
             "return_approved" => Self::ReturnApproved(read(data)?),

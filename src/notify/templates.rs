@@ -16,9 +16,9 @@
 use askama::Template;
 
 use super::messages::{
-    AccountExists, Message, OrderConfirmation, PartCanceled, PartDelivered, PartLate, PartShipped,
-    PasswordChanged, PayoutNotice, RefundIssued, ReturnNotice, SellerNewOrder, ShopNotice,
-    SignInAttempts,
+    AccountExists, DisputeClosed, DisputeOpened, Message, OrderConfirmation, PartCanceled,
+    PartDelivered, PartLate, PartShipSoon, PartShipped, PasswordChanged, PayoutNotice,
+    RefundIssued, ReturnNotice, SellerNewOrder, SellerRefund, ShopNotice, SignInAttempts,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -90,6 +90,22 @@ email_templates! {
     PartLateText = "emails/part_late.txt" { late: PartLate };
     PartLateHtml = "emails/part_late.html" { late: PartLate };
 
+    PartShipSoonSubject = "emails/part_ship_soon.subject.txt" { part: PartShipSoon };
+    PartShipSoonText = "emails/part_ship_soon.txt" { part: PartShipSoon };
+    PartShipSoonHtml = "emails/part_ship_soon.html" { part: PartShipSoon };
+
+    SellerRefundSubject = "emails/seller_refund.subject.txt" { refund: SellerRefund };
+    SellerRefundText = "emails/seller_refund.txt" { refund: SellerRefund };
+    SellerRefundHtml = "emails/seller_refund.html" { refund: SellerRefund };
+
+    DisputeOpenedSubject = "emails/dispute_opened.subject.txt" { dispute: DisputeOpened };
+    DisputeOpenedText = "emails/dispute_opened.txt" { dispute: DisputeOpened };
+    DisputeOpenedHtml = "emails/dispute_opened.html" { dispute: DisputeOpened };
+
+    DisputeClosedSubject = "emails/dispute_closed.subject.txt" { dispute: DisputeClosed };
+    DisputeClosedText = "emails/dispute_closed.txt" { dispute: DisputeClosed };
+    DisputeClosedHtml = "emails/dispute_closed.html" { dispute: DisputeClosed };
+
     ReturnRequestedSubject = "emails/return_requested.subject.txt" { notice: ReturnNotice };
     ReturnRequestedText = "emails/return_requested.txt" { notice: ReturnNotice };
     ReturnRequestedHtml = "emails/return_requested.html" { notice: ReturnNotice };
@@ -148,6 +164,10 @@ pub fn subject(message: &Message) -> askama::Result<String> {
         Message::PartCanceled(cancel) => PartCanceledSubject { cancel }.render(),
         Message::SellerPartCanceled(cancel) => SellerPartCanceledSubject { cancel }.render(),
         Message::PartLate(late) => PartLateSubject { late }.render(),
+        Message::PartShipSoon(part) => PartShipSoonSubject { part }.render(),
+        Message::SellerRefund(refund) => SellerRefundSubject { refund }.render(),
+        Message::DisputeOpened(dispute) => DisputeOpenedSubject { dispute }.render(),
+        Message::DisputeClosed(dispute) => DisputeClosedSubject { dispute }.render(),
         Message::ReturnRequested(notice) => ReturnRequestedSubject { notice }.render(),
         Message::ReturnReceipt(notice) => ReturnReceiptSubject { notice }.render(),
         Message::ReturnApproved(notice) => ReturnApprovedSubject { notice }.render(),
@@ -241,6 +261,18 @@ pub fn bodies(message: &Message, url: Option<&str>) -> anyhow::Result<(String, S
             &SellerPartCanceledHtml { cancel },
         ),
         Message::PartLate(late) => both(&PartLateText { late }, &PartLateHtml { late }),
+        Message::PartShipSoon(part) => both(&PartShipSoonText { part }, &PartShipSoonHtml { part }),
+        Message::SellerRefund(refund) => {
+            both(&SellerRefundText { refund }, &SellerRefundHtml { refund })
+        }
+        Message::DisputeOpened(dispute) => both(
+            &DisputeOpenedText { dispute },
+            &DisputeOpenedHtml { dispute },
+        ),
+        Message::DisputeClosed(dispute) => both(
+            &DisputeClosedText { dispute },
+            &DisputeClosedHtml { dispute },
+        ),
         Message::ReturnRequested(notice) => both(
             &ReturnRequestedText { notice },
             &ReturnRequestedHtml { notice },
@@ -402,6 +434,47 @@ mod tests {
         }
     }
 
+    fn ship_soon() -> PartShipSoon {
+        PartShipSoon {
+            order_id: "ord_1".into(),
+            shop_name: "Acme".into(),
+            ship_by: "2026-12-10 10:00 UTC".into(),
+            lines: vec![count("Vase")],
+            ship_to: vec!["Ann".into(), "1 Road".into()],
+        }
+    }
+
+    fn seller_refund() -> SellerRefund {
+        SellerRefund {
+            order_id: "ord_1".into(),
+            refund_id: "rfd_1".into(),
+            shop_name: "Acme".into(),
+            amount: "3.00 USD".into(),
+            seller_share: "2.70 USD".into(),
+        }
+    }
+
+    fn dispute_opened(fee: Option<&str>) -> DisputeOpened {
+        DisputeOpened {
+            order_id: "ord_1".into(),
+            dispute_id: "dp_1".into(),
+            shop_name: "Acme".into(),
+            disputed: "5.00 USD".into(),
+            taken: "2.85 USD".into(),
+            fee: fee.map(str::to_owned),
+        }
+    }
+
+    fn dispute_closed(won: bool) -> DisputeClosed {
+        DisputeClosed {
+            order_id: "ord_1".into(),
+            dispute_id: "dp_1".into(),
+            shop_name: "Acme".into(),
+            won,
+            taken: "2.85 USD".into(),
+        }
+    }
+
     fn return_notice() -> ReturnNotice {
         ReturnNotice {
             order_id: "ord_1".into(),
@@ -500,6 +573,12 @@ mod tests {
                 ..cancellation(false, false)
             }),
             Message::SellerPartCanceled(cancellation(false, false)),
+            Message::PartShipSoon(ship_soon()),
+            Message::SellerRefund(seller_refund()),
+            Message::DisputeOpened(dispute_opened(Some("0.15 USD"))),
+            Message::DisputeOpened(dispute_opened(None)),
+            Message::DisputeClosed(dispute_closed(true)),
+            Message::DisputeClosed(dispute_closed(false)),
             Message::ReturnRefused(ReturnNotice {
                 refusal_reason: None,
                 ..return_notice()
@@ -972,6 +1051,70 @@ mod tests {
         assert!(
             !received.contains("USD"),
             "the refund's own email has the amount"
+        );
+    }
+
+    #[test]
+    fn the_seller_hears_what_refunds_and_disputes_take_and_what_to_ship_soon() {
+        let refund = Message::SellerRefund(seller_refund());
+        let (text, html) = bodies(&refund, None).unwrap();
+        assert!(
+            text.starts_with(
+                "The buyer of order ord_1 was refunded 3.00 USD of Acme's part (refund rfd_1)."
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Taken back from your share:  2.70 USD\n"),
+            "{text}"
+        );
+        assert!(html.contains("<strong>2.70 USD</strong>"), "{html}");
+        assert_eq!(
+            subject(&refund).unwrap(),
+            "A refund on order ord_1 takes 2.70 USD from Acme"
+        );
+
+        let (text, _) = bodies(
+            &Message::DisputeOpened(dispute_opened(Some("0.15 USD"))),
+            None,
+        )
+        .unwrap();
+        assert!(text.contains("(5.00 USD disputed, dispute dp_1)"), "{text}");
+        assert!(
+            text.contains("share:  2.85 USD\nOf which the dispute fee:       0.15 USD\n"),
+            "{text}"
+        );
+        let (text, _) = bodies(&Message::DisputeOpened(dispute_opened(None)), None).unwrap();
+        assert!(!text.contains("dispute fee"), "{text}");
+
+        let won = Message::DisputeClosed(dispute_closed(true));
+        let (text, _) = bodies(&won, None).unwrap();
+        assert!(
+            text.contains(
+                "was won.\n\nThe 2.85 USD it took from Acme's share is given back to you."
+            ),
+            "{text}"
+        );
+        assert_eq!(subject(&won).unwrap(), "The dispute on order ord_1 was won");
+        let lost = Message::DisputeClosed(dispute_closed(false));
+        let (text, html) = bodies(&lost, None).unwrap();
+        assert!(
+            text.contains(
+                "was lost.\n\nThe 2.85 USD it took from Acme's share stays with the buyer."
+            ),
+            "{text}"
+        );
+        assert!(html.contains("<strong>lost</strong>"), "{html}");
+
+        let soon = Message::PartShipSoon(ship_soon());
+        let (text, _) = bodies(&soon, None).unwrap();
+        assert!(
+            text.contains("Still to ship:\n  2 x Vase (V-1)\n\nShip to:\n  Ann\n  1 Road\n"),
+            "{text}"
+        );
+        assert_eq!(
+            subject(&soon).unwrap(),
+            "Order ord_1 for Acme must ship by 2026-12-10 10:00 UTC"
         );
     }
 

@@ -267,6 +267,25 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
         if outcome == "won" {
             return_recovered(conn, &record, &dispute.id)?;
         }
+        let takes: Vec<super::emails::DisputeTake<'_>> = record
+            .parts
+            .iter()
+            .map(|part| super::emails::DisputeTake {
+                part_id: &part.id,
+                shop_id: &part.shop_id,
+                amount_minor: recovered_for(&record, &part.id, "dispute", &dispute.id).unwrap_or(0),
+                fee_minor: recovered_for(&record, &part.id, "dispute_fee", &dispute.id)
+                    .unwrap_or(0),
+            })
+            .collect();
+        super::emails::dispute_changed(
+            conn,
+            &order_id,
+            &dispute.id,
+            dispute.amount,
+            outcome,
+            &takes,
+        )?;
         Ok(order_id)
     })
 }

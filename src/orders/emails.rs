@@ -1,6 +1,8 @@
 //! The emails an order's facts cause, queued in the transaction of each fact:
 //! the buyer's confirmation and each seller's new order when the order is
-//! paid, the buyer's notice when a refund succeeded.
+//! paid, the buyer's notice when a refund succeeded, and each seller's when a
+//! refund or a dispute takes from its share and when that dispute is decided.
+//! Every email to a seller is also a notice in its shop's list.
 //!
 //! Shipping shows where a part has any (it is part of the subtotal), and a
 //! seller's new order says when to ship by (the part's `ship_by`, written by
@@ -15,10 +17,11 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 use crate::notify::messages::{
-    LineItem, OrderConfirmation, RefundIssued, SellerNewOrder, ShopLines,
+    DisputeClosed, DisputeOpened, LineItem, OrderConfirmation, RefundIssued, SellerNewOrder,
+    SellerRefund, ShopLines,
 };
 use crate::notify::{self, Message};
-use crate::sellers::shops;
+use crate::sellers::{notices, shops};
 
 fn shown(minor: i64, currency: Currency) -> String {
     Money::new(minor, currency).to_string()
@@ -90,14 +93,13 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
                 .ship_by
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
         });
-        if let Some(owner) = shops::owner_email(conn, &shop)? {
-            notify::enqueue(
-                conn,
-                &format!("seller_new_order:{}", part.id),
-                &owner,
-                &seller,
-            )?;
-        }
+        notices::tell_owner(
+            conn,
+            &shop,
+            &format!("seller_new_order:{}", part.id),
+            &seller,
+            &notices::order_path(&shop.id, order_id),
+        )?;
         by_shop.push(ShopLines {
             shop_name: shop.name,
             lines,
@@ -152,5 +154,118 @@ pub(super) fn refund_issued(
         &order.order.buyer_email,
         &notice,
     )?;
+    Ok(())
+}
+
+/// Queues the seller's notice that a succeeded refund takes `seller_minor`
+/// of `amount_minor` refunded on its part back from its share, once per
+/// refund and part.
+///
+/// # Errors
+/// A database failure.
+pub(super) fn seller_refund(
+    conn: &mut DbConnection,
+    order_id: &str,
+    refund_id: &str,
+    part_id: &str,
+    amount_minor: i64,
+    seller_minor: i64,
+) -> Result<(), AppError> {
+    assert!(seller_minor > 0, "only a refund that takes from the seller");
+    assert!(
+        seller_minor <= amount_minor,
+        "the seller's portion is part of the refund"
+    );
+    let order = load(conn, order_id)?;
+    let part = order
+        .parts
+        .iter()
+        .find(|p| p.id == part_id)
+        .ok_or(AppError::NotFound {
+            resource: "order part",
+        })?;
+    let shop =
+        shops::find_shop(conn, &part.shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+    let message = Message::SellerRefund(SellerRefund {
+        order_id: order_id.to_owned(),
+        refund_id: refund_id.to_owned(),
+        shop_name: shop.name.clone(),
+        amount: shown(amount_minor, order.currency),
+        seller_share: shown(seller_minor, order.currency),
+    });
+    notices::tell_owner(
+        conn,
+        &shop,
+        &format!("seller_refund:{refund_id}:{part_id}"),
+        &message,
+        &notices::order_path(&shop.id, order_id),
+    )
+}
+
+/// What one dispute took from one part's seller: the disputed amount's
+/// share and the fee's share.
+pub(super) struct DisputeTake<'a> {
+    pub part_id: &'a str,
+    pub shop_id: &'a str,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+}
+
+/// Queues each seller's notice of a dispute that takes from its share (once
+/// per dispute and part), and, once `outcome` is `won` or `lost`, of the
+/// decision. Sellers the dispute took nothing from are not told: their
+/// money does not move.
+///
+/// # Errors
+/// A database failure.
+pub(super) fn dispute_changed(
+    conn: &mut DbConnection,
+    order_id: &str,
+    dispute_id: &str,
+    disputed: Money,
+    outcome: &str,
+    takes: &[DisputeTake<'_>],
+) -> Result<(), AppError> {
+    let currency = disputed.currency;
+    for take in takes {
+        let taken = take.amount_minor + take.fee_minor;
+        if taken <= 0 {
+            continue;
+        }
+        let shop =
+            shops::find_shop(conn, take.shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+        let link = notices::order_path(&shop.id, order_id);
+        let opened = Message::DisputeOpened(DisputeOpened {
+            order_id: order_id.to_owned(),
+            dispute_id: dispute_id.to_owned(),
+            shop_name: shop.name.clone(),
+            disputed: disputed.to_string(),
+            taken: shown(taken, currency),
+            fee: (take.fee_minor > 0).then(|| shown(take.fee_minor, currency)),
+        });
+        notices::tell_owner(
+            conn,
+            &shop,
+            &format!("dispute_opened:{dispute_id}:{}", take.part_id),
+            &opened,
+            &link,
+        )?;
+        if matches!(outcome, "won" | "lost") {
+            let closed = Message::DisputeClosed(DisputeClosed {
+                order_id: order_id.to_owned(),
+                dispute_id: dispute_id.to_owned(),
+                shop_name: shop.name.clone(),
+                won: outcome == "won",
+                taken: shown(taken, currency),
+            });
+            notices::tell_owner(
+                conn,
+                &shop,
+                &format!("dispute_closed:{dispute_id}:{}", take.part_id),
+                &closed,
+                &link,
+            )?;
+        }
+    }
     Ok(())
 }

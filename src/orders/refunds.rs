@@ -384,6 +384,14 @@ pub(super) fn succeed(
         )?;
         for part in &parts {
             if part.seller_portion_minor > 0 {
+                super::emails::seller_refund(
+                    conn,
+                    &refund.order_id,
+                    refund_id,
+                    &part.part_id,
+                    part.amount_minor,
+                    part.seller_portion_minor,
+                )?;
                 diesel::insert_into(part_recoveries::table)
                     .values(&store::RecoveryRow {
                         part_id: part.part_id.clone(),

@@ -72,6 +72,7 @@ diesel::table! {
         late_notified_at -> Nullable<Timestamp>,
         canceled_at -> Nullable<Timestamp>,
         cancel_reason -> Nullable<Text>,
+        ship_soon_notified_at -> Nullable<Timestamp>,
     }
 }
 

@@ -217,11 +217,14 @@ fn tell_seller(conn: &mut DbConnection, shop_id: &str, payout: &Payout) -> Resul
             ..notice
         })
     };
-    if let Some(owner) = crate::sellers::shops::owner_email(conn, &shop)? {
-        let cause = format!("{}:{}", message.template(), payout.id);
-        crate::notify::enqueue(conn, &cause, &owner, &message)?;
-    }
-    Ok(())
+    let cause = format!("{}:{}", message.template(), payout.id);
+    crate::sellers::notices::tell_owner(
+        conn,
+        &shop,
+        &cause,
+        &message,
+        &crate::sellers::notices::payout_path(&shop.id, &payout.id),
+    )
 }
 
 /// Re-reads a payout from the provider and records it (the `payout.*` handler).

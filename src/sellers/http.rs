@@ -27,12 +27,14 @@ pub fn routes(api: &mut Api<'_>) {
         .service(resource("/v1/shops/{id}/sync").post(sync_shop))
         .service(resource("/v1/shops/{id}/freeze").post(freeze_shop))
         .service(resource("/v1/shops/{id}/unfreeze").post(unfreeze_shop))
+        .service(resource("/v1/shops/{id}/notices").get(list_notices))
+        .service(resource("/v1/shops/{id}/notices/read").post(read_notices))
         .describe(Doc::openapi());
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_shop, list_shops, get_shop, list_shop_profiles, get_shop_profile, onboarding_link, sync_shop, freeze_shop, unfreeze_shop, update_shop_profile),
+    paths(create_shop, list_shops, get_shop, list_shop_profiles, get_shop_profile, onboarding_link, sync_shop, freeze_shop, unfreeze_shop, update_shop_profile, list_notices, read_notices),
     tags((name = "shops", description = "Shops and their onboarding as connected accounts"))
 )]
 struct Doc;
@@ -363,4 +365,123 @@ async fn update_shop_profile(
     })
     .await?;
     Ok(HttpResponse::Ok().json(profile))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct NoticesQuery {
+    /// `true`: only the notices not yet marked read.
+    unread: Option<bool>,
+    /// 1 to 100 (default 50).
+    limit: Option<i64>,
+    /// The id of the last notice seen: the page continues after it
+    /// (`next_cursor` of the previous page).
+    before: Option<String>,
+}
+
+/// `{data: [notice…], unread, next_cursor}`.
+#[derive(Serialize, ToSchema)]
+struct NoticePage {
+    data: Vec<super::notices::Notice>,
+    /// The shop's unread notices, all pages together.
+    unread: i64,
+    /// Pass as `before` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/shops/{id}/notices`: what the marketplace told the shop's
+/// seller by email, newest first.
+#[utoipa::path(get, path = "/v1/shops/{id}/notices", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id"), NoticesQuery),
+    responses(
+        (status = 200, body = NoticePage),
+        (status = 400, description = "`invalid_query`: a bad `limit` or an unknown `before`", body = ErrorBody),
+        (status = 404, description = "No such shop among the caller's", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
+async fn list_notices(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<NoticesQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    let limit = crate::http::query::limit(
+        query.limit,
+        super::notices::NOTICES_PAGE_DEFAULT,
+        super::notices::NOTICES_PAGE_MAX,
+    )?;
+    let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
+    let query = query.into_inner();
+    let (data, unread) = db::run(&pool, move |conn| {
+        let data = super::notices::page(
+            conn,
+            &shop.id,
+            query.unread.unwrap_or(false),
+            query.before.as_deref(),
+            limit,
+        )?;
+        Ok((data, super::notices::unread_count(conn, &shop.id)?))
+    })
+    .await?;
+    let full = i64::try_from(data.len()).unwrap_or(i64::MAX) == limit;
+    let next_cursor = data.last().filter(|_| full).map(|n| n.id.clone());
+    Ok(HttpResponse::Ok().json(NoticePage {
+        data,
+        unread,
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadNoticesRequest {
+    /// The notices to mark read (at most 100); absent: all of the shop's.
+    ids: Option<Vec<String>>,
+}
+
+/// How many notices a "mark read" changed.
+#[derive(Serialize, ToSchema)]
+struct NoticesRead {
+    marked_read: usize,
+    /// The shop's unread notices after the change.
+    unread: i64,
+}
+
+/// `POST /v1/shops/{id}/notices/read`: marks the shop's notices read (those
+/// named, or all): the shop's owner, or an operator acting for them.
+#[utoipa::path(post, path = "/v1/shops/{id}/notices/read", tag = "shops",
+    params(("id" = String, Path, description = "The shop's id")),
+    request_body(content = ReadNoticesRequest, description = "`{}` marks all read"),
+    responses(
+        (status = 200, body = NoticesRead),
+        (status = 404, description = "No such shop among the caller's", body = ErrorBody),
+        (status = 422, description = "`too_many_ids`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["seller", "operator"]))))]
+async fn read_notices(
+    caller: Caller,
+    path: web::Path<String>,
+    body: JsonBody<ReadNoticesRequest>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(&[Role::Seller])?;
+    let request = body.into_inner()?;
+    let (viewer, operator, shop_id) = (
+        caller.user_id.0.clone(),
+        caller.is(Role::Operator),
+        path.into_inner(),
+    );
+    let read = db::run(&pool, move |conn| {
+        let shop = shops::shop_for(conn, &shop_id, &viewer, operator)?;
+        let marked_read = super::notices::mark_read(conn, &shop.id, request.ids.as_deref())?;
+        let unread = super::notices::unread_count(conn, &shop.id)?;
+        Ok(NoticesRead {
+            marked_read,
+            unread,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(read))
 }

@@ -2,6 +2,7 @@
 //! onboarding state machine that follows the provider's account state.
 
 pub mod http;
+pub mod notices;
 pub mod profile;
 pub mod public;
 pub mod schema;

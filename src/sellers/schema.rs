@@ -24,3 +24,17 @@ diesel::table! {
         return_policy -> Text,
     }
 }
+
+diesel::table! {
+    shop_notices (id) {
+        id -> Text,
+        shop_id -> Text,
+        kind -> Text,
+        cause -> Text,
+        title -> Text,
+        body -> Text,
+        link_path -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}

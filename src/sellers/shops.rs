@@ -483,10 +483,13 @@ fn tell_seller(
         shop.id,
         uuid::Uuid::new_v4().simple()
     );
-    if let Some(owner) = owner_email(conn, &shop)? {
-        crate::notify::enqueue(conn, &cause, &owner, &message)?;
-    }
-    Ok(())
+    super::notices::tell_owner(
+        conn,
+        &shop,
+        &cause,
+        &message,
+        &super::notices::shop_path(&shop.id),
+    )
 }
 
 /// The address a shop's emails go to: its owner's account, or `None` when

@@ -13,6 +13,8 @@
 //! - [`orders`] and [`fulfil`]: the shop's parts of orders, one part's
 //!   money, and its forms: ship, deliver, cancel, decide a return.
 //! - [`money`] (drawing with [`chart`]): balance, payouts, statements, sales.
+//! - [`notifications`]: the in-app list of what the seller was emailed.
+//! - [`security`]: the account's API keys and two-step sign-in.
 //!
 //! Every page calls the domain functions the API calls; none holds a rule
 //! of its own.
@@ -21,11 +23,13 @@ mod chart;
 mod fulfil;
 mod import;
 mod money;
+mod notifications;
 mod onboarding;
 mod orders;
 mod overview;
 mod products;
 mod profile;
+mod security;
 pub(crate) mod workspace;
 
 use actix_web::web;
@@ -82,6 +86,10 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/seller/shops/{id}/money/payouts/{payout_id}/statement.csv")
             .get(money::payout_csv),
     )
+    .service(web::resource("/seller/shops/{id}/notifications").get(notifications::list))
+    .service(
+        web::resource("/seller/shops/{id}/notifications/read").post(notifications::mark_all_read),
+    )
     .service(
         web::resource("/seller/shops/{id}/profile")
             .get(profile::show)
@@ -92,6 +100,14 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             .get(profile::picture_form)
             .post(profile::upload),
     )
+    .service(web::resource("/seller/shops/{id}/security").get(security::show))
+    .service(web::resource("/seller/shops/{id}/security/keys").post(security::create_key))
+    .service(
+        web::resource("/seller/shops/{id}/security/keys/{key_id}/revoke")
+            .post(security::revoke_key),
+    )
+    .service(web::resource("/seller/shops/{id}/security/totp").post(security::start_totp))
+    .service(web::resource("/seller/shops/{id}/security/totp/confirm").post(security::confirm_totp))
     .service(web::resource("/seller/shops/{id}/onboarding").post(onboarding::start))
     .service(web::resource("/seller/shops/{id}/onboarding/return").get(onboarding::returned))
     .service(web::resource("/seller/shops/{id}/onboarding/refresh").get(onboarding::refresh));

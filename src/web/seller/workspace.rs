@@ -19,7 +19,9 @@ pub(crate) const TABS: &[(&str, &str, &str)] = &[
     ("products", "Products", "/products"),
     ("orders", "Orders", "/orders"),
     ("money", "Money", "/money"),
+    ("notifications", "Notifications", "/notifications"),
     ("profile", "Shop profile", "/profile"),
+    ("security", "Security", "/security"),
 ];
 
 /// The signed-in seller and their shop `shop_id`.
@@ -81,6 +83,8 @@ pub(crate) struct Tab {
     pub label: &'static str,
     pub href: String,
     pub current: bool,
+    /// Unread notices, on the notifications tab when there are any.
+    pub unread: Option<i64>,
 }
 
 /// A call to action on a banner: a form posting to `action` (the only
@@ -123,6 +127,11 @@ impl Frame {
         .await?
         .into_iter()
         .next();
+        let shop_id = shop.id.clone();
+        let unread = db::run(pool, move |conn| {
+            crate::sellers::notices::unread_count(conn, &shop_id)
+        })
+        .await?;
         Ok(Self {
             shop_id: shop.id.clone(),
             shop_name: shop.name.clone(),
@@ -132,6 +141,7 @@ impl Frame {
                     label,
                     href: format!("/seller/shops/{}{path}", shop.id),
                     current: *name == tab,
+                    unread: (*name == "notifications" && unread > 0).then_some(unread),
                 })
                 .collect(),
             // "Live" is news on the home page only; problems show everywhere.

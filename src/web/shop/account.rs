@@ -56,6 +56,8 @@ struct AccountPage {
     notice: &'static str,
     /// The account exists but its address is not confirmed: offer a new link.
     unverified: bool,
+    /// The account has two-step sign-in: the form asks for the code too.
+    ask_code: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +75,7 @@ struct AccountView {
     errors: FormErrors,
     notice: &'static str,
     unverified: bool,
+    ask_code: bool,
 }
 
 fn account_page(
@@ -96,6 +99,7 @@ fn account_page(
         errors: view.errors,
         notice: view.notice,
         unverified: view.unverified,
+        ask_code: view.ask_code,
     };
     Ok(visitor.finish(render::page_with(
         req,
@@ -118,6 +122,7 @@ pub(super) async fn signup_form(
         errors: FormErrors::none(),
         notice: "",
         unverified: false,
+        ask_code: false,
     };
     account_page(&req, &mut visitor, view, StatusCode::OK)
 }
@@ -139,6 +144,7 @@ pub(super) async fn signin_form(
         errors: FormErrors::none(),
         notice,
         unverified: false,
+        ask_code: false,
     };
     account_page(&req, &mut visitor, view, StatusCode::OK)
 }
@@ -153,12 +159,16 @@ pub(super) struct AccountForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// The second step of signing in, for an account with two-step sign-in.
+    #[serde(default)]
+    totp_code: String,
 }
 
 fn account_field(param: &str) -> Option<&'static str> {
     match param {
         "email" => Some("email"),
         "password" => Some("password"),
+        "totp_code" => Some("totp_code"),
         _ => None,
     }
 }
@@ -229,7 +239,17 @@ fn refused_form(
         return Err(PageError(error));
     }
     let unverified = error.code() == "email_not_verified";
-    let errors = if unverified {
+    // The password was right; the page asks for it again with the code
+    // rather than keep it anywhere between the two submissions.
+    let ask_code = matches!(error.code(), "totp_required" | "totp_invalid");
+    let errors = if ask_code {
+        let message = if error.code() == "totp_required" {
+            "Enter your password again and the 6-digit code from your authenticator app.".into()
+        } else {
+            crate::web::forms::sentence(&error.to_string())
+        };
+        FormErrors::field("totp_code", message)
+    } else if unverified {
         FormErrors {
             fields: Vec::new(),
             general: Some(
@@ -247,6 +267,7 @@ fn refused_form(
         errors,
         notice: "",
         unverified,
+        ask_code,
     };
     account_page(req, &mut visitor, view, status)
 }
@@ -298,7 +319,7 @@ pub(super) async fn signin(
     let attempt = LoginAttempt {
         email: form.email.clone(),
         password: form.password.clone(),
-        totp_code: None,
+        totp_code: Some(form.totp_code.trim().to_owned()).filter(|code| !code.is_empty()),
         context,
     };
     match start_session(&visitor, &pool, &settings, &limits, attempt, &form.next).await {
