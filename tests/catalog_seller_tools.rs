@@ -632,7 +632,7 @@ async fn one_bad_line_stops_the_whole_import_and_is_named() {
          NEW-3,,,,,,,,\n"
     );
     let rejected = assert_error(
-        post_csv(&app, &seller, &shop, "", csv).await,
+        post_csv(&app, &seller, &shop, "", csv.clone()).await,
         422,
         "invalid_import",
     )
@@ -660,6 +660,24 @@ async fn one_bad_line_stops_the_whole_import_and_is_named() {
     let after = listed(&app, &seller, &shop, "").await;
     assert_eq!(skus(&after), ["MUG-1"], "nothing was created");
     assert_eq!(after[0]["stock"], 3, "nothing was updated");
+    // The same file with Windows line endings (as a browser's form sends
+    // it), or old Mac ones, names the same lines.
+    for ending in ["\r\n", "\r"] {
+        let rejected = assert_error(
+            post_csv(&app, &seller, &shop, "", csv.replace('\n', ending)).await,
+            422,
+            "invalid_import",
+        )
+        .await;
+        let lines: Vec<&Value> = rejected["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["line"])
+            .collect();
+        let expected: Vec<&Value> = errors.iter().map(|e| &e["line"]).collect();
+        assert_eq!(lines, expected, "{ending:?}: {rejected}");
+    }
 
     // Shape errors: an unknown column, a short line, a SKU twice.
     let bad_header = "sku,colour\nMUG-1,red\n";

@@ -137,6 +137,54 @@ fn as_stored(cell: &str) -> &str {
     }
 }
 
+/// The file's physical line (1-based) at a byte offset. The csv crate's own
+/// line count is one short after a CRLF line ending (Windows files, and every
+/// textarea a browser submits), so lines are counted here, from the bytes,
+/// moving forward only: records come in order, so the whole file is scanned
+/// once.
+struct LineCounter<'a> {
+    csv: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(csv: &'a [u8]) -> Self {
+        Self {
+            csv,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, position: Option<&::csv::Position>) -> u64 {
+        let Some(position) = position else { return 0 };
+        let mut target = usize::try_from(position.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.csv.len());
+        // After a CRLF the reported start is the `\n`; a record never
+        // starts with a line ending (empty lines are skipped), so step over.
+        while matches!(self.csv.get(target), Some(b'\r' | b'\n')) {
+            target += 1;
+        }
+        if target > self.byte {
+            let scanned = &self.csv[self.byte..target];
+            // `\n`, `\r\n` and a lone `\r` each end a line, as they end a record.
+            let ends = scanned
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| {
+                    **b == b'\n'
+                        || (**b == b'\r' && self.csv.get(self.byte + i + 1) != Some(&b'\n'))
+                })
+                .count();
+            self.line += ends as u64;
+            self.byte = target;
+        }
+        self.line
+    }
+}
+
 /// Reads the header and the lines; errors of shape (unknown columns, wrong
 /// number of cells, bad UTF-8) are collected, not returned early.
 fn read_rows(csv: &[u8], errors: &mut Vec<LineError>) -> Result<Vec<Row>, AppError> {
@@ -182,6 +230,7 @@ fn read_rows(csv: &[u8], errors: &mut Vec<LineError>) -> Result<Vec<Row>, AppErr
         });
     }
     let mut rows = Vec::new();
+    let mut lines = LineCounter::new(csv);
     for (index, record) in reader.records().enumerate() {
         if index >= IMPORT_LINES_MAX {
             return Err(AppError::unprocessable(
@@ -192,7 +241,7 @@ fn read_rows(csv: &[u8], errors: &mut Vec<LineError>) -> Result<Vec<Row>, AppErr
         }
         match record {
             Ok(record) => {
-                let line = record.position().map_or(0, ::csv::Position::line);
+                let line = lines.line_at(record.position());
                 let cells = columns
                     .iter()
                     .zip(record.iter())
@@ -206,7 +255,7 @@ fn read_rows(csv: &[u8], errors: &mut Vec<LineError>) -> Result<Vec<Row>, AppErr
                 rows.push(Row { line, cells });
             }
             Err(error) => {
-                let line = error.position().map_or(0, ::csv::Position::line);
+                let line = lines.line_at(error.position());
                 let message = match error.kind() {
                     ::csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
