@@ -141,6 +141,46 @@ async fn a_seller_ships_from_the_page_and_the_buyer_sees_the_tracking() {
         .get(&format!("{list_path}?status=unfulfilled"))
         .await;
     assert!(unfulfilled.shows(&sale.order_id));
+    // The API filters the same way, and refuses a state that is not one.
+    let api = format!("/v1/shops/{}/orders", sale.shop_id);
+    let listed = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["order_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let to_ship = json_of(
+        get_as(
+            &app,
+            &sale.seller,
+            &format!("{api}?fulfilment_status=unfulfilled"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed(&to_ship), vec![sale.order_id.clone()], "{to_ship}");
+    let none = json_of(
+        get_as(
+            &app,
+            &sale.seller,
+            &format!("{api}?fulfilment_status=shipped"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(listed(&none).is_empty(), "{none}");
+    common::assert_error(
+        get_as(&app, &sale.seller, &format!("{api}?fulfilment_status=lost")).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    let bad_page = browser.get(&format!("{list_path}?status=lost")).await;
+    assert_eq!(bad_page.status, 400);
 
     // A partial parcel: one mug of three.
     let page = part_page(&sale);

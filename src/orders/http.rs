@@ -122,6 +122,19 @@ struct ListQuery {
     shop_id: Option<String>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ShopOrdersQuery {
+    /// Only parts whose parcels stand so: `unfulfilled`, `partially_shipped`,
+    /// `shipped`, `delivered` or `canceled`.
+    fulfilment_status: Option<String>,
+    /// 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// RFC 3339: only parts created before this instant (the last one seen).
+    created_before: Option<String>,
+}
+
 fn parse_list_query(
     list: &ListQuery,
 ) -> Result<(Option<OrderStatus>, Option<chrono::NaiveDateTime>, i64), AppError> {
@@ -531,29 +544,27 @@ async fn post_refund(
 
 /// `GET /v1/shops/{id}/orders`: the shop's parts of orders, for its seller and staff.
 #[utoipa::path(get, path = "/v1/shops/{id}/orders", tag = "orders",
-    params(("id" = String, Path, description = "The shop's id"), ListQuery),
+    params(("id" = String, Path, description = "The shop's id"), ShopOrdersQuery),
     responses((status = 200, description = "The shop's parts of orders", body = DataList<SellerOrderView>)),
     extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
 async fn shop_orders(
     caller: Caller,
     path: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: web::Query<ShopOrdersQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
-    let (status, before, limit) = parse_list_query(&query)?;
-    if status.is_some() {
-        return Err(AppError::bad_request(
-            "invalid_query",
-            "a shop's orders are not filtered by status",
-            Some("status".into()),
-        ));
-    }
+    let status = store::parse_fulfilment_status(
+        query.fulfilment_status.as_deref().unwrap_or(""),
+        "fulfilment_status",
+    )?;
+    let before = query::instant("created_before", query.created_before.as_deref())?;
+    let limit = query::limit(query.limit, 20, ORDERS_PAGE_MAX)?;
     let (shop_id, staff) = (path.into_inner(), caller.role.is_staff());
     let viewer = caller.user_id.0;
     let data = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &shop_id, &viewer, staff)?;
-        store::list_shop_orders(conn, &shop.id, None, before, limit)
+        store::list_shop_orders(conn, &shop.id, status, before, limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DataList { data }))

@@ -665,6 +665,28 @@ pub const FULFILMENT_STATUSES: [&str; 5] = [
     "canceled",
 ];
 
+/// `value` as one of [`FULFILMENT_STATUSES`] (`""`: no filter), or the 400
+/// that names the query parameter `param`.
+///
+/// # Errors
+/// `invalid_query` for any other value.
+pub fn parse_fulfilment_status(value: &str, param: &str) -> Result<Option<&'static str>, AppError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    FULFILMENT_STATUSES
+        .into_iter()
+        .find(|s| *s == value)
+        .map(Some)
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_query",
+                format!("{param} is {}", FULFILMENT_STATUSES.join(", ")),
+                Some(param.into()),
+            )
+        })
+}
+
 /// A shop's parts of orders, newest first, as its seller sees them; with
 /// `fulfilment`, only the parts in that state (one of
 /// [`FULFILMENT_STATUSES`]).

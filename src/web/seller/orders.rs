@@ -116,21 +116,7 @@ pub(super) async fn list(
         Err(answer) => return answer,
     };
     let query = query.into_inner();
-    let status = match query.status.as_str() {
-        "" => None,
-        value => Some(
-            FULFILMENT_STATUSES
-                .into_iter()
-                .find(|s| *s == value)
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        "invalid_query",
-                        "status is unfulfilled, partially_shipped, shipped, delivered or canceled",
-                        Some("status".into()),
-                    )
-                })?,
-        ),
-    };
+    let status = store::parse_fulfilment_status(&query.status, "status")?;
     let before = crate::http::query::instant(
         "before",
         Some(query.before.as_str()).filter(|b| !b.is_empty()),
