@@ -1,8 +1,10 @@
 //! The seller's Money pages after a scripted day (two sales, a partial
-//! refund, a paid payout; another shop's failed payout): every figure the
-//! pages show is the JSON API's, written by `format::price`; a payout
-//! statement's lines add up to the payout; the sales chart and its table
-//! have a row per day; the pages are the owner's only.
+//! refund, a sale the buyer disputes, a paid payout; another shop's failed
+//! payout): every figure the pages show is the JSON API's, written by
+//! `format::price`, and the ledger's; a payout statement's lines add up to
+//! the payout; the disputed order's page shows the share taken back; the
+//! sales chart and its table have a row per day; the pages are the owner's
+//! only.
 
 mod common;
 mod orders_support;
@@ -39,6 +41,28 @@ fn texts_of(page: &Page, marker: &str) -> Vec<String> {
         rest = &rest[close..];
     }
     out
+}
+
+/// The amount in the money table's row labelled `label`.
+fn figure_row(page: &Page, label: &str) -> String {
+    let at = page
+        .body
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label} in page:\n{}", page.body));
+    let cell = page.body[at..].find("<td>").unwrap() + at + "<td>".len();
+    let end = page.body[cell..].find("</td>").unwrap() + cell;
+    web_support::strip_tags(&page.body[cell..end])
+}
+
+/// What the provider left with a shop of an order's transfers: each
+/// transfer's amount less what was reversed.
+fn net_to(transfers: &[serde_json::Value], shop: &serde_json::Value) -> i64 {
+    let account = shop["provider_account_id"].as_str().unwrap();
+    transfers
+        .iter()
+        .filter(|t| t["destination"] == account)
+        .map(|t| t["amount"].as_i64().unwrap() - t["amount_reversed"].as_i64().unwrap())
+        .sum()
 }
 
 async fn signed_in<'a>(app: &'a TestApp, seller: &Person) -> Browser<'a> {
@@ -81,6 +105,25 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
     json_of(post_keyed(&app, &support, &path, "r1", &body).await, 201).await;
     let portion = proportion(3000, 6000 - market_fee(6000), 6000);
     let earned = (6000 - market_fee(6000)) + (1250 - market_fee(1250)) - portion;
+    // A third sale is disputed at once: the whole payment is disputed, so
+    // the provider takes Ann's whole share back and it is never paid out.
+    add_to_cart(&app, &market.buyer, &cup, 1).await;
+    let disputed = checkout_ok(&app, &market.buyer, "four", Some("pm_card_createDispute")).await;
+    let disputed_id = disputed["id"].as_str().unwrap().to_owned();
+    let order_path = format!("/v1/orders/{disputed_id}");
+    let mut seen = json!(null);
+    for _ in 0..200 {
+        seen = json_of(get_as(&app, &support, &order_path).await, 200).await;
+        if seen["disputed"] == true && net_to(&transfers_of(&app, &disputed_id).await, &shop) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen["disputed"], true,
+        "the dispute's webhook was applied: {seen}"
+    );
+    assert_eq!(net_to(&transfers_of(&app, &disputed_id).await, &shop), 0);
 
     let (_, failed) = four_days_of_payouts(&app, (&ann, &shop), (&bob, &bobs_shop)).await;
     // Wait until all of Ann's money is paid out, so both sides read a still ledger.
@@ -136,8 +179,30 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
     assert_eq!(
         texts_of(&page, "data-figure=\"USD-paid_out\"")[0],
         usd(earned),
-        "computed here: two sales less the refund's portion"
+        "computed here: two sales less the refund's portion; the disputed sale taken back"
     );
+    // …and the ledger's, account by account.
+    let finance = staff(&app, &market.operator, "finance").await;
+    let trial = json_of(
+        get_as(&app, &finance, "/v1/ledger/trial-balance").await,
+        200,
+    )
+    .await;
+    for (field, account) in [
+        ("owed_by_platform", "payable"),
+        ("pending", "connected_pending"),
+        ("available", "connected_balance"),
+        ("in_transit", "in_transit"),
+        ("paid_out", "paid_out"),
+    ] {
+        let shown = texts_of(&page, &format!("data-figure=\"USD-{field}\""))[0].clone();
+        let booked = balance_in(&trial, &format!("shop:{shop_id}:{account}"));
+        assert_eq!(
+            shown,
+            usd(booked),
+            "{field} = the ledger's shop:…:{account}"
+        );
+    }
 
     // The payouts, each the API's amount, each linking to its statement.
     let amounts = texts_of(&page, "data-amount");
@@ -242,6 +307,19 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
         postings.len() + 1,
         "a header and every posting"
     );
+
+    // The disputed order: the whole share taken back, and why.
+    let order_page = browser
+        .get(&format!("/seller/shops/{shop_id}/orders/{disputed_id}"))
+        .await;
+    assert_eq!(order_page.status, 200, "{}", order_page.body);
+    assert!(order_page.shows("The buyer disputes the payment"));
+    let share = 1250 - market_fee(1250);
+    assert_eq!(
+        figure_row(&order_page, "Taken back from your share"),
+        usd(share)
+    );
+    assert_eq!(figure_row(&order_page, "Owed to you now"), usd(0));
 
     // A bad period is the form again, with the field's error.
     let bad = browser
