@@ -1286,28 +1286,12 @@ function pngOf(width, height) {
   ]);
 }
 
-/** The axe-core subtest of `checkState`, alone (the workspace's pages). */
-async function checkAxe(t, page, state) {
-  await t.test(`axe: ${state}`, async () => {
-    const violations = await axeViolations(page);
-    for (const v of violations) axeFindings.push({ state, url: pathOf(page), ...v });
-    assert.equal(
-      violations.length,
-      0,
-      `${state} (${pathOf(page)}): ${violations.length} axe violation(s):\n` +
-        violations
-          .map((v) => `  - ${v.id} (${v.impact}): ${v.help}\n      first node: ${v.nodes[0]?.target}  ${v.nodes[0]?.html}\n      ${v.nodes.length} node(s)`)
-          .join('\n'),
-    );
-  });
-}
-
 /** "Sell on Bazaar": a seller account, confirmed by its emailed link; returns the email. */
 async function sellerSignUp(page, tag, t = null) {
   const email = uniqueEmail(tag);
   await go(page, '/sell');
   await assertPage(page, 'Sell on Bazaar');
-  if (t) await checkAxe(t, page, 'seller: sell on bazaar');
+  if (t) await checkState(t, page, 'seller: sell on bazaar');
   await main(page).getByLabel('Email', { exact: true }).fill(email);
   await main(page).getByLabel('Password', { exact: true }).fill(PASSWORD);
   await clickAndLoad(page, main(page).getByRole('button', { name: 'Create seller account' }));
@@ -1323,7 +1307,7 @@ async function sellerSignUp(page, tag, t = null) {
 /** Opens a shop (US, USD) from /seller; returns its id (the overview's address). */
 async function openShop(page, name, t = null) {
   await assertPage(page, 'Your shops');
-  if (t) await checkAxe(t, page, 'seller: open a shop');
+  if (t) await checkState(t, page, 'seller: open a shop');
   const slugged = `${slug(name)}-${Date.now().toString(36)}`;
   const fields = {
     'Shop name': name,
@@ -1407,7 +1391,7 @@ async function reloadUntil(page, pathAndQuery, predicate, ms = 10_000) {
 }
 
 journey(
-  'h. a new seller: sell, open a shop, onboard at the provider, a product with an uploaded picture, a sale, the money; axe on every workspace page',
+  'h. a new seller: sell, open a shop, onboard at the provider, a product with an uploaded picture, a CSV import with a bad line, a sale shipped with tracking, the money; axe and reflow on every workspace page',
   async ({ t, open }) => {
     const page = await open();
     await sellerSignUp(page, 'seller-h', t);
@@ -1418,11 +1402,11 @@ journey(
     // The overview asks to finish onboarding.
     const setup = banner(page, 'Finish setting up payments');
     assert.equal(await setup.count(), 1, 'a new shop: the banner "Finish setting up payments"');
-    await checkAxe(t, page, 'seller: overview with the onboarding banner');
+    await checkState(t, page, 'seller: overview with the onboarding banner');
     const sandbox = await onboardAtProvider(page, 'Continue onboarding', '000123456789');
     assert.equal(new URL(page.url()).pathname, `${ws}/onboarding/return`, 'back at the onboarding return page');
     await assertPage(page, 'Your shop is live');
-    await checkAxe(t, page, 'seller: back from onboarding, live');
+    await checkState(t, page, 'seller: back from onboarding, live');
     await clickAndLoad(page, main(page).getByRole('link', { name: 'Go to your shop' }));
     await assertPage(page, shopName);
     assert.equal(await banner(page, 'Your shop is live').count(), 1, 'the overview says the shop is live');
@@ -1431,19 +1415,19 @@ journey(
     // Products: the list, the empty form's errors, a picture, the product.
     await clickAndLoad(page, main(page).getByRole('navigation', { name: 'Shop workspace' }).getByRole('link', { name: 'Products' }));
     await assertPage(page, 'Products');
-    await checkAxe(t, page, 'seller: products (none yet)');
+    await checkState(t, page, 'seller: products (none yet)');
     await clickAndLoad(page, main(page).getByRole('link', { name: 'Add a product' }));
     await assertPage(page, 'New product');
-    await checkAxe(t, page, 'seller: new product form');
+    await checkState(t, page, 'seller: new product form');
     await clickAndLoad(page, main(page).getByRole('button', { name: 'Create product' }));
     await assertPage(page, 'New product');
     assert.ok(await messages(page, 'alert'), 'an empty product form: a role=alert summary');
-    await checkAxe(t, page, 'seller: new product form with errors');
+    await checkState(t, page, 'seller: new product form with errors');
 
     await clickAndLoad(page, main(page).getByRole('link', { name: 'Upload a picture' }));
     assert.equal(pathOf(page), `${ws}/pictures?for=new`, '"Upload a picture" opens the upload form for a new product');
     await assertPage(page, 'Upload a picture');
-    await checkAxe(t, page, 'seller: upload a picture');
+    await checkState(t, page, 'seller: upload a picture');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bazaar-journey-'));
     const picture = path.join(dir, 'lantern-700.png');
     fs.writeFileSync(picture, pngOf(700, 700));
@@ -1484,12 +1468,37 @@ journey(
     await clickAndLoad(page, main(page).getByRole('button', { name: 'Adjust stock' }));
     await assertPage(page, title);
     assert.equal(await main(page).locator('table').filter({ has: page.locator('caption', { hasText: 'Latest stock changes' }) }).count(), 1, 'the edit page: the table of stock changes');
-    await checkAxe(t, page, 'seller: product edit with stock changes');
+    await checkState(t, page, 'seller: product edit with stock changes');
 
     await go(page, `${ws}/products`);
     await assertPage(page, 'Products');
     assert.equal(await main(page).locator(`a[href="${ws}/products/${productId}"]`).count(), 1, 'the products list links to the new product');
-    await checkAxe(t, page, 'seller: products');
+    await checkState(t, page, 'seller: products');
+
+    // A CSV import with one bad line: the check names the line, and the
+    // import refuses the whole file: the good line's product is not made.
+    await clickAndLoad(page, main(page).getByRole('link', { name: 'Import from a CSV file' }));
+    await assertPage(page, 'Import products');
+    await checkState(t, page, 'seller: import products');
+    const newSku = `CANDLE-${Date.now().toString(36).toUpperCase()}`;
+    const csv = [
+      'sku,title,price_minor,currency,stock,category,image_url,image_alt',
+      `${newSku},Harbour candle,800,USD,4,${category},${imageUrl},A candle`,
+      `BAD-${newSku},Broken line,eight dollars,USD,4,${category},${imageUrl},A candle`,
+    ].join('\n');
+    for (const action of ['Check the file', 'Import']) {
+      await main(page).getByLabel('CSV file contents', { exact: true }).fill(csv);
+      await clickAndLoad(page, main(page).getByRole('button', { name: action, exact: true }));
+      await assertPage(page, 'Import products');
+      const problems = main(page).locator('table').filter({ has: page.locator('caption', { hasText: 'Problems, by line' }) });
+      assert.equal(await problems.count(), 1, `${action}: a table of problems by line`);
+      const rows = (await problems.locator('tbody tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' '));
+      assert.deepEqual(rows.map((r) => r.split(' ').slice(0, 2).join(' ')), ['3 price_minor'], `${action}: line 3's price alone is named (${rows.join(' | ')})`);
+      assert.equal(await main(page).getByRole('heading', { name: 'Imported' }).count(), 0, `${action}: nothing was imported`);
+    }
+    await checkState(t, page, 'seller: import products with a bad line');
+    await go(page, `${ws}/products?q=${encodeURIComponent(newSku)}`);
+    assert.equal(await main(page).getByText('Harbour candle').count(), 0, 'the good line of a refused file made no product');
 
     // The storefront: the product with its resized copies.
     await go(page, `/products/${productId}`);
@@ -1511,22 +1520,37 @@ journey(
     await assertPage(page, 'Orders');
     const orderLink = main(page).locator(`table a[href="${ws}/orders/${orderId}"]`);
     assert.equal(await orderLink.count(), 1, `the shop's orders list the buyer's order ${orderId}`);
-    await checkAxe(t, page, 'seller: orders');
+    await checkState(t, page, 'seller: orders');
     await clickAndLoad(page, orderLink);
     await assertPage(page, /^Order\b/);
     assert.ok((await main(page).innerText()).includes(title), 'the order page lists the product');
-    await checkAxe(t, page, 'seller: an order');
+    await checkState(t, page, 'seller: an order');
+
+    // The seller ships it with a tracking number; the buyer's order page shows it.
+    const tracking = `1Z${Date.now().toString(36).toUpperCase()}`;
+    await main(page).getByLabel('Carrier', { exact: true }).fill('UPS');
+    await main(page).getByLabel('Tracking number', { exact: true }).fill(tracking);
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Record the shipment' }));
+    await assertPage(page, /^Order\b/);
+    const parcels = main(page).locator('table').filter({ has: page.locator('caption', { hasText: 'Parcels sent' }) });
+    assert.ok((await parcels.innerText()).includes(tracking), 'the seller\'s order page lists the parcel');
+    await checkState(t, page, 'seller: an order, shipped');
+    await go(buyer, `/orders/${orderId}`);
+    assert.ok(
+      (await main(buyer).innerText()).includes(`Shipped with UPS, tracking number ${tracking}`),
+      'the buyer\'s order page shows the carrier and the tracking number',
+    );
 
     // Four days later the balance is paid out.
     await advanceClock(sandbox, 345_600);
     await go(page, `${ws}/money`);
     await assertPage(page, 'Money');
     const paidOut = await reloadUntil(page, `${ws}/money`, async (p) => (await main(p).locator('tr[data-payout]').count()) > 0);
-    await checkAxe(t, page, 'seller: money');
+    await checkState(t, page, 'seller: money');
     if (paidOut) {
       await clickAndLoad(page, main(page).locator('tr[data-payout] a').first());
       await assertPage(page, /^Payout of\b/);
-      await checkAxe(t, page, 'seller: a payout statement');
+      await checkState(t, page, 'seller: a payout statement');
     } else {
       t.diagnostic('no payout on the money page 10 s after advancing the clock: its statement page was not checked');
       console.log('# seller: no payout appeared; the payout statement page was not checked');
@@ -1534,11 +1558,11 @@ journey(
     await go(page, `${ws}/money`);
     await clickAndLoad(page, main(page).getByRole('link', { name: 'Statement of the last 30 days' }));
     await assertPage(page, 'Statement');
-    await checkAxe(t, page, 'seller: statement of a period');
+    await checkState(t, page, 'seller: statement of a period');
 
     await clickAndLoad(page, main(page).getByRole('navigation', { name: 'Shop workspace' }).getByRole('link', { name: 'Shop profile' }));
     await assertPage(page, 'Shop profile');
-    await checkAxe(t, page, 'seller: shop profile');
+    await checkState(t, page, 'seller: shop profile');
   },
   { bypassCSP: true, timeout: 150_000 },
 );
@@ -1602,17 +1626,17 @@ journey(
       'the overview shows "Your payout of … failed" within 10 s of the payout',
     );
     assert.match(text(await failed(page).innerText()), /The bank said: \S/, 'the failed payout\'s banner gives the bank\'s reason');
-    await checkAxe(t, page, 'seller: overview with a failed payout');
+    await checkState(t, page, 'seller: overview with a failed payout');
 
     await go(page, `${ws}/money`);
     await assertPage(page, 'Money');
     const row = main(page).locator('tr[data-payout].payout-failed');
     assert.ok((await row.count()) >= 1, 'the money page lists the failed payout');
-    await checkAxe(t, page, 'seller: money with a failed payout');
+    await checkState(t, page, 'seller: money with a failed payout');
     await clickAndLoad(page, row.first().locator('a'));
     await assertPage(page, /^Payout of\b/);
     assert.equal(await main(page).getByRole('heading', { level: 2, name: 'This payout failed' }).count(), 1, 'the payout page: "This payout failed"');
-    await checkAxe(t, page, 'seller: a failed payout\'s statement');
+    await checkState(t, page, 'seller: a failed payout\'s statement');
 
     // The fix, at the provider: the good account number.
     await go(page, ws);
