@@ -28,6 +28,7 @@ pub struct Application {
     notifier: Arc<Notifier>,
     sweep_interval: std::time::Duration,
     ship_soon: std::time::Duration,
+    media: crate::config::MediaSettings,
     jobs: crate::config::JobSettings,
 }
 
@@ -122,6 +123,7 @@ impl Application {
             notifier,
             sweep_interval: settings.orders.sweep_interval,
             ship_soon: settings.orders.ship_soon,
+            media: settings.media.clone(),
             jobs: settings.jobs.clone(),
         })
     }
@@ -191,6 +193,14 @@ impl Application {
             self.sweep_interval,
             self.ship_soon,
         );
+        let media_sweeper = self.media.unused_after.map(|keep_for| {
+            crate::media::sweep::spawn(
+                self.pool.clone(),
+                Arc::new(crate::media::store_at(&self.media.dir)),
+                self.clock.clone(),
+                keep_for,
+            )
+        });
         let workers: Vec<_> = (0..self.jobs.workers)
             .map(|_| {
                 crate::jobs::spawn_worker(
@@ -207,6 +217,9 @@ impl Application {
         let served = self.server.await;
         sweeper.abort();
         fulfilment_sweeper.abort();
+        if let Some(media_sweeper) = media_sweeper {
+            media_sweeper.abort();
+        }
         for worker in workers {
             worker.abort();
         }

@@ -67,7 +67,12 @@ fn a_named_environment_without_a_file_is_refused() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let cases: [(&str, &str, &str); 15] = [
+    let cases: [(&str, &str, &str); 16] = [
+        (
+            "BAZAAR__MEDIA__UNUSED_AFTER_HOURS",
+            "5",
+            "media.unused_after_hours",
+        ),
         (
             "BAZAAR__SERVER__PUBLIC_URL",
             "market.example",

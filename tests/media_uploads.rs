@@ -510,3 +510,96 @@ async fn only_signed_in_sellers_may_upload() {
     assert!(response.headers().contains_key("retry-after"));
     assert_error(response, 429, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn uploads_no_product_or_shop_uses_are_deleted_after_the_retention() {
+    let app = TestApp::spawn().await;
+    let db = pool(&app.settings);
+    let seller = signup(&app, "seller").await;
+    let mut urls = Vec::new();
+    for side in [400, 420, 440] {
+        let response = upload(
+            &app,
+            &seller,
+            "image/png",
+            encoded(&picture(side, side), ImageFormat::Png),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        urls.push(body["url"].as_str().unwrap().to_owned());
+    }
+    let (on_product, logo, unused) = (&urls[0], &urls[1], &urls[2]);
+    let shop = {
+        let (db, owner) = (db.clone(), seller.user_id.clone());
+        tokio::task::spawn_blocking(move || shop(&mut db.get().unwrap(), &owner, "USD", true))
+            .await
+            .unwrap()
+    };
+    let response = post_as(
+        &app,
+        &seller,
+        &format!("/v1/shops/{}/products", shop.id),
+        &json!({
+            "sku": format!("SKU-{}", unique()),
+            "title": "Glazed bowl",
+            "price_minor": 2400,
+            "currency": "USD",
+            "stock": 2,
+            "category": "kitchen",
+            "images": [{"url": on_product, "alt": "a glazed bowl"}],
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let response = app
+        .client
+        .patch(format!("{}/v1/shops/{}", app.address, shop.id))
+        .header("authorization", bearer(&seller.token))
+        .json(&json!({ "logo_url": logo }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    let keep_for = chrono::Duration::hours(72);
+    assert_eq!(
+        app.settings.media.unused_after,
+        Some(std::time::Duration::from_secs(72 * 3600)),
+        "the default retention"
+    );
+    let store = bazaar::media::store_at(&media_dir(&app));
+    let now = bazaar::db::now();
+    // Within the retention nothing goes, used or not.
+    let report = bazaar::media::sweep::sweep_once(&db, &store, now, keep_for).await;
+    assert_eq!(report, Default::default());
+    assert_eq!(rows(&db).await, 3);
+
+    // Past it, only the upload nothing names: its row and every size.
+    let later = now + chrono::Duration::hours(73);
+    let report = bazaar::media::sweep::sweep_once(&db, &store, later, keep_for).await;
+    assert_eq!((report.deleted, report.errors), (1, 0));
+    assert_eq!(rows(&db).await, 2);
+    let stem = unused.strip_suffix("-640.webp").unwrap();
+    for size in [320, 640] {
+        let gone = app.get(&format!("{stem}-{size}.webp")).await;
+        assert_eq!(gone.status(), 404, "{stem}-{size}.webp");
+    }
+    for kept in [on_product, logo] {
+        served(&app, kept).await;
+    }
+    let names: Vec<String> = stored_files(&media_dir(&app))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let unused_key = stem.rsplit('/').next().unwrap().split('-').next().unwrap();
+    assert!(
+        !names.iter().any(|n| n.starts_with(unused_key)),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 4, "two sizes of each kept picture: {names:?}");
+
+    // Once is enough: the next sweep finds nothing.
+    let report = bazaar::media::sweep::sweep_once(&db, &store, later, keep_for).await;
+    assert_eq!(report, Default::default());
+}

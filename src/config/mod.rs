@@ -81,6 +81,9 @@ pub struct MediaSettings {
     pub max_upload_bytes: usize,
     /// Uploads per seller per minute (decoding is a core's work for a while).
     pub uploads_per_minute: u32,
+    /// How long an upload no product or shop uses is kept before it is
+    /// deleted; `None`: kept for ever.
+    pub unused_after: Option<std::time::Duration>,
 }
 
 /// Request rates each client may use (per process; see `http::rate_limit`).

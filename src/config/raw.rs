@@ -904,6 +904,7 @@ struct RawMedia {
     dir: PathBuf,
     max_upload_bytes: usize,
     uploads_per_minute: u32,
+    unused_after_hours: u32,
 }
 
 /// Under this an upload could not hold a 200×200 picture worth selling with;
@@ -929,10 +930,20 @@ impl RawMedia {
                 "must be between 1 and 100000",
             ));
         }
+        // Under a day a seller who uploads, then finishes the product form
+        // the next morning, would find the picture gone.
+        if self.unused_after_hours != 0 && !(24..=8760).contains(&self.unused_after_hours) {
+            return Err(invalid(
+                "media.unused_after_hours",
+                "must be 0 (keep every upload) or between 24 and 8760",
+            ));
+        }
         Ok(super::MediaSettings {
             dir: self.dir,
             max_upload_bytes: self.max_upload_bytes,
             uploads_per_minute: self.uploads_per_minute,
+            unused_after: (self.unused_after_hours != 0)
+                .then(|| std::time::Duration::from_secs(u64::from(self.unused_after_hours) * 3600)),
         })
     }
 }

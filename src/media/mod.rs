@@ -6,7 +6,9 @@
 //!   disk under `media.dir` for now);
 //! - this file: the names the variants are served under, and the
 //!   `media_images` row that makes every upload attributable;
-//! - `http`: `POST /v1/media/images`.
+//! - `http`: `POST /v1/media/images`;
+//! - [`sweep`]: uploads no product or shop uses, deleted after
+//!   `media.unused_after_hours`.
 //!
 //! A picture's files are `<key>-<W>w-<slot>.webp`: `key` is 32 random hex
 //! digits chosen here, `W` the upright picture's width, `slot` 320, 640 or
@@ -16,6 +18,7 @@ mod http;
 pub mod images;
 pub mod schema;
 pub mod store;
+pub mod sweep;
 
 use std::path::Path;
 
