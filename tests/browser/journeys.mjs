@@ -1391,7 +1391,7 @@ async function reloadUntil(page, pathAndQuery, predicate, ms = 10_000) {
 }
 
 journey(
-  'h. a new seller: sell, open a shop, onboard at the provider, a product with an uploaded picture, a CSV import with a bad line, a sale shipped with tracking, the money; axe and reflow on every workspace page',
+  'h. a new seller: sell, open a shop, onboard at the provider, a product with an uploaded picture, a CSV import with a bad line, a sale shipped with tracking, the money, notifications, API keys and two-step sign-in; axe and reflow on every workspace page',
   async ({ t, open }) => {
     const page = await open();
     await sellerSignUp(page, 'seller-h', t);
@@ -1563,6 +1563,27 @@ journey(
     await clickAndLoad(page, main(page).getByRole('navigation', { name: 'Shop workspace' }).getByRole('link', { name: 'Shop profile' }));
     await assertPage(page, 'Shop profile');
     await checkState(t, page, 'seller: shop profile');
+
+    // Notifications: the sale and the payout, unread, until marked read.
+    await clickAndLoad(page, main(page).getByRole('navigation', { name: 'Shop workspace' }).getByRole('link', { name: /^Notifications/ }));
+    await assertPage(page, 'Notifications');
+    assert.ok((await main(page).innerText()).includes(orderId), 'a notification names the order sold');
+    await checkState(t, page, 'seller: notifications');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Mark all as read' }));
+    await assertPage(page, 'Notifications');
+    assert.equal(await main(page).getByText('Unread', { exact: true }).count(), 0, 'nothing unread once marked read');
+
+    // Security: a key shown once, and the start of two-step sign-in.
+    await clickAndLoad(page, main(page).getByRole('navigation', { name: 'Shop workspace' }).getByRole('link', { name: 'Security' }));
+    await assertPage(page, 'Security');
+    await checkState(t, page, 'seller: security');
+    await main(page).getByLabel('Key name', { exact: true }).fill('Stock sync');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Create the key' }));
+    assert.equal(await main(page).getByRole('heading', { name: 'Your new key “Stock sync”' }).count(), 1, 'the new key is shown once');
+    await checkState(t, page, 'seller: security, a new key shown once');
+    await clickAndLoad(page, main(page).getByRole('button', { name: 'Turn on two-step sign-in' }));
+    assert.equal(await main(page).getByRole('heading', { name: 'Add Bazaar to your authenticator app' }).count(), 1, 'the enrolment step');
+    await checkState(t, page, 'seller: security, adding an authenticator');
   },
   { bypassCSP: true, timeout: 150_000 },
 );
