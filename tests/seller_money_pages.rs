@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use bazaar::money::{Currency, Money};
 use bazaar::web::format;
-use common::people::{get_as, staff, Person};
+use common::people::{get_as, staff};
 use common::TestApp;
 use orders_support::*;
 use serde_json::json;
-use web_support::{Browser, Page};
+use web_support::{signed_in, Browser, Page};
 
 fn usd(minor: i64) -> String {
     format::price(Money::new(minor, Currency::parse("USD").unwrap()))
@@ -63,23 +63,6 @@ fn net_to(transfers: &[serde_json::Value], shop: &serde_json::Value) -> i64 {
         .filter(|t| t["destination"] == account)
         .map(|t| t["amount"].as_i64().unwrap() - t["amount_reversed"].as_i64().unwrap())
         .sum()
-}
-
-async fn signed_in<'a>(app: &'a TestApp, seller: &Person) -> Browser<'a> {
-    let mut browser = Browser::new(app);
-    let page = browser
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", seller.email.as_str()),
-                ("password", common::people::PASSWORD),
-                ("next", "/seller"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
-    browser
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use common::people::{get_as, post_as, signup, Person};
 use common::TestApp;
 use orders_support::*;
 use serde_json::{json, Value};
-use web_support::Browser;
+use web_support::signed_in;
 
 /// An amount as the emails write it: major units and the code.
 fn usd(minor: i64) -> String {
@@ -72,23 +72,6 @@ fn kinds(page: &Value) -> Vec<String> {
         .iter()
         .map(|n| n["kind"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn signed_in<'a>(app: &'a TestApp, seller: &Person) -> Browser<'a> {
-    let mut browser = Browser::new(app);
-    let page = browser
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", seller.email.as_str()),
-                ("password", common::people::PASSWORD),
-                ("next", "/seller"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
-    browser
 }
 
 #[tokio::test]

@@ -10,30 +10,12 @@ mod web_support;
 
 use serde_json::{json, Value};
 
-use common::people::{get_as, post_as, signup, Person, PASSWORD};
+use common::people::{get_as, post_as, signup, Person};
 use common::TestApp;
 use orders_support::{
     active_shop, add_to_cart, checkout_ok, json_of, market, post_keyed, product, staff_view,
 };
-use web_support::{Browser, Page};
-
-/// A seller's browser, signed in through the sign-in page.
-async fn signed_in<'a>(app: &'a TestApp, seller: &Person) -> Browser<'a> {
-    let mut browser = Browser::new(app);
-    let page = browser
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", seller.email.as_str()),
-                ("password", PASSWORD),
-                ("next", "/seller"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
-    browser
-}
+use web_support::{signed_in, Browser, Page};
 
 /// A paid order of `quantity` mugs from a fresh seller's shop.
 struct Sale {

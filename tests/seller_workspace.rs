@@ -13,7 +13,7 @@ use serde_json::Value;
 use common::people::{get_as, signup, unique_email, Person, PASSWORD};
 use common::TestApp;
 use orders_support::*;
-use web_support::{path_of, Browser, Page};
+use web_support::{path_of, signed_in, Browser, Page};
 
 /// The hosted form's fields: a business, its representative, a bank account.
 fn onboarding_fields(account_number: &str) -> Vec<(&'static str, String)> {
@@ -69,23 +69,6 @@ async fn onboard(browser: &mut Browser<'_>, shop_id: &str, account_number: &str)
         format!("/seller/shops/{shop_id}/onboarding/return")
     );
     browser.get(&back_to).await
-}
-
-async fn signed_in<'a>(app: &'a TestApp, seller: &Person) -> Browser<'a> {
-    let mut browser = Browser::new(app);
-    let page = browser
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", seller.email.as_str()),
-                ("password", PASSWORD),
-                ("next", "/seller"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    browser
 }
 
 fn shop_fields(slug: &str) -> Vec<(&'static str, String)> {

@@ -257,3 +257,26 @@ impl<'a> Browser<'a> {
         self.cookies.get("bz_session").cloned().expect("signed in")
     }
 }
+
+/// A browser signed in as `person` through the sign-in page (the password
+/// every test account has), on its way to the seller workspace.
+#[allow(dead_code)] // not every page test signs a seller in
+pub async fn signed_in<'a>(
+    app: &'a TestApp,
+    person: &crate::common::people::Person,
+) -> Browser<'a> {
+    let mut browser = Browser::new(app);
+    let page = browser
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", person.email.as_str()),
+                ("password", crate::common::people::PASSWORD),
+                ("next", "/seller"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
+    browser
+}
