@@ -253,6 +253,10 @@ async fn forms_without_their_csrf_token_are_refused() {
         (format!("{page}/keys/{key_id}/revoke"), vec![]),
         (format!("{page}/totp"), vec![]),
         (format!("{page}/totp/confirm"), vec![("code", "123456")]),
+        (
+            format!("{page}/totp/disable"),
+            vec![("password", PASSWORD), ("disable_code", "123456")],
+        ),
     ] {
         let refused = browser.post(&path, &form).await;
         assert_eq!(refused.status, 403, "{path}: {}", refused.body);
@@ -356,4 +360,101 @@ async fn two_step_sign_in_is_turned_on_from_the_page_and_then_asked_for() {
     assert_eq!(signed.location(), "/seller");
     assert!(owner.cookies.contains_key("bz_session"));
     assert_eq!(owner.get(&page).await.status, 200);
+}
+
+#[tokio::test]
+async fn two_step_sign_in_is_turned_off_with_the_password_and_a_fresh_code() {
+    let app = TestApp::spawn().await;
+    let (seller, shop_id) = seller_with_shop(&app).await;
+    let started = json_of(post_as(&app, &seller, "/v1/me/totp", &json!({})).await, 201).await;
+    let secret = started["secret"].as_str().unwrap().to_owned();
+    let earlier = totp_code(&secret, unix_now() - 30);
+    let body = json!({ "code": earlier });
+    json_of(
+        post_as(&app, &seller, "/v1/me/totp/confirm", &body).await,
+        200,
+    )
+    .await;
+
+    let mut browser = Browser::new(&app);
+    let signed = browser
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", seller.email.as_str()),
+                ("password", PASSWORD),
+                ("totp_code", totp_code(&secret, unix_now()).as_str()),
+                ("next", "/seller"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let page = format!("/seller/shops/{shop_id}/security");
+    let shown = browser.get(&page).await;
+    assert!(shown.shows("Turn off two-step sign-in"), "{}", shown.body);
+    let disable = format!("{page}/totp/disable");
+    let enrolled = |me: Value| me["totp_enrolled"] == true;
+
+    // A wrong password: refused beside its field, whatever the code.
+    let now = totp_code(&secret, unix_now() + 30);
+    let refused = browser
+        .submit(
+            &page,
+            &disable,
+            &[
+                ("password", "not-the-password"),
+                ("disable_code", now.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.shows("id=\"password-error\""), "{}", refused.body);
+    assert!(enrolled(
+        json_of(get_as(&app, &seller, "/v1/me").await, 200).await
+    ));
+    // A code already used (the one that confirmed the enrolment) is refused.
+    let replayed = browser
+        .submit(
+            &page,
+            &disable,
+            &[("password", PASSWORD), ("disable_code", earlier.as_str())],
+        )
+        .await;
+    assert_eq!(replayed.status, 422, "{}", replayed.body);
+    assert!(
+        replayed.shows("id=\"disable_code-error\""),
+        "{}",
+        replayed.body
+    );
+    assert!(enrolled(
+        json_of(get_as(&app, &seller, "/v1/me").await, 200).await
+    ));
+
+    // The password and a fresh code: off, and the sign-in asks for no code.
+    let off = browser
+        .submit(
+            &page,
+            &disable,
+            &[("password", PASSWORD), ("disable_code", now.as_str())],
+        )
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+    assert_eq!(off.location(), format!("{page}?done=totp_off"));
+    let after = browser.get(off.location()).await;
+    assert!(after.shows("Two-step sign-in is off."), "{}", after.body);
+    assert!(after.shows("Turn on two-step sign-in"));
+    assert!(!enrolled(
+        json_of(get_as(&app, &seller, "/v1/me").await, 200).await
+    ));
+    let (_, password_only) = sign_in_page(&app, &seller.email, None).await;
+    assert_eq!(password_only.status, 303, "{}", password_only.body);
+    // Once off, the API says so.
+    let body = json!({ "password": PASSWORD, "code": now });
+    common::assert_error(
+        post_as(&app, &seller, "/v1/me/totp/disable", &body).await,
+        409,
+        "totp_not_enrolled",
+    )
+    .await;
 }

@@ -611,7 +611,7 @@ fn current_password_incorrect() -> AppError {
     )
 }
 
-fn check_password(user: &UserRow, candidate: &str) -> bool {
+pub(crate) fn check_password(user: &UserRow, candidate: &str) -> bool {
     candidate.chars().count() <= password::PASSWORD_CHARS_MAX
         && password::verify(candidate, &user.password_hash)
 }

@@ -32,6 +32,7 @@ pub fn routes(api: &mut Api<'_>) {
         .service(resource("/v1/me").get(me))
         .service(resource("/v1/me/totp").post(start_totp))
         .service(resource("/v1/me/totp/confirm").post(confirm_totp))
+        .service(resource("/v1/me/totp/disable").post(disable_totp))
         .service(
             resource("/v1/api_keys")
                 .post(create_api_key)
@@ -52,6 +53,7 @@ pub fn routes(api: &mut Api<'_>) {
         me,
         start_totp,
         confirm_totp,
+        disable_totp,
         create_api_key,
         list_api_keys,
         delete_api_key,
@@ -68,7 +70,7 @@ struct DataList<T> {
     data: Vec<T>,
 }
 
-/// `{totp_enrolled: true}`.
+/// `{totp_enrolled}`: whether two-step sign-in is now on.
 #[derive(Serialize, ToSchema)]
 struct TotpConfirmed {
     totp_enrolled: bool,
@@ -264,6 +266,50 @@ async fn confirm_totp(
     .await?;
     Ok(HttpResponse::Ok().json(TotpConfirmed {
         totp_enrolled: true,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DisableTotpRequest {
+    /// The account's password.
+    password: String,
+    /// A current code of the authenticator (used once, as a sign-in's).
+    code: String,
+}
+
+#[utoipa::path(post, path = "/v1/me/totp/disable", tag = "auth",
+    description = "Turns two-step sign-in off, with the password and a current code. A staff account must enrol again before anything else.",
+    request_body = DisableTotpRequest,
+    responses(
+        (status = 200, description = "Two-step sign-in is off", body = TotpConfirmed),
+        (status = 409, description = "`totp_not_enrolled`", body = ErrorBody),
+        (status = 422, description = "`current_password_incorrect` (param `password`) or `totp_invalid` (param `code`)", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["buyer", "seller", "operator", "finance", "support"]))))]
+async fn disable_totp(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
+    context: RequestContext,
+    body: JsonBody<DisableTotpRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = body.into_inner()?;
+    let auth = settings.auth.clone();
+    db::run(&pool, move |conn| {
+        totp::disable_totp(
+            conn,
+            &caller,
+            &auth,
+            &request.password,
+            &request.code,
+            &context,
+            db::now(),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TotpConfirmed {
+        totp_enrolled: false,
     }))
 }
 

@@ -59,7 +59,9 @@ pub use password::Password;
 pub use sessions::{login, logout, LoginAttempt, SessionCreated};
 pub use throttle::LoginThrottle;
 pub(crate) use tokens::API_KEY_PREFIX;
-pub use totp::{confirm_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S};
+pub use totp::{
+    confirm_totp, disable_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S,
+};
 pub use totp_keys::reencrypt_totp_secrets;
 pub use users::{change_role, create_operator, find_user_by_email, get_me, get_user, Me, UserView};
 

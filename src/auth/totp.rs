@@ -200,6 +200,69 @@ pub fn confirm_totp(
     })
 }
 
+/// Turns the second factor off. The password and a current code (used once,
+/// like a sign-in's) prove the owner is here with the authenticator at hand,
+/// so a session left open cannot do it; audited as `totp.disable`. A staff
+/// account can do nothing else until it enrols again (see `extract`).
+///
+/// # Errors
+/// 409 `totp_not_enrolled`; 422
+/// `current_password_incorrect` (param `password`) or `totp_invalid` (param
+/// `code`); database errors.
+#[allow(clippy::too_many_arguments)] // each is one thing the check needs
+pub fn disable_totp(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    settings: &AuthSettings,
+    password: &str,
+    code: &str,
+    context: &RequestContext,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    write_transaction(conn, |conn| {
+        let row = load_by_id(conn, caller.user_id.as_str())?;
+        let (Some(stored), Some(_)) = (row.totp_secret.as_deref(), row.totp_enrolled_at) else {
+            return Err(AppError::Conflict {
+                code: "totp_not_enrolled",
+                message: "two-step sign-in is not on for this account".into(),
+            });
+        };
+        if !super::account::check_password(&row, password) {
+            return Err(AppError::unprocessable(
+                "current_password_incorrect",
+                "the password is not correct",
+                Some("password".into()),
+            ));
+        }
+        let keys = TotpKeys::load(conn, settings)?;
+        if !accept_login_code(conn, &keys, caller.user_id.as_str(), stored, code, now)? {
+            return Err(AppError::unprocessable(
+                "totp_invalid",
+                "the code does not match, or was used already; wait for the next one",
+                Some("code".into()),
+            ));
+        }
+        diesel::update(users::table.find(caller.user_id.as_str()))
+            .set((
+                users::totp_secret.eq(None::<String>),
+                users::totp_enrolled_at.eq(None::<NaiveDateTime>),
+                users::totp_last_step.eq(None::<i64>),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        record_audit_at(
+            conn,
+            AuditEntry::new("totp.disable", caller.user_id.as_str())
+                .actor(&caller.user_id)
+                .context(context)
+                .before(json!({"totp_enrolled": true}))
+                .after(json!({"totp_enrolled": false})),
+            now,
+        )?;
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/seller/shops/{id}/security/totp").post(security::start_totp))
     .service(web::resource("/seller/shops/{id}/security/totp/confirm").post(security::confirm_totp))
+    .service(web::resource("/seller/shops/{id}/security/totp/disable").post(security::disable_totp))
     .service(web::resource("/seller/shops/{id}/onboarding").post(onboarding::start))
     .service(web::resource("/seller/shops/{id}/onboarding/return").get(onboarding::returned))
     .service(web::resource("/seller/shops/{id}/onboarding/refresh").get(onboarding::refresh));

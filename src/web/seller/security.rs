@@ -1,8 +1,8 @@
 //! The seller's account security: API keys for the seller's own
 //! integrations through `auth::create_api_key`, `list_api_keys` and
 //! `revoke_api_key` (the functions behind `/v1/api_keys`), and two-step
-//! sign-in through `auth::start_totp_enrolment` and `confirm_totp` (behind
-//! `/v1/me/totp`). Keys and the second factor belong to the account, not to
+//! sign-in through `auth::start_totp_enrolment`, `confirm_totp` and
+//! `disable_totp` (behind `/v1/me/totp`). Keys and the second factor belong to the account, not to
 //! a shop: every shop of the seller shows the same ones.
 
 use actix_web::http::StatusCode;
@@ -35,6 +35,17 @@ pub(super) struct KeyForm {
 pub(super) struct CsrfForm {
     #[serde(default)]
     csrf_token: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DisableForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    password: String,
+    /// Not `code`, the enrolment form's field: each field id is the page's only one.
+    #[serde(default)]
+    disable_code: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +241,7 @@ pub(super) async fn show(
     let notice = match query.done.as_str() {
         "revoked" => "The key is revoked. Requests that use it are refused from now on.",
         "totp_on" => "Two-step sign-in is on. From now on, signing in asks for a code from your authenticator app.",
+        "totp_off" => "Two-step sign-in is off. Signing in asks for your password only.",
         _ => "",
     };
     let view = View {
@@ -438,6 +450,61 @@ pub(super) async fn confirm_totp(
             let view = View {
                 errors,
                 enrolment,
+                ..View::default()
+            };
+            let status = actix_web::ResponseError::status_code(&error);
+            security_page(&req, &mut visitor, &pool, (&session, &shop), view, status).await
+        }
+        Err(error) => Err(PageError(error)),
+    }
+}
+
+/// `POST /seller/shops/{id}/security/totp/disable`: the password and a
+/// current code, as `POST /v1/me/totp/disable` takes them.
+pub(super) async fn disable_totp(
+    req: HttpRequest,
+    mut visitor: Visitor,
+    context: RequestContext,
+    path: web::Path<String>,
+    pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
+    form: web::Form<DisableForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    visitor.check_form(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let (session, shop) =
+        match workspace::seller_shop(&visitor, &pool, id.clone(), &here(&id)).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+    let caller = session.caller.clone();
+    let auth_settings = settings.auth.clone();
+    let disabled = db::run(&pool, move |conn| {
+        auth::disable_totp(
+            conn,
+            &caller,
+            &auth_settings,
+            &form.password,
+            &form.disable_code,
+            &context,
+            db::now(),
+        )
+    })
+    .await;
+    match disabled {
+        Ok(()) => {
+            let location = format!("{}?done=totp_off", here(&shop.id));
+            Ok(visitor.finish(render::see_other(&location).finish()))
+        }
+        Err(error) if workspace::is_refusal(&error) => {
+            let errors = FormErrors::from_error(&error, |param| match param {
+                "password" => Some("password"),
+                "code" => Some("disable_code"),
+                _ => None,
+            });
+            let view = View {
+                errors,
                 ..View::default()
             };
             let status = actix_web::ResponseError::status_code(&error);
