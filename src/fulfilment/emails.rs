@@ -23,7 +23,7 @@ use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 use crate::notify::messages::{
-    LineCount, PartCanceled, PartDelivered, PartLate, PartShipSoon, PartShipped, ReturnNotice,
+    LineCount, PartCanceled, PartDelivered, PartShipped, ReturnNotice, UnshippedPart,
 };
 use crate::notify::{self, Message};
 use crate::orders::schema::{order_lines, order_parts};
@@ -288,11 +288,13 @@ pub(crate) fn part_canceled(conn: &mut DbConnection, part_id: &str) -> Result<()
     )
 }
 
-/// The seller: a part passed its ship-by date unshipped (the buyer may now
-/// cancel it).
-pub(crate) fn part_late(conn: &mut DbConnection, part_id: &str) -> Result<(), AppError> {
-    let ctx = context(conn, part_id)?;
-    let message = Message::PartLate(PartLate {
+/// What is left to ship of a part, for the seller's reminders.
+fn unshipped(
+    conn: &mut DbConnection,
+    ctx: &PartContext,
+    part_id: &str,
+) -> Result<UnshippedPart, AppError> {
+    Ok(UnshippedPart {
         order_id: ctx.order.id.clone(),
         shop_name: ctx.shop.name.clone(),
         ship_by: ctx
@@ -301,23 +303,21 @@ pub(crate) fn part_late(conn: &mut DbConnection, part_id: &str) -> Result<(), Ap
             .map_or_else(|| "its ship-by date".to_owned(), shown_at),
         lines: unshipped_lines(conn, part_id)?,
         ship_to: ctx.ship_to()?,
-    });
+    })
+}
+
+/// The seller: a part passed its ship-by date unshipped (the buyer may now
+/// cancel it).
+pub(crate) fn part_late(conn: &mut DbConnection, part_id: &str) -> Result<(), AppError> {
+    let ctx = context(conn, part_id)?;
+    let message = Message::PartLate(unshipped(conn, &ctx, part_id)?);
     ctx.to_seller(conn, &format!("part:{part_id}:late"), &message)
 }
 
 /// The seller: a part's ship-by date is near and units are unshipped.
 pub(crate) fn part_ship_soon(conn: &mut DbConnection, part_id: &str) -> Result<(), AppError> {
     let ctx = context(conn, part_id)?;
-    let message = Message::PartShipSoon(PartShipSoon {
-        order_id: ctx.order.id.clone(),
-        shop_name: ctx.shop.name.clone(),
-        ship_by: ctx
-            .part
-            .ship_by
-            .map_or_else(|| "its ship-by date".to_owned(), shown_at),
-        lines: unshipped_lines(conn, part_id)?,
-        ship_to: ctx.ship_to()?,
-    });
+    let message = Message::PartShipSoon(unshipped(conn, &ctx, part_id)?);
     ctx.to_seller(conn, &format!("part:{part_id}:ship_soon"), &message)
 }
 

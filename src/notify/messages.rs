@@ -201,9 +201,10 @@ pub struct PartCanceled {
     pub paid: String,
 }
 
-/// To the seller, when a part passed its ship-by date with units unshipped.
+/// To the seller, about a part with units still to ship by its ship-by date:
+/// the date is near (`PartShipSoon`) or passed (`PartLate`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PartLate {
+pub struct UnshippedPart {
     pub order_id: String,
     pub shop_name: String,
     pub ship_by: String,
@@ -252,17 +253,6 @@ pub struct DisputeClosed {
     pub taken: String,
 }
 
-/// To the seller, when a part's ship-by date is near and units are unshipped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PartShipSoon {
-    pub order_id: String,
-    pub shop_name: String,
-    pub ship_by: String,
-    /// The units still to ship.
-    pub lines: Vec<LineCount>,
-    pub ship_to: Vec<String>,
-}
-
 /// About one return, to the buyer or to the seller as it moves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReturnNotice {
@@ -308,9 +298,9 @@ pub enum Message {
     /// To the seller: its part was cancelled, and why.
     SellerPartCanceled(PartCanceled),
     /// To the seller: its part is past its ship-by date.
-    PartLate(PartLate),
+    PartLate(UnshippedPart),
     /// To the seller: its part's ship-by date is near.
-    PartShipSoon(PartShipSoon),
+    PartShipSoon(UnshippedPart),
     /// To the seller: a refund takes money back from its share.
     SellerRefund(SellerRefund),
     /// To the seller: a dispute takes money back from its share.

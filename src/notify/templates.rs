@@ -17,8 +17,8 @@ use askama::Template;
 
 use super::messages::{
     AccountExists, DisputeClosed, DisputeOpened, Message, OrderConfirmation, PartCanceled,
-    PartDelivered, PartLate, PartShipSoon, PartShipped, PasswordChanged, PayoutNotice,
-    RefundIssued, ReturnNotice, SellerNewOrder, SellerRefund, ShopNotice, SignInAttempts,
+    PartDelivered, PartShipped, PasswordChanged, PayoutNotice, RefundIssued, ReturnNotice,
+    SellerNewOrder, SellerRefund, ShopNotice, SignInAttempts, UnshippedPart,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -86,13 +86,13 @@ email_templates! {
     SellerPartCanceledText = "emails/seller_part_canceled.txt" { cancel: PartCanceled };
     SellerPartCanceledHtml = "emails/seller_part_canceled.html" { cancel: PartCanceled };
 
-    PartLateSubject = "emails/part_late.subject.txt" { late: PartLate };
-    PartLateText = "emails/part_late.txt" { late: PartLate };
-    PartLateHtml = "emails/part_late.html" { late: PartLate };
+    PartLateSubject = "emails/part_late.subject.txt" { late: UnshippedPart };
+    PartLateText = "emails/part_late.txt" { late: UnshippedPart };
+    PartLateHtml = "emails/part_late.html" { late: UnshippedPart };
 
-    PartShipSoonSubject = "emails/part_ship_soon.subject.txt" { part: PartShipSoon };
-    PartShipSoonText = "emails/part_ship_soon.txt" { part: PartShipSoon };
-    PartShipSoonHtml = "emails/part_ship_soon.html" { part: PartShipSoon };
+    PartShipSoonSubject = "emails/part_ship_soon.subject.txt" { part: UnshippedPart };
+    PartShipSoonText = "emails/part_ship_soon.txt" { part: UnshippedPart };
+    PartShipSoonHtml = "emails/part_ship_soon.html" { part: UnshippedPart };
 
     SellerRefundSubject = "emails/seller_refund.subject.txt" { refund: SellerRefund };
     SellerRefundText = "emails/seller_refund.txt" { refund: SellerRefund };
@@ -424,8 +424,8 @@ mod tests {
         }
     }
 
-    fn part_late() -> PartLate {
-        PartLate {
+    fn part_late() -> UnshippedPart {
+        UnshippedPart {
             order_id: "ord_1".into(),
             shop_name: "Acme".into(),
             ship_by: "2026-12-10 10:00 UTC".into(),
@@ -434,8 +434,8 @@ mod tests {
         }
     }
 
-    fn ship_soon() -> PartShipSoon {
-        PartShipSoon {
+    fn ship_soon() -> UnshippedPart {
+        UnshippedPart {
             order_id: "ord_1".into(),
             shop_name: "Acme".into(),
             ship_by: "2026-12-10 10:00 UTC".into(),
@@ -497,7 +497,7 @@ mod tests {
         shipped: PartShipped,
         delivered: PartDelivered,
         canceled: PartCanceled,
-        late: PartLate,
+        late: UnshippedPart,
         notice: &ReturnNotice,
     ) -> Vec<Message> {
         vec![
@@ -1155,7 +1155,7 @@ mod tests {
             reason: evil.into(),
             ..cancellation(true, true)
         };
-        let late = PartLate {
+        let late = UnshippedPart {
             shop_name: evil.into(),
             lines: notice.lines.clone(),
             ship_to: vec![evil.into()],

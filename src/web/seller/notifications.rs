@@ -93,9 +93,8 @@ pub(super) async fn list(
     let limit = query::limit(query.limit, NOTICES_PAGE_DEFAULT, NOTICES_PAGE_MAX)?;
     let unread_only = query.unread.unwrap_or(false);
     let (shop_id, before) = (shop.id.clone(), query.before.clone());
-    let (found, unread) = db::run(&pool, move |conn| {
-        let found = notices::page(conn, &shop_id, unread_only, before.as_deref(), limit)?;
-        Ok((found, notices::unread_count(conn, &shop_id)?))
+    let found = db::run(&pool, move |conn| {
+        notices::page(conn, &shop_id, unread_only, before.as_deref(), limit)
     })
     .await?;
     let full = i64::try_from(found.len()).unwrap_or(i64::MAX) == limit;
@@ -106,12 +105,13 @@ pub(super) async fn list(
             if unread_only { "&unread=true" } else { "" }
         )
     });
+    let frame = Frame::of(&pool, &shop, "notifications").await?;
     let page = NotificationsPage {
         chrome: visitor.chrome(),
         meta: Meta::personal(&format!("Notifications — {} — Bazaar", shop.name)),
-        frame: Frame::of(&pool, &shop, "notifications").await?,
+        unread: frame.unread,
+        frame,
         notices: found.into_iter().map(NoticeItem::from).collect(),
-        unread,
         unread_only,
         next,
         done: query.done.as_deref() == Some("read"),

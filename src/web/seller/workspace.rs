@@ -112,6 +112,8 @@ pub(crate) struct Frame {
     pub shop_name: String,
     pub tabs: Vec<Tab>,
     pub banners: Vec<Banner>,
+    /// The shop's unread notices.
+    pub unread: i64,
 }
 
 impl Frame {
@@ -121,15 +123,11 @@ impl Frame {
     /// A database failure.
     pub(crate) async fn of(pool: &DbPool, shop: &Shop, tab: &str) -> Result<Self, AppError> {
         let shop_id = shop.id.clone();
-        let latest_payout = db::run(pool, move |conn| {
-            payouts::page(conn, Some(&shop_id), None, None, 1)
-        })
-        .await?
-        .into_iter()
-        .next();
-        let shop_id = shop.id.clone();
-        let unread = db::run(pool, move |conn| {
-            crate::sellers::notices::unread_count(conn, &shop_id)
+        // One trip to the database for everything the frame shows.
+        let (latest_payout, unread) = db::run(pool, move |conn| {
+            let latest = payouts::page(conn, Some(&shop_id), None, None, 1)?;
+            let unread = crate::sellers::notices::unread_count(conn, &shop_id)?;
+            Ok((latest.into_iter().next(), unread))
         })
         .await?;
         Ok(Self {
@@ -149,6 +147,7 @@ impl Frame {
                 .into_iter()
                 .filter(|b| tab == "overview" || b.tone != "success")
                 .collect(),
+            unread,
         })
     }
 }
