@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::audit_log;
+use super::schema::{audit_log, users};
 use super::{RequestContext, UserId};
 use crate::db::DbConnection;
 use crate::error::AppError;
@@ -171,6 +171,21 @@ fn parse_state(text: Option<String>) -> Option<serde_json::Value> {
     text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
 
+/// Which rows of the audit log to read; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The actor's email address (any case).
+    pub actor: Option<String>,
+    /// The action, exactly (`job.replay`).
+    pub action: Option<String>,
+    /// The subject, exactly (an id, an email, …).
+    pub subject: Option<String>,
+    /// Rows at or after this instant.
+    pub from: Option<NaiveDateTime>,
+    /// Rows before this instant.
+    pub to: Option<NaiveDateTime>,
+}
+
 /// A page of the audit log, newest first: up to `limit` rows (1..=100) older than
 /// the row `before` (an audit id), and the cursor for the next page, if any.
 ///
@@ -179,6 +194,22 @@ fn parse_state(text: Option<String>) -> Option<serde_json::Value> {
 /// `before` id (param `before`); database errors.
 pub fn list_audit_log(
     conn: &mut DbConnection,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
+    list_audit_log_where(conn, &AuditFilter::default(), limit, before)
+}
+
+/// [`list_audit_log`] narrowed by `filter`: the same page and cursor, only
+/// rows that match.
+///
+/// # Errors
+/// As [`list_audit_log`]; 422 `invalid_value` for an actor email no account
+/// has (param `actor`), or a period whose `from` is not before its `to`
+/// (param `from`); database errors.
+pub fn list_audit_log_where(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
     limit: u32,
     before: Option<&str>,
 ) -> Result<(Vec<AuditRecord>, Option<String>), AppError> {
@@ -205,6 +236,43 @@ pub fn list_audit_log(
         // One more than asked, to know whether another page follows.
         .limit(i64::from(limit) + 1)
         .into_boxed();
+    if let Some(email) = filter.actor.as_deref() {
+        let email = email.trim().to_ascii_lowercase();
+        let actor: Option<String> = users::table
+            .filter(users::email.eq(&email))
+            .select(users::id)
+            .first(conn)
+            .optional()?;
+        let actor = actor.ok_or_else(|| {
+            AppError::unprocessable(
+                "invalid_value",
+                format!("no account has the email {email}"),
+                Some("actor".into()),
+            )
+        })?;
+        query = query.filter(audit_log::actor_user_id.eq(actor));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(audit_log::subject.eq(subject.clone()));
+    }
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from >= to {
+            return Err(AppError::unprocessable(
+                "invalid_value",
+                "from must be before to",
+                Some("from".into()),
+            ));
+        }
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_log::at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_log::at.lt(to));
+    }
     if let Some(cursor) = before {
         let cursor_at = audit_log::table
             .find(cursor)
@@ -249,4 +317,36 @@ pub fn list_audit_log(
         )
         .collect();
     Ok((records, next))
+}
+
+/// The email addresses of the actors `ids`, by user id (ids without an
+/// account are left out).
+///
+/// # Errors
+/// A database failure.
+pub fn actor_emails(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    let rows: Vec<(String, String)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::email))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The accounts with these email addresses, by address (addresses without
+/// an account are left out): to link a recipient to their account.
+///
+/// # Errors
+/// A database failure.
+pub fn accounts_by_email(
+    conn: &mut DbConnection,
+    emails: &[&str],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    let rows: Vec<(String, String)> = users::table
+        .filter(users::email.eq_any(emails))
+        .select((users::email, users::id))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }

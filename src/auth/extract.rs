@@ -51,7 +51,8 @@ pub(crate) fn totp_enrollment_required() -> AppError {
 }
 
 /// Finds the live credential behind a bearer value; `None` for anything unknown,
-/// expired or revoked (the caller cannot tell which, and need not).
+/// expired or revoked, or of a disabled account (the caller cannot tell
+/// which, and need not).
 ///
 /// # Errors
 /// The database failed, or a stored role is not one we know (a bug).
@@ -67,6 +68,8 @@ pub(crate) fn resolve_bearer(
             .filter(sessions::token_hash.eq(tokens::digest(token)))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::expires_at.gt(now))
+            // Disabling revokes the sessions too; this holds if a row was missed.
+            .filter(users::disabled_at.is_null())
             .select((
                 sessions::id,
                 users::id,
@@ -101,6 +104,9 @@ pub(crate) fn resolve_bearer(
                 .inner_join(users::table)
                 .filter(api_keys::prefix.eq(prefix))
                 .filter(api_keys::revoked_at.is_null())
+                // A disabled account's keys are refused, not revoked: they
+                // work again once an operator enables it.
+                .filter(users::disabled_at.is_null())
                 .select((
                     api_keys::secret_hash,
                     api_keys::id,

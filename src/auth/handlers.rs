@@ -1,13 +1,14 @@
 //! The auth endpoints: thin handlers that parse, call one domain function, render.
 
+use super::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::extract::{Authenticated, Credential};
 use super::{
-    api_keys, audit, sessions, totp, users, Caller, Email, LoginAttempt, RequestContext, Role,
-    UserId, UserView,
+    api_keys, audit, directory, disable, sessions, totp, users, Caller, Email, LoginAttempt,
+    RequestContext, Role, UserId, UserView,
 };
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -26,7 +27,12 @@ pub fn routes(api: &mut Api<'_>) {
                 .post(super::account_http::create_user)
                 .get(find_users),
         )
+        // Before `/v1/users/{id}`: `search` is not a user id.
+        .service(resource("/v1/users/search").get(search_users))
+        .service(resource("/v1/users/{id}").get(user_details))
         .service(resource("/v1/users/{id}/role").post(set_role))
+        .service(resource("/v1/users/{id}/disable").post(disable_user))
+        .service(resource("/v1/users/{id}/enable").post(enable_user))
         .service(resource("/v1/sessions").post(create_session))
         .service(resource("/v1/sessions/current").delete(delete_session))
         .service(resource("/v1/me").get(me))
@@ -47,7 +53,11 @@ pub fn routes(api: &mut Api<'_>) {
 #[openapi(
     paths(
         find_users,
+        search_users,
+        user_details,
         set_role,
+        disable_user,
+        enable_user,
         create_session,
         delete_session,
         me,
@@ -100,7 +110,7 @@ async fn find_users(
     pool: web::Data<DbPool>,
     query: web::Query<FindUsersQuery>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Support])?;
+    caller.require(policy::FIND_USERS)?;
     let email = Email::parse(&query.email)?;
     let found = db::run(&pool, move |conn| users::find_user_by_email(conn, &email)).await?;
     Ok(HttpResponse::Ok().json(DataList {
@@ -125,15 +135,121 @@ struct RoleRequest {
 async fn set_role(
     caller: Caller,
     pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
     context: RequestContext,
     path: web::Path<String>,
     body: JsonBody<RoleRequest>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Operator])?;
+    caller.require(policy::CHANGE_ROLE)?;
     let target = UserId(path.into_inner());
     let role = body.into_inner()?.role;
+    let auth = settings.auth.clone();
     let user = db::run(&pool, move |conn| {
-        users::change_role(conn, &caller, &target, role, &context, db::now())
+        users::change_role(conn, &caller, &target, role, &auth, &context, db::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[utoipa::path(get, path = "/v1/users/search", tag = "auth",
+    description = "Users newest first, by part of the address (any case), role, and staleness (`stale=true`: not deleted, not disabled, no sign-in for `auth.stale_after_days`, counted from creation if never).",
+    params(directory::UserSearch),
+    responses(
+        (status = 200, description = "A page of users", body = directory::UserPage),
+        (status = 422, description = "`invalid_role`, `invalid_email_filter`, `invalid_limit` or `invalid_cursor`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["support", "operator"]))))]
+async fn search_users(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
+    query: web::Query<directory::UserSearch>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(policy::FIND_USERS)?;
+    let search = query.into_inner();
+    let stale_after_days = settings.auth.stale_after_days;
+    let page = db::run(&pool, move |conn| {
+        directory::search_users(conn, &caller, &search, stale_after_days, db::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "auth",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The account: role, dates, second factor, disabled state, live sessions, API keys", body = directory::UserDetails),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["support", "operator"]))))]
+async fn user_details(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(policy::FIND_USERS)?;
+    let target = UserId(path.into_inner());
+    let details = db::run(&pool, move |conn| {
+        directory::user_details(conn, &caller, &target, db::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(details))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DisableRequest {
+    /// Why, for the audit log and other staff: one line, at most 500 characters.
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/disable", tag = "auth",
+    description = "Disables an account: its live sessions are revoked, its API keys refused and its sign-ins refused (`account_disabled`) until it is enabled. Audited as `user.disable`.",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = DisableRequest,
+    responses(
+        (status = 200, description = "The account, disabled", body = directory::UserSummary),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`cannot_disable_self` or `account_deleted`", body = ErrorBody),
+        (status = 422, description = "`invalid_reason` (param `reason`)", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
+async fn disable_user(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    context: RequestContext,
+    path: web::Path<String>,
+    body: JsonBody<DisableRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(policy::DISABLE_USER)?;
+    let target = UserId(path.into_inner());
+    let reason = body.into_inner()?.reason;
+    let user = db::run(&pool, move |conn| {
+        disable::disable_user(conn, &caller, &target, &reason, &context, db::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "auth",
+    description = "Enables a disabled account again: it may sign in, and its API keys work again. Audited as `user.enable`.",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The account, enabled", body = directory::UserSummary),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`account_deleted`", body = ErrorBody),
+    ),
+    extensions(("x-roles" = json!(["operator"]))))]
+async fn enable_user(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    context: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(policy::DISABLE_USER)?;
+    let target = UserId(path.into_inner());
+    let user = db::run(&pool, move |conn| {
+        disable::enable_user(conn, &caller, &target, &context, db::now())
     })
     .await?;
     Ok(HttpResponse::Ok().json(user))
@@ -153,6 +269,7 @@ struct LoginRequest {
     responses(
         (status = 201, description = "A new session; the token is shown only here", body = super::SessionCreated),
         (status = 401, description = "`invalid_credentials`, `totp_required` or `totp_invalid`", body = ErrorBody),
+        (status = 403, description = "`email_not_verified`, or `account_disabled` (after the right password only)", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     extensions(("x-roles" = json!(["anyone"]))))]
@@ -399,6 +516,16 @@ struct AuditQuery {
     limit: Option<u32>,
     /// `next_before` of the previous page.
     before: Option<String>,
+    /// Only what the account with this email did.
+    actor: Option<String>,
+    /// Only this action (`job.replay`).
+    action: Option<String>,
+    /// Only rows about this subject (an id, an email).
+    subject: Option<String>,
+    /// Only rows at or after this RFC 3339 instant.
+    from: Option<String>,
+    /// Only rows before this RFC 3339 instant.
+    to: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/audit_log", tag = "auth",
@@ -410,11 +537,20 @@ async fn audit_log(
     pool: web::Data<DbPool>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[])?;
-    let AuditQuery { limit, before } = query.into_inner();
-    let limit = limit.unwrap_or(AUDIT_PAGE_DEFAULT);
+    caller.require(policy::READ_AUDIT_LOG)?;
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(AUDIT_PAGE_DEFAULT);
+    let present = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+    let filter = audit::AuditFilter {
+        from: crate::http::query::instant("from", query.from.as_deref())?,
+        to: crate::http::query::instant("to", query.to.as_deref())?,
+        actor: present(query.actor),
+        action: present(query.action),
+        subject: present(query.subject),
+    };
+    let before = query.before;
     let (records, next_before) = db::run(&pool, move |conn| {
-        audit::list_audit_log(conn, limit, before.as_deref())
+        audit::list_audit_log_where(conn, &filter, limit, before.as_deref())
     })
     .await?;
     Ok(HttpResponse::Ok().json(AuditPage {

@@ -21,10 +21,13 @@ mod account;
 mod account_http;
 mod api_keys;
 mod audit;
+mod directory;
+mod disable;
 mod email;
 mod extract;
 mod handlers;
 mod password;
+pub mod policy;
 pub mod schema;
 mod sessions;
 mod throttle;
@@ -49,14 +52,22 @@ pub use api_keys::{
     create_api_key, issue_api_key, list_api_keys, revoke_api_key, ApiKeyCreated, ApiKeyView,
     NewApiKey, API_KEY_DAYS_MAX, API_KEY_NAME_CHARS_MAX,
 };
-pub use audit::{list_audit_log, record_audit, AuditEntry, AuditRecord, AUDIT_PAGE_MAX};
+pub use audit::{
+    accounts_by_email, actor_emails, list_audit_log, list_audit_log_where, record_audit,
+    AuditEntry, AuditFilter, AuditRecord, AUDIT_PAGE_MAX,
+};
+pub use directory::{
+    parse_role, search_users, user_details, SessionSummary, UserApiKey, UserDetails, UserPage,
+    UserSearch, UserSummary, DETAILS_ROWS_MAX, USERS_PAGE_DEFAULT, USERS_PAGE_MAX,
+};
+pub use disable::{disable_user, enable_user, DISABLE_REASON_CHARS_MAX};
 pub use email::Email;
 pub use extract::{
     browser_session, BrowserSession, MaybeCaller, RequestContext, API_KEY_LAST_USED_RESOLUTION_S,
 };
 pub use handlers::routes;
 pub use password::Password;
-pub use sessions::{login, logout, LoginAttempt, SessionCreated};
+pub use sessions::{login, logout, session_ttl, LoginAttempt, SessionCreated};
 pub use throttle::LoginThrottle;
 pub(crate) use tokens::API_KEY_PREFIX;
 pub use totp::{
@@ -165,6 +176,12 @@ impl Caller {
         } else {
             Err(AppError::Forbidden)
         }
+    }
+
+    /// Whether [`Caller::require`] would let the caller through `allowed`:
+    /// for showing only what the caller may do.
+    pub fn may(&self, allowed: &[Role]) -> bool {
+        self.require(allowed).is_ok()
     }
 
     /// Whether the caller has exactly this role.

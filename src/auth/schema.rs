@@ -14,6 +14,8 @@ diesel::table! {
         updated_at -> Timestamp,
         email_verified_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
     }
 }
 

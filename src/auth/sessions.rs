@@ -58,6 +58,24 @@ fn totp_required() -> AppError {
     }
 }
 
+/// How long a new session of `role` lasts: staff sessions
+/// `auth.staff_session_ttl`, everyone else's `auth.session_ttl`. The web
+/// sign-in gives its cookie the same life.
+pub fn session_ttl(settings: &AuthSettings, role: super::Role) -> std::time::Duration {
+    if role.is_staff() {
+        settings.staff_session_ttl
+    } else {
+        settings.session_ttl
+    }
+}
+
+fn account_disabled() -> AppError {
+    AppError::ForbiddenWith {
+        code: "account_disabled",
+        message: "this account has been disabled by the marketplace; contact support".into(),
+    }
+}
+
 fn totp_invalid() -> AppError {
     AppError::UnauthenticatedWith {
         code: "totp_invalid",
@@ -66,7 +84,7 @@ fn totp_invalid() -> AppError {
 }
 
 /// Logs in: checks the throttle, the password and, once enrolled, the TOTP code;
-/// creates a session valid for `auth.session_ttl`. `now` is the clock, injected
+/// creates a session valid for [`session_ttl`] of the account's role. `now` is the clock, injected
 /// so tests can move time.
 ///
 /// Unknown emails spend the same time (a dummy hash is verified) and get the
@@ -77,7 +95,8 @@ fn totp_invalid() -> AppError {
 ///
 /// # Errors
 /// 429 `rate_limited` with the seconds to wait, even for the right password;
-/// 401 `invalid_credentials`, `totp_required`, `totp_invalid`; database errors.
+/// 401 `invalid_credentials`, `totp_required`, `totp_invalid`; 403
+/// `account_disabled` (only after the right password); database errors.
 pub fn login(
     conn: &mut DbConnection,
     attempt: LoginAttempt,
@@ -139,6 +158,13 @@ pub fn login(
         }
     };
 
+    if user.disabled_at.is_some() {
+        // Only the owner of the password learns it: a guesser still gets
+        // `invalid_credentials` above, counted by the throttle as before.
+        tracing::info!(user_id = %user.id, "login refused: account disabled");
+        return Err(account_disabled());
+    }
+
     if user.totp_enrolled_at.is_some() {
         let code = attempt
             .totp_code
@@ -195,7 +221,7 @@ pub(super) fn open_session(
     context: &RequestContext,
     now: NaiveDateTime,
 ) -> Result<SessionCreated, AppError> {
-    let ttl = TimeDelta::from_std(settings.session_ttl)
+    let ttl = TimeDelta::from_std(session_ttl(settings, user.role))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session ttl: {e}")))?;
     let token = tokens::new_session_token();
     let expires_at = now + ttl;

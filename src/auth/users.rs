@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::audit::{record_audit_at, AuditEntry};
-use super::schema::users;
+use super::schema::{sessions, users};
 use super::{Caller, Email, Password, RequestContext, Role, UserId};
+use crate::config::AuthSettings;
 use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
 
@@ -40,6 +41,8 @@ pub(crate) struct UserRow {
     pub totp_enrolled_at: Option<NaiveDateTime>,
     pub email_verified_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
+    /// Set while an operator keeps the account disabled.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -192,7 +195,9 @@ pub fn find_user_by_email(
 }
 
 /// An operator gives `target` the role `role`; audited as `user.role_change`
-/// with the role before and after. Takes effect on the target's next request.
+/// with the role before and after. Takes effect on the target's next request;
+/// a promotion to a staff role also shortens the target's live sessions to
+/// `auth.staff_session_ttl` from now, as if signed in as staff.
 ///
 /// # Errors
 /// 403 unless `actor` is an operator; 404 for an unknown user; 409
@@ -203,10 +208,11 @@ pub fn change_role(
     actor: &Caller,
     target: &UserId,
     role: Role,
+    settings: &AuthSettings,
     context: &RequestContext,
     now: NaiveDateTime,
 ) -> Result<UserView, AppError> {
-    actor.require(&[Role::Operator])?;
+    actor.require(super::policy::CHANGE_ROLE)?;
     if actor.user_id == *target {
         return Err(AppError::Conflict {
             code: "cannot_change_own_role",
@@ -222,6 +228,19 @@ pub fn change_role(
         diesel::update(users::table.find(target.as_str()))
             .set((users::role.eq(role.as_str()), users::updated_at.eq(now)))
             .execute(conn)?;
+        if role.is_staff() {
+            let ttl = chrono::TimeDelta::from_std(super::session_ttl(settings, role))
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("staff session ttl: {e}")))?;
+            let latest = now + ttl;
+            diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(target.as_str()))
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(sessions::expires_at.gt(latest)),
+            )
+            .set(sessions::expires_at.eq(latest))
+            .execute(conn)?;
+        }
         record_audit_at(
             conn,
             AuditEntry::new("user.role_change", target.as_str())

@@ -183,6 +183,12 @@ impl ReleasePolicy {
 pub struct AuthSettings {
     /// How long a login token is valid.
     pub session_ttl: Duration,
+    /// How long a staff member's (operator, finance, support) login token
+    /// is valid, instead of `session_ttl`.
+    pub staff_session_ttl: Duration,
+    /// An account nobody has signed in to for this many days (counted from
+    /// its creation if never) is listed as stale.
+    pub stale_after_days: u32,
     /// Failed logins (per account, and per client address) before a lockout.
     pub login_failures_max: u32,
     /// How long a lockout lasts, and the window failures are counted in.

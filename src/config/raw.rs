@@ -125,6 +125,8 @@ struct RawOrders {
 #[serde(deny_unknown_fields)]
 struct RawAuth {
     session_ttl_s: u64,
+    staff_session_ttl_s: u64,
+    stale_after_days: u32,
     login_failures_max: u32,
     login_lockout_s: u64,
     totp_issuer: String,
@@ -534,6 +536,20 @@ impl RawAuth {
                 "must be between 60 and 31536000",
             ));
         }
+        // Staff sessions are the console's: at most a day, so a forgotten
+        // signed-in browser does not keep the marketplace open for a week.
+        if !(60..=86_400).contains(&self.staff_session_ttl_s) {
+            return Err(invalid(
+                "auth.staff_session_ttl_s",
+                "must be between 60 and 86400",
+            ));
+        }
+        if !(1..=3_650).contains(&self.stale_after_days) {
+            return Err(invalid(
+                "auth.stale_after_days",
+                "must be between 1 and 3650",
+            ));
+        }
         if !(1..=100).contains(&self.login_failures_max) {
             return Err(invalid(
                 "auth.login_failures_max",
@@ -571,6 +587,8 @@ impl RawAuth {
             password_reset_ttl: Duration::from_secs(self.password_reset_ttl_s),
             totp_encryption_keys,
             session_ttl: Duration::from_secs(self.session_ttl_s),
+            staff_session_ttl: Duration::from_secs(self.staff_session_ttl_s),
+            stale_after_days: self.stale_after_days,
             login_failures_max: self.login_failures_max,
             login_lockout: Duration::from_secs(self.login_lockout_s),
             totp_issuer: self.totp_issuer,

@@ -7,6 +7,7 @@
 //! touches no database; [`rule_in_force`] finds the version that applies.
 
 mod http;
+pub mod manage;
 mod model;
 pub mod schema;
 mod store;
@@ -18,5 +19,5 @@ pub use model::{
 };
 pub use store::{
     create_rule, find_version, get_rule, list_rules, new_version, retire_rule, rule_in_force,
-    FeeRule,
+    FeeRule, ScopeJson,
 };

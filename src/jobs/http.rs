@@ -1,10 +1,11 @@
 //! Operators' view of the queue: dead jobs and replaying them.
 
+use crate::auth::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::auth::{Caller, RequestContext};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::error::ErrorBody;
@@ -49,30 +50,10 @@ async fn replay_dead(
     context: RequestContext,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[])?;
+    caller.require(policy::REPLAY_JOBS)?;
     let actor = caller.user_id.clone();
     let (replayed, more) = db::run(&pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let dead = super::list(conn, "dead", super::JOBS_PAGE_MAX + 1)?;
-            let more = dead.len() > usize::try_from(super::JOBS_PAGE_MAX).unwrap_or(usize::MAX);
-            let mut replayed = Vec::new();
-            for job in dead
-                .into_iter()
-                .take(usize::try_from(super::JOBS_PAGE_MAX).unwrap_or(0))
-            {
-                let job = super::replay(conn, &job.id)?;
-                record_audit(
-                    conn,
-                    AuditEntry::new("job.replay", &job.id)
-                        .actor(&actor)
-                        .context(&context)
-                        .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
-                        .after(serde_json::json!({"status": "queued"})),
-                )?;
-                replayed.push(job);
-            }
-            Ok((replayed, more))
-        })
+        db::write_transaction(conn, |conn| super::replay_all_dead(conn, &actor, &context))
     })
     .await?;
     Ok(HttpResponse::Ok().json(Replayed {
@@ -101,7 +82,7 @@ async fn list_jobs(
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_JOBS)?;
     let status = query::one_of(
         "status",
         query.status.as_deref(),
@@ -112,25 +93,6 @@ async fn list_jobs(
     let limit = query::limit(query.limit, 50, super::JOBS_PAGE_MAX)?;
     let data = db::run(&pool, move |conn| super::list(conn, &status, limit)).await?;
     Ok(HttpResponse::Ok().json(JobList { data }))
-}
-
-/// Replays a dead job and writes its audit row (in the caller's transaction).
-fn replay_audited(
-    conn: &mut crate::db::DbConnection,
-    id: &str,
-    actor: &crate::auth::UserId,
-    context: &RequestContext,
-) -> Result<super::Job, AppError> {
-    let job = super::replay(conn, id)?;
-    record_audit(
-        conn,
-        AuditEntry::new("job.replay", &job.id)
-            .actor(actor)
-            .context(context)
-            .before(serde_json::json!({"status": "dead", "last_error": job.last_error}))
-            .after(serde_json::json!({"status": "queued"})),
-    )?;
-    Ok(job)
 }
 
 /// `POST /v1/jobs/{id}/replay`: operators; audited.
@@ -147,11 +109,13 @@ async fn replay_job(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[])?;
+    caller.require(policy::REPLAY_JOBS)?;
     let id = path.into_inner();
     let actor = caller.user_id.clone();
     let job = db::run(&pool, move |conn| {
-        db::write_transaction(conn, |conn| replay_audited(conn, &id, &actor, &context))
+        db::write_transaction(conn, |conn| {
+            super::replay_audited(conn, &id, &actor, &context)
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(job))

@@ -11,6 +11,7 @@
 //! (a job may run again after a crash between its work and its completion).
 
 mod http;
+mod replay;
 pub mod schema;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use serde::Serialize;
 
 pub use http::routes;
+pub use replay::{count, replay_all_dead, replay_audited};
 use schema::jobs;
 
 pub use crate::config::JobSettings;
@@ -208,6 +210,30 @@ pub fn list(conn: &mut DbConnection, status: &str, limit: i64) -> Result<Vec<Job
         .order((jobs::updated_at.asc(), jobs::id.asc()))
         .limit(limit.clamp(1, JOBS_PAGE_MAX))
         .select(Job::as_select())
+        .load(conn)?)
+}
+
+/// Jobs as operators read the queue: dead ones first, then by when they
+/// run next; all statuses, or only `status`.
+///
+/// # Errors
+/// A database failure.
+pub fn overview(
+    conn: &mut DbConnection,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Job>, AppError> {
+    let mut query = jobs::table.select(Job::as_select()).into_boxed();
+    if let Some(status) = status {
+        query = query.filter(jobs::status.eq(status.to_owned()));
+    }
+    Ok(query
+        .order((
+            jobs::status.eq("dead").desc(),
+            jobs::run_after.asc(),
+            jobs::id.asc(),
+        ))
+        .limit(limit.clamp(1, JOBS_PAGE_MAX))
         .load(conn)?)
 }
 

@@ -42,6 +42,13 @@ const PLATFORM_ADJUSTABLE: [fn() -> Account; 9] = [
     Account::adjustments,
 ];
 
+/// The codes of the platform accounts an adjustment may touch, in the
+/// chart's order (shop accounts: `shop:{id}:payable` of a shop with ledger
+/// history in the currency).
+pub fn platform_adjustable_codes() -> Vec<String> {
+    PLATFORM_ADJUSTABLE.iter().map(|make| make().code).collect()
+}
+
 /// One line of a requested adjustment: exactly one of the two amounts.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -215,5 +222,38 @@ pub fn post_adjustment(
         cause: entry.cause,
         created,
         postings,
+    })
+}
+
+/// Posts an adjustment once per idempotency key and, when this call posted
+/// it, records `ledger.adjustment` in the audit log with the request, in one
+/// transaction: the API's `POST /v1/ledger/adjustments` and the console's
+/// form both post through here.
+///
+/// # Errors
+/// As [`post_adjustment`] (nothing is posted nor audited then).
+#[tracing::instrument(skip(conn, request, context))]
+pub fn post_adjustment_audited(
+    conn: &mut DbConnection,
+    key: &str,
+    request: &AdjustmentRequest,
+    actor: &crate::auth::UserId,
+    context: &crate::auth::RequestContext,
+) -> Result<Adjustment, AppError> {
+    use crate::auth::{record_audit, AuditEntry};
+    crate::db::write_transaction(conn, |conn| {
+        let adjustment = post_adjustment(conn, key, request)?;
+        if adjustment.created {
+            record_audit(
+                conn,
+                AuditEntry::new("ledger.adjustment", &adjustment.entry_id)
+                    .actor(actor)
+                    .context(context)
+                    .after(serde_json::to_value(request).map_err(|e| {
+                        AppError::Internal(anyhow::anyhow!("adjustment as JSON: {e}"))
+                    })?),
+            )?;
+        }
+        Ok(adjustment)
     })
 }

@@ -1,12 +1,13 @@
 //! Reading the ledger: operators and finance.
 
+use crate::auth::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::adjustments::{Adjustment, AdjustmentRequest};
 use super::{AccountBalance, PostingView};
-use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::auth::{Caller, RequestContext};
 use crate::db::{self, DbPool};
 use crate::error::{AppError, ErrorBody};
 use crate::http::json::JsonBody;
@@ -77,7 +78,7 @@ async fn profit_and_loss(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), 366)?;
     let periods = db::run(&pool, move |conn| {
         super::reports::profit_and_loss(conn, from, to)
@@ -100,7 +101,7 @@ struct PageQuery {
     responses((status = 200, body = AccountList)),
     extensions(("x-roles" = json!(["finance", "operator"]))))]
 async fn list_accounts(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let data = db::run(&pool, super::balances).await?;
     Ok(HttpResponse::Ok().json(AccountList { data }))
 }
@@ -115,7 +116,7 @@ async fn get_account(
     query: web::Query<PageQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let limit = query::limit(query.limit, 50, super::POSTINGS_PAGE_MAX)?;
     let id = path.into_inner();
     let after = query.into_inner().starting_after;
@@ -142,7 +143,7 @@ async fn get_entry(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let id = path.into_inner();
     let postings = db::run(&pool, move |conn| super::entry(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(EntryPostings { postings }))
@@ -168,26 +169,12 @@ async fn post_adjustment(
     body: JsonBody<AdjustmentRequest>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::POST_ADJUSTMENT)?;
     let request = body.into_inner()?;
     let key = crate::http::idempotency_key_of(&req)?;
     let actor = caller.user_id.clone();
     let adjustment = db::run(&pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let adjustment = super::adjustments::post_adjustment(conn, &key, &request)?;
-            if adjustment.created {
-                record_audit(
-                    conn,
-                    AuditEntry::new("ledger.adjustment", &adjustment.entry_id)
-                        .actor(&actor)
-                        .context(&context)
-                        .after(serde_json::to_value(&request).map_err(|e| {
-                            AppError::Internal(anyhow::anyhow!("adjustment as JSON: {e}"))
-                        })?),
-                )?;
-            }
-            Ok(adjustment)
-        })
+        super::adjustments::post_adjustment_audited(conn, &key, &request, &actor, &context)
     })
     .await?;
     Ok(if adjustment.created {
@@ -214,7 +201,7 @@ async fn trial_balance(
     query: web::Query<AsOfQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let as_of = query::instant("as_of", query.as_of.as_deref())?;
     let trial = db::run(&pool, move |conn| super::trial_balance(conn, as_of)).await?;
     Ok(HttpResponse::Ok().json(trial))

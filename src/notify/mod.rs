@@ -15,6 +15,7 @@
 //! This module knows no orders, payouts or shops: callers hand it a
 //! [`Message`] (one type per template) and a cause that names their change.
 
+mod dead;
 mod http;
 pub mod messages;
 pub mod schema;
@@ -26,6 +27,7 @@ use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart};
 use serde::Serialize;
 
+pub use dead::{dead_count, overview, replay_all_dead, replay_audited};
 pub use http::routes;
 pub use messages::Message;
 use schema::outbox;
@@ -347,7 +349,9 @@ pub struct EmailView {
     pub sent_at: Option<String>,
 }
 
-/// Emails newest first, optionally to one address or in one status.
+/// Emails newest first, optionally to one address or in one status:
+/// `queued`, `sent`, `withdrawn`, or `dead` (queued, but its job ran out of
+/// retries).
 ///
 /// # Errors
 /// A database failure.
@@ -366,10 +370,36 @@ pub fn list(
     if let Some(to) = to {
         query = query.filter(outbox::to_address.eq(to.to_owned()));
     }
-    if let Some(status) = status {
+    if status == Some("dead") {
+        let dead_jobs = jobs::table
+            .filter(jobs::kind.eq(EMAIL_JOB))
+            .filter(jobs::status.eq("dead"))
+            .select(jobs::subject);
+        query = query
+            .filter(outbox::status.eq("queued"))
+            .filter(outbox::id.eq_any(dead_jobs));
+    } else if let Some(status) = status {
         query = query.filter(outbox::status.eq(status.to_owned()));
     }
     let rows: Vec<OutboxRow> = query.load(conn)?;
+    views(conn, rows)
+}
+
+/// One email as staff see it, if there is one with this id.
+///
+/// # Errors
+/// A database failure.
+pub fn view_of(conn: &mut DbConnection, id: &str) -> Result<Option<EmailView>, AppError> {
+    let rows: Vec<OutboxRow> = outbox::table
+        .find(id)
+        .select(OutboxRow::as_select())
+        .load(conn)?;
+    Ok(views(conn, rows)?.into_iter().next())
+}
+
+/// The rows with their jobs' state.
+fn views(conn: &mut DbConnection, rows: Vec<OutboxRow>) -> Result<Vec<EmailView>, AppError> {
+    use crate::jobs::schema::jobs;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let job_rows: Vec<(String, String, String, i32, Option<String>)> = jobs::table
         .filter(jobs::kind.eq(EMAIL_JOB))

@@ -14,3 +14,8 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+use crate::jobs::schema::jobs;
+
+// Dead letters are outbox rows whose `email` job is dead: a subselect on jobs.
+diesel::allow_tables_to_appear_in_same_query!(outbox, jobs);

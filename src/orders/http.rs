@@ -1,6 +1,7 @@
 //! Cart, checkout, order, refund and dispute endpoints: thin handlers over the
 //! domain functions of this module.
 
+use crate::auth::policy;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -12,8 +13,8 @@ use super::model::{
 };
 use super::refunds::{self, Refunder};
 use super::store::{self, ORDERS_PAGE_MAX};
-use super::{cart, checkout, disputes, payment};
-use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use super::{cart, checkout};
+use crate::auth::{Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, ErrorBody};
@@ -120,6 +121,12 @@ struct ListQuery {
     buyer_email: Option<String>,
     /// Staff: orders with a part of this shop.
     shop_id: Option<String>,
+    /// Staff: orders with a part of a shop whose name contains this
+    /// (case-insensitive).
+    shop_name: Option<String>,
+    /// Staff: `true` for only the orders with a part whose transfer to its
+    /// shop is held (frozen, restricted or refused shop).
+    held: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -374,7 +381,7 @@ async fn pay_order(
 }
 
 #[utoipa::path(get, path = "/v1/orders", tag = "orders",
-    description = "A buyer's own orders; staff filter by buyer email and shop.",
+    description = "A buyer's own orders; staff filter by buyer email, shop (id or name), held transfers, status and period.",
     params(ListQuery),
     responses((status = 200, description = "Buyers get their orders as BuyerOrderView; staff get OrderView, which has every field of it and the sellers' money", body = DataList<BuyerOrderView>)),
     extensions(("x-roles" = json!(["buyer", "finance", "support", "operator"]))))]
@@ -383,7 +390,7 @@ async fn list_orders(
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_ORDERS)?;
     let (status, before, limit) = parse_list_query(&query)?;
     let query = query.into_inner();
     let filter = store::OrderFilter {
@@ -393,6 +400,9 @@ async fn list_orders(
         status,
         created_after: query::instant("created_after", query.created_after.as_deref())?,
         created_before: before,
+        shop_name: query.shop_name,
+        held: query.held.unwrap_or(false),
+        before_order: None,
     };
     let data = db::run(&pool, move |conn| store::list_orders(conn, &filter, limit)).await?;
     if caller.role.is_staff() {
@@ -411,7 +421,7 @@ async fn get_order(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Buyer, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_ORDERS)?;
     let (id, viewer, staff) = (
         path.into_inner(),
         caller.user_id.0.clone(),
@@ -438,54 +448,17 @@ async fn sync_order(
     provider: web::Data<dyn Provider>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Buyer, Role::Support])?;
+    caller.require(policy::SYNC_ORDER)?;
     limits.provider_calls.take(&caller.user_id.0)?;
-    let (id, viewer, staff) = (
-        path.into_inner(),
-        caller.user_id.0.clone(),
-        caller.role.is_staff(),
-    );
-    let order = {
-        let id = id.clone();
-        db::run(&pool, move |conn| {
-            Ok(store::order_for(conn, &id, &viewer, staff)?.order)
-        })
-        .await?
-    };
-    let before = if staff {
-        Some(sync_state(&checkout::view(&pool, &id).await?))
-    } else {
-        None
-    };
-    if let Some(intent_id) = &order.payment_intent_id {
-        let intent = provider.retrieve_payment_intent(intent_id).await?;
-        payment::apply_intent(&pool, provider.get_ref(), &intent).await?;
-    }
-    if order.status == OrderStatus::Paid.as_str() {
-        super::settlement::settle_order(&pool, provider.get_ref(), &id).await?;
-    }
-    let view = checkout::view(&pool, &id).await?;
-    // Staff syncing an order is an operator action; it is audited after the
-    // fact (the sync is several transactions), with what it changed.
-    if let Some(before) = before {
-        let entry = AuditEntry::new("order.sync", &id)
-            .actor(&caller.user_id)
-            .context(&context)
-            .before(before)
-            .after(sync_state(&view));
-        db::run(&pool, move |conn| record_audit(conn, entry)).await?;
-    }
+    let view = super::sync::sync_order(
+        &pool,
+        provider.get_ref(),
+        &path.into_inner(),
+        &caller,
+        &context,
+    )
+    .await?;
     Ok(order_answer(&mut HttpResponse::Ok(), view, &caller.role))
-}
-
-/// What an order sync can change: the order's status and each part's
-/// settlement and dispute.
-fn sync_state(view: &OrderView) -> serde_json::Value {
-    serde_json::json!({
-        "status": view.status,
-        "settlements": view.parts.iter().map(|p| (p.id.as_str(), p.settlement.status)).collect::<std::collections::BTreeMap<_, _>>(),
-        "disputes": view.disputes.iter().map(|d| (d.id.as_str(), d.outcome.as_str())).collect::<std::collections::BTreeMap<_, _>>(),
-    })
 }
 
 /// `POST /v1/orders/{id}/refunds` (header `Idempotency-Key`, required).
@@ -507,7 +480,7 @@ async fn post_refund(
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Support, Role::Seller])?;
+    caller.require(policy::REFUND)?;
     let request = body.into_inner()?;
     let key = crate::http::idempotency_key_of(&req)?;
     let shops = if caller.is(Role::Seller) {
@@ -553,7 +526,7 @@ async fn shop_orders(
     query: web::Query<ShopOrdersQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let status = store::parse_fulfilment_status(
         query.fulfilment_status.as_deref().unwrap_or(""),
         "fulfilment_status",
@@ -583,38 +556,10 @@ async fn sync_dispute(
     provider: web::Data<dyn Provider>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Support])?;
+    caller.require(policy::SYNC_DISPUTE)?;
     limits.provider_calls.take(&caller.user_id.0)?;
     let dispute_id = path.into_inner();
-    let valid = dispute_id.starts_with("dp_")
-        && dispute_id.len() <= 64
-        && dispute_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !valid {
-        return Err(AppError::NotFound {
-            resource: "dispute",
-        });
-    }
-    let state = |id: String| {
-        let pool = pool.clone();
-        async move {
-            db::run(&pool, move |conn| {
-                Ok(disputes::local_state(conn, &id)?.map_or(serde_json::Value::Null, |(status, outcome)| {
-                    serde_json::json!({ "provider_status": status, "outcome": outcome })
-                }))
-            })
-            .await
-        }
-    };
-    let before = state(dispute_id.clone()).await?;
-    disputes::sync_dispute(&pool, provider.get_ref(), &dispute_id).await?;
-    let entry = AuditEntry::new("dispute.sync", &dispute_id)
-        .actor(&caller.user_id)
-        .context(&context)
-        .before(before)
-        .after(state(dispute_id.clone()).await?);
-    db::run(&pool, move |conn| record_audit(conn, entry)).await?;
+    super::sync::sync_dispute(&pool, provider.get_ref(), &dispute_id, &caller, &context).await?;
     Ok(HttpResponse::Ok().json(DisputeSynced {
         dispute: dispute_id,
         applied: true,
@@ -632,7 +577,7 @@ async fn order_ledger(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance, Role::Support])?;
+    caller.require(policy::READ_ORDER_LEDGER)?;
     let id = path.into_inner();
     let (postings, pnl) = db::run(&pool, move |conn| {
         let causes = super::reports::ledger_causes(conn, &id)?;
@@ -668,7 +613,7 @@ async fn fee_revenue(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     if query.status.is_some() {
         return Err(AppError::bad_request(
             "invalid_query",
@@ -706,7 +651,7 @@ async fn export_orders(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance, Role::Support])?;
+    caller.require(policy::EXPORT_ORDERS)?;
     let (status, _, _) = parse_list_query(&ListQuery {
         status: query.status.clone(),
         limit: None,
@@ -714,10 +659,23 @@ async fn export_orders(
         created_after: None,
         buyer_email: None,
         shop_id: None,
+        shop_name: None,
+        held: None,
     })?;
     let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
-    Ok(csv::stream(
-        pool.get_ref().clone(),
+    Ok(orders_csv_answer(pool.get_ref(), status, from, to))
+}
+
+/// The orders created in `[from, to)` (of one status, if given), newest
+/// first, as the CSV download, streamed: the API's and the console's.
+pub(crate) fn orders_csv_answer(
+    pool: &DbPool,
+    status: Option<super::OrderStatus>,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+) -> HttpResponse {
+    csv::stream(
+        pool.clone(),
         "orders.csv",
         ORDER_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
@@ -751,7 +709,7 @@ async fn export_orders(
                 .collect();
             Ok((rows, next))
         }),
-    ))
+    )
 }
 
 const FEE_COLUMNS: &[&str] = &[
@@ -779,10 +737,20 @@ async fn export_fees(
     query: web::Query<PeriodQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::READ_LEDGER)?;
     let (from, to) = query::period(query.from.as_deref(), query.to.as_deref(), PERIOD_DAYS_MAX)?;
-    Ok(csv::stream(
-        pool.get_ref().clone(),
+    Ok(fees_csv_answer(pool.get_ref(), from, to))
+}
+
+/// Each part of the orders paid in `[from, to)` with its fees, oldest
+/// first, as the CSV download, streamed: the API's and the console's.
+pub(crate) fn fees_csv_answer(
+    pool: &DbPool,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+) -> HttpResponse {
+    csv::stream(
+        pool.clone(),
         "fees.csv",
         FEE_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
@@ -811,5 +779,5 @@ async fn export_fees(
                 .collect();
             Ok((rows, next))
         }),
-    ))
+    )
 }

@@ -20,8 +20,10 @@
 //!
 //! Provider events reach it through [`payment::apply_intent`] and
 //! [`disputes::sync_dispute`] (see `webhooks`); `POST /v1/orders/{id}/sync` and
-//! `POST /v1/disputes/{id}/sync` do the same on demand, for a missed event.
+//! `POST /v1/disputes/{id}/sync` do the same on demand, for a missed event,
+//! through [`sync`] (which the console's buttons call too).
 
+pub mod attention;
 pub mod books;
 pub mod cart;
 pub mod checkout;
@@ -41,11 +43,13 @@ pub mod settlement;
 pub mod split;
 pub mod store;
 pub mod sweeper;
+pub mod sync;
 
 use diesel::prelude::*;
 
 pub use checkout::{checkout, Buyer, CheckoutOutcome};
 pub use http::routes;
+pub(crate) use http::{fees_csv_answer, orders_csv_answer};
 pub use model::{CheckoutRequest, OrderStatus, OrderView, RefundRequest, Shipping};
 
 use crate::db::DbConnection;

@@ -606,6 +606,39 @@ pub struct OrderFilter {
     pub created_after: Option<NaiveDateTime>,
     /// Created before (the last one seen: the next page).
     pub created_before: Option<NaiveDateTime>,
+    /// Staff search: orders with a part of a shop whose name contains this
+    /// (case-insensitive; ASCII only on SQLite).
+    pub shop_name: Option<String>,
+    /// Staff search: only orders with a part whose transfer to its shop is
+    /// held (`hold_reason` set: a frozen, restricted or refused shop).
+    pub held: bool,
+    /// The next page after the last order seen, `(created_at, id)`: older
+    /// orders, and orders of the same instant with a smaller id (no order is
+    /// skipped when several share an instant).
+    pub before_order: Option<(NaiveDateTime, String)>,
+}
+
+/// Most shops a shop-name search looks at.
+pub const SHOP_NAME_MATCHES_MAX: i64 = 200;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: ASCII only on SQLite.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere, with `\` escaping the
+/// pattern's own wildcards.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// A page of orders, newest first, by `filter`.
@@ -645,6 +678,38 @@ pub fn list_orders(
     }
     if let Some(before) = filter.created_before {
         query = query.filter(orders::created_at.lt(before));
+    }
+    if let Some(name) = filter.shop_name.as_deref().filter(|n| !n.trim().is_empty()) {
+        use crate::sellers::schema::shops;
+        let shop_ids: Vec<String> = shops::table
+            .filter(lower(shops::name).like(contains_pattern(name)).escape('\\'))
+            .select(shops::id)
+            .order(shops::id.asc())
+            .limit(SHOP_NAME_MATCHES_MAX)
+            .load(conn)?;
+        query = query.filter(
+            orders::id.eq_any(
+                order_parts::table
+                    .filter(order_parts::shop_id.eq_any(shop_ids))
+                    .select(order_parts::order_id),
+            ),
+        );
+    }
+    if filter.held {
+        query = query.filter(
+            orders::id.eq_any(
+                order_parts::table
+                    .filter(order_parts::hold_reason.is_not_null())
+                    .select(order_parts::order_id),
+            ),
+        );
+    }
+    if let Some((at, id)) = &filter.before_order {
+        query = query.filter(
+            orders::created_at
+                .lt(*at)
+                .or(orders::created_at.eq(*at).and(orders::id.lt(id.clone()))),
+        );
     }
     let ids: Vec<String> = query.load(conn)?;
     let mut views = Vec::with_capacity(ids.len());

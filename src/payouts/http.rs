@@ -1,10 +1,11 @@
 //! Payouts for staff (failed first) and for a shop's seller, and the shop's balances.
 
+use crate::auth::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::routes::{resource, Api};
@@ -84,7 +85,7 @@ async fn list_payouts(
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance, Role::Support])?;
+    caller.require(policy::READ_PAYOUTS)?;
     let limit = checked(&query)?;
     let query = query.into_inner();
     let data = db::run(&pool, move |conn| {
@@ -109,7 +110,7 @@ async fn shop_payouts(
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let limit = checked(&query)?;
     let query = query.into_inner();
     let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
@@ -134,7 +135,7 @@ async fn shop_balance(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let (id, staff, viewer) = (path.into_inner(), caller.role.is_staff(), caller.user_id.0);
     let balance = db::run(&pool, move |conn| {
         let shop = shops::shop_for(conn, &id, &viewer, staff)?;
@@ -173,7 +174,7 @@ async fn shops_in_the_red(
     caller: Caller,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance, Role::Support])?;
+    caller.require(policy::READ_PAYOUTS)?;
     let data = db::run(&pool, move |conn| {
         let all = ledger::balances(conn)?;
         let mut shop_ids: Vec<&str> = all
@@ -224,7 +225,7 @@ async fn statement_of(
     pool: &DbPool,
     provider: &dyn Provider,
 ) -> Result<super::statements::PayoutStatement, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let (id, payout_id) = path;
     let (staff, viewer) = (caller.role.is_staff(), caller.user_id.0.clone());
     let shop = db::run(pool, move |conn| shops::shop_for(conn, &id, &viewer, staff)).await?;
@@ -336,7 +337,7 @@ async fn statement_scope(
     query: &PeriodQuery,
     pool: &DbPool,
 ) -> Result<(String, chrono::NaiveDateTime, chrono::NaiveDateTime), AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let (from, to) = query::period(
         query.from.as_deref(),
         query.to.as_deref(),
@@ -470,22 +471,37 @@ async fn export_payouts(
     query: web::Query<ExportQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance, Role::Support])?;
+    caller.require(policy::READ_PAYOUTS)?;
     query::one_of(
         "status",
         query.status.as_deref(),
         &["pending", "in_transit", "paid", "failed", "canceled"],
     )?;
     let query = query.into_inner();
-    Ok(csv::stream(
-        pool.get_ref().clone(),
+    Ok(payouts_csv_answer(
+        pool.get_ref(),
+        query.status,
+        query.shop_id,
+    ))
+}
+
+/// Every payout (of one status or shop, if given), newest first, as the CSV
+/// download, streamed: the API's and the console's. The status must have
+/// been checked.
+pub(crate) fn payouts_csv_answer(
+    pool: &DbPool,
+    status: Option<String>,
+    shop_id: Option<String>,
+) -> HttpResponse {
+    csv::stream(
+        pool.clone(),
         "payouts.csv",
         PAYOUT_COLUMNS,
         std::sync::Arc::new(move |conn, cursor| {
             let page = super::page(
                 conn,
-                query.shop_id.as_deref(),
-                query.status.as_deref(),
+                shop_id.as_deref(),
+                status.as_deref(),
                 csv::cursor_of(cursor).as_ref(),
                 csv::PAGE_ROWS,
             )?;
@@ -509,5 +525,5 @@ async fn export_payouts(
                 .collect();
             Ok((rows, next))
         }),
-    ))
+    )
 }

@@ -4,6 +4,7 @@
 //! their memo entries in the ledger: created → in transit, paid → paid out,
 //! failed or canceled → the money back on the connected balance.
 
+pub mod attention;
 pub mod balance;
 pub mod funds;
 mod http;
@@ -15,7 +16,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 pub use http::routes;
-pub(crate) use http::{payout_statement_csv_answer, period_statement_csv_answer};
+pub(crate) use http::{
+    payout_statement_csv_answer, payouts_csv_answer, period_statement_csv_answer,
+};
 use schema::{payout_status_history, payouts};
 
 use crate::db::{self, DbConnection, DbPool};
@@ -52,6 +55,8 @@ pub struct PayoutRow {
 pub struct PayoutView {
     #[serde(flatten)]
     pub payout: PayoutRow,
+    /// The shop's name (staff lists show every shop's payouts).
+    pub shop_name: String,
     /// What the seller must do, for a failed payout.
     pub action: Option<&'static str>,
     /// `[status, when]` pairs, oldest first.
@@ -324,9 +329,15 @@ pub fn list(
         .order(schema::payout_lines::transaction_id.asc())
         .select(funds::PayoutLine::as_select())
         .load(conn)?;
+    let mut shop_ids: Vec<&str> = rows.iter().map(|r| r.shop_id.as_str()).collect();
+    shop_ids.sort_unstable();
+    shop_ids.dedup();
+    let names = crate::sellers::public::shop_names(conn, &shop_ids)?;
+    drop(shop_ids);
     Ok(rows
         .into_iter()
         .map(|payout| PayoutView {
+            shop_name: names.get(&payout.shop_id).cloned().unwrap_or_default(),
             lines: lines
                 .iter()
                 .filter(|l| l.payout_id == payout.id)

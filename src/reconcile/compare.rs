@@ -43,6 +43,17 @@ pub struct Difference {
     pub provider_minor: Option<i64>,
     pub ledger_minor: Option<i64>,
     pub detail: String,
+    /// The shop's name, for a difference of a shop's connected account
+    /// (`scope` `shop:{id}`); filled in when a report is run or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_name: Option<String>,
+}
+
+impl Difference {
+    /// The shop whose connected account differs, if it is a shop's.
+    pub fn shop_id(&self) -> Option<&str> {
+        self.scope.strip_prefix("shop:")
+    }
 }
 
 /// Sums keyed by (provider reference, currency).
@@ -81,6 +92,7 @@ pub fn by_reference(scope: &str, provider: &Sums, ledger: &Sums) -> Vec<Differen
             provider_minor: provider.get(key).copied(),
             ledger_minor: ledger.get(key).copied(),
             detail: detail.to_owned(),
+            shop_name: None,
         });
     }
     differences
@@ -107,6 +119,7 @@ pub fn balances(
                 provider_minor: Some(at_provider),
                 ledger_minor: Some(in_ledger),
                 detail: format!("{name} balance differs"),
+                shop_name: None,
             })
         })
         .collect()

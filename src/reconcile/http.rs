@@ -1,10 +1,11 @@
 //! Reconciliation reports: finance reads them and may start a run.
 
+use crate::auth::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::auth::{Caller, RequestContext};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::http::query;
@@ -48,7 +49,7 @@ async fn list(
     query: web::Query<PageQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::RECONCILE)?;
     let limit = query::limit(query.limit, 20, super::REPORTS_PAGE_MAX)?;
     let data = db::run(&pool, move |conn| super::list(conn, limit)).await?;
     Ok(HttpResponse::Ok().json(ReportList { data }))
@@ -63,7 +64,7 @@ async fn get(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(policy::RECONCILE)?;
     let id = path.into_inner();
     let report = db::run(&pool, move |conn| super::get(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(report))
@@ -80,22 +81,7 @@ async fn run(
     pool: web::Data<DbPool>,
     provider: web::Data<dyn Provider>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Finance])?;
-    let report = super::run(&pool, provider.get_ref()).await?;
-    let (actor, id, differences) = (
-        caller.user_id.clone(),
-        report.id.clone(),
-        report.differences.len(),
-    );
-    db::run(&pool, move |conn| {
-        record_audit(
-            conn,
-            AuditEntry::new("reconciliation.run", &id)
-                .actor(&actor)
-                .context(&context)
-                .after(serde_json::json!({"differences": differences})),
-        )
-    })
-    .await?;
+    caller.require(policy::RECONCILE)?;
+    let report = super::run_audited(&pool, provider.get_ref(), &caller.user_id, &context).await?;
     Ok(HttpResponse::Created().json(report))
 }

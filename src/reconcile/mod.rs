@@ -170,6 +170,7 @@ async fn shop(
                 provider_minor: Some(theirs.amount.minor),
                 ledger_minor: None,
                 detail: format!("payout is {} at the provider, {status} here", theirs.status),
+                shop_name: None,
             });
         }
     }
@@ -199,7 +200,7 @@ pub async fn run(pool: &DbPool, provider: &dyn Provider) -> Result<Report, AppEr
         transactions += seen;
         differences.extend(found);
     }
-    let report = Report {
+    let mut report = Report {
         id: format!("rec_{}", uuid::Uuid::new_v4().simple()),
         started_at,
         finished_at: db::now(),
@@ -208,7 +209,11 @@ pub async fn run(pool: &DbPool, provider: &dyn Provider) -> Result<Report, AppEr
         differences,
     };
     let stored = report.clone();
-    db::run(pool, move |conn| store(conn, &stored)).await?;
+    report.differences = db::run(pool, move |conn| {
+        store(conn, &stored)?;
+        name_shops(conn, stored.differences)
+    })
+    .await?;
     if report.differences.is_empty() {
         tracing::info!(report = report.id, "reconciliation: no differences");
     } else {
@@ -332,9 +337,145 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<Report, AppError> {
                         provider_minor,
                         ledger_minor,
                         detail,
+                        shop_name: None,
                     }
                 },
             )
             .collect(),
     })
+    .and_then(|report: Report| {
+        Ok(Report {
+            differences: name_shops(conn, report.differences)?,
+            ..report
+        })
+    })
+}
+
+/// The differences with their shops' names.
+fn name_shops(
+    conn: &mut DbConnection,
+    mut differences: Vec<Difference>,
+) -> Result<Vec<Difference>, AppError> {
+    let mut ids: Vec<&str> = differences.iter().filter_map(Difference::shop_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names = crate::sellers::public::shop_names(conn, &ids)?;
+    for d in &mut differences {
+        d.shop_name = d.shop_id().and_then(|id| names.get(id).cloned());
+    }
+    Ok(differences)
+}
+
+/// Runs a reconciliation ([`run`]) and records `reconciliation.run` in the
+/// audit log with the number of differences: the API's `POST
+/// /v1/reconciliation/reports` and the console's button both run through here.
+///
+/// # Errors
+/// As [`run`]; a database failure writing the audit row.
+pub async fn run_audited(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    actor: &crate::auth::UserId,
+    context: &crate::auth::RequestContext,
+) -> Result<Report, AppError> {
+    use crate::auth::{record_audit, AuditEntry};
+    let report = run(pool, provider).await?;
+    let (actor, context, id, differences) = (
+        actor.clone(),
+        context.clone(),
+        report.id.clone(),
+        report.differences.len(),
+    );
+    db::run(pool, move |conn| {
+        record_audit(
+            conn,
+            AuditEntry::new("reconciliation.run", &id)
+                .actor(&actor)
+                .context(&context)
+                .after(serde_json::json!({"differences": differences})),
+        )
+    })
+    .await?;
+    Ok(report)
+}
+
+/// Where a difference's provider object lives here: the order behind a
+/// charge (`ch_`), a refund (`re_`), a dispute (`dp_`/`du_`), a transfer or
+/// its reversal (`tr_`, `trr_`) or the payment a transfer made on a
+/// connected account (`py_`); payouts (`po_`, also `po_…:failure`) are
+/// their own. Objects found nowhere are left out.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectLinks {
+    /// Provider object → order id.
+    pub orders: BTreeMap<String, String>,
+    /// Provider object → payout id (ours) and its status.
+    pub payouts: BTreeMap<String, (String, String)>,
+}
+
+/// The orders and payouts behind these differences' objects.
+///
+/// # Errors
+/// A database failure.
+pub fn object_links(
+    conn: &mut DbConnection,
+    differences: &[Difference],
+) -> Result<ObjectLinks, AppError> {
+    use crate::orders::schema::{disputes, order_parts, orders, part_movements, refunds};
+    let objects: Vec<&str> = differences.iter().map(|d| d.object.as_str()).collect();
+    let mut links = ObjectLinks::default();
+    let found: Vec<(Option<String>, String)> = orders::table
+        .filter(orders::charge_id.eq_any(&objects))
+        .select((orders::charge_id, orders::id))
+        .load(conn)?;
+    for (charge, order) in found {
+        links.orders.extend(charge.map(|c| (c, order)));
+    }
+    let found: Vec<(Option<String>, String)> = refunds::table
+        .filter(refunds::provider_refund_id.eq_any(&objects))
+        .select((refunds::provider_refund_id, refunds::order_id))
+        .load(conn)?;
+    for (refund, order) in found {
+        links.orders.extend(refund.map(|r| (r, order)));
+    }
+    let found: Vec<(String, String)> = disputes::table
+        .filter(disputes::id.eq_any(&objects))
+        .select((disputes::id, disputes::order_id))
+        .load(conn)?;
+    links.orders.extend(found);
+    let found: Vec<(Option<String>, Option<String>, String)> = part_movements::table
+        .inner_join(order_parts::table)
+        .filter(
+            part_movements::provider_id
+                .eq_any(&objects)
+                .or(part_movements::destination_ref.eq_any(&objects)),
+        )
+        .select((
+            part_movements::provider_id,
+            part_movements::destination_ref,
+            order_parts::order_id,
+        ))
+        .load(conn)?;
+    for (transfer, payment, order) in found {
+        for object in [transfer, payment].into_iter().flatten() {
+            links.orders.insert(object, order.clone());
+        }
+    }
+    let payout_of = |object: &str| object.split(':').next().unwrap_or(object).to_owned();
+    let ids: Vec<String> = objects
+        .iter()
+        .filter(|o| o.starts_with("po_"))
+        .map(|o| payout_of(o))
+        .collect();
+    let found: Vec<(String, String)> = payouts::table
+        .filter(payouts::id.eq_any(&ids))
+        .select((payouts::id, payouts::status))
+        .load(conn)?;
+    for object in objects.iter().filter(|o| o.starts_with("po_")) {
+        if let Some((id, status)) = found.iter().find(|(id, _)| *id == payout_of(object)) {
+            links
+                .payouts
+                .insert((*object).to_owned(), (id.clone(), status.clone()));
+        }
+    }
+    Ok(links)
 }

@@ -1,11 +1,12 @@
 //! Shop endpoints: thin handlers over [`super::shops`] and the provider.
 
+use crate::auth::policy;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::shops::{self, NewShop, Shop};
-use crate::auth::{record_audit, AuditEntry, Caller, RequestContext, Role};
+use crate::auth::{Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, ErrorBody};
@@ -60,10 +61,12 @@ struct FreezeRequest {
     reason: String,
 }
 
-/// `{data: [shop…]}`.
+/// `{data: [shop…], has_more}`.
 #[derive(Serialize, ToSchema)]
 struct ShopList<'a> {
     data: Vec<ShopView<'a>>,
+    /// Whether another page follows (ask again with `offset` + `limit`).
+    has_more: bool,
 }
 
 /// A single-use onboarding link at the provider.
@@ -148,16 +151,49 @@ async fn create_shop(
     Ok(HttpResponse::Created().json(ShopView::from(&shop)))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// A part of the shop's name (case-insensitive), at most 100 characters.
+    q: Option<String>,
+    /// `all` (default), `not_started`, `pending`, `active`, `restricted` or `frozen`.
+    status: Option<String>,
+    /// 1 to 100 (default 100).
+    limit: Option<i64>,
+    /// Shops to skip (0 to 10000): the next page starts at `offset + limit`.
+    offset: Option<i64>,
+}
+
 #[utoipa::path(get, path = "/v1/shops", tag = "shops",
-    description = "A seller's own shops; every shop for staff.",
-    responses((status = 200, body = ShopList)),
+    description = "A seller's own shops; every shop for staff. Newest first, filtered by `q` and `status`; `has_more` says another page follows.",
+    params(ListQuery),
+    responses(
+        (status = 200, body = ShopList),
+        (status = 400, description = "`invalid_query` naming `q`, `status`, `limit` or `offset`", body = ErrorBody),
+    ),
     extensions(("x-roles" = json!(["seller", "finance", "support", "operator"]))))]
-async fn list_shops(caller: Caller, pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+async fn list_shops(
+    caller: Caller,
+    query: web::Query<ListQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(policy::READ_SHOPS)?;
     let owner = (!is_staff(&caller)).then(|| caller.user_id.0.clone());
-    let shops = db::run(&pool, move |conn| shops::list_shops(conn, owner.as_deref())).await?;
-    let data: Vec<ShopView<'_>> = shops.iter().map(ShopView::from).collect();
-    Ok(HttpResponse::Ok().json(ShopList { data }))
+    let search = super::ShopSearch::parse(
+        owner,
+        query.q.as_deref(),
+        query.status.as_deref(),
+        query.limit,
+        shops::LIST_LIMIT_MAX,
+        query.offset,
+    )?;
+    let page = db::run(&pool, move |conn| super::search_shops(conn, &search)).await?;
+    let data: Vec<ShopView<'_>> = page.shops.iter().map(ShopView::from).collect();
+    Ok(HttpResponse::Ok().json(ShopList {
+        data,
+        has_more: page.has_more,
+    }))
 }
 
 async fn visible_shop(caller: &Caller, pool: &DbPool, id: String) -> Result<Shop, AppError> {
@@ -175,7 +211,7 @@ async fn get_shop(
     path: web::Path<String>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Finance, Role::Support])?;
+    caller.require(policy::READ_SHOPS)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }
@@ -260,7 +296,7 @@ async fn sync_shop(
     provider: web::Data<dyn Provider>,
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Seller, Role::Support])?;
+    caller.require(policy::SYNC_SHOP)?;
     limits.provider_calls.take(&caller.user_id.0)?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     // Staff syncing a shop is an operator action: audited with what it changed.
@@ -284,55 +320,56 @@ async fn freeze_shop(
     body: JsonBody<FreezeRequest>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Operator])?;
-    let reason = body.into_inner()?.reason;
-    let shop = set_frozen_audited(&pool, &caller, context, path.into_inner(), Some(reason)).await?;
+    caller.require(policy::FREEZE_SHOP)?;
+    let change = super::FreezeChange::Freeze {
+        reason: body.into_inner()?.reason,
+    };
+    let (actor, shop_id) = (caller.user_id.clone(), path.into_inner());
+    let shop = db::run(&pool, move |conn| {
+        super::set_frozen_audited(conn, &shop_id, &actor, &context, &change)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UnfreezeRequest {
+    /// Optional; when given, 1 to 500 characters as for a freeze, kept in the audit log.
+    reason: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/shops/{id}/unfreeze", tag = "shops",
     params(("id" = String, Path, description = "The shop's id")),
+    request_body(content = Option<UnfreezeRequest>, description = "Optional: `{}`, `{reason}` or no body"),
     responses((status = 200, body = ShopView)),
     extensions(("x-roles" = json!(["operator"]))))]
 async fn unfreeze_shop(
+    req: actix_web::HttpRequest,
     caller: Caller,
     context: RequestContext,
     path: web::Path<String>,
+    body: JsonBody<UnfreezeRequest>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(&[Role::Operator])?;
-    let shop = set_frozen_audited(&pool, &caller, context, path.into_inner(), None).await?;
-    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
-}
-
-/// Freezes (with a reason) or unfreezes, and records who did it, in one transaction.
-async fn set_frozen_audited(
-    pool: &DbPool,
-    caller: &Caller,
-    context: RequestContext,
-    shop_id: String,
-    reason: Option<String>,
-) -> Result<Shop, AppError> {
-    let actor = caller.user_id.clone();
-    db::run(pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let before = shops::find_shop(conn, &shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
-            let frozen = reason.is_some();
-            let after = shops::set_frozen(conn, &shop_id, frozen, reason.as_deref())?;
-            let state = |shop: &Shop| serde_json::json!({ "frozen": shop.frozen, "frozen_reason": shop.frozen_reason });
-            let action = if frozen { "shop.freeze" } else { "shop.unfreeze" };
-            record_audit(
-                conn,
-                AuditEntry::new(action, &shop_id)
-                    .actor(&actor)
-                    .context(&context)
-                    .before(state(&before))
-                    .after(state(&after)),
-            )?;
-            Ok(after)
-        })
+    caller.require(policy::FREEZE_SHOP)?;
+    // The body is optional: a request without one (no content type) lifts
+    // the freeze without a reason, as this endpoint always has.
+    let reason = if req
+        .headers()
+        .contains_key(actix_web::http::header::CONTENT_TYPE)
+    {
+        body.into_inner()?.reason
+    } else {
+        None
+    };
+    let change = super::FreezeChange::Unfreeze { reason };
+    let (actor, shop_id) = (caller.user_id.clone(), path.into_inner());
+    let shop = db::run(&pool, move |conn| {
+        super::set_frozen_audited(conn, &shop_id, &actor, &context, &change)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Ok().json(ShopView::from(&shop)))
 }
 
 /// `PATCH /v1/shops/{id}`: the shop's profile as buyers see it, changed by

@@ -1,14 +1,17 @@
 //! Sellers: shops, their connected accounts at the provider, and the
 //! onboarding state machine that follows the provider's account state.
 
+pub mod attention;
 pub mod http;
 pub mod notices;
 pub mod profile;
 pub mod public;
 pub mod schema;
+pub mod search;
 pub mod shops;
 
 pub use public::{public_shop, public_shops, shop_names, PublicShop};
+pub use search::{search_shops, ShopPage, ShopSearch};
 pub use shops::{OnboardingStatus, Shop, Transition};
 
 use std::collections::BTreeMap;
@@ -167,4 +170,70 @@ pub async fn sync_shop(
         })
     })
     .await
+}
+
+/// What an operator decides about a shop: freeze it (the reason is required
+/// and shown to its seller), or lift the freeze (a reason is optional; when
+/// given it is kept in the audit log).
+#[derive(Debug, Clone)]
+pub enum FreezeChange {
+    Freeze { reason: String },
+    Unfreeze { reason: Option<String> },
+}
+
+/// Freezes or unfreezes a shop and records who did it, in one transaction:
+/// `POST /v1/shops/{id}/freeze` and `…/unfreeze`, and the console's forms.
+/// Audited as `shop.freeze` / `shop.unfreeze` with `{frozen, frozen_reason}`
+/// before and after (and `reason` after, for an unfreeze that gave one).
+///
+/// # Errors
+/// 404 for an unknown shop; 422 `invalid_value` (param `reason`) for a
+/// missing, over-long or garbled reason.
+#[tracing::instrument(skip(conn, context))]
+pub fn set_frozen_audited(
+    conn: &mut db::DbConnection,
+    shop_id: &str,
+    actor: &crate::auth::UserId,
+    context: &crate::auth::RequestContext,
+    change: &FreezeChange,
+) -> Result<Shop, AppError> {
+    // An unfreeze's reason is held to a freeze's rules: it is shown in the
+    // audit log just the same.
+    if let FreezeChange::Unfreeze {
+        reason: Some(reason),
+    } = change
+    {
+        shops::check_reason(Some(reason))?;
+    }
+    db::write_transaction(conn, |conn| {
+        let before =
+            shops::find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+        let (action, after) = match change {
+            FreezeChange::Freeze { reason } => (
+                "shop.freeze",
+                shops::set_frozen(conn, shop_id, true, Some(reason))?,
+            ),
+            FreezeChange::Unfreeze { .. } => (
+                "shop.unfreeze",
+                shops::set_frozen(conn, shop_id, false, None)?,
+            ),
+        };
+        let state = |shop: &Shop| serde_json::json!({ "frozen": shop.frozen, "frozen_reason": shop.frozen_reason });
+        let mut after_state = state(&after);
+        if let FreezeChange::Unfreeze {
+            reason: Some(reason),
+        } = change
+        {
+            after_state["reason"] = serde_json::json!(reason.trim());
+        }
+        crate::auth::record_audit(
+            conn,
+            crate::auth::AuditEntry::new(action, shop_id)
+                .actor(actor)
+                .context(context)
+                .before(state(&before))
+                .after(after_state),
+        )?;
+        Ok(after)
+    })
 }

@@ -509,6 +509,26 @@ pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<Option<String
     }
 }
 
+/// A freeze reason, trimmed: 1 to [`REASON_CHARS_MAX`] characters.
+///
+/// # Errors
+/// 422 `invalid_value`, param `reason`, for a missing, over-long or garbled reason.
+pub fn check_reason(reason: Option<&str>) -> Result<&str, AppError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    // Control, format and separator characters are refused: the reason is shown
+    // in the audit log, emails and exports, where they would garble or hide text.
+    let unfit =
+        |r: &str| r.chars().count() > REASON_CHARS_MAX || display_unfit(r, Lines::Single).is_some();
+    match reason {
+        Some(reason) if !unfit(reason) => Ok(reason),
+        _ => Err(AppError::unprocessable(
+            "invalid_value",
+            format!("a reason has 1 to {REASON_CHARS_MAX} characters, without control, format or line separator characters"),
+            Some("reason".into()),
+        )),
+    }
+}
+
 /// Freezes or unfreezes a shop (an operator's decision, with a reason).
 ///
 /// # Errors
@@ -520,22 +540,15 @@ pub fn set_frozen(
     frozen: bool,
     reason: Option<&str>,
 ) -> Result<Shop, AppError> {
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    // Control, format and separator characters are refused: the reason is shown
-    // in the audit log, emails and exports, where they would garble or hide text.
-    let unfit =
-        |r: &str| r.chars().count() > REASON_CHARS_MAX || display_unfit(r, Lines::Single).is_some();
-    if frozen && reason.is_none_or(unfit) {
-        return Err(AppError::unprocessable(
-            "invalid_value",
-            format!("freezing needs a reason of 1 to {REASON_CHARS_MAX} characters, without control, format or line separator characters"),
-            Some("reason".into()),
-        ));
-    }
+    let reason = if frozen {
+        Some(check_reason(reason)?)
+    } else {
+        None
+    };
     let updated = diesel::update(shops::table.find(shop_id))
         .set((
             shops::frozen.eq(frozen),
-            shops::frozen_reason.eq(if frozen { reason } else { None }),
+            shops::frozen_reason.eq(reason),
             shops::updated_at.eq(db::now()),
         ))
         .execute(conn)?;

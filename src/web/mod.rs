@@ -1,7 +1,8 @@
 //! The web layer: pages for people, served by the same process as the API.
 //!
 //! One folder per audience: [`shop`] (the storefront, for buyers); the seller
-//! workspace is [`seller`]; the operator console joins them as `ops/`.
+//! workspace is [`seller`]; the operator console is [`ops`]. [`two_step`]
+//! is turning on two-step sign-in, shared by the workspace and the console.
 //!
 //! Decisions:
 //! - A page is a handler that renders HTML: it parses the form into the same
@@ -21,12 +22,15 @@
 //!   cookie gets a private copy ([`render::Caching`]).
 
 pub mod assets;
+pub(crate) mod chart;
 pub mod format;
 pub mod forms;
+pub mod ops;
 pub mod render;
 pub mod seller;
 mod seo;
 pub mod shop;
+pub(crate) mod two_step;
 pub mod visitor;
 
 use actix_web::web;
@@ -38,4 +42,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     seo::routes(cfg);
     shop::routes(cfg);
     seller::routes(cfg);
+    ops::routes(cfg);
 }

@@ -119,6 +119,8 @@ pub struct Chrome {
     pub signed_in: bool,
     /// The signed-in account sells (the header links to its workspace).
     pub seller: bool,
+    /// The signed-in account is staff (the header links to the console).
+    pub staff: bool,
     /// The CSRF token every POST form carries (empty for a visitor without
     /// cookies, whose forms carry no ambient authority to forge).
     pub csrf: String,
@@ -133,6 +135,7 @@ impl Chrome {
             script: assets::script_url(),
             signed_in: false,
             seller: false,
+            staff: false,
             csrf: String::new(),
             query: String::new(),
         }

@@ -167,6 +167,10 @@ impl Visitor {
                 .session
                 .as_ref()
                 .is_some_and(|s| s.caller.role == crate::auth::Role::Seller),
+            staff: self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.caller.role.is_staff()),
             csrf: self
                 .browser_id
                 .as_deref()

@@ -280,3 +280,54 @@ pub async fn signed_in<'a>(
     assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
     browser
 }
+
+/// A browser signed in to the console as the enrolled staff member
+/// `person`, through the sign-in page with a code of the next time step
+/// (the current one may be used already; a step is accepted once, so sign
+/// each person in once per test).
+#[allow(dead_code)] // not every page test opens the console
+pub async fn console<'a>(app: &'a TestApp, person: &crate::common::people::Person) -> Browser<'a> {
+    // The test's own sign-ins may have used the next step already; forget
+    // it, as half a minute passing would (replay protection is tested in
+    // auth_totp, not here).
+    {
+        use diesel::prelude::*;
+        let pool = crate::common::people::pool(app);
+        let user_id = person.user_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().expect("connection");
+            diesel::update(bazaar::auth::schema::users::table.find(user_id))
+                .set(bazaar::auth::schema::users::totp_last_step.eq(None::<i64>))
+                .execute(&mut conn)
+                .expect("forget the used step");
+        })
+        .await
+        .unwrap();
+    }
+    let mut browser = Browser::new(app);
+    let code = crate::common::people::next_code(person);
+    let page = browser
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", person.email.as_str()),
+                ("password", crate::common::people::PASSWORD),
+                ("totp_code", code.as_str()),
+                ("next", "/ops"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "console sign-in refused: {}", page.body);
+    assert_eq!(page.location(), "/ops");
+    browser
+}
+
+impl Browser<'_> {
+    /// The `Cookie` header this browser sends, for a request made by hand
+    /// (a forged cross-site POST carries the victim's cookies too).
+    #[allow(dead_code)] // only the CSRF tests forge requests
+    pub fn cookie_header_for_tests(&self) -> String {
+        self.cookie_header()
+    }
+}

@@ -46,3 +46,33 @@
     });
   }
 })();
+
+// Console, fee preview: refresh the breakdown as the operator types (the
+// form works without this: it is a plain GET form).
+(function () {
+  "use strict";
+  var form = document.getElementById("fee-preview");
+  if (!form || !window.fetch || !window.DOMParser || !window.URLSearchParams) { return; }
+  var result = document.getElementById(form.dataset.previewTarget);
+  if (!result) { return; }
+  var timer = null;
+  var latest = 0;
+  var refresh = function () {
+    var asked = ++latest;
+    var query = new URLSearchParams(new FormData(form)).toString();
+    var url = form.getAttribute("action") + "?" + query;
+    fetch(url, { credentials: "same-origin", headers: { accept: "text/html" } })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        if (asked !== latest) { return; }
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var fresh = page.getElementById(result.id);
+        if (fresh) { result.innerHTML = fresh.innerHTML; }
+      })
+      .catch(function () { /* the button still works */ });
+  };
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 300);
+  });
+})();

@@ -12,14 +12,13 @@
 //! - [`profile`]: the shop's public profile, and uploading pictures.
 //! - [`orders`] and [`fulfil`]: the shop's parts of orders, one part's
 //!   money, and its forms: ship, deliver, cancel, decide a return.
-//! - [`money`] (drawing with [`chart`]): balance, payouts, statements, sales.
+//! - [`money`] (drawing with [`crate::web::chart`]): balance, payouts, statements, sales.
 //! - [`notifications`]: the in-app list of what the seller was emailed.
 //! - [`security`]: the account's API keys and two-step sign-in.
 //!
 //! Every page calls the domain functions the API calls; none holds a rule
 //! of its own.
 
-mod chart;
 mod fulfil;
 mod import;
 mod money;

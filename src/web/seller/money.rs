@@ -10,7 +10,6 @@ use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
-use super::chart::{self, SalesChart};
 use super::workspace::{self, Frame};
 use crate::db::{self, DbPool};
 use crate::http::query;
@@ -18,6 +17,7 @@ use crate::money::{Currency, Money};
 use crate::payments::Provider;
 use crate::payouts::{self, balance::CurrencyBalance, statements};
 use crate::sellers::Shop;
+use crate::web::chart::{self, SalesChart};
 use crate::web::format;
 use crate::web::forms::{FieldError, FormErrors};
 use crate::web::render::{Chrome, Meta, PageError, PageResult};

@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::sellers::Shop;
 use crate::web::forms::FormErrors;
 use crate::web::render::{self, Chrome, Meta, PageError, PageResult};
+use crate::web::two_step::Enrolment;
 use crate::web::visitor::Visitor;
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -77,63 +78,6 @@ struct KeyRow {
     created: String,
     last_used: String,
     expires: String,
-}
-
-/// A started enrolment: what the authenticator app needs.
-struct Enrolment {
-    secret: String,
-    /// The secret in groups of four, for reading and typing.
-    grouped: String,
-    otpauth_url: String,
-    /// The set-up address as an inline SVG QR code; empty if it does not fit one.
-    qr_svg: String,
-}
-
-/// `data` as an inline SVG QR code (no XML prolog, scaled by CSS), or
-/// empty when it is too long for one.
-fn qr_svg(data: &str) -> String {
-    let Ok(code) = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::M) else {
-        return String::new();
-    };
-    let svg = code
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
-    svg.find("<svg")
-        .map(|at| svg[at..].to_owned())
-        .unwrap_or_default()
-}
-
-impl Enrolment {
-    fn new(secret: String, otpauth_url: String) -> Self {
-        let grouped = secret
-            .as_bytes()
-            .chunks(4)
-            .map(|group| String::from_utf8_lossy(group).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Self {
-            qr_svg: qr_svg(&otpauth_url),
-            secret,
-            grouped,
-            otpauth_url,
-        }
-    }
-
-    /// The enrolment a confirm form carried back, if it has the shape the
-    /// domain gives one (anything else is not shown).
-    fn echoed(form: &ConfirmForm) -> Option<Self> {
-        let secret = form.secret.trim();
-        let url = form.otpauth_url.trim();
-        let base32 = !secret.is_empty()
-            && secret.len() <= 128
-            && secret
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
-        let otpauth = url.starts_with("otpauth://totp/") && url.len() <= 1024;
-        (base32 && otpauth).then(|| Self::new(secret.to_owned(), url.to_owned()))
-    }
 }
 
 #[derive(Template)]
@@ -443,7 +387,7 @@ pub(super) async fn confirm_totp(
                 FormErrors::from_error(&error, |param| (param == "code").then_some("code"));
             // Only a wrong code leaves the started enrolment to try again.
             let enrolment = if error.code() == "totp_invalid" {
-                Enrolment::echoed(&form)
+                Enrolment::echoed(&form.secret, &form.otpauth_url)
             } else {
                 None
             };

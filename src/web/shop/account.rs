@@ -187,16 +187,21 @@ pub(super) fn merge_guest_cart(
 }
 
 /// The answer once a session has started (by sign-in or a verification
-/// link): the session cookie, the guest cart cookie cleared (it was merged),
-/// a redirect to `next`.
+/// link): the session cookie (as long-lived as a session of `role`), the
+/// guest cart cookie cleared (it was merged), a redirect to `next`.
 pub(super) fn signed_in_response(
     visitor: &Visitor,
     settings: &Settings,
+    role: Role,
     token: &str,
     next: &str,
 ) -> HttpResponse {
     let mut response = render::see_other(&safe_next(next)).finish();
-    visitor.sign_in(&mut response, token, settings.auth.session_ttl);
+    visitor.sign_in(
+        &mut response,
+        token,
+        auth::session_ttl(&settings.auth, role),
+    );
     if !visitor.guest_cart.is_empty() {
         visitor.store_guest_cart(&mut response, &[]);
     }
@@ -224,7 +229,13 @@ async fn start_session(
         Ok(session)
     })
     .await?;
-    Ok(signed_in_response(visitor, settings, &session.token, next))
+    Ok(signed_in_response(
+        visitor,
+        settings,
+        session.user.role,
+        &session.token,
+        next,
+    ))
 }
 
 fn refused_form(

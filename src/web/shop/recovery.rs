@@ -322,7 +322,9 @@ pub(super) async fn verify(
     match verified {
         Ok(verified) => {
             let response = match &verified.token {
-                Some(token) => signed_in_response(&visitor, &settings, token, &form.next),
+                Some(token) => {
+                    signed_in_response(&visitor, &settings, verified.user.role, token, &form.next)
+                }
                 // Staff sign in with their second factor.
                 None => render::see_other(&format!(
                     "/signin?done=verified&next={}",

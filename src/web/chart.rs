@@ -1,7 +1,8 @@
-//! The sales chart of the money page: bars drawn on the server as inline SVG
-//! (no script, no chart library), every coordinate an integer computed from
-//! integer amounts, so the picture can never say something the table beside
-//! it does not.
+//! Bar charts drawn on the server as inline SVG (no script, no chart
+//! library), every coordinate an integer computed from integer amounts, so
+//! the picture can never say something the table beside it does not: the
+//! seller's sales chart (a bar per day), and the console's books reports
+//! (a bar per day, or a ranked bar per shop, category or P&L line).
 
 use crate::money::{Currency, Money};
 use crate::payouts::sales::SalesSeries;
@@ -154,7 +155,7 @@ pub(crate) fn sales_chart(series: &SalesSeries) -> SalesChart {
 /// A bar per value, scaled so the tallest bar (up or down) fills the plot;
 /// labelled at the top, at zero and at the bottom, and under the first,
 /// middle and last days.
-fn bar_chart(
+pub(crate) fn bar_chart(
     id: String,
     title: String,
     desc: String,
@@ -243,6 +244,115 @@ fn bar_chart(
     }
 }
 
+/// Height of one row of a ranked chart, in SVG units.
+const ROW_HEIGHT: i64 = 28;
+/// Thickness of a ranked bar within its row.
+const ROW_BAR: i64 = 18;
+/// Room left of a ranked chart's bars for the names.
+const NAME_WIDTH: i64 = 200;
+/// Length of the longest ranked bar.
+const PLOT_WIDTH: i64 = 320;
+/// Room right of the bars for the value labels.
+const VALUE_WIDTH: i64 = 120;
+/// Longest name drawn (the table beside it has the whole name).
+const NAME_CHARS_MAX: usize = 26;
+
+/// A horizontal bar chart: one named row per value, in the order given.
+#[derive(Debug, Clone)]
+pub(crate) struct RankedChart {
+    /// The prefix of the ids its title and description carry.
+    pub id: String,
+    pub title: String,
+    pub desc: String,
+    pub width: i64,
+    pub height: i64,
+    pub bars: Vec<Bar>,
+    /// Where zero is (x), and the ends of its line (y).
+    pub zero_x: i64,
+    pub top: i64,
+    pub bottom: i64,
+    pub labels: Vec<Label>,
+}
+
+/// A row per `(name, value)`, bars scaled so the longest (left or right of
+/// zero) fills the plot; each row labelled with its name and its value
+/// written by `label`.
+pub(crate) fn ranked_chart(
+    id: String,
+    title: String,
+    desc: String,
+    rows: &[(String, i64)],
+    label: &dyn Fn(i64) -> String,
+) -> RankedChart {
+    let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let high = rows.iter().map(|r| r.1).max().unwrap_or(0).max(0);
+    let low = rows.iter().map(|r| r.1).min().unwrap_or(0).min(0);
+    // i128: amounts times the plot's width must not overflow.
+    let span = (i128::from(high) - i128::from(low)).max(1);
+    let scaled = |value: i64| -> i64 {
+        i64::try_from(i128::from(value) * i128::from(PLOT_WIDTH) / span).unwrap_or(PLOT_WIDTH)
+    };
+    let zero_x = NAME_WIDTH + scaled(-low);
+    let mut bars = Vec::new();
+    let mut labels = Vec::new();
+    for (i, (name, value)) in rows.iter().enumerate() {
+        let row_y = TOP + i64::try_from(i).unwrap_or(0) * ROW_HEIGHT;
+        let middle = row_y + ROW_HEIGHT / 2 + 4;
+        let short: String = if name.chars().count() > NAME_CHARS_MAX {
+            name.chars()
+                .take(NAME_CHARS_MAX - 1)
+                .chain(std::iter::once('\u{2026}'))
+                .collect()
+        } else {
+            name.clone()
+        };
+        labels.push(Label {
+            x: NAME_WIDTH - 8,
+            y: middle,
+            anchor: "end",
+            text: short,
+        });
+        let length = if *value == 0 {
+            0
+        } else {
+            // At least one unit long, so a small value is still seen.
+            scaled(value.abs()).max(1)
+        };
+        if length > 0 {
+            bars.push(Bar {
+                x: if *value > 0 { zero_x } else { zero_x - length },
+                y: row_y + (ROW_HEIGHT - ROW_BAR) / 2,
+                width: length,
+                height: ROW_BAR,
+                negative: *value < 0,
+            });
+        }
+        labels.push(Label {
+            x: if *value >= 0 {
+                zero_x + length + 6
+            } else {
+                zero_x + 6
+            },
+            y: middle,
+            anchor: "start",
+            text: label(*value),
+        });
+    }
+    let bottom = TOP + count * ROW_HEIGHT;
+    RankedChart {
+        id,
+        title,
+        desc,
+        width: NAME_WIDTH + PLOT_WIDTH + VALUE_WIDTH,
+        height: bottom + TOP,
+        bars,
+        zero_x,
+        top: TOP,
+        bottom,
+        labels,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +375,28 @@ mod tests {
         assert_eq!((chart.bars[1].y, chart.bars[1].height), (TOP + 90, 30));
         assert!(chart.bars[1].negative);
         assert_eq!(chart.width, LEFT + 3 * DAY_WIDTH + RIGHT);
+    }
+
+    #[test]
+    fn ranked_bars_share_the_plot_on_both_sides_of_zero() {
+        let rows = vec![
+            ("Fees earned".to_owned(), 300),
+            ("Refunds borne".to_owned(), -100),
+            ("Nothing".to_owned(), 0),
+        ];
+        let chart = ranked_chart("t".into(), "T".into(), "D".into(), &rows, &|n: i64| {
+            n.to_string()
+        });
+        assert_eq!(chart.bars.len(), 2, "no bar for a zero row");
+        // 300 right and 100 left share the plot's 320 units: 240 and 80.
+        assert_eq!(chart.zero_x, NAME_WIDTH + 80);
+        assert_eq!(
+            (chart.bars[0].x, chart.bars[0].width),
+            (NAME_WIDTH + 80, 240)
+        );
+        assert_eq!((chart.bars[1].x, chart.bars[1].width), (NAME_WIDTH, 80));
+        assert!(chart.bars[1].negative);
+        assert_eq!(chart.bottom, TOP + 3 * ROW_HEIGHT);
+        assert_eq!(chart.labels.len(), 6, "a name and a value per row");
     }
 }
