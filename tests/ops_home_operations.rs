@@ -1,6 +1,7 @@
 //! The console's home and operations pages over HTTP, against the real app:
 //! the home's counts equal what the story set up (a failed payout, dead jobs
-//! and emails, an order whose share is held, an open dispute, shops waiting
+//! and emails, an order whose share is held, open disputes (evidence due soonest
+//! first, with its date), shops waiting
 //! on the provider, the latest reconciliation) and each role sees only the
 //! counts whose lists it may open; dead jobs and emails replayed from the
 //! page by operators only, audited as the API's replays are; finance reads
@@ -119,11 +120,73 @@ async fn the_home_counts_what_needs_attention_and_each_role_sees_only_its_lists(
     checkout_ok(&app, &market.buyer, "b", Some("pm_card_visa")).await;
     let (_, failed) = four_days_of_payouts(&app, (&ann, &shop_a), (&bob, &shop_b)).await;
     assert_eq!(failed["status"], "failed");
-    // A sale the buyer disputes at once: one open dispute.
+    // Two sales the buyer disputes at once: two open disputes, each with the
+    // provider's evidence due date (the sandbox's: a week after it opens).
     add_to_cart(&app, &market.buyer, &vase, 1).await;
     let disputed = checkout_ok(&app, &market.buyer, "c", Some("pm_card_createDispute")).await;
     let disputed_id = disputed["id"].as_str().unwrap().to_owned();
-    wait_until(|| async { staff_view(&app, &disputed_id).await["disputed"] == true }).await;
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    let later = checkout_ok(&app, &market.buyer, "e", Some("pm_card_createDispute")).await;
+    let later_id = later["id"].as_str().unwrap().to_owned();
+    for id in [&disputed_id, &later_id] {
+        wait_until(|| async { staff_view(&app, id).await["disputed"] == true }).await;
+    }
+    // Each dispute's due date is the provider's (the sandbox gives a week
+    // from the dispute's creation on its own clock).
+    const WEEK_S: i64 = 7 * 86_400;
+    let mut due_by = Vec::new();
+    for id in [&disputed_id, &later_id] {
+        let view = staff_view(&app, id).await;
+        let dispute_id = view["disputes"][0]["id"].as_str().unwrap();
+        let at_provider: Value = app
+            .client
+            .get(format!(
+                "{}/v1/disputes/{dispute_id}",
+                app.sandbox_url.as_deref().unwrap()
+            ))
+            .bearer_auth(common::SANDBOX_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let provider_due = at_provider["evidence_details"]["due_by"].as_i64().unwrap();
+        assert_eq!(
+            provider_due,
+            at_provider["created"].as_i64().unwrap() + WEEK_S,
+            "{at_provider}"
+        );
+        let due = view["disputes"][0]["evidence_due_by"].as_str().unwrap();
+        let due = chrono::DateTime::parse_from_rfc3339(due)
+            .unwrap()
+            .timestamp();
+        assert_eq!(due, provider_due, "{view}");
+        due_by.push(due);
+    }
+    // The provider gave the first dispute's evidence longer (as it does for
+    // some reasons): the later one is listed first, being due first.
+    let first_dispute = staff_view(&app, &disputed_id).await["disputes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let extended = chrono::DateTime::from_timestamp(due_by[1] + 3 * 86_400, 0)
+        .unwrap()
+        .naive_utc();
+    in_db(&app, move |conn| {
+        use bazaar::orders::schema::disputes;
+        diesel::update(disputes::table.find(first_dispute))
+            .set(disputes::evidence_due_by.eq(extended))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let due_label = |at: chrono::NaiveDateTime| at.format("%-d %b %Y").to_string();
+    let later_due = due_label(
+        chrono::DateTime::from_timestamp(due_by[1], 0)
+            .unwrap()
+            .naive_utc(),
+    );
 
     // Cleo's order is paid after the provider restricted her shop: the
     // share is held on the platform.
@@ -251,7 +314,7 @@ async fn the_home_counts_what_needs_attention_and_each_role_sees_only_its_lists(
     assert_eq!(count_on(&home, "dead_jobs"), Some(dead_jobs));
     assert_eq!(count_on(&home, "dead_emails"), Some(dead_emails));
     assert_eq!(count_on(&home, "held_orders"), Some(1));
-    assert_eq!(count_on(&home, "open_disputes"), Some(1));
+    assert_eq!(count_on(&home, "open_disputes"), Some(2));
     assert_eq!(count_on(&home, "shops_pending"), Some(pending));
     assert_eq!(count_on(&home, "shops_restricted"), Some(restricted));
     assert_eq!(count_on(&home, "reconciliation"), Some(differences));
@@ -269,6 +332,26 @@ async fn the_home_counts_what_needs_attention_and_each_role_sees_only_its_lists(
     assert!(home.shows(&format!(
         "<a href=\"/ops/orders/{disputed_id}\">Order {disputed_id}</a>"
     )));
+    // Soonest evidence first, each with its due date.
+    let row_of = |order: &str| {
+        home.body
+            .find(&format!(
+                "<a href=\"/ops/orders/{order}\">Order {order}</a>"
+            ))
+            .unwrap()
+    };
+    assert!(row_of(&later_id) < row_of(&disputed_id), "{}", home.body);
+    let later_row = &home.body[row_of(&later_id)..row_of(&disputed_id)];
+    assert!(
+        later_row.contains(&format!("<td>{later_due}</td>")),
+        "{later_row}"
+    );
+    let first_row = &home.body[row_of(&disputed_id)..];
+    let first_row = &first_row[..first_row.find("</tr>").unwrap()];
+    assert!(
+        first_row.contains(&format!("<td>{}</td>", due_label(extended))),
+        "{first_row}"
+    );
     // Without the news, the status region is there but empty.
     let plain = op.get("/ops").await;
     assert!(plain.shows("<div role=\"status\"></div>"));
@@ -285,7 +368,7 @@ async fn the_home_counts_what_needs_attention_and_each_role_sees_only_its_lists(
     assert_eq!(support_home.status, 200);
     assert_eq!(count_on(&support_home, "dead_emails"), Some(dead_emails));
     assert_eq!(count_on(&support_home, "held_orders"), Some(1));
-    assert_eq!(count_on(&support_home, "open_disputes"), Some(1));
+    assert_eq!(count_on(&support_home, "open_disputes"), Some(2));
     assert_eq!(count_on(&support_home, "dead_jobs"), None);
     assert_eq!(count_on(&support_home, "reconciliation"), None);
     assert!(!support_home.shows("/ops/operations/jobs"));

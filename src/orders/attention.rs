@@ -40,10 +40,12 @@ pub struct OpenDispute {
     /// The provider's status (`needs_response`, `under_review`, …).
     pub provider_status: String,
     pub opened_at: NaiveDateTime,
+    /// When the provider wants the platform's evidence, if it said.
+    pub evidence_due_by: Option<NaiveDateTime>,
 }
 
-/// How many disputes are open, and the `limit` oldest of them (the ones
-/// whose answer is due soonest), oldest first.
+/// How many disputes are open, and the `limit` whose evidence is due
+/// soonest (those without a due date last, oldest first).
 ///
 /// # Errors
 /// A database failure.
@@ -58,7 +60,13 @@ pub fn open_disputes(
     let oldest = disputes::table
         .inner_join(orders::table.on(orders::id.eq(disputes::order_id)))
         .filter(disputes::outcome.eq("open"))
-        .order((disputes::created_at.asc(), disputes::id.asc()))
+        // `IS NULL` first: NULLS LAST is not portable to SQLite's diesel.
+        .order((
+            disputes::evidence_due_by.is_null().asc(),
+            disputes::evidence_due_by.asc(),
+            disputes::created_at.asc(),
+            disputes::id.asc(),
+        ))
         .limit(limit.clamp(1, OPEN_DISPUTES_SHOWN_MAX))
         .select((
             disputes::id,
@@ -67,6 +75,7 @@ pub fn open_disputes(
             orders::currency,
             disputes::provider_status,
             disputes::created_at,
+            disputes::evidence_due_by,
         ))
         .load(conn)?;
     Ok((count, oldest))

@@ -246,6 +246,7 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
                         outcome: outcome.to_owned(),
                         created_at: now,
                         updated_at: now,
+                        evidence_due_by: dispute.evidence_due_by,
                     })
                     .execute(conn)?;
             }
@@ -256,6 +257,7 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
                         disputes::fee_minor.eq(dispute.fee),
                         disputes::outcome.eq(outcome),
                         disputes::updated_at.eq(now),
+                        disputes::evidence_due_by.eq(dispute.evidence_due_by),
                     ))
                     .execute(conn)?;
             }

@@ -442,6 +442,8 @@ pub struct DisputeView {
     pub provider_status: String,
     /// `open`, `won` or `lost`.
     pub outcome: String,
+    /// When the provider wants the platform's evidence (RFC 3339), if it said.
+    pub evidence_due_by: Option<String>,
 }
 
 /// An order as its buyer and staff see it.

@@ -142,6 +142,7 @@ diesel::table! {
         outcome -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        evidence_due_by -> Nullable<Timestamp>,
     }
 }
 

@@ -159,6 +159,7 @@ pub(crate) struct DisputeRow {
     pub outcome: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub evidence_due_by: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -536,6 +537,7 @@ impl OrderRecord {
                     fee: self.money(d.fee_minor),
                     provider_status: d.provider_status.clone(),
                     outcome: d.outcome.clone(),
+                    evidence_due_by: d.evidence_due_by.map(rfc3339),
                 })
                 .collect(),
             disputed: self.disputed(),

@@ -201,6 +201,8 @@ pub struct Dispute {
     pub fee: i64,
     /// The part of the fee given back (when a won dispute reinstates it).
     pub fee_returned: i64,
+    /// When the provider wants the platform's evidence, if it said.
+    pub evidence_due_by: Option<chrono::NaiveDateTime>,
 }
 
 impl Dispute {

@@ -533,6 +533,11 @@ impl Provider for StripeProvider {
             status: dispute.status.as_str().to_owned(),
             fee,
             fee_returned,
+            evidence_due_by: dispute
+                .evidence_details
+                .due_by
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+                .map(|at| at.naive_utc()),
         })
     }
 

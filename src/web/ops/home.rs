@@ -37,6 +37,8 @@ struct DisputeRow {
     amount: String,
     status: String,
     opened: String,
+    /// When the evidence is due, or "not given".
+    due: String,
 }
 
 /// The open disputes: how many, and the oldest by name.
@@ -209,6 +211,9 @@ pub(super) async fn show(
                 ),
                 status: d.provider_status.replace('_', " "),
                 opened: format::date(d.opened_at),
+                due: d
+                    .evidence_due_by
+                    .map_or_else(|| "Not given".to_owned(), format::date),
                 order_id: d.order_id,
             })
             .collect();

@@ -88,6 +88,8 @@ struct DisputeBox {
     provider_status: String,
     outcome: &'static str,
     opened: String,
+    /// When the evidence is due, or "Not given".
+    due: String,
 }
 
 struct PostingRow {
@@ -550,6 +552,10 @@ pub(super) async fn render_order(
             fee: price(d.fee),
             provider_status: d.provider_status.replace('_', " "),
             outcome: outcome_label(&d.outcome),
+            due: d
+                .evidence_due_by
+                .as_deref()
+                .map_or_else(|| "Not given".to_owned(), date_of),
             opened: state
                 .opened
                 .get(&d.id)

@@ -1,0 +1,1 @@
+ALTER TABLE disputes DROP COLUMN evidence_due_by;
