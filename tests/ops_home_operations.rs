@@ -17,26 +17,10 @@ mod web_support;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use bazaar::auth::schema::users;
-use common::people::{get_as, pool, post_as, signup, staff, Person};
+use common::people::{forget_used_step, get_as, pool, post_as, signup, staff, Person};
 use common::{assert_error, wait_until, TestApp};
 use orders_support::*;
 use web_support::{signed_in, Browser, Page};
-
-/// Forgets the TOTP step `person` used last, as if half a minute had
-/// passed, so the console sign-in's code is accepted.
-async fn forget_used_step(app: &TestApp, person: &Person) {
-    let (pool, user_id) = (pool(app), person.user_id.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        diesel::update(users::table.find(user_id))
-            .set(users::totp_last_step.eq(None::<i64>))
-            .execute(&mut conn)
-            .unwrap();
-    })
-    .await
-    .unwrap();
-}
 
 /// A browser signed in to the console as the enrolled staff `person`.
 async fn console<'a>(app: &'a TestApp, person: &Person) -> Browser<'a> {

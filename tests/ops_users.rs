@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use bazaar::auth::schema::{sessions, users};
 use common::people::{
-    self, audit_rows, get_as, get_with_token, operator, post_as, post_login, post_signup, signup,
-    staff, unique_email, Person, PASSWORD,
+    self, audit_rows, forget_used_step, get_as, get_with_token, operator, post_as, post_login,
+    post_signup, signup, staff, unique_email, Person, PASSWORD,
 };
 use common::{assert_error, TestApp};
 use web_support::{Browser, Page};
@@ -38,19 +38,6 @@ async fn in_db(app: &TestApp, change: impl FnOnce(&mut bazaar::db::DbConnection)
     })
     .await
     .unwrap();
-}
-
-/// Forgets the TOTP step `person` used last, as if half a minute had
-/// passed, so a code of the current or next step is accepted again.
-async fn forget_used_step(app: &TestApp, person: &Person) {
-    let user_id = person.user_id.clone();
-    in_db(app, move |conn| {
-        diesel::update(users::table.find(user_id))
-            .set(users::totp_last_step.eq(None::<i64>))
-            .execute(conn)
-            .unwrap();
-    })
-    .await;
 }
 
 /// A browser signed in to the console as the enrolled staff `person`.

@@ -11,8 +11,8 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use common::people::{
-    audit_rows, bearer, get_with_token, login_token, operator, pool, post_as, signup, staff,
-    totp_code, unique_email, unix_now, Person, PASSWORD,
+    audit_rows, bearer, forget_used_step, get_with_token, login_token, operator, pool, post_as,
+    signup, staff, totp_code, unique_email, unix_now, Person, PASSWORD,
 };
 use common::{assert_error, test_settings, TestApp};
 
@@ -42,18 +42,6 @@ async fn stored_totp_secret(app: &TestApp, user_id: &str) -> String {
             .expect("a stored secret")
     })
     .await
-}
-
-/// As if a time step had passed: the next current code is fresh again.
-async fn forget_used_step(app: &TestApp, person: &Person) {
-    let user_id = person.user_id.clone();
-    with_db(app, move |conn| {
-        diesel::update(users::table.find(user_id))
-            .set(users::totp_last_step.eq(None::<i64>))
-            .execute(conn)
-            .unwrap()
-    })
-    .await;
 }
 
 fn current_code(person: &Person) -> String {

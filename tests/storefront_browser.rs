@@ -2,7 +2,10 @@
 //! seeded with the demo catalog, driven by `tests/browser/journeys.mjs`
 //! (Playwright's core on Debian's chromium, axe-core, html-validate). Sign-up
 //! sends a verification link: the journeys read it from the app's outbox
-//! directory (`BAZAAR_OUTBOX_DIR`), as a buyer reads their email.
+//! directory (`BAZAAR_OUTBOX_DIR`), as a buyer reads their email. The
+//! operator console's journeys get their staff (an operator to enrol, finance
+//! and support with their TOTP secrets) and a dead job from here
+//! (`BAZAAR_OPS_*`).
 //!
 //! Needs chromium (`/usr/bin/chromium`, or `CHROME_PATH`), node and the pinned
 //! node packages (`npm ci --prefix tests/browser`). Without them the test
@@ -16,11 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::people::pool;
+use common::people::{
+    forget_used_step, get_as, operator, pool, staff, unenrolled_staff, Person, PASSWORD,
+};
 use common::TestApp;
+use serde_json::Value;
 
 /// The whole browser run is bounded: a hung browser fails the test, not CI's clock.
-const RUN_SECONDS_MAX: u64 = 300;
+const RUN_SECONDS_MAX: u64 = 420;
 
 const HOW_TO_INSTALL: &str = "install them with `apt-get update && apt-get install -y \
      chromium chromium-driver` and `npm ci --prefix tests/browser` (Node 20)";
@@ -60,15 +66,16 @@ fn missing_prerequisites() -> Vec<String> {
 }
 
 /// Runs the journeys against `base_url`, reading the emailed links from
-/// `outbox` (where the app's file transport writes); returns (success,
-/// stdout, stderr).
-fn run_journeys(base_url: &str, outbox: &Path) -> (bool, String, String) {
+/// `outbox` (where the app's file transport writes), with `env` (the console
+/// journeys' staff) set; returns (success, stdout, stderr).
+fn run_journeys(base_url: &str, outbox: &Path, env: &[(String, String)]) -> (bool, String, String) {
     let mut child = Command::new("node")
         .arg(browser_dir().join("journeys.mjs"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("BAZAAR_URL", base_url)
         .env("BAZAAR_OUTBOX_DIR", outbox)
         .env("CHROME_PATH", chromium_path())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,10 +142,12 @@ async fn the_storefront_works_in_a_real_browser() {
     .await
     .expect("the demo catalog is seeded");
 
+    let env = console_staff(&app).await;
+
     let base_url = app.address.clone();
     let outbox = app.outbox_dir.path().to_path_buf();
     let (success, stdout, stderr) =
-        tokio::task::spawn_blocking(move || run_journeys(&base_url, &outbox))
+        tokio::task::spawn_blocking(move || run_journeys(&base_url, &outbox, &env))
             .await
             .expect("the browser run's thread");
     println!("{stdout}");
@@ -154,4 +163,62 @@ async fn the_storefront_works_in_a_real_browser() {
         "the storefront's browser checks failed (output above; screenshots in target/browser/):\n{}",
         failed.join("\n")
     );
+}
+
+/// The console journeys' staff, as environment variables for node: an
+/// operator not yet enrolled in two-step sign-in (the browser enrols it),
+/// finance and support enrolled (their TOTP secrets), the password. And a
+/// dead job for the operator to replay.
+async fn console_staff(app: &TestApp) -> Vec<(String, String)> {
+    let setup = operator(app).await;
+    let ops = unenrolled_staff(app, &setup, "operator").await;
+    let finance = staff(app, &setup, "finance").await;
+    let support = staff(app, &setup, "support").await;
+    dead_job(app, &setup).await;
+    // Enrolment used the current time step: forget it, so a code of this
+    // step signs in (replay protection is tested in auth_totp).
+    for person in [&finance, &support] {
+        forget_used_step(app, person).await;
+    }
+    let secret = |p: &Person| p.totp_secret.clone().expect("enrolled");
+    vec![
+        ("BAZAAR_OPS_PASSWORD".into(), PASSWORD.into()),
+        ("BAZAAR_OPS_OPERATOR_EMAIL".into(), ops.email.clone()),
+        ("BAZAAR_OPS_FINANCE_EMAIL".into(), finance.email.clone()),
+        ("BAZAAR_OPS_FINANCE_TOTP".into(), secret(&finance)),
+        ("BAZAAR_OPS_SUPPORT_EMAIL".into(), support.email.clone()),
+        ("BAZAAR_OPS_SUPPORT_TOTP".into(), secret(&support)),
+    ]
+}
+
+/// A job nobody handles, retried until it is dead (a few seconds with the
+/// tests' backoff): the operator journey replays it.
+async fn dead_job(app: &TestApp, operator: &Person) {
+    let pool = pool(app);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().expect("connection");
+        assert!(
+            bazaar::jobs::enqueue(&mut conn, "ops_test_unhandled", "browser-journey")
+                .expect("enqueue")
+        );
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = get_as(app, operator, "/v1/jobs?status=dead&limit=100").await;
+        assert_eq!(response.status(), 200, "GET /v1/jobs?status=dead");
+        let body: Value = response.json().await.expect("jobs");
+        let dead = body["data"]
+            .as_array()
+            .is_some_and(|jobs| jobs.iter().any(|j| j["subject"] == "browser-journey"));
+        if dead {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unhandled job is not dead after 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -299,26 +299,30 @@ pub async fn audit_rows(app: &TestApp, operator: &Person, action: &str) -> Vec<V
         .collect()
 }
 
+/// Forgets the TOTP step `person` used last, as if half a minute had passed:
+/// a code of the current step is accepted again (replay protection itself
+/// is tested in auth_totp).
+pub async fn forget_used_step(app: &TestApp, person: &Person) {
+    use diesel::prelude::*;
+    let pool = pool(app);
+    let user_id = person.user_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().expect("connection");
+        diesel::update(bazaar::auth::schema::users::table.find(user_id))
+            .set(bazaar::auth::schema::users::totp_last_step.eq(None::<i64>))
+            .execute(&mut conn)
+            .expect("forget the used step");
+    })
+    .await
+    .unwrap();
+}
+
 /// A staff member's second factor, stepped up: a session signed in with a
 /// TOTP code, and a fresh code for a request that asks again (creating an API
 /// key). Used steps are forgotten first, as if half a minute had passed.
 pub async fn step_up(app: &TestApp, person: &Person) -> (Person, String) {
-    async fn forget_used_step(app: &TestApp, user_id: &str) {
-        use diesel::prelude::*;
-        let pool = pool(app);
-        let user_id = user_id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().unwrap();
-            diesel::update(bazaar::auth::schema::users::table.find(user_id))
-                .set(bazaar::auth::schema::users::totp_last_step.eq(None::<i64>))
-                .execute(&mut conn)
-                .unwrap();
-        })
-        .await
-        .unwrap();
-    }
     let secret = person.totp_secret.as_deref().expect("enrolled");
-    forget_used_step(app, &person.user_id).await;
+    forget_used_step(app, person).await;
     let token = login_token(
         app,
         &person.email,
@@ -326,7 +330,7 @@ pub async fn step_up(app: &TestApp, person: &Person) -> (Person, String) {
         Some(&totp_code(secret, unix_now())),
     )
     .await;
-    forget_used_step(app, &person.user_id).await;
+    forget_used_step(app, person).await;
     let stepped = Person {
         token,
         ..person.clone()

@@ -287,23 +287,8 @@ pub async fn signed_in<'a>(
 /// each person in once per test).
 #[allow(dead_code)] // not every page test opens the console
 pub async fn console<'a>(app: &'a TestApp, person: &crate::common::people::Person) -> Browser<'a> {
-    // The test's own sign-ins may have used the next step already; forget
-    // it, as half a minute passing would (replay protection is tested in
-    // auth_totp, not here).
-    {
-        use diesel::prelude::*;
-        let pool = crate::common::people::pool(app);
-        let user_id = person.user_id.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().expect("connection");
-            diesel::update(bazaar::auth::schema::users::table.find(user_id))
-                .set(bazaar::auth::schema::users::totp_last_step.eq(None::<i64>))
-                .execute(&mut conn)
-                .expect("forget the used step");
-        })
-        .await
-        .unwrap();
-    }
+    // The test's own sign-ins may have used the next step already.
+    crate::common::people::forget_used_step(app, person).await;
     let mut browser = Browser::new(app);
     let code = crate::common::people::next_code(person);
     let page = browser
