@@ -14,7 +14,8 @@
 //! `SAMPLES` times after one warm-up; latency is from sending the request to
 //! the last byte of the answer, on the same machine.
 //!
-//! `cargo bench --bench books` (results also in `target/bench/books-{backend}.json`).
+//! `cargo bench --bench books` (results also in `target/bench/books-{backend}.json`);
+//! `-- --smoke` runs the same steps on 500 orders (CI).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -35,16 +36,31 @@ use common::TestApp;
 use diesel::prelude::*;
 use orders_support::{active_shop, market, market_fee, product};
 
-/// Orders in the day.
-const ORDERS: usize = 10_000;
-/// Shops selling.
-const SHOPS: usize = 40;
 /// Orders written per transaction.
 const BATCH_ORDERS: usize = 500;
-/// Payouts written.
-const PAYOUTS: usize = 400;
-/// Timed fetches of each page.
-const SAMPLES: usize = 20;
+
+/// How big the day is, and how often each page is fetched.
+struct Sizes {
+    orders: usize,
+    shops: usize,
+    payouts: usize,
+    samples: usize,
+}
+
+/// The measured day: 10,000 orders.
+const FULL: Sizes = Sizes {
+    orders: 10_000,
+    shops: 40,
+    payouts: 400,
+    samples: 20,
+};
+/// `--smoke` (CI): the same steps on a small day, to prove they still run.
+const SMOKE: Sizes = Sizes {
+    orders: 500,
+    shops: 4,
+    payouts: 20,
+    samples: 2,
+};
 /// What each page must stay under (median).
 const TARGET_MS: f64 = 200.0;
 
@@ -186,10 +202,11 @@ fn write_orders(
 fn write_payouts(
     conn: &mut DbConnection,
     catalog: &Catalog,
+    count: usize,
 ) -> Result<(), bazaar::error::AppError> {
     let now = bazaar::db::now();
     bazaar::db::write_transaction(conn, |conn| {
-        for n in 0..PAYOUTS {
+        for n in 0..count {
             let (shop_id, _) = &catalog.shops[n % catalog.shops.len()];
             let failed = n % 10 == 0;
             diesel::insert_into(payouts::table)
@@ -219,12 +236,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes `--bench`; only `--smoke` changes anything.
+    let smoke = std::env::args().any(|arg| arg == "--smoke");
+    let sizes = if smoke { SMOKE } else { FULL };
     let app = TestApp::spawn().await;
     let backend = app.database.backend();
     eprintln!("books: making the marketplace ({backend})…");
     let market = market(&app).await;
     let mut shops = Vec::new();
-    for i in 0..SHOPS {
+    for i in 0..sizes.shops {
         let seller = common::people::signup(&app, "seller").await;
         let shop = active_shop(&app, &seller, "USD").await;
         let item = product(&app, &seller, &shop, &format!("Item {i}"), 1000, 1000).await;
@@ -250,13 +270,14 @@ async fn main() {
         fee_rule_version_id,
         shops,
     });
-    eprintln!("books: writing {ORDERS} orders and their entries…");
+    eprintln!("books: writing {} orders and their entries…", sizes.orders);
     let started = Instant::now();
-    for first in (0..ORDERS).step_by(BATCH_ORDERS) {
+    for first in (0..sizes.orders).step_by(BATCH_ORDERS) {
         let (pool, catalog) = (pool.clone(), catalog.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().expect("connection");
-            write_orders(&mut conn, &catalog, first, BATCH_ORDERS).expect("orders written");
+            let count = BATCH_ORDERS.min(sizes.orders - first);
+            write_orders(&mut conn, &catalog, first, count).expect("orders written");
         })
         .await
         .expect("joined");
@@ -265,7 +286,7 @@ async fn main() {
         let (pool, catalog) = (pool.clone(), catalog.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().expect("connection");
-            write_payouts(&mut conn, &catalog).expect("payouts written");
+            write_payouts(&mut conn, &catalog, sizes.payouts).expect("payouts written");
         })
         .await
         .expect("joined");
@@ -274,7 +295,10 @@ async fn main() {
 
     let finance = staff(&app, &market.operator, "finance").await;
     let mut browser = web_support::console(&app, &finance).await;
+    // `/healthz` first: the same server's time for a request that does no
+    // work, so runs on different machines or builds can be compared.
     let pages = [
+        ("anchor: health check", "/healthz"),
         ("trial balance", "/ops/money/trial-balance"),
         ("P&L and fee revenue", "/ops/money/reports"),
         ("payouts", "/ops/money/payouts"),
@@ -286,8 +310,8 @@ async fn main() {
     for (name, path) in pages {
         let warm = browser.get(path).await;
         assert_eq!(warm.status, 200, "{path}: {}", warm.body);
-        let mut times = Vec::with_capacity(SAMPLES);
-        for _ in 0..SAMPLES {
+        let mut times = Vec::with_capacity(sizes.samples);
+        for _ in 0..sizes.samples {
             let at = Instant::now();
             let page = browser.get(path).await;
             times.push(at.elapsed());
@@ -313,11 +337,11 @@ async fn main() {
         }
         rows.push(serde_json::json!({
             "page": name, "path": path, "median_ms": median, "p95_ms": p95, "max_ms": max,
-            "bytes": warm.body.len(), "orders": ORDERS, "backend": backend,
+            "bytes": warm.body.len(), "orders": sizes.orders, "backend": backend,
         }));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    if std::fs::create_dir_all(&dir).is_ok() {
+    if !smoke && std::fs::create_dir_all(&dir).is_ok() {
         let file = dir.join(format!("books-{backend}.json"));
         let _ = std::fs::write(&file, serde_json::to_vec_pretty(&rows).unwrap_or_default());
     }

@@ -54,7 +54,7 @@ pub fn document() -> OpenApi {
         SESSION_SCHEME.to_owned(),
         bearer(
             "bzs_…",
-            "A session token from POST /v1/sessions; expires after auth.session_ttl_s.",
+            "A session token from POST /v1/sessions; expires after auth.session_ttl_s (staff: auth.staff_session_ttl_s).",
         ),
     );
     components.security_schemes.insert(
