@@ -84,7 +84,12 @@ impl Application {
             tracing::info!(resealed, "TOTP secrets encrypted with the current key");
         }
         drop(conn);
-        let listener = TcpListener::bind(settings.server.bind)?;
+        let bind = settings.server.bind;
+        // The operator's first question on a taken port is "which one, and how
+        // do I change it": both in the one line `bazaar` prints.
+        let listener = TcpListener::bind(bind).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {bind}: {e}; set another with --bind or server.bind")
+        })?;
         let port = listener.local_addr()?.port();
         let notifier = Arc::new(notifier(
             &settings,

@@ -34,11 +34,22 @@ enum Command {
     /// Run the HTTP API. On the embedded default (a SQLite file under ./data) the
     /// database is created and migrated on start; PostgreSQL is migrated on start
     /// only when database.migrate_on_start is true.
-    Serve,
+    ///
+    /// It listens on server.bind (127.0.0.1:8080 by default). To change the
+    /// port: --bind 127.0.0.1:9000, or server.bind in config/{BAZAAR_ENV}.toml,
+    /// or BAZAAR__SERVER__BIND=0.0.0.0:9000 in the environment.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:9000 or 0.0.0.0:8080; wins over
+        /// server.bind and BAZAAR__SERVER__BIND.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+    },
     /// Apply pending migrations to the configured database, then exit. Safe to run
     /// again, and from several processes at once.
     Migrate,
-    /// Print the effective settings (secrets redacted) and exit; fails on a bad setting.
+    /// Print the effective settings as TOML (the keys of config/default.toml,
+    /// after config/{BAZAAR_ENV}.toml and BAZAAR__* variables; secrets and URL
+    /// passwords shown as "<redacted>") and exit; fails on a bad setting.
     Config,
     /// Run the Stripe-compatible sandbox provider alone (the same one `serve` runs
     /// in-process by default): point any Stripe client at it with a sk_test_ key.
@@ -124,6 +135,9 @@ fn bound_malloc_retention() {
 fn main() -> ExitCode {
     bound_malloc_retention();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Config) {
+        return print_config(&cli.config_dir);
+    }
     let mut settings = match Settings::load(&cli.config_dir) {
         Ok(settings) => settings,
         Err(error) => {
@@ -131,12 +145,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, Command::Demo { seed: false, .. }) {
-        // The day's story and its progress bar are the output; request logs
-        // would bury them, and so would the provider client's warning about
-        // the card the day declines on purpose (RUST_LOG still wins).
-        settings.log.filter = "warn,stripe=error".into();
+    match &cli.command {
+        Command::Demo { seed: false, .. } => {
+            // The day's story and its progress bar are the output; request logs
+            // would bury them, and so would the provider client's warning about
+            // the card the day declines on purpose (RUST_LOG still wins).
+            settings.log.filter = "warn,stripe=error".into();
+        }
+        // One-shot commands: their printed result is the output; the server's
+        // start-up lines (listening, sandbox started, workers) are noise there.
+        // Warnings and errors still show; RUST_LOG still wins.
+        Command::Migrate
+        | Command::Reconcile
+        | Command::Replay { .. }
+        | Command::Admin(_)
+        | Command::Demo { seed: true, .. } => settings.log.filter = "warn".into(),
+        Command::Serve { bind: Some(bind) } => settings.server.bind = *bind,
+        Command::Serve { bind: None } | Command::Sandbox { .. } | Command::Config => {}
     }
+    let json_logs = settings.log.format == bazaar::config::LogFormat::Json;
     telemetry::init(&settings.log);
     let outcome = match cli.command {
         Command::Reconcile => {
@@ -149,12 +176,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => serve(settings),
+        Command::Serve { .. } => serve(settings),
         Command::Migrate => migrate(&settings),
-        Command::Config => {
-            println!("{settings:#?}");
-            Ok(())
-        }
+        Command::Config => unreachable!("handled before the settings are loaded"),
         Command::Sandbox { bind } => sandbox(&settings, bind),
         Command::Replay {
             since: Some(since), ..
@@ -181,9 +205,36 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "stopped");
+            // Printed once: the `bazaar: …` line is for the person at the
+            // terminal. A human-format log line would repeat it on the same
+            // stderr; a JSON log is read by machines (a collector that parses
+            // every line), so there the error is also logged as one JSON record.
+            if json_logs {
+                tracing::error!(error = format!("{error:#}"), "stopped");
+            }
             eprintln!("bazaar: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `bazaar config`: the settings as TOML on stdout (exit 0), or the bad
+/// setting on stderr (exit 2). A closed pipe (`bazaar config | head`) is no error.
+fn print_config(config_dir: &std::path::Path) -> ExitCode {
+    use std::io::Write;
+    let environment: std::collections::HashMap<String, String> = std::env::vars().collect();
+    match Settings::effective_toml(config_dir, &environment) {
+        Ok(toml) => match std::io::stdout().lock().write_all(toml.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bazaar: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("bazaar: {error}");
+            ExitCode::from(2)
         }
     }
 }

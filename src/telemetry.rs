@@ -5,12 +5,17 @@ use tracing_subscriber::{fmt, EnvFilter};
 use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `log.filter`.
+/// Human lines are coloured only when stderr is a terminal (and `NO_COLOR` is
+/// unset): piped to a file or a log collector they stay plain text.
 /// Calling it twice is harmless (the second call keeps the first subscriber).
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(colours_on_stderr())
+        .with_writer(std::io::stderr);
     let installed = match settings.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder
@@ -21,6 +26,12 @@ pub fn init(settings: &LogSettings) {
     };
     // Err only means a subscriber is already installed (tests start many servers).
     drop(installed);
+}
+
+/// Whether log lines on stderr may carry ANSI colour codes.
+pub fn colours_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Installs a global subscriber that writes every line matching `filter` to

@@ -227,3 +227,203 @@ async fn reconcile_exits_1_when_the_provider_moved_money_the_ledger_lacks() {
     assert!(printed.contains(&charge), "{printed}");
     sandbox.stop().await;
 }
+
+/// Waits until `GET http://{addr}/healthz` answers (30 s at most).
+async fn healthy(addr: &str) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.get(format!("http://{addr}/healthz")).send().await {
+            Ok(response) => break response,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(error) => panic!("server never answered at {addr}: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_bind_wins_over_server_bind_and_logs_without_colour_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, configured) = (free_port(), free_port());
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = Running(
+        bazaar(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("BAZAAR__SERVER__BIND", format!("127.0.0.1:{configured}"))
+            // The default filter (info): serve still logs, but in plain text.
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let health = healthy(&format!("127.0.0.1:{port}")).await;
+    assert_eq!(health.status(), 200);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", configured)).is_err(),
+        "--bind replaces server.bind: nothing listens on the configured port"
+    );
+    drop(server);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains(" INFO "), "serve logs at info: {logged}");
+    assert!(
+        !logged.contains('\x1b'),
+        "no ANSI colour codes when stderr is not a terminal: {logged:?}"
+    );
+}
+
+#[test]
+fn serve_help_says_how_to_change_the_port() {
+    let output = Command::new(BAZAAR)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for hint in ["--bind", "server.bind", "BAZAAR__SERVER__BIND"] {
+        assert!(help.contains(hint), "`serve --help` lacks {hint}: {help}");
+    }
+}
+
+#[test]
+fn a_taken_port_stops_serve_with_the_address_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = bazaar(dir.path())
+        .args(["serve", "--bind", &addr])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches(&format!("cannot listen on {addr}")).count(),
+        1,
+        "the error names the address, once: {stderr}"
+    );
+    assert_eq!(stderr.matches(&addr).count(), 1, "printed once: {stderr}");
+    assert!(
+        stderr.contains("--bind") && stderr.contains("server.bind"),
+        "{stderr}"
+    );
+    assert!(stderr.starts_with("bazaar: "), "{stderr}");
+    drop(taken);
+}
+
+#[test]
+fn one_shot_commands_print_no_info_lines_and_no_colour_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bazaar(dir.path())
+        .args(["demo", "--seed"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("demo seeded"));
+    assert!(!stderr.contains('\x1b'), "ANSI codes on a pipe: {stderr:?}");
+    assert!(!stderr.contains(" INFO "), "info lines: {stderr}");
+}
+
+/// A TOML document's top-level tables, parsed by the `config` crate.
+fn toml_tables(text: &str) -> std::collections::BTreeMap<String, config::Value> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .unwrap_or_else(|e| panic!("not TOML ({e}):\n{text}"))
+        .try_deserialize()
+        .unwrap()
+}
+
+#[test]
+fn config_prints_toml_with_the_default_keys_and_no_secret() {
+    const SECRET_KEY: &str = "sk_test_cli_config_never_printed";
+    const METRICS_TOKEN: &str = "metrics-token-cli-config-never-printed-0123";
+    const DB_PASSWORD: &str = "pa55-w0rd-never-printed";
+    let dir = tempfile::tempdir().unwrap();
+    let output = bazaar(dir.path())
+        .arg("config")
+        .env("BAZAAR__PROVIDER__SECRET_KEY", SECRET_KEY)
+        .env("BAZAAR__SERVER__METRICS_TOKEN", METRICS_TOKEN)
+        .env(
+            "BAZAAR__DATABASE__URL",
+            format!("postgres://shopkeeper:{DB_PASSWORD}@db.internal:5432/bazaar"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in [SECRET_KEY, METRICS_TOKEN, DB_PASSWORD] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("[server]\nbind = \"127.0.0.1:8080\""),
+        "{stdout}"
+    );
+
+    let printed = toml_tables(&stdout);
+    let defaults = toml_tables(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+            .unwrap(),
+    );
+    assert_eq!(
+        printed.keys().collect::<Vec<_>>(),
+        defaults.keys().collect::<Vec<_>>(),
+        "the same sections as config/default.toml"
+    );
+    for (section, keys) in &defaults {
+        let keys = keys.clone().into_table().unwrap();
+        let shown = printed[section].clone().into_table().unwrap();
+        for key in keys.keys() {
+            assert!(
+                shown.contains_key(key),
+                "{section}.{key} missing:\n{stdout}"
+            );
+        }
+    }
+    let value = |section: &str, key: &str| {
+        printed[section].clone().into_table().unwrap()[key]
+            .clone()
+            .into_string()
+            .unwrap()
+    };
+    assert_eq!(value("provider", "secret_key"), "<redacted>");
+    assert_eq!(value("server", "metrics_token"), "<redacted>");
+    assert_eq!(
+        value("database", "url"),
+        "postgres://shopkeeper:<redacted>@db.internal:5432/bazaar",
+        "the user stays, the password goes"
+    );
+    assert_eq!(value("log", "format"), "human");
+}
+
+#[test]
+fn no_example_needs_uuidgen() {
+    // Not installed on a fresh Debian: `$(uuidgen)` expands to nothing there,
+    // and the checkout example fails with idempotency_key_required.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut documents = vec![std::path::PathBuf::from(root).join("README.md")];
+    for entry in std::fs::read_dir(format!("{root}/docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            documents.push(path);
+        }
+    }
+    for path in documents {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("uuidgen"),
+            "{} still uses uuidgen",
+            path.display()
+        );
+    }
+}

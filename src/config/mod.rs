@@ -16,10 +16,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod net;
 mod raw;
+mod show;
 mod tls;
 
 pub use net::IpRange;
 use raw::RawSettings;
+pub use show::{redact_url_password, REDACTED};
 pub use tls::TlsSettings;
 
 /// The defaults compiled into the binary, so `bazaar serve` runs from any folder.
@@ -423,6 +425,28 @@ impl Settings {
         config_dir: &Path,
         environment: &HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
+        Self::load_layers(config_dir, environment).map(|(settings, _)| settings)
+    }
+
+    /// The settings `load` would use, as TOML for `bazaar config`: the same
+    /// sections and keys as `config/default.toml`, secrets and URL passwords
+    /// replaced by [`REDACTED`]. Validated first, so a bad setting is an error here too.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn effective_toml(
+        config_dir: &Path,
+        environment: &HashMap<String, String>,
+    ) -> Result<String, ConfigError> {
+        let (_, merged) = Self::load_layers(config_dir, environment)?;
+        show::to_toml(merged)
+    }
+
+    /// The validated settings and the merged layers they were read from.
+    fn load_layers(
+        config_dir: &Path,
+        environment: &HashMap<String, String>,
+    ) -> Result<(Self, config::Config), ConfigError> {
         let env_name = environment.get("BAZAAR_ENV").map(String::as_str);
         let files = file_layers(config_dir, env_name)?;
         for key in SECRET_KEYS {
@@ -451,6 +475,7 @@ impl Settings {
             .build()
             .map_err(|e| ConfigError::Source(e.to_string()))?;
         let raw: RawSettings = merged
+            .clone()
             .try_deserialize()
             .map_err(|e| ConfigError::Source(e.to_string()))?;
         let settings = raw.validate()?;
@@ -469,7 +494,7 @@ impl Settings {
                 "required when BAZAAR_ENV=production: set BAZAAR__AUTH__TOTP_ENCRYPTION_KEYS or auth.totp_encryption_keys_file (64 hex characters: openssl rand -hex 32)",
             ));
         }
-        Ok(settings)
+        Ok((settings, merged))
     }
 }
 
