@@ -17,6 +17,12 @@ use std::time::Instant;
 const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
 
 fn bazaar(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    bazaar_command(dir, database_url, args)
+        .output()
+        .expect("bazaar runs")
+}
+
+fn bazaar_command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
     let mut command = Command::new(BAZAAR);
     command
         .current_dir(dir)
@@ -31,7 +37,7 @@ fn bazaar(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     if let Some(url) = database_url {
         command.env("BAZAAR__DATABASE__URL", url);
     }
-    command.output().expect("bazaar runs")
+    command
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -211,5 +217,122 @@ fn a_quick_demo_day_ends_with_a_zero_trial_balance_and_a_clean_reconciliation() 
         text(&again.stderr).contains("demo --fresh"),
         "{}",
         text(&again.stderr)
+    );
+
+    // The accounts the day made are written down, the operator's TOTP
+    // secret with them (it is printed nowhere else without --keep-running).
+    let accounts_path = dir.path().join("data").join("demo-accounts.txt");
+    assert!(
+        stdout.contains("Demo accounts (the operator's TOTP secret too): data/demo-accounts.txt"),
+        "{stdout}"
+    );
+    let accounts = std::fs::read_to_string(&accounts_path).expect("the accounts file");
+    let field = |name: &str| -> String {
+        accounts
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {accounts}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (operator, secret) = (field("operator"), field("operator_totp_secret"));
+    assert!(accounts.contains(&format!(
+        "Password for every one: {}",
+        bazaar::demo::DEMO_PASSWORD
+    )));
+    assert!(
+        accounts
+            .lines()
+            .filter(|l| l.starts_with("seller "))
+            .count()
+            >= 6,
+        "{accounts}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&accounts_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the accounts file");
+    }
+
+    // The headline command works every time: on a played folder it serves
+    // what is there, and the operator signs in with the written secret.
+    let mut serving = bazaar_command(dir.path(), url, &["demo", "--keep-running"])
+        .env("BAZAAR__SERVER__BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("bazaar starts");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(serving.stdout.take().unwrap()));
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut said = Vec::new();
+    let storefront = loop {
+        let line = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no storefront URL within 60 s: {said:?}"));
+        if let Some(url) = line.strip_prefix("Storefront: ") {
+            break url.to_owned();
+        }
+        said.push(line);
+    };
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("This folder already holds a played demo (")),
+        "{said:?}"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (health, signed_in) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let health = client
+            .get(format!("{storefront}healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        // A used step is refused: the day's own sign-in used the step after
+        // the one it ran in, so a refused code is tried again a step later.
+        let mut signed_in = reqwest::StatusCode::UNAUTHORIZED;
+        for _ in 0..3 {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let code = common::people::totp_code(&secret, unix + 30);
+            signed_in = client
+                .post(format!("{storefront}v1/sessions"))
+                .json(&serde_json::json!({
+                    "email": operator,
+                    "password": bazaar::demo::DEMO_PASSWORD,
+                    "totp_code": code,
+                }))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if signed_in != reqwest::StatusCode::UNAUTHORIZED {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30 - unix % 30)).await;
+        }
+        (health, signed_in)
+    });
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert_eq!(health, 200);
+    assert_eq!(
+        signed_in, 201,
+        "the operator signs in with the written secret"
     );
 }

@@ -117,7 +117,19 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
     let pool = db::connect_pool(&settings.database)?;
     // A set-up command like `migrate`: PostgreSQL is migrated here too.
     db::migrate(&mut *pool.get()?)?;
-    refuse_played_marketplace(&pool).await?;
+    let orders = orders_count(&pool).await?;
+    if orders > 0 {
+        // The books the day checks must be the whole books, so a second day
+        // is not played on them; asked to keep running, the headline
+        // command serves what is there instead, so it works every time.
+        anyhow::ensure!(
+            options.keep_running,
+            "this database already has {orders} order(s) (a demo day was played, or the marketplace is in use): \
+             `bazaar demo --fresh` starts the embedded database over, `bazaar demo --keep-running` or \
+             `bazaar serve` explores what is there"
+        );
+        return serve_played(settings, orders).await;
+    }
 
     let bind = settings.server.bind;
     let application = Application::build(settings.clone())
@@ -190,6 +202,13 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
         }
     };
     print!("{}", books.text);
+    let accounts = accounts_file(&settings);
+    write_private(&accounts, &summary::accounts_text(&cast, &seeded))
+        .with_context(|| format!("writing {}", accounts.display()))?;
+    println!(
+        "\nDemo accounts (the operator's TOTP secret too): {}",
+        accounts.display()
+    );
     if options.keep_running {
         summary::print_explore(&api, &cast, &seeded, shown_key.as_deref());
         // The server stops itself on Ctrl-C (SIGINT) or SIGTERM.
@@ -241,22 +260,74 @@ fn remove_embedded_state(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo checks the whole books against its own story: on a marketplace
-/// that already has orders the story would not be the whole of them.
-async fn refuse_played_marketplace(pool: &DbPool) -> anyhow::Result<()> {
+/// How many orders the marketplace holds.
+async fn orders_count(pool: &DbPool) -> anyhow::Result<i64> {
     use diesel::prelude::*;
-    let orders: i64 = db::run(pool, |conn| {
+    db::run(pool, |conn| {
         crate::orders::schema::orders::table
             .count()
             .get_result(conn)
             .map_err(crate::error::AppError::from)
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    anyhow::ensure!(
-        orders == 0,
-        "this database already has {orders} order(s) (a demo day was played, or the marketplace is in use): \
-         `bazaar demo --fresh` starts the embedded database over, `bazaar serve` explores what is there"
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `--keep-running` on a folder whose demo was played: serves it as it is.
+async fn serve_played(settings: Settings, orders: i64) -> anyhow::Result<()> {
+    let accounts = accounts_file(&settings);
+    let bind = settings.server.bind;
+    let application = Application::build(settings.clone())
+        .await
+        .with_context(|| format!("starting the marketplace on {bind}"))?;
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "This folder already holds a played demo ({orders} orders): serving it as it is \
+         (`bazaar demo --fresh --keep-running` plays a new day)."
     );
+    println!("Storefront: {scheme}://127.0.0.1:{}/", application.port());
+    if accounts.is_file() {
+        println!(
+            "Demo accounts (the operator's TOTP secret too): {}",
+            accounts.display()
+        );
+    }
+    println!("The marketplace keeps running; Ctrl-C stops it.");
+    application.run_until_stopped().await?;
     Ok(())
 }
+
+/// Where the demo writes its accounts: beside the embedded database (or the
+/// sandbox's state file on PostgreSQL), `data/` by default.
+pub(crate) fn accounts_file(settings: &Settings) -> std::path::PathBuf {
+    let folder = match &settings.database.url {
+        DatabaseUrl::Sqlite(path) => path.parent().map(std::path::Path::to_path_buf),
+        _ => settings
+            .sandbox
+            .state_file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_path_buf),
+    };
+    folder
+        .filter(|f| !f.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::PathBuf::from("data"))
+        .join(ACCOUNTS_FILE)
+}
+
+/// Writes `text` to `path`, readable by its owner only (it holds a TOTP secret).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The demo's accounts file's name.
+pub const ACCOUNTS_FILE: &str = "demo-accounts.txt";

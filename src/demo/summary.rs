@@ -675,6 +675,30 @@ async fn returns_section(
 }
 
 /// What a person needs to explore the running marketplace.
+/// The demo's accounts as a text file's content: every account's email,
+/// the shared password and the operator's TOTP secret, so its people can
+/// sign in after the run (the operator needs the secret for its code).
+pub fn accounts_text(cast: &Cast, seeded: &Seeded) -> String {
+    let secret = &cast.operator_totp_secret;
+    let mut text = format!(
+        "# Bazaar demo accounts (demo data only). Password for every one: {DEMO_PASSWORD}\n\
+         operator {OPERATOR_EMAIL}\n\
+         operator_totp_secret {secret}   (an authenticator app, or `oathtool --totp -b {secret}`)\n"
+    );
+    for buyer in &cast.buyers {
+        text.push_str(&format!("buyer {}\n", buyer.email));
+    }
+    for seller in seeded
+        .sellers
+        .iter()
+        .map(String::as_str)
+        .chain(cast.new_sellers.iter().map(|s| s.email.as_str()))
+    {
+        text.push_str(&format!("seller {seller}\n"));
+    }
+    text
+}
+
 pub fn print_explore(api: &Api, cast: &Cast, seeded: &Seeded, sandbox_key: Option<&str>) {
     let base = api.base();
     let sellers: Vec<&str> = seeded
