@@ -3,8 +3,9 @@
 //!
 //! Domain code takes `&mut DbConnection` and is written once; diesel's
 //! `MultiConnection` derive dispatches each query to the backend in use. What
-//! the derive cannot express (upserts, `RETURNING`, `FOR UPDATE SKIP LOCKED`,
-//! advisory locks) lives in [`dialect`], which matches on the variant.
+//! its query builder cannot express is raw SQL: upserts and `RETURNING` in the
+//! syntax both backends accept, and what truly differs (advisory locks,
+//! `FOR UPDATE SKIP LOCKED`) matched on the variant, as in [`dialect`].
 
 pub mod dialect;
 pub mod schema;
