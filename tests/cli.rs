@@ -427,3 +427,57 @@ fn no_example_needs_uuidgen() {
         );
     }
 }
+
+#[tokio::test]
+async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Running(
+        bazaar(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(healthy(&format!("127.0.0.1:{port}")).await.status(), 200);
+    let state = dir.path().join("data/sandbox.json");
+    let before = std::fs::read(&state).expect("serve wrote the sandbox's state");
+
+    // A second in-process sandbox on the same state would erase what the
+    // running one confirms: refused, with the file and the way out named.
+    let dir_path = dir.path().to_owned();
+    let beside =
+        tokio::task::spawn_blocking(move || bazaar(&dir_path).arg("reconcile").output().unwrap())
+            .await
+            .unwrap();
+    let stderr = String::from_utf8_lossy(&beside.stderr);
+    assert_eq!(beside.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("data/sandbox.json is in use by another bazaar process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("POST /v1/reconciliation/reports"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the state is untouched"
+    );
+
+    // Once serve is gone, reconcile runs on the same folder.
+    drop(server);
+    let dir_path = dir.path().to_owned();
+    let alone =
+        tokio::task::spawn_blocking(move || bazaar(&dir_path).arg("reconcile").output().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(
+        alone.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+}

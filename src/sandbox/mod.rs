@@ -150,6 +150,10 @@ pub struct Shared {
     changed: Notify,
     /// Tells the saver to write a last snapshot and end.
     stopping: Notify,
+    /// Held while this sandbox may write its state file: a second process
+    /// on the same file would overwrite the first one's money facts.
+    /// Released by [`Sandbox::stop`] after the last snapshot (or with the process).
+    state_lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Shared {
@@ -223,6 +227,47 @@ pub struct Sandbox {
     saver_task: Option<JoinHandle<()>>,
 }
 
+/// Takes the state file's lock (`{state file}.lock`, beside it) for this
+/// process, or says which file another process holds: a `bazaar reconcile` or
+/// `demo` beside a running embedded `serve` would otherwise start a second
+/// sandbox on the same state, and the last to save would erase the other's
+/// charges and transfers. The lock ends with the process, however it ends.
+fn lock_state(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    #[cfg(unix)]
+    // SAFETY: flock only takes a lock on a descriptor this function owns.
+    let taken = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    #[cfg(not(unix))]
+    let taken = 0;
+    if taken != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(std::io::Error::other(format!(
+                "the sandbox's state {} is in use by another bazaar process (a running `serve` or \
+                 `demo`): stop it first, or ask that server (POST /v1/reconciliation/reports \
+                 reconciles through it)",
+                path.display()
+            )));
+        }
+        return Err(error);
+    }
+    Ok(file)
+}
+
 impl Sandbox {
     /// Starts the HTTP server on `listener` (one worker) and the webhook delivery task,
     /// on the current tokio runtime.
@@ -235,6 +280,7 @@ impl Sandbox {
             .unwrap_or_else(|| base_url.clone())
             .trim_end_matches('/')
             .to_owned();
+        let state_lock = config.state_file.as_deref().map(lock_state).transpose()?;
         let mut store = match &config.state_file {
             Some(path) if path.exists() => Store::load(path)?,
             _ => Store::fresh(),
@@ -284,6 +330,7 @@ impl Sandbox {
             public_url,
             changed: Notify::new(),
             stopping: Notify::new(),
+            state_lock: std::sync::Mutex::new(state_lock),
         });
         let saver_task = shared
             .config
@@ -354,5 +401,9 @@ impl Sandbox {
         }
         self.delivery_task.abort();
         let _ = self.delivery_task.await;
+        // Nothing writes the state any more: another sandbox may take it.
+        if let Ok(mut lock) = self.shared.state_lock.lock() {
+            lock.take();
+        }
     }
 }
