@@ -122,7 +122,7 @@ async fn the_home_counts_what_needs_attention_and_each_role_sees_only_its_lists(
     for id in [&disputed_id, &later_id] {
         let view = staff_view(&app, id).await;
         let dispute_id = view["disputes"][0]["id"].as_str().unwrap();
-        let at_provider = app.sandbox_get(&format!("/v1/disputes/{dispute_id}")).await;
+        let at_provider = sandbox_get(&app, &format!("/v1/disputes/{dispute_id}")).await;
         let provider_due = at_provider["evidence_details"]["due_by"].as_i64().unwrap();
         assert_eq!(
             provider_due,

@@ -249,22 +249,6 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// `GET path` from the in-process sandbox, as the platform, asserting success.
-    pub async fn sandbox_get(&self, path: &str) -> Value {
-        let base = self.sandbox_url.as_deref().expect("in-process sandbox");
-        let response = self
-            .client
-            .get(format!("{base}{path}"))
-            .bearer_auth(SANDBOX_KEY)
-            .send()
-            .await
-            .expect("request sent");
-        let status = response.status();
-        let body: Value = response.json().await.expect("sandbox JSON");
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     /// `POST path` to the in-process sandbox (its test helpers), asserting success.
     pub async fn sandbox_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let base = self.sandbox_url.as_deref().expect("in-process sandbox");
