@@ -29,6 +29,25 @@ fn bazaar(dir: &std::path::Path) -> Command {
     command
 }
 
+/// `bazaar admin create-operator --email {email}` with the password piped in.
+fn create_operator(dir: &std::path::Path, email: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = bazaar(dir)
+        .args(["admin", "create-operator", "--email", email])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Kills the child when the test ends, however it ends.
 struct Running(std::process::Child);
 
@@ -124,24 +143,8 @@ fn help_explains_each_command() {
 
 #[test]
 fn the_first_operator_is_created_from_the_command_line() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let create = |password: &str| {
-        let mut child = bazaar(dir.path())
-            .args(["admin", "create-operator", "--email", "ops@market.example"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let create = |password: &str| create_operator(dir.path(), "ops@market.example", password);
     let short = create("short");
     assert!(!short.status.success());
     assert!(
@@ -479,5 +482,124 @@ async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothin
         Some(0),
         "{}",
         String::from_utf8_lossy(&alone.stderr)
+    );
+}
+
+/// The README's "Start from zero", steps 1–4, as written: `serve` on an empty
+/// folder, `admin create-operator` beside it, the operator's two-step
+/// enrolment and sign-in, and the platform fee rule from the README's JSON.
+#[tokio::test]
+async fn start_from_zero_an_operator_and_the_readmes_fee_rule() {
+    use serde_json::{json, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = Running(
+        bazaar(dir.path())
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(healthy(&format!("127.0.0.1:{port}")).await.status(), 200);
+
+    const EMAIL: &str = "you@example.com";
+    const PASSWORD: &str = "amber falcon meadow 42";
+    let dir_path = dir.path().to_owned();
+    let created = tokio::task::spawn_blocking(move || create_operator(&dir_path, EMAIL, PASSWORD))
+        .await
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let code = |secret: &str, ahead: u64| {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(6)
+            .with_step_duration(30)
+            .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+            .build()
+            .unwrap()
+            .generate(unix + ahead)
+            .to_string()
+    };
+
+    // Step 3: the first sign-in turns on two-step sign-in, then a code signs in.
+    let (status, first) = post(
+        "/v1/sessions",
+        None,
+        json!({"email": EMAIL, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["token"].as_str().unwrap().to_owned();
+    let (status, enrolment) = post("/v1/me/totp", Some(&first), json!({})).await;
+    assert_eq!(status, 201, "{enrolment}");
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let (status, confirmed) = post(
+        "/v1/me/totp/confirm",
+        Some(&first),
+        json!({"code": code(&secret, 0)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let (status, session) = post(
+        "/v1/sessions",
+        None,
+        json!({"email": EMAIL, "password": PASSWORD, "totp_code": code(&secret, 30)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let operator = session["token"].as_str().unwrap().to_owned();
+
+    // Step 4: the README's fee rule, as written there, is accepted and in force.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("## Start from zero").expect("the section");
+    let section = &readme[start..];
+    let body_at = section
+        .find("POST /v1/fee_rules ")
+        .expect("the API's fee rule")
+        + "POST /v1/fee_rules ".len();
+    let body_end = body_at + section[body_at..].find("`.)").expect("the body's end");
+    let body: Value = serde_json::from_str(&section[body_at..body_end].replace('\n', " "))
+        .expect("the README's fee rule is JSON");
+    let (status, rule) = post("/v1/fee_rules", Some(&operator), body).await;
+    assert_eq!(status, 201, "{rule}");
+    let rules: Value = client
+        .get(format!("{base}/v1/fee_rules"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        rules.to_string().contains(rule["id"].as_str().unwrap()),
+        "{rules}"
     );
 }
