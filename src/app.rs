@@ -96,7 +96,8 @@ impl Application {
             public_url(&settings, listener.local_addr()?),
         )?);
         let secrets = webhook_secrets(&settings);
-        let (provider, sandbox) = payments_provider(&settings, port, &secrets).await?;
+        let (provider, sandbox) =
+            payments_provider(&settings, port, &secrets, instance_id.as_deref()).await?;
         let clock = sandbox
             .as_ref()
             .map_or_else(crate::payments::Clock::wall, |sandbox| {
@@ -364,11 +365,13 @@ fn public_url(settings: &Settings, bound: std::net::SocketAddr) -> String {
 
 /// The provider client, and the in-process sandbox it talks to when
 /// `provider.kind = "sandbox"`: the production client over HTTP either way.
-/// The sandbox delivers its events to this process's webhook endpoints on `port`.
+/// The sandbox delivers its events to this process's webhook endpoints on `port`,
+/// and keeps its state for the database whose instance id is `instance_id`.
 async fn payments_provider(
     settings: &Settings,
     port: u16,
     secrets: &crate::webhooks::WebhookSecrets,
+    instance_id: Option<&str>,
 ) -> anyhow::Result<(Arc<dyn Provider>, Option<Sandbox>)> {
     use secrecy::ExposeSecret;
     let provider_settings = &settings.provider;
@@ -397,6 +400,7 @@ async fn payments_provider(
         ProviderKind::Sandbox => {
             let listener = TcpListener::bind(settings.sandbox.bind)?;
             let mut config = sandbox_config(settings);
+            config.owner = instance_id.map(str::to_owned);
             let endpoint = |path: &str, secret: &str, connect: bool| WebhookEndpointConfig {
                 url: format!("http://127.0.0.1:{port}{path}"),
                 secret: secret.to_owned(),

@@ -336,3 +336,48 @@ fn a_quick_demo_day_ends_with_a_zero_trial_balance_and_a_clean_reconciliation() 
         "the operator signs in with the written secret"
     );
 }
+
+/// The sandbox's state belongs to the database it served: a demo on
+/// PostgreSQL in a folder where a SQLite demo was played is refused with the
+/// way out named (instead of reconciling against the other database's
+/// provider), and `--fresh` on a new PostgreSQL database starts the sandbox
+/// over and plays a clean day.
+#[test]
+fn a_postgres_demo_after_a_sqlite_one_in_the_same_folder_does_not_mix_their_provider() {
+    if std::env::var(common::TEST_DATABASE_URL_VAR)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .is_none()
+    {
+        println!(
+            "skipped: needs PostgreSQL ({})",
+            common::TEST_DATABASE_URL_VAR
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = bazaar(dir.path(), None, &["demo", "--quick"]);
+    assert!(sqlite.status.success(), "{}", text(&sqlite.stdout));
+
+    let postgres = common::TestDatabase::create();
+    let mixed = bazaar(dir.path(), Some(&postgres.url), &["demo", "--quick"]);
+    let stderr = text(&mixed.stderr);
+    assert!(!mixed.status.success(), "{}", text(&mixed.stdout));
+    assert!(
+        stderr.contains("belongs to another marketplace database"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("demo --fresh"), "{stderr}");
+
+    let fresh = bazaar(
+        dir.path(),
+        Some(&postgres.url),
+        &["demo", "--quick", "--fresh"],
+    );
+    let stdout = text(&fresh.stdout);
+    assert!(fresh.status.success(), "{stdout}\n{}", text(&fresh.stderr));
+    assert!(
+        stdout.contains("reconciliation: clean (0 differences)"),
+        "{stdout}"
+    );
+}

@@ -96,7 +96,7 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
         settings.provider.kind == ProviderKind::Sandbox,
         "`bazaar demo` plays on the sandbox provider (it moves the provider's clock and pays with its test cards); `bazaar demo --seed` also works with the real provider"
     );
-    if options.fresh {
+    if options.fresh && matches!(settings.database.url, DatabaseUrl::Sqlite(_)) {
         remove_embedded_state(&settings)?;
     }
     if !options.keep_running {
@@ -118,6 +118,16 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
     // A set-up command like `migrate`: PostgreSQL is migrated here too.
     db::migrate(&mut *pool.get()?)?;
     let orders = orders_count(&pool).await?;
+    if options.fresh && !matches!(settings.database.url, DatabaseUrl::Sqlite(_)) {
+        // PostgreSQL's database is not ours to delete: --fresh starts the
+        // sandbox over for a new, empty database.
+        anyhow::ensure!(
+            orders == 0,
+            "--fresh on PostgreSQL starts the sandbox's state over for a new database, and this \
+             one already has {orders} order(s): point database.url at a new, empty database"
+        );
+        remove_sandbox_state(&settings)?;
+    }
     if orders > 0 {
         // The books the day checks must be the whole books, so a second day
         // is not played on them; asked to keep running, the headline
@@ -236,12 +246,15 @@ async fn play_day(
     Ok((cast, books))
 }
 
+/// `--fresh` on PostgreSQL (a new database): deletes the sandbox's state file.
+fn remove_sandbox_state(settings: &Settings) -> anyhow::Result<()> {
+    remove_files(settings.sandbox.state_file.iter().cloned())
+}
+
 /// `--fresh`: deletes the embedded SQLite file and the sandbox's state file.
 fn remove_embedded_state(settings: &Settings) -> anyhow::Result<()> {
     let DatabaseUrl::Sqlite(path) = &settings.database.url else {
-        anyhow::bail!(
-            "--fresh deletes the embedded SQLite database; with PostgreSQL, point database.url at a new, empty database instead"
-        );
+        return remove_sandbox_state(settings);
     };
     let mut files = vec![path.clone()];
     for suffix in ["-wal", "-shm"] {
@@ -250,6 +263,10 @@ fn remove_embedded_state(settings: &Settings) -> anyhow::Result<()> {
         files.push(name.into());
     }
     files.extend(settings.sandbox.state_file.clone());
+    remove_files(files)
+}
+
+fn remove_files(files: impl IntoIterator<Item = std::path::PathBuf>) -> anyhow::Result<()> {
     for file in files {
         match std::fs::remove_file(&file) {
             Ok(()) => {}

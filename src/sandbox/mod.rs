@@ -88,6 +88,9 @@ pub struct SandboxConfig {
     /// PEM certificates that HTTPS webhook endpoints may present (a local
     /// receiver's self-signed one); public roots are not trusted.
     pub webhook_root_certificates_pem: Vec<Vec<u8>>,
+    /// The marketplace database (its instance id) the state file is for: a
+    /// state file another database wrote is refused, not mixed into this one's books.
+    pub owner: Option<String>,
 }
 
 /// A webhook endpoint given in the configuration.
@@ -132,6 +135,7 @@ impl Default for SandboxConfig {
             state_file: None,
             save_interval_ms: 250,
             webhook_root_certificates_pem: Vec::new(),
+            owner: None,
         }
     }
 }
@@ -285,6 +289,21 @@ impl Sandbox {
             Some(path) if path.exists() => Store::load(path)?,
             _ => Store::fresh(),
         };
+        match (&store.owner, &config.owner) {
+            (Some(owner), Some(ours)) if owner != ours => {
+                let path = config.state_file.as_deref().unwrap_or(Path::new("?"));
+                return Err(std::io::Error::other(format!(
+                    "the sandbox's state {} belongs to another marketplace database (instance \
+                     {owner}; this one is {ours}): its charges and transfers are not this \
+                     database's. Give this database its own state file (sandbox.state_file, \
+                     e.g. BAZAAR__SANDBOX__STATE_FILE=data/sandbox-postgres.json), or start \
+                     the embedded demo over with `bazaar demo --fresh`",
+                    path.display()
+                )));
+            }
+            (None, Some(ours)) => store.owner = Some(ours.clone()),
+            _ => {}
+        }
         store.timing = Timing {
             funds_delay_s: config.funds_delay_s,
             payout_interval_s: config.payout_interval_s,

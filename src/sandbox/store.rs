@@ -310,6 +310,10 @@ pub struct RequestInfo {
 /// Everything the sandbox knows.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Store {
+    /// The marketplace database this state belongs to (its instance id), once
+    /// one has used it: the money facts here are that database's, and no other's.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub offset_s: i64,
     pub seq: u64,
     pub platform: String,
