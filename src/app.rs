@@ -349,11 +349,7 @@ fn public_url(settings: &Settings, bound: std::net::SocketAddr) -> String {
     if let Some(url) = &settings.server.public_url {
         return url.clone();
     }
-    let scheme = if settings.server.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = settings.server.scheme();
     let host = match bound.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
         ip if ip.is_unspecified() => "[::1]".to_owned(),

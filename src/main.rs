@@ -244,11 +244,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let scheme = if settings.server.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = settings.server.scheme();
         let host = settings.server.bind.ip();
         let application = Application::build(settings).await?;
         println!(

@@ -431,12 +431,12 @@ fn no_example_needs_uuidgen() {
     }
 }
 
-#[tokio::test]
-async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+/// `bazaar serve` on `dir`'s embedded defaults, on a free port, answering
+/// `/healthz`; the child (killed when dropped) and its base URL.
+async fn serving(dir: &std::path::Path) -> (Running, String) {
     let port = free_port();
     let server = Running(
-        bazaar(dir.path())
+        bazaar(dir)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -444,16 +444,27 @@ async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothin
             .unwrap(),
     );
     assert_eq!(healthy(&format!("127.0.0.1:{port}")).await.status(), 200);
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+/// `bazaar reconcile` in `dir`, off the test's runtime.
+async fn reconcile_in(dir: &std::path::Path) -> std::process::Output {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || bazaar(&dir).arg("reconcile").output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = serving(dir.path()).await;
     let state = dir.path().join("data/sandbox.json");
     let before = std::fs::read(&state).expect("serve wrote the sandbox's state");
 
     // A second in-process sandbox on the same state would erase what the
     // running one confirms: refused, with the file and the way out named.
-    let dir_path = dir.path().to_owned();
-    let beside =
-        tokio::task::spawn_blocking(move || bazaar(&dir_path).arg("reconcile").output().unwrap())
-            .await
-            .unwrap();
+    let beside = reconcile_in(dir.path()).await;
     let stderr = String::from_utf8_lossy(&beside.stderr);
     assert_eq!(beside.status.code(), Some(2), "{stderr}");
     assert!(
@@ -472,11 +483,7 @@ async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothin
 
     // Once serve is gone, reconcile runs on the same folder.
     drop(server);
-    let dir_path = dir.path().to_owned();
-    let alone =
-        tokio::task::spawn_blocking(move || bazaar(&dir_path).arg("reconcile").output().unwrap())
-            .await
-            .unwrap();
+    let alone = reconcile_in(dir.path()).await;
     assert_eq!(
         alone.status.code(),
         Some(0),
@@ -492,17 +499,7 @@ async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothin
 async fn start_from_zero_an_operator_and_the_readmes_fee_rule() {
     use serde_json::{json, Value};
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _server = Running(
-        bazaar(dir.path())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    assert_eq!(healthy(&format!("127.0.0.1:{port}")).await.status(), 200);
+    let (_server, base) = serving(dir.path()).await;
 
     const EMAIL: &str = "you@example.com";
     const PASSWORD: &str = "amber falcon meadow 42";

@@ -245,6 +245,17 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpRange>,
 }
 
+impl ServerSettings {
+    /// `https` when the listener speaks TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,

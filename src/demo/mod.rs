@@ -173,11 +173,7 @@ pub async fn play(mut settings: Settings, options: DayOptions) -> anyhow::Result
         }
     ));
 
-    let scheme = if settings.server.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = settings.server.scheme();
     let mut http = reqwest::Client::builder();
     let base = match &settings.server.tls {
         Some(tls) => {
@@ -297,11 +293,7 @@ async fn serve_played(settings: Settings, orders: i64) -> anyhow::Result<()> {
     let application = Application::build(settings.clone())
         .await
         .with_context(|| format!("starting the marketplace on {bind}"))?;
-    let scheme = if settings.server.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = settings.server.scheme();
     println!(
         "This folder already holds a played demo ({orders} orders): serving it as it is \
          (`bazaar demo --fresh --keep-running` plays a new day)."
