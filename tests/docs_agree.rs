@@ -1,9 +1,15 @@
 //! The README and `docs/` agree with the code: every configuration key of
-//! `config/default.toml` is named in the README's configuration section, no
-//! link or path leaves the repository, and figures the prose quotes (the
+//! `config/default.toml` is named in the configuration reference
+//! (`docs/configuration.md`), no link or path leaves the repository, the
+//! README links every file of `docs/`, and figures the prose quotes (the
 //! product cache's bound, when CORS headers are sent) match what the code does.
 
 use std::path::{Path, PathBuf};
+
+/// Where the configuration keys are documented.
+const CONFIGURATION_REFERENCE: &str = "docs/configuration.md";
+/// Where the catalog's caching is documented.
+const API_REFERENCE: &str = "docs/api.md";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,13 +34,14 @@ fn documents() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// The README's text between `## {heading}` and the next `## `.
-fn readme_section(heading: &str) -> String {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let start = readme
+/// The text of `file` (relative to the repository) between `## {heading}`
+/// and the next `## `.
+fn section(file: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).expect(file);
+    let start = text
         .find(&format!("\n## {heading}\n"))
-        .unwrap_or_else(|| panic!("README has no \"## {heading}\""));
-    let rest = &readme[start + 1..];
+        .unwrap_or_else(|| panic!("{file} has no \"## {heading}\""));
+    let rest = &text[start + 1..];
     let end = rest[3..].find("\n## ").map_or(rest.len(), |at| at + 3);
     rest[..end].to_owned()
 }
@@ -42,7 +49,7 @@ fn readme_section(heading: &str) -> String {
 #[test]
 fn every_configuration_key_is_documented() {
     let defaults = std::fs::read_to_string(root().join("config/default.toml")).unwrap();
-    let section_text = readme_section("Configuration");
+    let section_text = section(CONFIGURATION_REFERENCE, "Configuration");
     let mut section = String::new();
     let mut missing = Vec::new();
     for line in defaults.lines().map(str::trim) {
@@ -68,7 +75,7 @@ fn every_configuration_key_is_documented() {
     }
     assert!(
         missing.is_empty(),
-        "keys of config/default.toml the README's \"Configuration\" does not name: {missing:?}"
+        "keys of config/default.toml {CONFIGURATION_REFERENCE}'s \"Configuration\" does not name: {missing:?}"
     );
 }
 
@@ -120,10 +127,10 @@ fn no_link_or_path_leaves_the_repository() {
 #[test]
 fn the_quoted_product_cache_bound_is_the_codes() {
     let bound = bazaar::catalog::cache::PRODUCT_CACHE_ENTRIES_MAX;
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let reference = std::fs::read_to_string(root().join(API_REFERENCE)).unwrap();
     assert!(
-        readme.contains(&format!("in-process cache (≤ {bound} entries")),
-        "the README's product cache paragraph says \"in-process cache (≤ {bound} entries\""
+        reference.contains(&format!("in-process cache (≤ {bound} entries")),
+        "{API_REFERENCE}'s product cache paragraph says \"in-process cache (≤ {bound} entries\""
     );
 }
 
@@ -148,7 +155,7 @@ fn the_readme_states_the_prerequisites_the_build_needs() {
         .find_map(|l| l.strip_prefix("rust-version = "))
         .expect("Cargo.toml's rust-version")
         .trim_matches('"');
-    let commands = readme_section("The two commands");
+    let commands = section("README.md", "The two commands");
     for needed in [
         format!("Rust {version} or newer"),
         "libpq".to_owned(),
@@ -160,4 +167,24 @@ fn the_readme_states_the_prerequisites_the_build_needs() {
             "\"The two commands\" states {needed:?}"
         );
     }
+}
+
+#[test]
+fn the_readme_links_every_file_of_docs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let targets = link_targets(&readme);
+    let mut unlinked = Vec::new();
+    for (path, _) in documents().into_iter().skip(1) {
+        let name = format!("docs/{}", path.file_name().unwrap().to_string_lossy());
+        if !targets
+            .iter()
+            .any(|target| target.split('#').next() == Some(name.as_str()))
+        {
+            unlinked.push(name);
+        }
+    }
+    assert!(
+        unlinked.is_empty(),
+        "files of docs/ the README does not link: {unlinked:?}"
+    );
 }

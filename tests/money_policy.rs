@@ -1,4 +1,4 @@
-//! The money policy's edges, each computed here from the README's rules:
+//! The money policy's edges, each computed here from the rules in docs/money.md:
 //! largest-remainder ties go to the part listed first in the cart, a seller
 //! who bears processing fees bears the dispute fee even in a full-amount
 //! dispute, and a fee can be capped at a share of the part (a preview warns

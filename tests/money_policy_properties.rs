@@ -1,7 +1,7 @@
 //! Property tests of the money policy over random orders, refunds and
 //! disputes, through the pure functions checkout, refunds and disputes call
 //! (`fees::fee_for`, `orders::split`). Each expected amount is computed here
-//! from the README's "How the money splits" table, not from the code:
+//! from the "How the money splits" table in docs/money.md, not from the code:
 //!
 //! - every cent is accounted for: what sellers end up with (negative when
 //!   they owe back) + what the platform ends up with + what the provider kept
@@ -146,7 +146,7 @@ proptest! {
     #[test]
     fn every_cent_is_accounted_for_and_no_seller_gives_more_than_the_policy_says(s in scenario()) {
         let usd = Currency::parse("USD").unwrap();
-        // Checkout: each part priced by its rule (README: platform fee `f`).
+        // Checkout: each part priced by its rule (docs/money.md: platform fee `f`).
         let mut parts: Vec<Part> = Vec::new();
         for (subtotal, rule) in &s.parts {
             let fee = fee_for(Money::new(*subtotal, usd), &version(rule)).unwrap().fee.minor;
@@ -204,7 +204,7 @@ proptest! {
                 amount,
                 rule.proportional,
             );
-            // README: S(x) by weights (b, subtotal − b), or min(x, b).
+            // docs/money.md: S(x) by weights (b, subtotal − b), or min(x, b).
             let taken = |x: i64| -> i64 {
                 if rule.proportional {
                     if part.refund_base == 0 || x == 0 { 0 } else {
@@ -239,7 +239,7 @@ proptest! {
             for (i, ((piece, seller_share), fee_piece)) in pieces.iter().zip(&fee_pieces).enumerate() {
                 let rule = &s.parts[i].1;
                 let (amount, fee_share) = split::seller_dispute_shares(*seller_share, *fee_piece, held[i], rule.seller_bears);
-                // README: fee first (at most what it held), then the amount.
+                // docs/money.md: fee first (at most what it held), then the amount.
                 let want_fee = if rule.seller_bears { (*fee_piece).min(held[i]) } else { 0 };
                 prop_assert_eq!(fee_share, want_fee);
                 prop_assert_eq!(amount, (*seller_share).min(held[i] - want_fee));
