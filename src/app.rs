@@ -1,7 +1,7 @@
 //! Builds the actix-web application: the one place routes are mounted.
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Compress, Condition, DefaultHeaders, ErrorHandlers};
@@ -478,6 +478,7 @@ fn server(
         ingest_pool,
     ));
     let pool = web::Data::new(pool);
+    let openapi_document = web::Data::new(openapi_document());
     let settings_data = web::Data::new(settings.clone());
     let body_limit = BodyLimit(settings.server.body_bytes_max);
     let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
@@ -510,6 +511,7 @@ fn server(
             .app_data(limits.clone())
             .app_data(csrf_key.clone())
             .app_data(clock.clone())
+            .app_data(openapi_document.clone())
             .app_data(web::PathConfig::default().error_handler(http::path_error))
             .app_data(web::QueryConfig::default().error_handler(http::query_error))
             .wrap(ErrorHandlers::new().default_handler(http::framework_error_to_json))
@@ -639,6 +641,19 @@ pub fn route_table() -> RouteTable {
     let mut table = RouteTable::default();
     api_routes(&mut Api::recording(&mut table));
     table
+}
+
+/// The API's OpenAPI document, built from [`route_table`] once per process:
+/// the routes cannot change while it runs.
+fn openapi_document() -> crate::openapi::RenderedDocument {
+    static RENDERED: OnceLock<crate::openapi::RenderedDocument> = OnceLock::new();
+    RENDERED
+        .get_or_init(|| {
+            crate::openapi::RenderedDocument::render(&crate::openapi::document(
+                route_table().document,
+            ))
+        })
+        .clone()
 }
 
 fn api_routes(api: &mut Api<'_>) {

@@ -7,9 +7,9 @@
 //! the error shape, the bearer schemes, and — from each operation's
 //! `x-roles` — its security and the error answers its inputs can give.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
@@ -42,11 +42,13 @@ struct BaseDoc;
 #[openapi(paths(openapi_json))]
 struct MetaDoc;
 
-/// The whole document: every module's part, the shared components and what
-/// [`shared_answers`] adds to each operation.
-pub fn document() -> OpenApi {
+/// The whole document: every module's part (`parts`, the route table's
+/// document, which the application hands in so this module never imports it
+/// back), the shared components and what [`shared_answers`] adds to each
+/// operation.
+pub fn document(parts: OpenApi) -> OpenApi {
     let mut document = BaseDoc::openapi();
-    document.merge(crate::app::route_table().document);
+    document.merge(parts);
     // `merge` keeps the base's info; the crate's version is the API's.
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let components = document.components.get_or_insert_with(Default::default);
@@ -215,16 +217,26 @@ fn shared_answers(operation: &mut Operation) {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
     extensions(("x-roles" = json!([ANYONE]))),
 )]
-pub async fn openapi_json() -> Result<HttpResponse, AppError> {
-    // Built once: the routes cannot change while the process runs.
-    static RENDERED: OnceLock<Result<String, String>> = OnceLock::new();
-    let rendered = RENDERED.get_or_init(|| document().to_json().map_err(|e| e.to_string()));
-    let body = rendered
+pub async fn openapi_json(rendered: web::Data<RenderedDocument>) -> Result<HttpResponse, AppError> {
+    let body = (*rendered.0)
         .as_ref()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering the OpenAPI document: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body.clone()))
+}
+
+/// The document as [`openapi_json`] serves it, rendered once by whoever
+/// mounts the routes (the routes cannot change while the process runs); a
+/// rendering failure is kept to answer 500 with.
+#[derive(Debug, Clone)]
+pub struct RenderedDocument(Arc<Result<String, String>>);
+
+impl RenderedDocument {
+    /// Renders `document` as JSON.
+    pub fn render(document: &OpenApi) -> Self {
+        Self(Arc::new(document.to_json().map_err(|e| e.to_string())))
+    }
 }
 
 /// This module's part of the document: its own route.

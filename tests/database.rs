@@ -221,7 +221,15 @@ async fn ledger_rows_cannot_be_changed_or_removed() {
         assert!(refused.is_err(), "{statement} was allowed");
     }
     let trial = bazaar::ledger::trial_balance(&mut conn, None).unwrap();
-    assert_eq!(trial.totals["USD"], (100, 100));
+    let totals = |debits, credits| bazaar::ledger::DebitsAndCredits {
+        debits: Money::new(debits, usd),
+        credits: Money::new(credits, usd),
+    };
+    assert_eq!(trial.totals["USD"], totals(100, 100));
     let earlier = bazaar::ledger::trial_balance(&mut conn, Some(before)).unwrap();
-    assert_eq!(earlier.totals["USD"], (0, 0), "nothing was posted yet then");
+    assert_eq!(
+        earlier.totals["USD"],
+        totals(0, 0),
+        "nothing was posted yet then"
+    );
 }

@@ -196,11 +196,11 @@ async fn each_fact_mails_the_right_people_through_a_real_smtp_server() {
     let (paid, failed) = (&paid, &failed);
     let paid_subject = format!(
         "{name_a}: payout of {} is paid",
-        usd(paid["amount_minor"].as_i64().unwrap())
+        usd(paid["amount"]["minor"].as_i64().unwrap())
     );
     let failed_subject = format!(
         "{name_b}: payout of {} failed, action needed",
-        usd(failed["amount_minor"].as_i64().unwrap())
+        usd(failed["amount"]["minor"].as_i64().unwrap())
     );
     // Bob also hears of the refund's share: wait for the payout emails themselves.
     eventually(10, "the payout emails", || async {

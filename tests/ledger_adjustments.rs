@@ -41,9 +41,9 @@ async fn an_adjustment_posts_once_per_key_balances_and_is_audited() {
     let postings = first["postings"].as_array().unwrap();
     assert_eq!(postings.len(), 2);
     assert_eq!(postings[0]["account_id"], "platform:adjustments:USD");
-    assert_eq!(postings[0]["debit_minor"], 1234);
+    assert_eq!(postings[0]["debit"]["minor"], 1234);
     assert_eq!(postings[1]["account_id"], "platform:fee_revenue:USD");
-    assert_eq!(postings[1]["credit_minor"], 1234);
+    assert_eq!(postings[1]["credit"]["minor"], 1234);
     assert_eq!(postings[0]["description"], "Goodwill credit, ticket 4411");
 
     // A retry: the same entry, nothing new.
@@ -62,7 +62,10 @@ async fn an_adjustment_posts_once_per_key_balances_and_is_audited() {
     let books = trial(&app, &finance).await;
     assert_eq!(balance_in(&books, "platform:adjustments"), 1234);
     assert_eq!(balance_in(&books, "platform:fee_revenue"), 1234);
-    assert_eq!(books["totals"]["USD"][0], books["totals"]["USD"][1]);
+    assert_eq!(
+        books["totals"]["USD"]["debits"],
+        books["totals"]["USD"]["credits"]
+    );
 
     // The P&L counts it: fee revenue up 1234, adjustments down 1234.
     let pnl = json_of(get_as(&app, &finance, "/v1/reports/pnl").await, 200).await;

@@ -429,8 +429,11 @@ async fn a_day_of_chaotic_delivery_ends_with_exact_books_and_a_clean_reconciliat
             let lines = payout["lines"].as_array().unwrap();
             assert!(!lines.is_empty(), "{payout}");
             assert!(lines.iter().all(|l| l["matched"] == true), "{payout}");
-            let net: i64 = lines.iter().map(|l| l["net_minor"].as_i64().unwrap()).sum();
-            assert_eq!(net, payout["amount_minor"].as_i64().unwrap());
+            let net: i64 = lines
+                .iter()
+                .map(|l| l["net"]["minor"].as_i64().unwrap())
+                .sum();
+            assert_eq!(net, payout["amount"]["minor"].as_i64().unwrap());
         }
     }
 
@@ -467,7 +470,7 @@ async fn a_day_of_chaotic_delivery_ends_with_exact_books_and_a_clean_reconciliat
     assert_eq!(missing["kind"], "missing_in_ledger");
     assert_eq!(missing["scope"], "platform");
     assert_eq!(
-        missing["provider_minor"],
+        missing["provider"]["minor"],
         -transfer["amount"].as_i64().unwrap()
     );
     // Its funds did become available (that entry is still there), so the

@@ -650,18 +650,18 @@ async fn play_day() -> Snapshot {
                     .map(|l| {
                         json!([
                             l["kind"],
-                            l["amount_minor"],
-                            l["fee_minor"],
-                            l["net_minor"],
-                            l["ledger_minor"],
+                            l["amount"]["minor"],
+                            l["fee"]["minor"],
+                            l["net"]["minor"],
+                            l["ledger"]["minor"],
                             l["matched"]
                         ])
                     })
                     .collect();
                 lines.sort_by_key(Value::to_string);
                 json!({
-                    "amount": p["amount_minor"],
-                    "currency": p["currency"],
+                    "amount": p["amount"]["minor"],
+                    "currency": p["amount"]["currency"],
                     "status": p["status"],
                     "failure_code": p["failure_code"],
                     "automatic": p["automatic"],
@@ -681,9 +681,9 @@ async fn play_day() -> Snapshot {
             (
                 format!("{code}:{}", a["currency"].as_str().unwrap()),
                 json!({
-                    "debits": a["debits_minor"],
-                    "credits": a["credits_minor"],
-                    "balance": a["balance_minor"],
+                    "debits": a["debits"]["minor"],
+                    "credits": a["credits"]["minor"],
+                    "balance": a["balance"]["minor"],
                 }),
             )
         })

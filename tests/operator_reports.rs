@@ -222,14 +222,14 @@ async fn staff_search_orders_and_read_the_money_views_and_exports() {
             .unwrap()
             .iter()
             .find(|r| r["key"] == shop["id"])
-            .unwrap()["fees_minor"]
+            .unwrap()["fees"]["minor"]
             .as_i64()
             .unwrap()
     };
     assert_eq!(of_shop(&shop_a), fee_a + market_fee(1250));
     assert_eq!(of_shop(&shop_b), fee_b + market_fee(1999));
     assert_eq!(revenue["by_category"][0]["key"], "home-kitchen");
-    assert_eq!(revenue["by_category"][0]["fees_minor"], fees);
+    assert_eq!(revenue["by_category"][0]["fees"]["minor"], fees);
     assert_eq!(revenue["by_category"][0]["parts"], 4);
 
     // Exports parse back to the same numbers.

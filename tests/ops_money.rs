@@ -168,8 +168,10 @@ async fn finance_reads_the_books_and_posts_an_adjustment_once() {
     let fee_revenue_before = balance_in(&before, "platform:fee_revenue");
     assert_eq!(fee_revenue_before, fees);
     let (debits, credits) = (
-        before["totals"]["USD"][0].as_i64().unwrap(),
-        before["totals"]["USD"][1].as_i64().unwrap(),
+        before["totals"]["USD"]["debits"]["minor"].as_i64().unwrap(),
+        before["totals"]["USD"]["credits"]["minor"]
+            .as_i64()
+            .unwrap(),
     );
     let balance_page = browser.get("/ops/money/trial-balance").await;
     assert_eq!(balance_page.status, 200);
@@ -208,8 +210,11 @@ async fn finance_reads_the_books_and_posts_an_adjustment_once() {
     let after = trial(&app, &finance).await;
     assert_eq!(balance_in(&after, "platform:adjustments"), 1234);
     assert_eq!(balance_in(&after, "platform:fee_revenue"), fees + 1234);
-    assert_eq!(after["totals"]["USD"][0], debits + 1234);
-    assert_eq!(after["totals"]["USD"][0], after["totals"]["USD"][1]);
+    assert_eq!(after["totals"]["USD"]["debits"]["minor"], debits + 1234);
+    assert_eq!(
+        after["totals"]["USD"]["debits"],
+        after["totals"]["USD"]["credits"]
+    );
     let audited = audit_rows(&app, &market.operator, "ledger.adjustment").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0]["actor_user_id"], finance.user_id.as_str());
@@ -406,7 +411,7 @@ async fn support_sees_every_payout_but_none_of_the_books() {
     );
     assert_eq!(
         texts_of(&payouts, "data-amount")[0],
-        usd(failed["amount_minor"].as_i64().unwrap())
+        usd(failed["amount"]["minor"].as_i64().unwrap())
     );
     let only_failed = browser.get("/ops/money/payouts?status=failed").await;
     assert_eq!(only_failed.status, 200);

@@ -237,11 +237,11 @@ async fn staff_search_orders_and_read_one_by_shop_with_a_balanced_ledger() {
     assert!(!postings.is_empty());
     let debits: i64 = postings
         .iter()
-        .map(|p| p["debit_minor"].as_i64().unwrap())
+        .map(|p| p["debit"]["minor"].as_i64().unwrap())
         .sum();
     let credits: i64 = postings
         .iter()
-        .map(|p| p["credit_minor"].as_i64().unwrap())
+        .map(|p| p["credit"]["minor"].as_i64().unwrap())
         .sum();
     assert_eq!(debits, credits, "the order's entries balance");
     assert!(

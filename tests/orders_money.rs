@@ -248,7 +248,7 @@ async fn one_cart_across_three_shops_is_paid_once_and_every_cent_routed() {
             .unwrap()
             .iter()
             .find(|a| a["code"] == code.as_str())
-            .map(|a| a["balance_minor"].as_i64().unwrap());
+            .map(|a| a["balance"]["minor"].as_i64().unwrap());
         found.unwrap_or_else(|| panic!("no account {code} in {trial}"))
     };
     assert_eq!(
@@ -305,7 +305,7 @@ async fn ledger_balances(app: &TestApp, finance: &common::people::Person) -> imp
             .unwrap()
             .iter()
             .find(|a| a["code"] == code)
-            .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
+            .map_or(0, |a| a["balance"]["minor"].as_i64().unwrap())
     }
 }
 

@@ -80,7 +80,7 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
         let paid: i64 = payouts
             .iter()
             .filter(|p| p["status"] == "paid")
-            .map(|p| p["amount_minor"].as_i64().unwrap())
+            .map(|p| p["amount"]["minor"].as_i64().unwrap())
             .sum();
         if paid == owed && payouts.iter().all(|p| p["status"] == "paid") {
             break;
@@ -89,7 +89,7 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
     }
     let paid: i64 = payouts
         .iter()
-        .map(|p| p["amount_minor"].as_i64().unwrap())
+        .map(|p| p["amount"]["minor"].as_i64().unwrap())
         .sum();
     assert_eq!(paid, owed, "{payouts:?}");
     assert!(payouts.iter().all(|p| p["status"] == "paid"), "{payouts:?}");
@@ -101,19 +101,19 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
         let payout_id = payout["id"].as_str().unwrap();
         let statement_path = format!("/v1/shops/{shop_id}/payouts/{payout_id}/statement");
         let statement = json_of(get_as(&app, &ann, &statement_path).await, 200).await;
-        assert_eq!(statement["total_minor"], payout["amount_minor"]);
+        assert_eq!(statement["total"], payout["amount"]);
         let of_payout = statement["lines"].as_array().unwrap().clone();
         let net: i64 = of_payout
             .iter()
-            .map(|l| l["net_minor"].as_i64().unwrap())
+            .map(|l| l["net"]["minor"].as_i64().unwrap())
             .sum();
-        assert_eq!(net, payout["amount_minor"].as_i64().unwrap());
+        assert_eq!(net, payout["amount"]["minor"].as_i64().unwrap());
         lines.extend(of_payout);
         // As CSV: the same lines, the same sum.
         let csv = csv_of(&app, &ann, &format!("{statement_path}.csv")).await;
         assert_eq!(
             csv.iter().map(|r| number(r, "net_minor")).sum::<i64>(),
-            payout["amount_minor"].as_i64().unwrap()
+            payout["amount"]["minor"].as_i64().unwrap()
         );
         rows.extend(csv);
     }
@@ -121,17 +121,20 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
     for l in &lines {
         assert_eq!(l["matched"], true, "{l}");
         let part = &l["part"];
-        let subtotal = part["subtotal_minor"].as_i64().unwrap();
-        assert_eq!(part["platform_fee_minor"], market_fee(subtotal));
-        assert_eq!(part["seller_amount_minor"], subtotal - market_fee(subtotal));
-        assert_eq!(part["processing_fee_minor"], 0, "the platform bears it");
+        let subtotal = part["subtotal"]["minor"].as_i64().unwrap();
+        assert_eq!(part["platform_fee"]["minor"], market_fee(subtotal));
+        assert_eq!(
+            part["seller_amount"]["minor"],
+            subtotal - market_fee(subtotal)
+        );
+        assert_eq!(part["processing_fee"]["minor"], 0, "the platform bears it");
         match part["movement"].as_str().unwrap() {
-            "transfer" => assert_eq!(l["net_minor"], subtotal - market_fee(subtotal)),
+            "transfer" => assert_eq!(l["net"]["minor"], subtotal - market_fee(subtotal)),
             "reversal" => {
-                assert_eq!(l["net_minor"], -portion);
+                assert_eq!(l["net"]["minor"], -portion);
                 assert_eq!(part["order_id"], first["id"]);
                 assert_eq!(part["taken_back"][0]["cause_kind"], "refund");
-                assert_eq!(part["taken_back"][0]["seller_minor"], portion);
+                assert_eq!(part["taken_back"][0]["seller"]["minor"], portion);
             }
             other => panic!("unexpected movement {other}"),
         }
@@ -179,14 +182,14 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
     .await;
     assert_eq!(period["has_more"], false);
     for account in period["opening"].as_array().unwrap() {
-        assert_eq!(account["balance_minor"], 0, "{account}");
+        assert_eq!(account["balance"]["minor"], 0, "{account}");
     }
     let mut moved: BTreeMap<String, i64> = BTreeMap::new();
     for p in period["postings"].as_array().unwrap() {
         *moved
             .entry(p["account_code"].as_str().unwrap().to_owned())
             .or_default() +=
-            p["debit_minor"].as_i64().unwrap() - p["credit_minor"].as_i64().unwrap();
+            p["debit"]["minor"].as_i64().unwrap() - p["credit"]["minor"].as_i64().unwrap();
     }
     for account in period["closing"].as_array().unwrap() {
         let code = account["code"].as_str().unwrap();
@@ -195,14 +198,14 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
         } else {
             -moved[code]
         };
-        assert_eq!(account["balance_minor"], signed, "{code}");
+        assert_eq!(account["balance"]["minor"], signed, "{code}");
     }
     let paid_out = period["closing"]
         .as_array()
         .unwrap()
         .iter()
         .find(|a| a["code"] == format!("shop:{shop_id}:paid_out"))
-        .unwrap()["balance_minor"]
+        .unwrap()["balance"]["minor"]
         .clone();
     assert_eq!(paid_out, owed);
     let rows = csv_of(
@@ -237,7 +240,7 @@ async fn statements_add_up_to_each_payout_and_their_csv_parses_back() {
         let row = rows.iter().find(|r| r["payout_id"] == p["id"]).unwrap();
         assert_eq!(
             number(row, "amount_minor"),
-            p["amount_minor"].as_i64().unwrap()
+            p["amount"]["minor"].as_i64().unwrap()
         );
         assert_eq!(row["status"], p["status"].as_str().unwrap());
     }

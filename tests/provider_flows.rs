@@ -114,6 +114,8 @@ async fn a_seller_is_onboarded_through_an_account_link() {
         "{}",
         link.url
     );
+    // The sandbox's links last five minutes of its own clock.
+    assert_eq!(link.lifetime(), chrono::Duration::minutes(5));
     // The seller submits the onboarding form the link leads to.
     let submitted = app
         .client

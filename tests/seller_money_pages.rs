@@ -116,7 +116,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
         let paid: i64 = payouts
             .iter()
             .filter(|p| p["status"] == "paid")
-            .map(|p| p["amount_minor"].as_i64().unwrap())
+            .map(|p| p["amount"]["minor"].as_i64().unwrap())
             .sum();
         if paid == earned {
             break;
@@ -191,7 +191,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
     let amounts = texts_of(&page, "data-amount");
     assert_eq!(amounts.len(), payouts.len());
     for (shown, payout) in amounts.iter().zip(&payouts) {
-        assert_eq!(*shown, usd(payout["amount_minor"].as_i64().unwrap()));
+        assert_eq!(*shown, usd(payout["amount"]["minor"].as_i64().unwrap()));
     }
 
     // The sales chart: two charts drawn, and a table row per day.
@@ -204,7 +204,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
     // Each payout's statement: lines add up to the payout, figures the API's.
     for payout in &payouts {
         let payout_id = payout["id"].as_str().unwrap();
-        let amount = payout["amount_minor"].as_i64().unwrap();
+        let amount = payout["amount"]["minor"].as_i64().unwrap();
         let api = json_of(
             get_as(
                 &app,
@@ -224,7 +224,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
         assert_eq!(nets.len(), lines.len());
         let mut sum = 0;
         for (shown, line) in nets.iter().zip(lines) {
-            let net = line["net_minor"].as_i64().unwrap();
+            let net = line["net"]["minor"].as_i64().unwrap();
             assert_eq!(*shown, usd(net));
             sum += net;
         }
@@ -274,7 +274,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| usd(a["balance_minor"].as_i64().unwrap()))
+        .map(|a| usd(a["balance"]["minor"].as_i64().unwrap()))
         .collect();
     for figure in &closing {
         assert!(statement.shows(figure), "closing {figure}");

@@ -215,7 +215,7 @@ async fn a_failed_payout_shows_why_and_the_fixed_bank_gets_the_next_one() {
     checkout_ok(&app, &market.buyer, "one", Some("pm_card_visa")).await;
     let (_, failed) = four_days_of_payouts(&app, (&ann, &shop_a), (&bob, &shop_b)).await;
     let share_b = 2000 - market_fee(2000);
-    assert_eq!(failed["amount_minor"], share_b);
+    assert_eq!(failed["amount"]["minor"], share_b);
 
     let shop_id = shop_b["id"].as_str().unwrap();
     let mut browser = signed_in(&app, &bob).await;

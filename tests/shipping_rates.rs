@@ -179,9 +179,9 @@ async fn a_seller_replaces_its_rates_whole_and_every_refusal_writes_nothing() {
     });
     let stored = json_of(put_shipping(&app, &seller, &shop, &body).await, 200).await;
     let expected_rates = json!([
-        {"destination": "*", "currency": "USD", "first_item_minor": 2500, "additional_item_minor": 500, "free_above_minor": null, "handling_days": 7},
-        {"destination": "FR", "currency": "EUR", "first_item_minor": 900, "additional_item_minor": 200, "free_above_minor": 10000, "handling_days": 4},
-        {"destination": "US", "currency": "USD", "first_item_minor": 500, "additional_item_minor": 150, "free_above_minor": 5000, "handling_days": 2},
+        {"destination": "*", "first_item": {"minor": 2500, "currency": "USD"}, "additional_item": {"minor": 500, "currency": "USD"}, "free_above": null, "handling_days": 7},
+        {"destination": "FR", "first_item": {"minor": 900, "currency": "EUR"}, "additional_item": {"minor": 200, "currency": "EUR"}, "free_above": {"minor": 10000, "currency": "EUR"}, "handling_days": 4},
+        {"destination": "US", "first_item": {"minor": 500, "currency": "USD"}, "additional_item": {"minor": 150, "currency": "USD"}, "free_above": {"minor": 5000, "currency": "USD"}, "handling_days": 2},
     ]);
     assert_eq!(stored["rates"], expected_rates);
     assert_eq!(
@@ -451,7 +451,10 @@ async fn only_the_shops_seller_and_operators_change_its_shipping() {
     };
     let keyed = shipping_body(vec![rate("US", "USD", 600, 100, None, 2)]);
     let stored = json_of(put_shipping(&app, &by_key, &shop, &keyed).await, 200).await;
-    assert_eq!(stored["rates"][0]["first_item_minor"], 600);
+    assert_eq!(
+        stored["rates"][0]["first_item"],
+        json!({"minor": 600, "currency": "USD"})
+    );
     assert_eq!(
         json_of(get_with_token(&app, &key, &shipping_path(&shop)).await, 200).await,
         stored

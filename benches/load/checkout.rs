@@ -361,7 +361,7 @@ async fn ledger_balances(url: &str) -> Value {
             Ok(Ok(trial)) => json!(trial
                 .totals
                 .iter()
-                .all(|(_, (debits, credits))| debits == credits)),
+                .all(|(_, totals)| totals.debits == totals.credits)),
             Ok(Err(e)) => json!(format!("error: {e}")),
             Err(_) => json!("unbalanced"),
         }

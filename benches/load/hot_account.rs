@@ -95,7 +95,7 @@ pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
     // The answers are per entry; the table counts postings (two per entry).
     row.achieved_rate = (sent.achieved_rate() * 2.0).round();
     row.notes["entries"] = json!(sent.succeeded());
-    row.notes["hot_balance_minor"] = account["account"]["balance_minor"].clone();
+    row.notes["hot_balance_minor"] = account["account"]["balance"]["minor"].clone();
     row.notes["hot_balance_read_ms"] = json!(read_time.as_secs_f64() * 1000.0);
     row.notes["trial_balance_totals"] = trial["totals"].clone();
     // Which entries succeeded is not known per request here; with no errors,
@@ -112,7 +112,7 @@ pub async fn run(backend: Backend, rate: u64, seconds: u64) -> Row {
                 }
             })
             .sum();
-        let actual = account["account"]["balance_minor"].as_i64();
+        let actual = account["account"]["balance"]["minor"].as_i64();
         row.notes["hot_balance_expected_minor"] = json!(expected);
         assert_eq!(actual, Some(expected), "the hot account's balance is exact");
     }

@@ -30,8 +30,8 @@ use super::audit::{record_audit_at, AuditEntry};
 use super::schema::{account_tokens, api_keys, login_failures, sessions, users};
 use super::sessions::{end_sessions, open_session};
 use super::throttle::Scope;
-use super::users::{insert_user, load_by_email, load_by_id, UserRow, UserView};
-use super::{password, tokens, Caller, Email, Password, RequestContext, Role, UserId};
+use super::users::{check_password, insert_user, load_by_email, load_by_id, UserRow, UserView};
+use super::{tokens, Caller, Email, Password, RequestContext, Role, UserId};
 use crate::config::AuthSettings;
 use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
@@ -609,11 +609,6 @@ fn current_password_incorrect() -> AppError {
         "the current password is not correct",
         Some("current_password".into()),
     )
-}
-
-pub(crate) fn check_password(user: &UserRow, candidate: &str) -> bool {
-    candidate.chars().count() <= password::PASSWORD_CHARS_MAX
-        && password::verify(candidate, &user.password_hash)
 }
 
 /// Checks that `caller` may delete their own account with this password.

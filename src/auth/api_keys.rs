@@ -141,7 +141,7 @@ fn step_up(
         ))
         .first(conn)?;
     let (Some(enrolled_at), Some(stored)) = (enrolled_at, stored) else {
-        return Err(super::extract::totp_enrollment_required());
+        return Err(super::totp_enrollment_required());
     };
     if session_started <= enrolled_at {
         return Err(step_up_required(

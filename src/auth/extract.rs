@@ -37,16 +37,9 @@ impl Authenticated {
     /// The caller, unless the TOTP gate holds them back.
     pub(crate) fn into_caller(self) -> Result<Caller, AppError> {
         if self.totp_enrollment_pending {
-            return Err(totp_enrollment_required());
+            return Err(super::totp_enrollment_required());
         }
         Ok(self.caller)
-    }
-}
-
-pub(crate) fn totp_enrollment_required() -> AppError {
-    AppError::ForbiddenWith {
-        code: "totp_enrollment_required",
-        message: "staff accounts must enrol a second factor first: POST /v1/me/totp, then POST /v1/me/totp/confirm".into(),
     }
 }
 

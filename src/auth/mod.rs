@@ -190,6 +190,14 @@ impl Caller {
     }
 }
 
+/// 403 `totp_enrollment_required`: a staff caller without a second factor.
+pub(crate) fn totp_enrollment_required() -> AppError {
+    AppError::ForbiddenWith {
+        code: "totp_enrollment_required",
+        message: "staff accounts must enrol a second factor first: POST /v1/me/totp, then POST /v1/me/totp/confirm".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,7 +227,7 @@ pub fn disable_totp(
                 message: "two-step sign-in is not on for this account".into(),
             });
         };
-        if !super::account::check_password(&row, password) {
+        if !super::users::check_password(&row, password) {
             return Err(AppError::unprocessable(
                 "current_password_incorrect",
                 "the password is not correct",

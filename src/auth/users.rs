@@ -7,10 +7,17 @@ use serde_json::json;
 
 use super::audit::{record_audit_at, AuditEntry};
 use super::schema::{sessions, users};
-use super::{Caller, Email, Password, RequestContext, Role, UserId};
+use super::{password, Caller, Email, Password, RequestContext, Role, UserId};
 use crate::config::AuthSettings;
 use crate::db::{write_transaction, DbConnection};
 use crate::error::AppError;
+
+/// Whether `candidate` is `user`'s password; an over-long candidate is not
+/// hashed at all.
+pub(crate) fn check_password(user: &UserRow, candidate: &str) -> bool {
+    candidate.chars().count() <= password::PASSWORD_CHARS_MAX
+        && password::verify(candidate, &user.password_hash)
+}
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -113,7 +113,7 @@ fn released_and_settled(part: &Value) -> bool {
 }
 
 fn money(value: &Value) -> String {
-    super::summary::format_money(value["minor"].as_i64(), value["currency"].as_str())
+    super::text::format_money(value["minor"].as_i64(), value["currency"].as_str())
 }
 
 /// Checks out one cart and follows its payment to the end.
@@ -357,7 +357,7 @@ pub async fn play(
         held.len(),
         held_after_sales
             .iter()
-            .map(|(_, currency, minor)| super::summary::format_money(Some(*minor), Some(currency)))
+            .map(|(_, currency, minor)| super::text::format_money(Some(*minor), Some(currency)))
             .collect::<Vec<_>>()
             .join(" + ")
     ));
@@ -669,7 +669,7 @@ async fn automatic_deliveries(api: &Api, cast: &Cast, held: &[HeldPart]) -> anyh
         } else {
             transferred
                 .iter()
-                .map(|(c, m)| super::summary::format_money(Some(*m), Some(c)))
+                .map(|(c, m)| super::text::format_money(Some(*m), Some(c)))
                 .collect::<Vec<_>>()
                 .join(" + ")
         }
@@ -687,7 +687,7 @@ async fn shops_with_transfers(api: &Api, operator: &Session) -> anyhow::Result<V
             .strip_prefix("shop:")
             .and_then(|rest| rest.strip_suffix(":transferred_in"))
         {
-            if account["balance_minor"].as_i64().unwrap_or(0) > 0 {
+            if account["balance"]["minor"].as_i64().unwrap_or(0) > 0 {
                 shops.insert(shop.to_owned());
             }
         }

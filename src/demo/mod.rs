@@ -25,6 +25,7 @@ mod morning;
 mod script;
 mod seed;
 mod summary;
+mod text;
 
 use std::time::Duration;
 
@@ -237,6 +238,7 @@ async fn play_day(
     })
     .await?;
     let cast = morning::play(api, pool, progress).await?;
+    start_in_a_new_provider_second().await;
     let day = day::play(api, &cast, carts, progress).await?;
     let books = summary::report(api, &cast, &day, progress).await?;
     Ok((cast, books))
@@ -340,3 +342,18 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// The demo's accounts file's name.
 pub const ACCOUNTS_FILE: &str = "demo-accounts.txt";
+
+/// Waits until the provider's clock (whole Unix seconds, the wall clock plus
+/// a whole-second offset) has passed the second the morning's last account
+/// was opened in. A charge in that very second would become available at the
+/// account's second daily payout, a day before the day's later charges, and
+/// be paid out on its own: a fast run would then show one payout more than a
+/// slow one. A second later, every run pays the same payouts.
+async fn start_in_a_new_provider_second() {
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let rest = 1_000_000_000 - u64::from(into_second);
+    tokio::time::sleep(std::time::Duration::from_nanos(rest + 10_000_000)).await;
+}

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::client::{Api, Session};
 use super::day::Day;
 use super::morning::{Cast, OPERATOR_EMAIL};
+use super::text::format_money;
 use super::{Progress, Seeded, DEMO_PASSWORD};
-use crate::money::{Currency, Money};
 
 /// Steps the summary counts on the progress bar.
 pub const STEPS: u64 = 1;
@@ -61,17 +61,6 @@ impl Books {
     }
 }
 
-/// `12.34 USD` from minor units and a code, as the money module writes it.
-pub fn format_money(minor: Option<i64>, currency: Option<&str>) -> String {
-    let (Some(minor), Some(code)) = (minor, currency) else {
-        return "?".to_owned();
-    };
-    match Currency::parse(code) {
-        Ok(currency) => Money::new(minor, currency).to_string(),
-        Err(_) => format!("{minor} {code}"),
-    }
-}
-
 fn list(value: &Value) -> Vec<Value> {
     value["data"].as_array().cloned().unwrap_or_default()
 }
@@ -106,7 +95,7 @@ pub async fn report(
     let orders = list(&api.get(operator, "/v1/orders?limit=100").await?);
     let fees = api.get(operator, "/v1/reports/fee-revenue").await?;
     let trial = api.get(operator, "/v1/ledger/trial-balance").await?;
-    let payouts = list(&api.get(operator, "/v1/payouts?limit=100").await?);
+    let mut payouts = list(&api.get(operator, "/v1/payouts?limit=100").await?);
     let dead_jobs = list(&api.get(operator, "/v1/jobs?status=dead&limit=100").await?);
 
     let names: BTreeMap<&str, &str> = shops
@@ -114,13 +103,25 @@ pub async fn report(
         .map(|s| (str_of(s, "id"), str_of(s, "name")))
         .collect();
     let name_of = |id: &str| names.get(id).copied().unwrap_or(id).to_owned();
+    // The API lists by id or by creation time, which differ from run to run;
+    // the story reads the same every time: by shop name, failed payouts first.
+    payouts.sort_by_cached_key(|p| {
+        (
+            p["status"] != "failed",
+            name_of(str_of(p, "shop_id")),
+            p.to_string(),
+        )
+    });
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "\n== The demo day, as the API reports it ==");
 
     let _ = writeln!(w, "\nShops ({})", shops.len());
-    // Oldest first: the catalog's shops, then the morning's.
-    for shop in shops.iter().rev() {
+    // Oldest first: the catalog's shops, then the morning's; shops seeded in
+    // the same instant by name.
+    let mut oldest_first: Vec<&Value> = shops.iter().collect();
+    oldest_first.sort_by_key(|shop| (str_of(shop, "created_at"), str_of(shop, "name")));
+    for shop in oldest_first {
         let id = str_of(shop, "id");
         let mut status = str_of(shop, "status").to_owned();
         if status == "restricted" {
@@ -202,15 +203,17 @@ pub async fn report(
         w,
         "\nPlatform fees by shop (GET /v1/reports/fee-revenue, orders paid in the last 30 days)"
     );
-    for row in fees["by_shop"].as_array().into_iter().flatten() {
-        let currency = row["currency"].as_str();
+    let mut fee_rows = fees["by_shop"].as_array().cloned().unwrap_or_default();
+    fee_rows.sort_by_cached_key(|row| (name_of(str_of(row, "key")), row.to_string()));
+    for row in &fee_rows {
+        let currency = row["subtotal"]["currency"].as_str();
         let _ = writeln!(
             w,
             "  {:<24} {} part(s)  sales {:>12}  fees {:>10}",
             name_of(str_of(row, "key")),
             row["parts"].as_i64().unwrap_or(0),
-            format_money(row["subtotal_minor"].as_i64(), currency),
-            format_money(row["fees_minor"].as_i64(), currency)
+            format_money(row["subtotal"]["minor"].as_i64(), currency),
+            format_money(row["fees"]["minor"].as_i64(), currency)
         );
     }
 
@@ -219,22 +222,20 @@ pub async fn report(
         "\nTransfers to sellers, net of reversals (ledger: shop:…:transferred_in)"
     );
     let accounts = trial["accounts"].as_array().cloned().unwrap_or_default();
-    for account in &accounts {
-        let code = str_of(account, "code");
-        if let Some(shop) = code
-            .strip_prefix("shop:")
-            .and_then(|rest| rest.strip_suffix(":transferred_in"))
-        {
-            let _ = writeln!(
-                w,
-                "  {:<24} {:>12}",
-                name_of(shop),
-                format_money(
-                    account["balance_minor"].as_i64(),
-                    account["currency"].as_str()
-                )
-            );
-        }
+    let mut transfers: Vec<(String, String)> = accounts
+        .iter()
+        .filter_map(|account| {
+            let shop = str_of(account, "code")
+                .strip_prefix("shop:")?
+                .strip_suffix(":transferred_in")?;
+            let balance = &account["balance"];
+            let amount = format_money(balance["minor"].as_i64(), balance["currency"].as_str());
+            Some((name_of(shop), amount))
+        })
+        .collect();
+    transfers.sort();
+    for (name, amount) in &transfers {
+        let _ = writeln!(w, "  {name:<24} {amount:>12}");
     }
 
     let _ = writeln!(w, "\nPayouts ({}, failed first)", payouts.len());
@@ -242,7 +243,10 @@ pub async fn report(
         let mut line = format!(
             "  {:<24} {:>12}  {}",
             name_of(str_of(payout, "shop_id")),
-            format_money(payout["amount_minor"].as_i64(), payout["currency"].as_str()),
+            format_money(
+                payout["amount"]["minor"].as_i64(),
+                payout["amount"]["currency"].as_str()
+            ),
             str_of(payout, "status")
         );
         if let Some(code) = payout["failure_code"].as_str() {
@@ -254,7 +258,7 @@ pub async fn report(
     let _ = writeln!(w, "\nPlatform accounts (ledger)");
     for account in &accounts {
         let code = str_of(account, "code");
-        let balance = account["balance_minor"].as_i64().unwrap_or(0);
+        let balance = account["balance"]["minor"].as_i64().unwrap_or(0);
         if code.starts_with("platform:") && balance != 0 {
             let _ = writeln!(
                 w,
@@ -269,8 +273,8 @@ pub async fn report(
     let mut unbalanced = Vec::new();
     let totals = trial["totals"].as_object().cloned().unwrap_or_default();
     for (currency, pair) in &totals {
-        let debits = pair[0].as_i64().unwrap_or(0);
-        let credits = pair[1].as_i64().unwrap_or(0);
+        let debits = pair["debits"]["minor"].as_i64().unwrap_or(0);
+        let credits = pair["credits"]["minor"].as_i64().unwrap_or(0);
         let code = Some(currency.as_str());
         let _ = writeln!(
             w,

@@ -102,7 +102,8 @@ impl PartContext {
     ) -> Result<(), AppError> {
         notices::tell_owner(
             conn,
-            &self.shop,
+            &self.shop.id,
+            &self.shop.owner_user_id,
             cause,
             message,
             &notices::order_path(&self.shop.id, &self.order.id),

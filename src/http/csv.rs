@@ -69,7 +69,7 @@ pub fn amount(value: Option<i64>) -> Cell {
 
 /// An instant column: RFC 3339 UTC as the JSON answers write it, empty for none.
 pub fn instant(value: Option<chrono::NaiveDateTime>) -> Cell {
-    Cell::Text(value.map(crate::orders::model::rfc3339).unwrap_or_default())
+    Cell::Text(value.map(crate::db::rfc3339).unwrap_or_default())
 }
 
 /// Whether text starting with `c` may open as a formula (or as the start of

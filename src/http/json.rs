@@ -140,7 +140,7 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     // serde_json takes "\u0000" in a string; PostgreSQL cannot store it, and no
     // field of ours needs it.
-    if let Some(error) = super::text::json_nul_error(body) {
+    if let Some(error) = json_nul_error(body) {
         return Err(error);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -204,4 +204,154 @@ fn join_path(path: &str, field: Option<&str>) -> Option<String> {
 
 fn non_root(path: &str) -> Option<String> {
     (path != ".").then(|| path.to_owned())
+}
+
+/// Whether `body`, a JSON document, escapes a NUL in a string (`"\u0000"`).
+/// JSON cannot hold one unescaped: serde_json refuses raw control characters
+/// in strings. Scans bytes only.
+pub fn json_escaped_nul(body: &[u8]) -> bool {
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if body.get(i + 1) == Some(&b'u') {
+            if body.get(i + 2..i + 6) == Some(&b"0000"[..]) {
+                return true;
+            }
+            i += 6;
+        } else {
+            // Any other escape is two bytes (`\\`, `\"`, `\n`, …).
+            i += 2;
+        }
+    }
+    false
+}
+
+/// Where in a JSON document the first string or key holding a NUL is
+/// (`lines[0].name`, `.` for the root) and whether a key holds it; `None`
+/// when none does.
+pub fn json_nul_path(value: &serde_json::Value) -> Option<(String, bool)> {
+    fn join(path: &str, key: &str) -> String {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    }
+    fn walk(value: &serde_json::Value, path: &str) -> Option<(String, bool)> {
+        match value {
+            serde_json::Value::String(text) => {
+                text.contains('\0').then(|| (path.to_owned(), false))
+            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+                if key.contains('\0') {
+                    Some((path.to_owned(), true))
+                } else {
+                    walk(field, &join(path, key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(value, "").map(|(path, in_key)| {
+        if path.is_empty() {
+            (".".to_owned(), in_key)
+        } else {
+            (path, in_key)
+        }
+    })
+}
+
+/// The error for a JSON body with a NUL in a string, which no field takes
+/// (PostgreSQL cannot store one; other control characters are each display
+/// field's to refuse, with its own code): 422 `invalid_value` naming the field
+/// when a value holds it, 400 `invalid_text` when a key (or the body as a
+/// whole) does.
+pub fn json_nul_error(body: &[u8]) -> Option<AppError> {
+    if !json_escaped_nul(body) {
+        return None;
+    }
+    // Rare, so parsed a second time to find where: not JSON is left to the parser.
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let (path, in_key) = json_nul_path(&value)?;
+    Some(if in_key || path == "." {
+        AppError::bad_request(
+            "invalid_text",
+            "the body holds a NUL character (U+0000)",
+            None,
+        )
+    } else {
+        AppError::unprocessable(
+            "invalid_value",
+            format!("{path} must not contain a NUL character (U+0000)"),
+            Some(path),
+        )
+    })
+}
+
+/// Serializes a stored row as the shape answers show it (its `json()`), and
+/// describes it in the OpenAPI document by that shape, so the two cannot differ.
+macro_rules! answered_as {
+    ($row:ty => $answer:ident) => {
+        impl serde::Serialize for $row {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let answer = self.json().map_err(serde::ser::Error::custom)?;
+                serde::Serialize::serialize(&answer, serializer)
+            }
+        }
+
+        impl utoipa::PartialSchema for $row {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <$answer<'static> as utoipa::PartialSchema>::schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $row {
+            fn name() -> std::borrow::Cow<'static, str> {
+                <$answer<'static> as utoipa::ToSchema>::name()
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                <$answer<'static> as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+pub(crate) use answered_as;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_nuls_are_found_in_strings_and_keys_not_in_escaped_backslashes() {
+        assert!(json_escaped_nul(br#"{"a": "x\u0000"}"#));
+        assert!(!json_escaped_nul(br#"{"a": "x\\u0000"}"#));
+        assert!(!json_escaped_nul(
+            br#"{"a": "x\u0007 \u000A \t \u00e9 \\"}"#
+        ));
+        let error = json_nul_error(br#"{"lines": [{"name": "ok"}, {"name": "x\u0000"}]}"#)
+            .expect("refused");
+        assert_eq!(
+            (error.code(), error.param()),
+            ("invalid_value", Some("lines[1].name"))
+        );
+        let error = json_nul_error(br#"{"shipping": {"c\u0000": "x"}}"#).expect("refused");
+        assert_eq!((error.code(), error.param()), ("invalid_text", None));
+        assert!(
+            json_nul_error(br#"{"a": "\u0000"#).is_none(),
+            "left to the parser"
+        );
+    }
 }

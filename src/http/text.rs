@@ -7,7 +7,7 @@
 //!   noncharacter is a 400 `invalid_text` naming the parameter (`path` for a
 //!   path segment). A NUL would otherwise reach PostgreSQL, which cannot store
 //!   it in text and fails the query (a 500). In JSON bodies a NUL (`"\u0000"`)
-//!   is refused by [`super::json::parse`] ([`json_nul_error`]).
+//!   is refused by [`super::json::parse`] ([`super::json::json_nul_error`]).
 //! - In the domain ([`display_text`], [`display_unfit`]): every text shown to
 //!   people (shop names, product titles and descriptions, reasons, memos,
 //!   addresses) refuses control, format (bidi overrides, zero-width spaces…),
@@ -264,95 +264,6 @@ async fn check_form_body(req: &mut ServiceRequest) -> Result<(), AppError> {
     checked
 }
 
-/// Whether `body`, a JSON document, escapes a NUL in a string (`"\u0000"`).
-/// JSON cannot hold one unescaped: serde_json refuses raw control characters
-/// in strings. Scans bytes only.
-pub fn json_escaped_nul(body: &[u8]) -> bool {
-    let mut i = 0;
-    while i < body.len() {
-        if body[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        if body.get(i + 1) == Some(&b'u') {
-            if body.get(i + 2..i + 6) == Some(&b"0000"[..]) {
-                return true;
-            }
-            i += 6;
-        } else {
-            // Any other escape is two bytes (`\\`, `\"`, `\n`, …).
-            i += 2;
-        }
-    }
-    false
-}
-
-/// Where in a JSON document the first string or key holding a NUL is
-/// (`lines[0].name`, `.` for the root) and whether a key holds it; `None`
-/// when none does.
-pub fn json_nul_path(value: &serde_json::Value) -> Option<(String, bool)> {
-    fn join(path: &str, key: &str) -> String {
-        if path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{path}.{key}")
-        }
-    }
-    fn walk(value: &serde_json::Value, path: &str) -> Option<(String, bool)> {
-        match value {
-            serde_json::Value::String(text) => {
-                text.contains('\0').then(|| (path.to_owned(), false))
-            }
-            serde_json::Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
-            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, field)| {
-                if key.contains('\0') {
-                    Some((path.to_owned(), true))
-                } else {
-                    walk(field, &join(path, key))
-                }
-            }),
-            _ => None,
-        }
-    }
-    walk(value, "").map(|(path, in_key)| {
-        if path.is_empty() {
-            (".".to_owned(), in_key)
-        } else {
-            (path, in_key)
-        }
-    })
-}
-
-/// The error for a JSON body with a NUL in a string, which no field takes
-/// (PostgreSQL cannot store one; other control characters are each display
-/// field's to refuse, with its own code): 422 `invalid_value` naming the field
-/// when a value holds it, 400 `invalid_text` when a key (or the body as a
-/// whole) does.
-pub fn json_nul_error(body: &[u8]) -> Option<AppError> {
-    if !json_escaped_nul(body) {
-        return None;
-    }
-    // Rare, so parsed a second time to find where: not JSON is left to the parser.
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let (path, in_key) = json_nul_path(&value)?;
-    Some(if in_key || path == "." {
-        AppError::bad_request(
-            "invalid_text",
-            "the body holds a NUL character (U+0000)",
-            None,
-        )
-    } else {
-        AppError::unprocessable(
-            "invalid_value",
-            format!("{path} must not contain a NUL character (U+0000)"),
-            Some(path),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,27 +348,6 @@ mod tests {
         assert_eq!(
             check_form(b"email=a%00%40b.c").unwrap_err().param(),
             Some("email")
-        );
-    }
-
-    #[test]
-    fn json_nuls_are_found_in_strings_and_keys_not_in_escaped_backslashes() {
-        assert!(json_escaped_nul(br#"{"a": "x\u0000"}"#));
-        assert!(!json_escaped_nul(br#"{"a": "x\\u0000"}"#));
-        assert!(!json_escaped_nul(
-            br#"{"a": "x\u0007 \u000A \t \u00e9 \\"}"#
-        ));
-        let error = json_nul_error(br#"{"lines": [{"name": "ok"}, {"name": "x\u0000"}]}"#)
-            .expect("refused");
-        assert_eq!(
-            (error.code(), error.param()),
-            ("invalid_value", Some("lines[1].name"))
-        );
-        let error = json_nul_error(br#"{"shipping": {"c\u0000": "x"}}"#).expect("refused");
-        assert_eq!((error.code(), error.param()), ("invalid_text", None));
-        assert!(
-            json_nul_error(br#"{"a": "\u0000"#).is_none(),
-            "left to the parser"
         );
     }
 }

@@ -327,8 +327,17 @@ pub fn post(conn: &mut DbConnection, entry: &NewEntry) -> Result<bool, AppError>
     }
 }
 
-/// An account with its balance (positive on its normal side).
-#[derive(Debug, Clone, Serialize, QueryableByName, utoipa::ToSchema)]
+/// A currency code as the ledger stores it, which we wrote from a parsed one.
+///
+/// # Errors
+/// A code that is no currency: a corrupt row, named by `row` in the log.
+pub fn stored_currency(code: &str, row: &str) -> Result<Currency, AppError> {
+    Currency::parse(code).map_err(|e| AppError::Internal(anyhow::anyhow!("{row} currency: {e}")))
+}
+
+/// An account with its balance (positive on its normal side). Answers show
+/// it as [`AccountBalanceJson`].
+#[derive(Debug, Clone, QueryableByName)]
 pub struct AccountBalance {
     #[diesel(sql_type = Text)]
     pub id: String,
@@ -347,6 +356,45 @@ pub struct AccountBalance {
     #[diesel(sql_type = BigInt)]
     pub balance_minor: i64,
 }
+
+/// An account with its balance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AccountBalance)]
+pub struct AccountBalanceJson<'a> {
+    pub id: &'a str,
+    pub code: &'a str,
+    /// The currency of every amount on the account.
+    pub currency: &'a str,
+    /// `debit` or `credit`: the side its balance grows on.
+    pub normal_side: &'a str,
+    pub owner_shop_id: Option<&'a str>,
+    pub debits: Money,
+    pub credits: Money,
+    /// Positive on the normal side.
+    pub balance: Money,
+}
+
+impl AccountBalance {
+    /// The account as answers show it.
+    ///
+    /// # Errors
+    /// A stored currency that is no currency: a corrupt row.
+    pub fn json(&self) -> Result<AccountBalanceJson<'_>, AppError> {
+        let currency = stored_currency(&self.currency, &self.code)?;
+        Ok(AccountBalanceJson {
+            id: &self.id,
+            code: &self.code,
+            currency: &self.currency,
+            normal_side: &self.normal_side,
+            owner_shop_id: self.owner_shop_id.as_deref(),
+            debits: Money::new(self.debits_minor, currency),
+            credits: Money::new(self.credits_minor, currency),
+            balance: Money::new(self.balance_minor, currency),
+        })
+    }
+}
+
+crate::http::json::answered_as!(AccountBalance => AccountBalanceJson);
 
 /// Balances as sums of postings; `{as_of}` is empty or a condition on `p.created_at`.
 const BALANCES_SQL: &str = "
@@ -434,11 +482,11 @@ pub fn shop_balances_before(
     })
 }
 
-/// One posting on a shop's account, for statements.
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+/// One posting on a shop's account, for statements. Answers show it as
+/// [`ShopPostingJson`].
+#[derive(Debug, Clone, Queryable)]
 pub struct ShopPosting {
     pub id: String,
-    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub cause: String,
     pub description: String,
@@ -448,6 +496,45 @@ pub struct ShopPosting {
     pub credit_minor: i64,
     pub provider_ref: Option<String>,
 }
+
+/// One posting on a shop's account.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ShopPosting)]
+pub struct ShopPostingJson<'a> {
+    pub id: &'a str,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    pub created_at: chrono::NaiveDateTime,
+    pub cause: &'a str,
+    pub description: &'a str,
+    pub account_code: &'a str,
+    /// Zero when the posting is a credit.
+    pub debit: Money,
+    /// Zero when the posting is a debit.
+    pub credit: Money,
+    pub provider_ref: Option<&'a str>,
+}
+
+impl ShopPosting {
+    /// The posting as answers show it.
+    ///
+    /// # Errors
+    /// A stored currency that is no currency: a corrupt row.
+    pub fn json(&self) -> Result<ShopPostingJson<'_>, AppError> {
+        let currency = stored_currency(&self.currency, &self.account_code)?;
+        Ok(ShopPostingJson {
+            id: &self.id,
+            created_at: self.created_at,
+            cause: &self.cause,
+            description: &self.description,
+            account_code: &self.account_code,
+            debit: Money::new(self.debit_minor, currency),
+            credit: Money::new(self.credit_minor, currency),
+            provider_ref: self.provider_ref.as_deref(),
+        })
+    }
+}
+
+crate::http::json::answered_as!(ShopPosting => ShopPostingJson);
 
 /// A page of the postings on a shop's accounts written in `[from, to)`,
 /// oldest first, after the posting `after` (keyset: `(created_at, id)`).
@@ -546,16 +633,23 @@ pub fn balance(conn: &mut DbConnection, account_id: &str) -> Result<AccountBalan
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialBalance {
     pub accounts: Vec<AccountBalance>,
-    /// Per currency: total debits, total credits (always equal).
-    #[schema(value_type = BTreeMap<String, Vec<i64>>)]
-    pub totals: BTreeMap<String, (i64, i64)>,
+    /// Per currency code: the sums of all debits and of all credits (always equal).
+    pub totals: BTreeMap<String, DebitsAndCredits>,
+}
+
+/// The sums of all debits and of all credits in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DebitsAndCredits {
+    pub debits: Money,
+    pub credits: Money,
 }
 
 /// The trial balance, now or as of an instant: every account, and per
 /// currency the sums of all debits and all credits, which must be equal.
 ///
 /// # Errors
-/// A database failure.
+/// A database failure; a stored currency code that is no currency, or sums
+/// past the range of an amount (a corrupt ledger).
 ///
 /// # Panics
 /// When debits and credits differ in a currency: the ledger is corrupt.
@@ -564,20 +658,38 @@ pub fn trial_balance(
     as_of: Option<chrono::NaiveDateTime>,
 ) -> Result<TrialBalance, AppError> {
     let accounts = balances_as_of(conn, as_of)?;
-    let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut totals: BTreeMap<String, DebitsAndCredits> = BTreeMap::new();
     for a in &accounts {
-        let t = totals.entry(a.currency.clone()).or_default();
-        t.0 += a.debits_minor;
-        t.1 += a.credits_minor;
+        let currency = stored_currency(&a.currency, &a.code)?;
+        let zero = Money::zero(currency);
+        let t = totals
+            .entry(a.currency.clone())
+            .or_insert(DebitsAndCredits {
+                debits: zero,
+                credits: zero,
+            });
+        let overflow = |e| AppError::Internal(anyhow::anyhow!("trial balance of {currency}: {e}"));
+        t.debits = t
+            .debits
+            .checked_add(Money::new(a.debits_minor, currency))
+            .map_err(overflow)?;
+        t.credits = t
+            .credits
+            .checked_add(Money::new(a.credits_minor, currency))
+            .map_err(overflow)?;
     }
-    for (currency, (debits, credits)) in &totals {
-        assert_eq!(debits, credits, "the ledger does not balance in {currency}");
+    for (currency, t) in &totals {
+        assert_eq!(
+            t.debits, t.credits,
+            "the ledger does not balance in {currency}"
+        );
     }
     Ok(TrialBalance { accounts, totals })
 }
 
-/// A posting as read back, with its entry.
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+/// A posting as read back, with its entry. Answers show it as
+/// [`PostingViewJson`].
+#[derive(Debug, Clone, Queryable)]
 pub struct PostingView {
     /// The posting's id: the cursor for the next page of an account's postings.
     pub id: String,
@@ -585,23 +697,68 @@ pub struct PostingView {
     pub cause: String,
     pub description: String,
     pub account_id: String,
+    /// The account's currency.
+    pub currency: String,
     pub debit_minor: i64,
     pub credit_minor: i64,
-    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
     pub provider_ref: Option<String>,
 }
+
+/// A posting with its entry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PostingView)]
+pub struct PostingViewJson<'a> {
+    /// The posting's id: the cursor for the next page of an account's postings.
+    pub id: &'a str,
+    pub entry_id: &'a str,
+    pub cause: &'a str,
+    pub description: &'a str,
+    pub account_id: &'a str,
+    /// Zero when the posting is a credit.
+    pub debit: Money,
+    /// Zero when the posting is a debit.
+    pub credit: Money,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    pub created_at: chrono::NaiveDateTime,
+    pub provider_ref: Option<&'a str>,
+}
+
+impl PostingView {
+    /// The posting as answers show it.
+    ///
+    /// # Errors
+    /// A stored currency that is no currency: a corrupt row.
+    pub fn json(&self) -> Result<PostingViewJson<'_>, AppError> {
+        let currency = stored_currency(&self.currency, &self.account_id)?;
+        Ok(PostingViewJson {
+            id: &self.id,
+            entry_id: &self.entry_id,
+            cause: &self.cause,
+            description: &self.description,
+            account_id: &self.account_id,
+            debit: Money::new(self.debit_minor, currency),
+            credit: Money::new(self.credit_minor, currency),
+            created_at: self.created_at,
+            provider_ref: self.provider_ref.as_deref(),
+        })
+    }
+}
+
+crate::http::json::answered_as!(PostingView => PostingViewJson);
 
 #[diesel::dsl::auto_type]
 pub(crate) fn postings_query() -> _ {
     ledger_postings::table
         .inner_join(ledger_entries::table)
+        .inner_join(ledger_accounts::table)
         .select((
             ledger_postings::id,
             ledger_postings::entry_id,
             ledger_entries::cause,
             ledger_entries::description,
             ledger_postings::account_id,
+            ledger_accounts::currency,
             ledger_postings::debit_minor,
             ledger_postings::credit_minor,
             ledger_postings::created_at,

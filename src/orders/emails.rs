@@ -95,7 +95,8 @@ pub(super) fn order_paid(conn: &mut DbConnection, order_id: &str) -> Result<(), 
         });
         notices::tell_owner(
             conn,
-            &shop,
+            &shop.id,
+            &shop.owner_user_id,
             &format!("seller_new_order:{}", part.id),
             &seller,
             &notices::order_path(&shop.id, order_id),
@@ -195,7 +196,8 @@ pub(super) fn seller_refund(
     });
     notices::tell_owner(
         conn,
-        &shop,
+        &shop.id,
+        &shop.owner_user_id,
         &format!("seller_refund:{refund_id}:{part_id}"),
         &message,
         &notices::order_path(&shop.id, order_id),
@@ -245,7 +247,8 @@ pub(super) fn dispute_changed(
         });
         notices::tell_owner(
             conn,
-            &shop,
+            &shop.id,
+            &shop.owner_user_id,
             &format!("dispute_opened:{dispute_id}:{}", take.part_id),
             &opened,
             &link,
@@ -260,7 +263,8 @@ pub(super) fn dispute_changed(
             });
             notices::tell_owner(
                 conn,
-                &shop,
+                &shop.id,
+                &shop.owner_user_id,
                 &format!("dispute_closed:{dispute_id}:{}", take.part_id),
                 &closed,
                 &link,

@@ -42,6 +42,7 @@ pub mod schema;
 pub mod settlement;
 pub mod split;
 pub mod store;
+mod sweep_each;
 pub mod sweeper;
 pub mod sync;
 

@@ -54,7 +54,30 @@ impl OrderStatus {
     }
 }
 
-pub use crate::db::rfc3339;
+/// Longest payment method id accepted.
+pub const PAYMENT_METHOD_CHARS_MAX: usize = 100;
+
+/// A payment method id as the provider names them (`pm_card_visa`, `pm_1Q…`).
+///
+/// # Errors
+/// 422 `invalid_value` (param `payment_method`).
+pub fn parse_payment_method(value: &str) -> Result<String, AppError> {
+    let value = value.trim();
+    let ok = !value.is_empty()
+        && value.len() <= PAYMENT_METHOD_CHARS_MAX
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(AppError::unprocessable(
+            "invalid_value",
+            "payment_method is a payment method id such as pm_card_visa",
+            Some("payment_method".into()),
+        ))
+    }
+}
 
 fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
@@ -150,7 +173,7 @@ impl CheckoutRequest {
         self.payment_method = self
             .payment_method
             .as_deref()
-            .map(super::pay::parse_payment_method)
+            .map(parse_payment_method)
             .transpose()?;
         Ok(self)
     }

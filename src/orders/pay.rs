@@ -3,36 +3,12 @@
 //! decline — and what the provider answers is applied at once, as the
 //! webhook that follows would.
 
+pub use super::model::{parse_payment_method, PAYMENT_METHOD_CHARS_MAX};
 use super::model::{OrderStatus, OrderView};
 use super::{payment, store};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::payments::{IdempotencyKey, PaymentStatus, Provider, ProviderError};
-
-/// Longest payment method id accepted.
-pub const PAYMENT_METHOD_CHARS_MAX: usize = 100;
-
-/// A payment method id as the provider names them (`pm_card_visa`, `pm_1Q…`).
-///
-/// # Errors
-/// 422 `invalid_value` (param `payment_method`).
-pub fn parse_payment_method(value: &str) -> Result<String, AppError> {
-    let value = value.trim();
-    let ok = !value.is_empty()
-        && value.len() <= PAYMENT_METHOD_CHARS_MAX
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(AppError::unprocessable(
-            "invalid_value",
-            "payment_method is a payment method id such as pm_card_visa",
-            Some("payment_method".into()),
-        ))
-    }
-}
 
 /// Confirms the order's PaymentIntent with `payment_method` for its buyer.
 /// Each attempt carries its own idempotency key (`attempt`, from the client),

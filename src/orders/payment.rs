@@ -54,17 +54,6 @@ fn order_of_intent(
     }))
 }
 
-/// Why a shop's share cannot move now, if it cannot.
-pub(crate) fn hold_reason(shop: &shops::Shop) -> Option<String> {
-    if shop.frozen {
-        Some("shop_frozen".into())
-    } else if !shop.can_sell() || shop.provider_account_id.is_none() {
-        Some(format!("shop_{}", shop.status()))
-    } else {
-        None
-    }
-}
-
 enum Applied {
     /// Nothing (more) to do.
     Nothing,
@@ -134,7 +123,7 @@ fn mark_paid(
             .set((
                 order_parts::processing_fee_minor.eq(share),
                 order_parts::seller_amount_minor.eq(seller_amount),
-                order_parts::hold_reason.eq(hold_reason(&shop)),
+                order_parts::hold_reason.eq(settlement::hold_reason(&shop)),
                 order_parts::needs_settlement.eq(true),
                 order_parts::ship_by.eq(ship_by),
                 order_parts::released_at.eq(released_at),
@@ -391,7 +380,7 @@ pub async fn expire_due(
         store::ids_where_status(conn, OrderStatus::AwaitingPayment, Some(now), limit)
     })
     .await;
-    super::sweeper::each_id(listed, |id| async move {
+    super::sweep_each::each_id(listed, |id| async move {
         let expired = expire_order(pool, provider, &id).await;
         if let Err(error) = &expired {
             tracing::warn!(%error, order_id = id, "order not expired yet");

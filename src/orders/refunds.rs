@@ -597,7 +597,7 @@ pub async fn retry_pending(
             .load(conn)?)
     })
     .await;
-    super::sweeper::each_id(listed, |id| async move {
+    super::sweep_each::each_id(listed, |id| async move {
         execute_refund(pool, provider, &id).await
     })
     .await

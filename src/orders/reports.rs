@@ -11,20 +11,55 @@ use super::model::OrderStatus;
 use super::schema::{disputes, order_lines, order_parts, orders, part_movements, refunds};
 use crate::db::DbConnection;
 use crate::error::AppError;
+use crate::money::Money;
 
-/// Fee revenue of one shop or category, in one currency.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+/// Fee revenue of one shop or category, in one currency. Answers show it as
+/// [`FeeRevenueJson`].
+#[derive(Debug, Clone, Default)]
 pub struct FeeRevenue {
     /// The shop id or the category.
     pub key: String,
     /// The shop's name (rows by shop only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shop_name: Option<String>,
     pub currency: String,
     pub parts: i64,
     pub subtotal_minor: i64,
     pub fees_minor: i64,
 }
+
+/// Fee revenue of one shop or category, in one currency.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = FeeRevenue)]
+pub struct FeeRevenueJson<'a> {
+    /// The shop id or the category.
+    pub key: &'a str,
+    /// The shop's name (rows by shop only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_name: Option<&'a str>,
+    /// Order parts counted.
+    pub parts: i64,
+    pub subtotal: Money,
+    pub fees: Money,
+}
+
+impl FeeRevenue {
+    /// The row as answers show it.
+    ///
+    /// # Errors
+    /// A stored currency that is no currency: a corrupt row.
+    pub fn json(&self) -> Result<FeeRevenueJson<'_>, AppError> {
+        let currency = crate::ledger::stored_currency(&self.currency, &self.key)?;
+        Ok(FeeRevenueJson {
+            key: &self.key,
+            shop_name: self.shop_name.as_deref(),
+            parts: self.parts,
+            subtotal: Money::new(self.subtotal_minor, currency),
+            fees: Money::new(self.fees_minor, currency),
+        })
+    }
+}
+
+crate::http::json::answered_as!(FeeRevenue => FeeRevenueJson);
 
 /// Fee revenue of the orders paid in a period, by shop and by category.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

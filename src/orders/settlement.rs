@@ -14,7 +14,6 @@ use diesel::prelude::*;
 
 use super::books;
 use super::model::OrderStatus;
-use super::payment::hold_reason;
 use super::schema::{order_parts, part_movements};
 use super::store::{self, new_id, part_balance, MovementRow, PartRow};
 use crate::db::{self, DbConnection, DbPool};
@@ -27,6 +26,17 @@ use crate::sellers::shops;
 /// Most movements one settlement pass writes for one part (a transfer, or a
 /// reversal spread over a few transfers): a bound, not an expected count.
 const STEPS_PER_PART_MAX: usize = 8;
+
+/// Why a shop's share cannot move now, if it cannot.
+pub(crate) fn hold_reason(shop: &shops::Shop) -> Option<String> {
+    if shop.frozen {
+        Some("shop_frozen".into())
+    } else if !shop.can_sell() || shop.provider_account_id.is_none() {
+        Some(format!("shop_{}", shop.status()))
+    } else {
+        None
+    }
+}
 
 /// What the provider must be asked next for a part.
 #[derive(Debug, Clone)]
@@ -440,7 +450,7 @@ pub async fn settle_due(
             .load(conn)?)
     })
     .await;
-    super::sweeper::each_id(listed, |id| async move {
+    super::sweep_each::each_id(listed, |id| async move {
         settle_part(pool, provider, &id).await
     })
     .await

@@ -5,14 +5,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{
-    rfc3339, DisputeView, LineView, OrderStatus, OrderView, PartFulfilmentView, PartSettlementView,
+    DisputeView, LineView, OrderStatus, OrderView, PartFulfilmentView, PartSettlementView,
     PartView, PaymentView, RefundLineView, RefundPartView, RefundView, SellerOrderView, Shipping,
 };
 use super::schema::{
     disputes, order_lines, order_parts, orders, part_movements, part_recoveries, refund_lines,
     refund_parts, refunds,
 };
-use crate::db::DbConnection;
+use crate::db::{rfc3339, DbConnection};
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::db::DbPool;
-use crate::error::AppError;
 use crate::payments::Provider;
 
 use super::{payment, refunds, settlement};
@@ -23,30 +22,6 @@ pub struct SweepReport {
     pub parts_settled: usize,
     pub refunds_retried: usize,
     pub errors: usize,
-}
-
-/// Runs `work` on each id (the ids from `listed`, or its error), going on past
-/// failures; returns how many ids there were and the first error met.
-pub(crate) async fn each_id<F, Fut>(
-    listed: Result<Vec<String>, AppError>,
-    mut work: F,
-) -> (usize, Option<AppError>)
-where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(), AppError>>,
-{
-    let ids = match listed {
-        Ok(ids) => ids,
-        Err(error) => return (0, Some(error)),
-    };
-    let count = ids.len();
-    let mut first_error = None;
-    for id in ids {
-        if let Err(error) = work(id).await {
-            first_error.get_or_insert(error);
-        }
-    }
-    (count, first_error)
 }
 
 /// One pass over everything due at `now`.

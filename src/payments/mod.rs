@@ -80,8 +80,19 @@ pub struct ConnectedAccount {
 #[derive(Debug, Clone)]
 pub struct AccountLink {
     pub url: String,
-    /// Unix seconds after which the link must be asked for again.
+    /// Unix seconds, in the provider's clock, when the link was made.
+    pub created: i64,
+    /// Unix seconds, in the provider's clock, after which the link must be
+    /// asked for again.
     pub expires_at: i64,
+}
+
+impl AccountLink {
+    /// How long the link stays usable: the provider's clock may differ from
+    /// ours (the sandbox's can be moved ahead), but a span is the same in both.
+    pub fn lifetime(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.expires_at.saturating_sub(self.created).max(0))
+    }
 }
 
 /// What we send to create the buyer's PaymentIntent on the platform account.

@@ -406,6 +406,7 @@ impl Provider for StripeProvider {
             .await?;
         Ok(AccountLink {
             url: link.url,
+            created: link.created,
             expires_at: link.expires_at,
         })
     }

@@ -113,8 +113,9 @@ pub async fn sync_available(
     .await
 }
 
-/// One balance transaction of a paid payout and what the ledger holds for it.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, utoipa::ToSchema)]
+/// One balance transaction of a paid payout and what the ledger holds for it,
+/// as stored, in the payout's currency. Answers show it as [`PayoutLineJson`].
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = payout_lines)]
 pub struct PayoutLine {
     pub payout_id: String,
@@ -127,6 +128,43 @@ pub struct PayoutLine {
     /// What the shop's connected-balance postings for the same object sum to.
     pub ledger_minor: Option<i64>,
     pub matched: bool,
+}
+
+/// One balance transaction of a paid payout and what the ledger holds for it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PayoutLine)]
+pub struct PayoutLineJson<'a> {
+    pub payout_id: &'a str,
+    pub transaction_id: &'a str,
+    /// The provider's balance-transaction type, e.g. `payment` or `payout`.
+    pub kind: &'a str,
+    /// The provider object behind it (a transfer's payment, a reversal).
+    pub source: Option<&'a str>,
+    pub amount: Money,
+    pub fee: Money,
+    /// What the line adds to the payout: amount less fee.
+    pub net: Money,
+    /// What the shop's connected-balance postings for the same object sum to.
+    pub ledger: Option<Money>,
+    /// Whether `ledger` equals `net`.
+    pub matched: bool,
+}
+
+impl PayoutLine {
+    /// The line as answers show it, in its payout's `currency`.
+    pub fn json(&self, currency: crate::money::Currency) -> PayoutLineJson<'_> {
+        PayoutLineJson {
+            payout_id: &self.payout_id,
+            transaction_id: &self.transaction_id,
+            kind: &self.kind,
+            source: self.source.as_deref(),
+            amount: Money::new(self.amount_minor, currency),
+            fee: Money::new(self.fee_minor, currency),
+            net: Money::new(self.net_minor, currency),
+            ledger: self.ledger_minor.map(|minor| Money::new(minor, currency)),
+            matched: self.matched,
+        }
+    }
 }
 
 /// Fetches a paid payout's balance transactions and matches each to the

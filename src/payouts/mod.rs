@@ -30,8 +30,9 @@ use crate::payments::{Payout, Provider};
 /// Most payouts one list returns.
 pub const PAYOUTS_PAGE_MAX: i64 = 100;
 
-/// A payout as stored, with the statuses it went through.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+/// A payout as stored, with the statuses it went through. Answers show it as
+/// [`PayoutJson`].
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payouts)]
 pub struct PayoutRow {
     pub id: String,
@@ -42,7 +43,29 @@ pub struct PayoutRow {
     pub status: String,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    /// Unix seconds, in the provider's clock, as it gives it.
     pub arrival_date: i64,
+    pub automatic: bool,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// A payout of a shop's connected account to its bank.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Payout)]
+pub struct PayoutJson<'a> {
+    pub id: &'a str,
+    pub shop_id: &'a str,
+    pub account_id: &'a str,
+    pub amount: Money,
+    /// `pending`, `in_transit`, `paid`, `failed` or `canceled`.
+    pub status: &'a str,
+    pub failure_code: Option<&'a str>,
+    pub failure_message: Option<&'a str>,
+    /// When the bank should have the money, as the provider dates it (Stripe:
+    /// midnight UTC of that day).
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    pub arrival_date: chrono::NaiveDateTime,
     pub automatic: bool,
     #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     pub created_at: chrono::NaiveDateTime,
@@ -50,33 +73,108 @@ pub struct PayoutRow {
     pub updated_at: chrono::NaiveDateTime,
 }
 
+impl PayoutRow {
+    /// The stored currency, which we wrote from a parsed one.
+    ///
+    /// # Errors
+    /// A code that is no currency: a corrupt row.
+    pub fn currency(&self) -> Result<crate::money::Currency, AppError> {
+        ledger::stored_currency(&self.currency, &self.id)
+    }
+
+    /// The payout as answers show it.
+    ///
+    /// # Errors
+    /// A stored currency or arrival date that cannot be read: a corrupt row.
+    pub fn json(&self) -> Result<PayoutJson<'_>, AppError> {
+        let arrival_date = chrono::DateTime::from_timestamp(self.arrival_date, 0)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "payout {} arrival date {} is out of range",
+                    self.id,
+                    self.arrival_date
+                ))
+            })?
+            .naive_utc();
+        Ok(PayoutJson {
+            id: &self.id,
+            shop_id: &self.shop_id,
+            account_id: &self.account_id,
+            amount: Money::new(self.amount_minor, self.currency()?),
+            status: &self.status,
+            failure_code: self.failure_code.as_deref(),
+            failure_message: self.failure_message.as_deref(),
+            arrival_date,
+            automatic: self.automatic,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+crate::http::json::answered_as!(PayoutRow => PayoutJson);
+
 /// A payout and its status history, for people.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PayoutView {
-    #[serde(flatten)]
     pub payout: PayoutRow,
     /// The shop's name (staff lists show every shop's payouts).
     pub shop_name: String,
     /// What the seller must do, for a failed payout.
     pub action: Option<&'static str>,
-    /// `[status, when]` pairs, oldest first.
-    #[schema(value_type = Vec<Vec<String>>)]
-    #[serde(serialize_with = "serialize_history")]
+    /// Statuses with when each was first seen, oldest first.
     pub history: Vec<(String, chrono::NaiveDateTime)>,
     /// A paid payout's balance transactions, each matched to the ledger.
     pub lines: Vec<funds::PayoutLine>,
 }
 
-fn serialize_history<S: serde::Serializer>(
-    history: &[(String, chrono::NaiveDateTime)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(
-        history
-            .iter()
-            .map(|(status, at)| [status.clone(), crate::db::rfc3339(*at)]),
-    )
+/// A status a payout reached, and when we first saw it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StatusSeen<'a> {
+    /// `pending`, `in_transit`, `paid`, `failed` or `canceled`.
+    pub status: &'a str,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    pub at: chrono::NaiveDateTime,
 }
+
+/// A payout with its shop, every status it went through and its lines.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PayoutView)]
+pub struct PayoutViewJson<'a> {
+    #[serde(flatten)]
+    pub payout: PayoutJson<'a>,
+    /// The shop's name (staff lists show every shop's payouts).
+    pub shop_name: &'a str,
+    /// What the seller must do, for a failed payout.
+    pub action: Option<&'static str>,
+    /// Oldest first.
+    pub history: Vec<StatusSeen<'a>>,
+    /// A paid payout's balance transactions, each matched to the ledger.
+    pub lines: Vec<funds::PayoutLineJson<'a>>,
+}
+
+impl PayoutView {
+    /// The payout as answers show it.
+    ///
+    /// # Errors
+    /// As [`PayoutRow::json`].
+    pub fn json(&self) -> Result<PayoutViewJson<'_>, AppError> {
+        let currency = self.payout.currency()?;
+        Ok(PayoutViewJson {
+            payout: self.payout.json()?,
+            shop_name: &self.shop_name,
+            action: self.action,
+            history: self
+                .history
+                .iter()
+                .map(|(status, at)| StatusSeen { status, at: *at })
+                .collect(),
+            lines: self.lines.iter().map(|line| line.json(currency)).collect(),
+        })
+    }
+}
+
+crate::http::json::answered_as!(PayoutView => PayoutViewJson);
 
 /// What the seller must do about a payout that failed with `failure_code`.
 pub(crate) fn action_for(failure_code: Option<&str>) -> Option<&'static str> {
@@ -225,7 +323,8 @@ fn tell_seller(conn: &mut DbConnection, shop_id: &str, payout: &Payout) -> Resul
     let cause = format!("{}:{}", message.template(), payout.id);
     crate::sellers::notices::tell_owner(
         conn,
-        &shop,
+        &shop.id,
+        &shop.owner_user_id,
         &cause,
         &message,
         &crate::sellers::notices::payout_path(&shop.id, &payout.id),

@@ -6,12 +6,13 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::funds::{self, PayoutLine};
+use super::funds::{self, PayoutLine, PayoutLineJson};
 use super::schema::payouts;
-use super::PayoutRow;
+use super::{PayoutJson, PayoutRow};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::ledger::{self, AccountBalance, ShopPosting};
+use crate::money::{Currency, Money};
 use crate::orders::schema::{order_parts, part_movements, part_recoveries};
 use crate::payments::Provider;
 
@@ -22,7 +23,7 @@ pub const STATEMENT_ROWS_MAX: i64 = 1000;
 pub const PERIOD_DAYS_MAX: i64 = 366;
 
 /// Money a part's seller gave back: a refund's or a dispute's share.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TakenBack {
     /// `refund`, `dispute`, `dispute_fee`, or `dispute_won` (negative: given back).
     pub cause_kind: String,
@@ -31,7 +32,7 @@ pub struct TakenBack {
 }
 
 /// The order part behind a transfer or reversal line.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PartDetail {
     pub order_id: String,
     pub part_id: String,
@@ -47,20 +48,115 @@ pub struct PartDetail {
 }
 
 /// One balance transaction of a payout and what it was.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct StatementLine {
-    #[serde(flatten)]
     pub line: PayoutLine,
     pub part: Option<PartDetail>,
 }
 
-/// A payout and everything that makes it up.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A payout and everything that makes it up, in the payout's currency.
+#[derive(Debug, Clone)]
 pub struct PayoutStatement {
     pub payout: PayoutRow,
     pub lines: Vec<StatementLine>,
     /// Σ of the lines' nets: equal to the payout's amount.
     pub total_minor: i64,
+}
+
+/// Money a part's seller gave back.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TakenBack)]
+pub struct TakenBackJson<'a> {
+    /// `refund`, `dispute`, `dispute_fee`, or `dispute_won` (negative: given back).
+    pub cause_kind: &'a str,
+    pub cause_id: &'a str,
+    pub seller: Money,
+}
+
+/// The order part behind a transfer or reversal line.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PartDetail)]
+pub struct PartDetailJson<'a> {
+    pub order_id: &'a str,
+    pub part_id: &'a str,
+    pub movement_id: &'a str,
+    /// `transfer` or `reversal`.
+    pub movement: &'a str,
+    pub subtotal: Money,
+    pub platform_fee: Money,
+    /// The processing fee share the seller bore (0 when the platform bears it).
+    pub processing_fee: Money,
+    pub seller_amount: Money,
+    pub taken_back: Vec<TakenBackJson<'a>>,
+}
+
+/// One balance transaction of a payout and what it was.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StatementLine)]
+pub struct StatementLineJson<'a> {
+    #[serde(flatten)]
+    pub line: PayoutLineJson<'a>,
+    pub part: Option<PartDetailJson<'a>>,
+}
+
+/// A payout and everything that makes it up.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PayoutStatement)]
+pub struct PayoutStatementJson<'a> {
+    pub payout: PayoutJson<'a>,
+    pub lines: Vec<StatementLineJson<'a>>,
+    /// Σ of the lines' nets: equal to the payout's amount.
+    pub total: Money,
+}
+
+impl PayoutStatement {
+    /// The statement as answers show it.
+    ///
+    /// # Errors
+    /// As [`PayoutRow::json`].
+    pub fn json(&self) -> Result<PayoutStatementJson<'_>, AppError> {
+        let currency = self.payout.currency()?;
+        Ok(PayoutStatementJson {
+            payout: self.payout.json()?,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| StatementLineJson {
+                    line: l.line.json(currency),
+                    part: l.part.as_ref().map(|p| p.json(currency)),
+                })
+                .collect(),
+            total: Money::new(self.total_minor, currency),
+        })
+    }
+}
+
+crate::http::json::answered_as!(PayoutStatement => PayoutStatementJson);
+
+impl PartDetail {
+    /// The part as answers show it, in its payout's `currency`.
+    pub fn json(&self, currency: Currency) -> PartDetailJson<'_> {
+        let money = |minor| Money::new(minor, currency);
+        PartDetailJson {
+            order_id: &self.order_id,
+            part_id: &self.part_id,
+            movement_id: &self.movement_id,
+            movement: &self.movement,
+            subtotal: money(self.subtotal_minor),
+            platform_fee: money(self.platform_fee_minor),
+            processing_fee: money(self.processing_fee_minor),
+            seller_amount: money(self.seller_amount_minor),
+            taken_back: self
+                .taken_back
+                .iter()
+                .map(|t| TakenBackJson {
+                    cause_kind: &t.cause_kind,
+                    cause_id: &t.cause_id,
+                    seller: money(t.seller_minor),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The payout of a shop, or 404.

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::error::AppError;
+use crate::money::Money;
+
 /// How a line differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -30,8 +33,9 @@ impl Kind {
     }
 }
 
-/// One difference between the ledger and the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// One difference between the ledger and the provider. Answers show it as
+/// [`DifferenceJson`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub kind: Kind,
     /// `platform`, or `shop:{id}` for a shop's connected account.
@@ -45,9 +49,51 @@ pub struct Difference {
     pub detail: String,
     /// The shop's name, for a difference of a shop's connected account
     /// (`scope` `shop:{id}`); filled in when a report is run or read.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shop_name: Option<String>,
 }
+
+/// One difference between the ledger and the provider.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Difference)]
+pub struct DifferenceJson<'a> {
+    pub kind: Kind,
+    /// `platform`, or `shop:{id}` for a shop's connected account.
+    pub scope: &'a str,
+    /// The provider object (`ch_…`, `tr_…`, `po_…`), or `balance:pending` /
+    /// `balance:available` / `balance:total`, or `payout:{id}:status`.
+    pub object: &'a str,
+    /// What the provider holds; null when it has nothing for the object.
+    pub provider: Option<Money>,
+    /// What the ledger holds; null when it has nothing for the object.
+    pub ledger: Option<Money>,
+    pub detail: &'a str,
+    /// The shop's name, for a difference of a shop's connected account
+    /// (`scope` `shop:{id}`); filled in when a report is run or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_name: Option<&'a str>,
+}
+
+impl Difference {
+    /// The difference as answers show it.
+    ///
+    /// # Errors
+    /// A currency that is no currency: a corrupt stored report.
+    pub fn json(&self) -> Result<DifferenceJson<'_>, AppError> {
+        let currency = crate::ledger::stored_currency(&self.currency, &self.object)?;
+        let money = |minor: Option<i64>| minor.map(|minor| Money::new(minor, currency));
+        Ok(DifferenceJson {
+            kind: self.kind,
+            scope: &self.scope,
+            object: &self.object,
+            provider: money(self.provider_minor),
+            ledger: money(self.ledger_minor),
+            detail: &self.detail,
+            shop_name: self.shop_name.as_deref(),
+        })
+    }
+}
+
+crate::http::json::answered_as!(Difference => DifferenceJson);
 
 impl Difference {
     /// The shop whose connected account differs, if it is a shop's.

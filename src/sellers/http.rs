@@ -73,8 +73,9 @@ struct ShopList<'a> {
 #[derive(Serialize, ToSchema)]
 struct OnboardingLink {
     url: String,
-    /// Unix seconds.
-    expires_at: i64,
+    /// When the link stops working: ask for a new one after this.
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    expires_at: chrono::NaiveDateTime,
 }
 
 /// A shop as its seller and staff see it.
@@ -277,8 +278,8 @@ async fn onboarding_link(
     let urls = super::onboarding_urls(&settings.provider, &base, &shop.id);
     let link = super::onboarding_link(&pool, provider.get_ref(), shop, urls).await?;
     Ok(HttpResponse::Ok().json(OnboardingLink {
+        expires_at: crate::db::now() + link.lifetime(),
         url: link.url,
-        expires_at: link.expires_at,
     }))
 }
 

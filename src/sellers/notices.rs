@@ -13,7 +13,6 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::shop_notices;
-use super::shops::{self, Shop};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::notify::{self, Message};
@@ -108,19 +107,20 @@ pub fn record(
 /// A database failure; a subject that does not render (a bug).
 pub fn tell_owner(
     conn: &mut DbConnection,
-    shop: &Shop,
+    shop_id: &str,
+    owner_user_id: &str,
     cause: &str,
     message: &Message,
     link_path: &str,
 ) -> Result<(), AppError> {
-    if let Some(owner) = shops::owner_email(conn, shop)? {
+    if let Some(owner) = owner_email(conn, shop_id, owner_user_id)? {
         notify::enqueue(conn, cause, &owner, message)?;
     }
     let title = notify::templates::subject(message)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("notice {}: {e}", message.template())))?;
     record(
         conn,
-        &shop.id,
+        shop_id,
         message.template(),
         cause,
         &title,
@@ -128,6 +128,27 @@ pub fn tell_owner(
         link_path,
     )?;
     Ok(())
+}
+
+/// The address a shop's emails go to: its owner's account, or `None` when
+/// that account is gone (the change still happens; there is nobody to tell).
+///
+/// # Errors
+/// A database failure.
+pub fn owner_email(
+    conn: &mut DbConnection,
+    shop_id: &str,
+    owner_user_id: &str,
+) -> Result<Option<String>, AppError> {
+    let owner = crate::auth::UserId(owner_user_id.to_owned());
+    match crate::auth::get_user(conn, &owner) {
+        Ok(user) => Ok(Some(user.email)),
+        Err(AppError::NotFound { .. }) => {
+            tracing::warn!(shop_id, "shop owner not found; email skipped");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// One sentence of what `message` tells the seller.

@@ -485,7 +485,8 @@ fn tell_seller(
     );
     super::notices::tell_owner(
         conn,
-        &shop,
+        &shop.id,
+        &shop.owner_user_id,
         &cause,
         &message,
         &super::notices::shop_path(&shop.id),
@@ -493,20 +494,12 @@ fn tell_seller(
 }
 
 /// The address a shop's emails go to: its owner's account, or `None` when
-/// that account is gone (the change still happens; there is nobody to tell).
+/// that account is gone.
 ///
 /// # Errors
 /// A database failure.
 pub fn owner_email(conn: &mut DbConnection, shop: &Shop) -> Result<Option<String>, AppError> {
-    let owner = crate::auth::UserId(shop.owner_user_id.clone());
-    match crate::auth::get_user(conn, &owner) {
-        Ok(user) => Ok(Some(user.email)),
-        Err(AppError::NotFound { .. }) => {
-            tracing::warn!(shop_id = shop.id, "shop owner not found; email skipped");
-            Ok(None)
-        }
-        Err(other) => Err(other),
-    }
+    super::notices::owner_email(conn, &shop.id, &shop.owner_user_id)
 }
 
 /// A freeze reason, trimmed: 1 to [`REASON_CHARS_MAX`] characters.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ReturnPolicy, RETURN_WINDOW_DAYS_DEFAULT};
 use crate::error::AppError;
-use crate::money::Currency;
+use crate::money::{Currency, Money};
 
 /// Most rates one shop may have (a rate per country and currency, with room).
 pub const RATES_MAX: usize = 250;
@@ -75,10 +75,9 @@ impl Serialize for Destination {
 /// What a shop charges to ship one order part to a destination, in one
 /// currency. Built only by [`ShippingRate::parse`] (or read back from rows
 /// it wrote), so every field is in range.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShippingRate {
     /// An ISO 3166-1 alpha-2 country, or `*` for every country not named.
-    #[schema(value_type = String, example = "FR")]
     pub destination: Destination,
     pub currency: Currency,
     /// Charged once per part, for its first unit.
@@ -90,6 +89,43 @@ pub struct ShippingRate {
     /// Days from payment to the ship-by deadline (0..=60).
     pub handling_days: i32,
 }
+
+/// A rate as answers show it: its amounts as money in the rate's currency.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ShippingRate)]
+pub struct ShippingRateJson<'a> {
+    /// An ISO 3166-1 alpha-2 country, or `*` for every country not named.
+    #[schema(value_type = String, example = "FR")]
+    pub destination: &'a Destination,
+    /// Charged once per part, for its first unit.
+    pub first_item: Money,
+    /// Charged for each unit after the first.
+    pub additional_item: Money,
+    /// Shipping is free once the part's items reach this amount.
+    pub free_above: Option<Money>,
+    /// Days from payment to the ship-by deadline (0..=60).
+    pub handling_days: i32,
+}
+
+impl ShippingRate {
+    /// The rate as answers show it (it cannot fail; `answered_as!` takes a
+    /// `Result` because other rows read stored currency codes).
+    ///
+    /// # Errors
+    /// Never.
+    pub fn json(&self) -> Result<ShippingRateJson<'_>, AppError> {
+        let money = |minor| Money::new(minor, self.currency);
+        Ok(ShippingRateJson {
+            destination: &self.destination,
+            first_item: money(self.first_item_minor),
+            additional_item: money(self.additional_item_minor),
+            free_above: self.free_above_minor.map(money),
+            handling_days: self.handling_days,
+        })
+    }
+}
+
+crate::http::json::answered_as!(ShippingRate => ShippingRateJson);
 
 /// One rate as a request writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

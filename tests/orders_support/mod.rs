@@ -253,7 +253,7 @@ pub fn balance_in(trial: &Value, code: &str) -> i64 {
         .unwrap()
         .iter()
         .find(|a| a["code"] == code)
-        .map_or(0, |a| a["balance_minor"].as_i64().unwrap())
+        .map_or(0, |a| a["balance"]["minor"].as_i64().unwrap())
 }
 
 /// A shop's payouts as its seller reads them (failed first, then newest).

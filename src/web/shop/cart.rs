@@ -9,8 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::checkout::{countries, country_name, Country};
-use super::views::CartGroups;
+use super::views::{countries, country_name, CartGroups, Country};
 use crate::auth::Role;
 use crate::db::{self, DbPool};
 use crate::error::AppError;

@@ -14,7 +14,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::cart::{with_shipping, ShippingSummary};
-use super::views::CartGroups;
+use super::views::{countries, country_name, CartGroups, Country, COUNTRIES};
 use crate::auth::{Caller, Role};
 use crate::config::{ProviderKind, Settings};
 use crate::db::{self, DbPool};
@@ -39,59 +39,6 @@ fn buyer(visitor: &Visitor, next: &str) -> Result<Result<Caller, HttpResponse>, 
             Ok(Ok(caller.clone()))
         }
     }
-}
-
-/// The countries the address form offers (ISO 3166-1 alpha-2, by name);
-/// the API takes any code.
-const COUNTRIES: &[(&str, &str)] = &[
-    ("AU", "Australia"),
-    ("AT", "Austria"),
-    ("BE", "Belgium"),
-    ("CA", "Canada"),
-    ("DK", "Denmark"),
-    ("FI", "Finland"),
-    ("FR", "France"),
-    ("DE", "Germany"),
-    ("IE", "Ireland"),
-    ("IT", "Italy"),
-    ("JP", "Japan"),
-    ("NL", "Netherlands"),
-    ("NZ", "New Zealand"),
-    ("NO", "Norway"),
-    ("PL", "Poland"),
-    ("PT", "Portugal"),
-    ("ES", "Spain"),
-    ("SE", "Sweden"),
-    ("CH", "Switzerland"),
-    ("GB", "United Kingdom"),
-    ("US", "United States"),
-];
-
-/// An option of the country select.
-pub(super) struct Country {
-    pub code: &'static str,
-    pub name: &'static str,
-    pub selected: bool,
-}
-
-/// The country select's options, `selected` chosen.
-pub(super) fn countries(selected: &str) -> Vec<Country> {
-    COUNTRIES
-        .iter()
-        .map(|(code, name)| Country {
-            code,
-            name,
-            selected: *code == selected,
-        })
-        .collect()
-}
-
-/// A country's name as the select shows it, else its code.
-pub(super) fn country_name(code: &str) -> String {
-    COUNTRIES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or_else(|| code.to_owned(), |(_, name)| (*name).to_owned())
 }
 
 /// The address form as submitted (or empty).

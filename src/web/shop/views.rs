@@ -8,6 +8,59 @@ use crate::orders::cart::CartView;
 use crate::web::assets;
 use crate::web::format::price;
 
+/// The countries the address form offers (ISO 3166-1 alpha-2, by name);
+/// the API takes any code.
+pub(super) const COUNTRIES: &[(&str, &str)] = &[
+    ("AU", "Australia"),
+    ("AT", "Austria"),
+    ("BE", "Belgium"),
+    ("CA", "Canada"),
+    ("DK", "Denmark"),
+    ("FI", "Finland"),
+    ("FR", "France"),
+    ("DE", "Germany"),
+    ("IE", "Ireland"),
+    ("IT", "Italy"),
+    ("JP", "Japan"),
+    ("NL", "Netherlands"),
+    ("NZ", "New Zealand"),
+    ("NO", "Norway"),
+    ("PL", "Poland"),
+    ("PT", "Portugal"),
+    ("ES", "Spain"),
+    ("SE", "Sweden"),
+    ("CH", "Switzerland"),
+    ("GB", "United Kingdom"),
+    ("US", "United States"),
+];
+
+/// An option of the country select.
+pub(super) struct Country {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub selected: bool,
+}
+
+/// The country select's options, `selected` chosen.
+pub(super) fn countries(selected: &str) -> Vec<Country> {
+    COUNTRIES
+        .iter()
+        .map(|(code, name)| Country {
+            code,
+            name,
+            selected: *code == selected,
+        })
+        .collect()
+}
+
+/// A country's name as the select shows it, else its code.
+pub(super) fn country_name(code: &str) -> String {
+    COUNTRIES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(|| code.to_owned(), |(_, name)| (*name).to_owned())
+}
+
 /// Products at or under this stock say how many are left.
 const FEW_LEFT_MAX: i64 = 5;
 

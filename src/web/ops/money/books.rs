@@ -193,7 +193,12 @@ pub(super) async fn trial_balance(
             .iter()
             .map(|a| account_row(a, &names))
             .collect();
-        Ok((rows, trial.totals))
+        let totals: BTreeMap<String, (i64, i64)> = trial
+            .totals
+            .into_iter()
+            .map(|(currency, t)| (currency, (t.debits.minor, t.credits.minor)))
+            .collect();
+        Ok((rows, totals))
     })
     .await?;
     let page = AccountsPage {
