@@ -313,6 +313,27 @@ async fn payouts_links_and_the_trial_balance_answer_in_the_shared_shapes() {
         "a link asked for at {asked_at} expires at {expires_at}"
     );
 
+    // The paid-out shop's balance: every figure Money, the paid-out share
+    // computed here.
+    let balance = json_of(
+        get_as(
+            &app,
+            &ann,
+            &format!("/v1/shops/{}/balance", shop_a["id"].as_str().unwrap()),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let figures = balance["currencies"]["USD"].as_object().unwrap();
+    assert!(figures.len() >= 5, "{balance}");
+    for (name, figure) in figures {
+        assert_eq!(figure["currency"], "USD", "{name}: {balance}");
+        assert!(figure["minor"].is_i64(), "{name}: {balance}");
+    }
+    assert_eq!(figures["paid_out"], usd(share_a), "{balance}");
+    assert_eq!(figures["fees_charged"], usd(market_fee(3000)), "{balance}");
+
     // The trial balance: per currency, named debits and credits as Money.
     let finance = staff(&app, &market.operator, "finance").await;
     let trial = json_of(

@@ -66,7 +66,9 @@ async fn us_rate(app: &TestApp, seller: &Person, shop: &Value, first: i64, addit
 async fn held_of(app: &TestApp, seller: &Person, shop: &Value) -> i64 {
     let path = format!("/v1/shops/{}/balance", shop["id"].as_str().unwrap());
     let balance = json_of(get_as(app, seller, &path).await, 200).await;
-    balance["currencies"]["USD"]["held"].as_i64().unwrap_or(0)
+    balance["currencies"]["USD"]["held"]["minor"]
+        .as_i64()
+        .unwrap_or(0)
 }
 
 /// One pass of both sweeps as of `seconds_ahead` of the wall clock (where

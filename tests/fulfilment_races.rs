@@ -214,9 +214,9 @@ async fn a_refund_racing_the_release_leaves_one_transfer_and_nothing_held_below_
         )
         .await;
         let usd = &balance["currencies"]["USD"];
-        assert!(usd["held"].as_i64().unwrap_or(0) == 0, "{balance}");
+        assert!(usd["held"]["minor"].as_i64().unwrap_or(0) == 0, "{balance}");
         assert_eq!(
-            usd["owed_by_platform"].as_i64().unwrap_or(0),
+            usd["owed_by_platform"]["minor"].as_i64().unwrap_or(0),
             0,
             "{balance}"
         );

@@ -79,8 +79,8 @@ async fn a_refund_made_outside_bazaar_is_booked_against_the_platform_and_reconci
     )
     .await;
     let usd = &seller_view["currencies"]["USD"];
-    assert_eq!(usd["pending"], 4000 - market_fee(4000));
-    assert_eq!(usd["fees_charged"], market_fee(4000));
+    assert_eq!(usd["pending"]["minor"], 4000 - market_fee(4000));
+    assert_eq!(usd["fees_charged"]["minor"], market_fee(4000));
 
     // Reconciliation agrees with the provider, and keeps its report.
     let report = json_of(

@@ -317,7 +317,7 @@ async fn payouts_done(app: &TestApp, operator: &Person, shops: &[Shop]) -> bool 
         }
         let path = format!("/v1/shops/{}/balance", id_of(&s.shop));
         let usd = &get_ok(app, &s.seller, &path).await["currencies"]["USD"];
-        if usd["pending"] != 0 || usd["in_transit"] != 0 {
+        if usd["pending"]["minor"] != 0 || usd["in_transit"]["minor"] != 0 {
             return false;
         }
     }

@@ -158,7 +158,7 @@ async fn a_seller_who_bears_fees_bears_the_dispute_fee_in_a_full_dispute() {
     )
     .await;
     assert_eq!(
-        balance["currencies"]["USD"]["fees_charged"],
+        balance["currencies"]["USD"]["fees_charged"]["minor"],
         platform_fee + card_fee(price) + DISPUTE_FEE
     );
 }
@@ -304,6 +304,6 @@ async fn the_platform_can_bear_the_kept_processing_fee_on_refunds() {
         200,
     )
     .await;
-    assert_eq!(balance["currencies"]["USD"]["fees_kept"], 0);
+    assert_eq!(balance["currencies"]["USD"]["fees_kept"]["minor"], 0);
     assert!(balance["currencies"]["USD"].get("negative").is_none());
 }

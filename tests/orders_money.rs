@@ -655,11 +655,11 @@ async fn a_seller_who_bears_the_processing_fee_gets_its_share_less_that_fee() {
     )
     .await;
     let usd = &balance["currencies"]["USD"];
-    assert_eq!(usd["owed_by_platform"], -processing_fee);
-    assert_eq!(usd["fees_charged"], 1_000 + processing_fee);
-    assert_eq!(usd["fees_refunded"], 1_000);
-    assert_eq!(usd["fees_kept"], processing_fee);
-    assert_eq!(usd["negative"]["owes"], processing_fee);
+    assert_eq!(usd["owed_by_platform"]["minor"], -processing_fee);
+    assert_eq!(usd["fees_charged"]["minor"], 1_000 + processing_fee);
+    assert_eq!(usd["fees_refunded"]["minor"], 1_000);
+    assert_eq!(usd["fees_kept"]["minor"], processing_fee);
+    assert_eq!(usd["negative"]["owes"]["minor"], processing_fee);
     assert_eq!(usd["negative"]["reasons"], json!(["owed_to_platform"]));
     // Finance sees the shop among those in the red.
     let finance = common::people::staff(&app, &market.operator, "finance").await;
@@ -670,8 +670,11 @@ async fn a_seller_who_bears_the_processing_fee_gets_its_share_less_that_fee() {
     .await;
     assert_eq!(red["data"].as_array().unwrap().len(), 1);
     assert_eq!(red["data"][0]["shop_id"], shop_id);
-    assert_eq!(red["data"][0]["owes"], processing_fee);
-    assert_eq!(red["data"][0]["owed_by_platform"], -processing_fee);
+    assert_eq!(
+        red["data"][0]["owes"],
+        json!({"minor": processing_fee, "currency": "USD"})
+    );
+    assert_eq!(red["data"][0]["owed_by_platform"]["minor"], -processing_fee);
     common::assert_error(
         get_as(&app, &ann, "/v1/reports/shops_in_the_red").await,
         403,

@@ -48,26 +48,27 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     };
     // The funds' `balance.available` event may be processed after the payout's.
     common::wait_until(|| async {
-        balance(&ann, &shop_a).await["pending"] == 0 && balance(&bob, &shop_b).await["pending"] == 0
+        balance(&ann, &shop_a).await["pending"]["minor"] == 0
+            && balance(&bob, &shop_b).await["pending"]["minor"] == 0
     })
     .await;
     let a = balance(&ann, &shop_a).await;
     assert_eq!(
         (
-            a["paid_out"].as_i64(),
-            a["in_transit"].as_i64(),
-            a["available"].as_i64()
+            a["paid_out"]["minor"].as_i64(),
+            a["in_transit"]["minor"].as_i64(),
+            a["available"]["minor"].as_i64()
         ),
         (Some(share_a), Some(0), Some(0))
     );
-    assert_eq!(a["owed_by_platform"], 0);
-    assert_eq!(a["fees_charged"], market_fee(3000));
+    assert_eq!(a["owed_by_platform"]["minor"], 0);
+    assert_eq!(a["fees_charged"]["minor"], market_fee(3000));
     let b = balance(&bob, &shop_b).await;
     assert_eq!(
         (
-            b["paid_out"].as_i64().unwrap_or(0),
-            b["in_transit"].as_i64(),
-            b["available"].as_i64()
+            b["paid_out"]["minor"].as_i64().unwrap_or(0),
+            b["in_transit"]["minor"].as_i64(),
+            b["available"]["minor"].as_i64()
         ),
         (0, Some(0), Some(share_b))
     );
@@ -123,17 +124,17 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     )
     .await;
     let a = balance(&ann, &shop_a).await;
-    assert_eq!(a["available"], -share_a);
-    assert_eq!(a["paid_out"], share_a);
-    assert_eq!(a["negative"]["owes"], share_a);
+    assert_eq!(a["available"]["minor"], -share_a);
+    assert_eq!(a["paid_out"]["minor"], share_a);
+    assert_eq!(a["negative"]["owes"]["minor"], share_a);
     assert_eq!(
         a["negative"]["reasons"],
         serde_json::json!(["refund_after_payout"])
     );
     // The platform fee went back to the buyer with the rest: none kept.
-    assert_eq!(a["fees_charged"], market_fee(3000));
-    assert_eq!(a["fees_refunded"], market_fee(3000));
-    assert_eq!(a["fees_kept"], 0);
+    assert_eq!(a["fees_charged"]["minor"], market_fee(3000));
+    assert_eq!(a["fees_refunded"]["minor"], market_fee(3000));
+    assert_eq!(a["fees_kept"]["minor"], 0);
     let in_the_red = json_of(
         get_as(&app, &finance, "/v1/reports/shops_in_the_red").await,
         200,
@@ -142,9 +143,14 @@ async fn payouts_are_tracked_from_events_and_a_failed_one_puts_the_money_back() 
     let rows = in_the_red["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{in_the_red}");
     assert_eq!(rows[0]["shop_id"], shop_a["id"]);
-    assert_eq!(rows[0]["currency"], "USD");
-    assert_eq!(rows[0]["owes"], share_a);
-    assert_eq!(rows[0]["on_connected_account"], -share_a);
+    assert_eq!(
+        rows[0]["owes"],
+        serde_json::json!({"minor": share_a, "currency": "USD"})
+    );
+    assert_eq!(
+        rows[0]["on_connected_account"],
+        serde_json::json!({"minor": -share_a, "currency": "USD"})
+    );
     assert_eq!(
         rows[0]["reasons"],
         serde_json::json!(["refund_after_payout"])

@@ -127,7 +127,7 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
     let balance_path = format!("/v1/shops/{shop_id}/balance");
     for _ in 0..200 {
         let now = json_of(get_as(&app, &ann, &balance_path).await, 200).await;
-        if now["currencies"]["USD"]["pending"] == 0 {
+        if now["currencies"]["USD"]["pending"]["minor"] == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -157,7 +157,11 @@ async fn the_money_pages_show_the_apis_figures_to_the_owner_only() {
         "fees_kept",
     ] {
         let shown = texts_of(&page, &format!("data-figure=\"USD-{field}\""))[0].clone();
-        assert_eq!(shown, usd(balance[field].as_i64().unwrap_or(0)), "{field}");
+        assert_eq!(
+            shown,
+            usd(balance[field]["minor"].as_i64().unwrap_or(0)),
+            "{field}"
+        );
     }
     assert_eq!(
         texts_of(&page, "data-figure=\"USD-paid_out\"")[0],

@@ -448,7 +448,7 @@ async fn held_balance(
         .into_iter()
         .flatten()
         .filter_map(|(currency, b)| {
-            let held = b["held"].as_i64().unwrap_or(0);
+            let held = b["held"]["minor"].as_i64().unwrap_or(0);
             (held != 0).then(|| (shop_id.to_owned(), currency.clone(), held))
         })
         .collect())
@@ -729,7 +729,7 @@ async fn poll_is_quiet(
             .as_object()
             .into_iter()
             .flat_map(|c| c.values())
-            .any(|c| c["pending"].as_i64().unwrap_or(0) != 0);
+            .any(|c| c["pending"]["minor"].as_i64().unwrap_or(0) != 0);
         if pending {
             // The sandbox runs what fell due (here: announcing a transfer's
             // funds with `balance.available`) when it is next called, and a

@@ -393,7 +393,7 @@ async fn held_and_returned(
             .into_iter()
             .flatten()
             .filter_map(|(c, b)| {
-                b["held"]
+                b["held"]["minor"]
                     .as_i64()
                     .filter(|h| *h != 0)
                     .map(|h| (c.clone(), h))

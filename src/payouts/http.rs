@@ -11,10 +11,11 @@ use crate::error::AppError;
 use crate::http::routes::{resource, Api};
 use crate::http::{csv, query};
 use crate::ledger;
+use crate::money::Money;
 use crate::payments::Provider;
 use crate::sellers::shops;
 
-use super::balance::{ledger_balances, negative_balance, NegativeBalance, ShopBalance};
+use super::balance::{ledger_balances, negative_balance, NegativeBalanceJson, ShopBalance};
 
 /// Mounts the routes.
 pub fn routes(api: &mut Api<'_>) {
@@ -150,12 +151,11 @@ async fn shop_balance(
 struct ShopInTheRed {
     shop_id: String,
     shop_name: String,
-    currency: String,
     #[serde(flatten)]
-    negative: NegativeBalance,
+    negative: NegativeBalanceJson,
     /// `owed_by_platform` and the connected account's `pending` + `available`, as in the shop's balance.
-    owed_by_platform: i64,
-    on_connected_account: i64,
+    owed_by_platform: Money,
+    on_connected_account: Money,
 }
 
 /// `{data: [shop in the red…]}`, most owed first.
@@ -187,14 +187,19 @@ async fn shops_in_the_red(
         for shop_id in shop_ids {
             for (currency, balance) in ledger_balances(&all, shop_id) {
                 if let Some(negative) = negative_balance(&balance) {
+                    let currency = ledger::stored_currency(&currency, "shop balance")?;
                     red.push(ShopInTheRed {
                         shop_id: shop_id.to_owned(),
                         shop_name: String::new(),
-                        currency,
-                        negative,
-                        owed_by_platform: balance.owed_by_platform.unwrap_or(0),
-                        on_connected_account: balance.pending.unwrap_or(0)
-                            + balance.available.unwrap_or(0),
+                        negative: negative.json(currency),
+                        owed_by_platform: Money::new(
+                            balance.owed_by_platform.unwrap_or(0),
+                            currency,
+                        ),
+                        on_connected_account: Money::new(
+                            balance.pending.unwrap_or(0) + balance.available.unwrap_or(0),
+                            currency,
+                        ),
                     });
                 }
             }
@@ -208,7 +213,8 @@ async fn shops_in_the_red(
         red.sort_by(|a, b| {
             b.negative
                 .owes
-                .cmp(&a.negative.owes)
+                .minor
+                .cmp(&a.negative.owes.minor)
                 .then(a.shop_id.cmp(&b.shop_id))
         });
         Ok(red)
