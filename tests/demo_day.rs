@@ -11,33 +11,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Instant;
+use std::process::Output;
 
-const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
+use common::cli::bazaar_command;
+use std::time::Instant;
 
 fn bazaar(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
     bazaar_command(dir, database_url, args)
         .output()
         .expect("bazaar runs")
-}
-
-fn bazaar_command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
-    let mut command = Command::new(BAZAAR);
-    command
-        .current_dir(dir)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("BAZAAR_ENV");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BAZAAR__") {
-            command.env_remove(name);
-        }
-    }
-    if let Some(url) = database_url {
-        command.env("BAZAAR__DATABASE__URL", url);
-    }
-    command
 }
 
 fn text(bytes: &[u8]) -> String {

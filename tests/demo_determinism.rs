@@ -8,26 +8,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
+use common::cli::bazaar_command;
 
 fn quick_demo(dir: &Path, database_url: Option<&str>) -> String {
-    let mut command = Command::new(BAZAAR);
-    command
-        .current_dir(dir)
-        .args(["demo", "--quick"])
-        .env("RUST_LOG", "warn")
-        .env_remove("BAZAAR_ENV");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BAZAAR__") {
-            command.env_remove(name);
-        }
-    }
-    if let Some(url) = database_url {
-        command.env("BAZAAR__DATABASE__URL", url);
-    }
-    let output = command.output().expect("bazaar runs");
+    let output = bazaar_command(dir, database_url, &["demo", "--quick"])
+        .output()
+        .expect("bazaar runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

@@ -4,6 +4,8 @@
 //! README links every file of `docs/`, and figures the prose quotes (the
 //! product cache's bound, when CORS headers are sent) match what the code does.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 /// Where the configuration keys are documented.
@@ -17,15 +19,7 @@ fn root() -> PathBuf {
 
 /// README.md and every Markdown file under docs/, with their text.
 fn documents() -> Vec<(PathBuf, String)> {
-    let mut files = vec![root().join("README.md")];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
-        .expect("docs/")
-        .map(|entry| entry.expect("a docs entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    docs.sort();
-    files.extend(docs);
-    files
+    common::documentation_files()
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).expect("readable");

@@ -5,13 +5,16 @@
 //! storefront's address, answer on it, and stop cleanly when killed. The test
 //! command is the one `.ci/run` calls; this checks that the README names it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
+use common::cli::bazaar_command;
+
 const README: &str = include_str!("../README.md");
 
 /// The shell blocks under the README's "The two commands" heading, in order.
@@ -66,21 +69,13 @@ fn run_until(
     args: &[String],
     done: impl Fn(&str) -> bool,
 ) -> (Vec<String>, String, Serving) {
-    let mut command = Command::new(BAZAAR);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut command = bazaar_command(dir, None, &args);
     command
-        .current_dir(dir)
-        .args(args)
-        .env_remove("BAZAAR_ENV")
-        .env("RUST_LOG", "warn")
         // The README's address is 127.0.0.1:8080; tests run side by side.
         .env("BAZAAR__SERVER__BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BAZAAR__") && name != "BAZAAR__SERVER__BIND" {
-            command.env_remove(name);
-        }
-    }
     let mut child = command.spawn().expect("bazaar starts");
     let stdout = child.stdout.take().unwrap();
     let serving = Serving(child);

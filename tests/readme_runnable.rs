@@ -5,13 +5,14 @@
 //! next), with `BAZAAR` pointing at the demo. Every `curl` in them uses `-f`,
 //! so an answer that is not 2xx fails the run.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
 /// The README's tours: a buyer's, a seller's and an operator's, after the block
 /// that sets the shared variables.
 const README_RUNNABLE_BLOCKS_MIN: usize = 3;
@@ -65,19 +66,6 @@ fn runnable_blocks(markdown: &str) -> Vec<Block> {
     blocks
 }
 
-/// README.md, then every Markdown file under docs/ by name.
-fn documents() -> Vec<PathBuf> {
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
-        .expect("docs/")
-        .map(|entry| entry.expect("a docs entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    docs.sort();
-    let mut files = vec![root().join("README.md")];
-    files.extend(docs);
-    files
-}
-
 /// The demo server, stopped when dropped.
 struct Demo {
     child: Child,
@@ -98,18 +86,8 @@ fn start_demo(dir: &Path) -> (Demo, String, String) {
         .local_addr()
         .unwrap()
         .port();
-    let mut command = Command::new(BAZAAR);
-    command
-        .current_dir(dir)
-        .args(["demo", "--quick", "--keep-running"])
-        .env("RUST_LOG", "warn")
-        .env_remove("BAZAAR_ENV")
-        .env_remove("BAZAAR_CONFIG_DIR");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BAZAAR__") {
-            command.env_remove(name);
-        }
-    }
+    let mut command =
+        common::cli::bazaar_command(dir, None, &["demo", "--quick", "--keep-running"]);
     let mut child = command
         .env("BAZAAR__SERVER__BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
@@ -250,7 +228,7 @@ fn every_runnable_block_runs_against_the_demo() {
         eprintln!("skipped: install jq to run the documentation's runnable blocks");
         return;
     }
-    let files: Vec<(String, Vec<Block>)> = documents()
+    let files: Vec<(String, Vec<Block>)> = common::documentation_files()
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).unwrap();

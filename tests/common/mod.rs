@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cli;
 pub mod mail;
 pub mod people;
 
@@ -323,4 +324,18 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("condition not reached in 10 s");
+}
+
+/// README.md, then every Markdown file under docs/ by name.
+pub fn documentation_files() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("a docs entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    let mut files = vec![root.join("README.md")];
+    files.extend(docs);
+    files
 }
