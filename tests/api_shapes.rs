@@ -226,16 +226,15 @@ fn assert_payout_shape(payout: &Value, amount: i64, last_status: &str) {
 async fn payouts_links_and_the_trial_balance_answer_in_the_shared_shapes() {
     let app = TestApp::spawn().await;
     let market = market(&app).await;
-    let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(&app).await;
-    let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
-    let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
-    add_to_cart(&app, &market.buyer, &vase, 1).await;
-    add_to_cart(&app, &market.buyer, &bowl, 1).await;
-    checkout_ok(&app, &market.buyer, "one", Some("pm_card_visa")).await;
-    let (share_a, share_b) = (3000 - market_fee(3000), 2000 - market_fee(2000));
-
     // The sandbox's clock moves four days ahead of ours.
-    let (paid, failed) = four_days_of_payouts(&app, (&ann, &shop_a), (&bob, &shop_b)).await;
+    let TwoPayouts {
+        ann,
+        shop_a,
+        paid,
+        failed,
+        ..
+    } = a_vase_and_a_bowl_paid_out(&app, &market).await;
+    let (share_a, share_b) = (3000 - market_fee(3000), 2000 - market_fee(2000));
     assert_payout_shape(&paid, share_a, "paid");
     assert_payout_shape(&failed, share_b, "failed");
 

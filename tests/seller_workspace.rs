@@ -207,13 +207,12 @@ async fn an_expired_onboarding_link_leads_to_a_fresh_one_at_once() {
 async fn a_failed_payout_shows_why_and_the_fixed_bank_gets_the_next_one() {
     let app = TestApp::spawn().await;
     let market = market(&app).await;
-    let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(&app).await;
-    let vase = product(&app, &ann, &shop_a, "Vase", 3000, 5).await;
-    let bowl = product(&app, &bob, &shop_b, "Bowl", 2000, 5).await;
-    add_to_cart(&app, &market.buyer, &vase, 1).await;
-    add_to_cart(&app, &market.buyer, &bowl, 1).await;
-    checkout_ok(&app, &market.buyer, "one", Some("pm_card_visa")).await;
-    let (_, failed) = four_days_of_payouts(&app, (&ann, &shop_a), (&bob, &shop_b)).await;
+    let TwoPayouts {
+        bob,
+        shop_b,
+        failed,
+        ..
+    } = a_vase_and_a_bowl_paid_out(&app, &market).await;
     let share_b = 2000 - market_fee(2000);
     assert_eq!(failed["amount"]["minor"], share_b);
 

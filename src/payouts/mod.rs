@@ -82,20 +82,24 @@ impl PayoutRow {
         ledger::stored_currency(&self.currency, &self.id)
     }
 
+    /// When the bank should have the money, as the provider dates it (a Unix
+    /// time); `None` for a stored time out of range, a corrupt row.
+    pub fn arrival(&self) -> Option<chrono::NaiveDateTime> {
+        chrono::DateTime::from_timestamp(self.arrival_date, 0).map(|at| at.naive_utc())
+    }
+
     /// The payout as answers show it.
     ///
     /// # Errors
     /// A stored currency or arrival date that cannot be read: a corrupt row.
     pub fn json(&self) -> Result<PayoutJson<'_>, AppError> {
-        let arrival_date = chrono::DateTime::from_timestamp(self.arrival_date, 0)
-            .ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!(
-                    "payout {} arrival date {} is out of range",
-                    self.id,
-                    self.arrival_date
-                ))
-            })?
-            .naive_utc();
+        let arrival_date = self.arrival().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "payout {} arrival date {} is out of range",
+                self.id,
+                self.arrival_date
+            ))
+        })?;
         Ok(PayoutJson {
             id: &self.id,
             shop_id: &self.shop_id,

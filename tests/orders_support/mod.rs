@@ -301,6 +301,37 @@ pub async fn four_days_of_payouts(
     (seen.0[0].clone(), seen.1[0].clone())
 }
 
+/// Two shops four provider days after one cart bought a vase (30.00 USD) from
+/// the first and a bowl (20.00 USD) from the second, whose bank cannot be
+/// paid: the first's payout paid, the second's failed.
+pub struct TwoPayouts {
+    pub ann: Person,
+    pub shop_a: Value,
+    pub bob: Person,
+    pub shop_b: Value,
+    pub paid: Value,
+    pub failed: Value,
+}
+
+/// The sale and the four days [`TwoPayouts`] describes, the market's buyer paying.
+pub async fn a_vase_and_a_bowl_paid_out(app: &TestApp, market: &Market) -> TwoPayouts {
+    let (ann, shop_a, bob, shop_b) = a_seller_and_one_with_a_closed_bank(app).await;
+    let vase = product(app, &ann, &shop_a, "Vase", 3000, 5).await;
+    let bowl = product(app, &bob, &shop_b, "Bowl", 2000, 5).await;
+    add_to_cart(app, &market.buyer, &vase, 1).await;
+    add_to_cart(app, &market.buyer, &bowl, 1).await;
+    checkout_ok(app, &market.buyer, "one", Some("pm_card_visa")).await;
+    let (paid, failed) = four_days_of_payouts(app, (&ann, &shop_a), (&bob, &shop_b)).await;
+    TwoPayouts {
+        ann,
+        shop_a,
+        bob,
+        shop_b,
+        paid,
+        failed,
+    }
+}
+
 /// Two sellers with active USD shops; the second's bank account is one the
 /// provider cannot pay into, so its payouts fail (`no_account`).
 pub async fn a_seller_and_one_with_a_closed_bank(app: &TestApp) -> (Person, Value, Person, Value) {

@@ -135,13 +135,6 @@ fn payout_status(status: &str) -> &'static str {
     }
 }
 
-/// A Unix time as a day.
-fn arrival(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|at| format::date(at.naive_utc()))
-        .unwrap_or_default()
-}
-
 fn payout_item(
     shop_id: &str,
     payout: &payouts::PayoutRow,
@@ -154,7 +147,7 @@ fn payout_item(
         status: payout.status.clone(),
         status_label: payout_status(&payout.status),
         amount: price(payout.amount_minor, &payout.currency),
-        arrival: arrival(payout.arrival_date),
+        arrival: payout.arrival().map(format::date).unwrap_or_default(),
         failure: (payout.status == "failed").then(|| {
             payout
                 .failure_message

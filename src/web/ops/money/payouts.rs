@@ -122,8 +122,9 @@ pub(super) async fn list(
                 status: status_label(&p.status),
                 failed: p.status == "failed",
                 created: when(p.created_at),
-                arrival: chrono::DateTime::from_timestamp(p.arrival_date, 0)
-                    .map(|at| crate::web::format::date(at.naive_utc()))
+                arrival: p
+                    .arrival()
+                    .map(crate::web::format::date)
                     .unwrap_or_default(),
                 failure: match (p.failure_code, p.failure_message) {
                     (Some(code), Some(message)) => format!("{message} ({code})"),
