@@ -261,3 +261,50 @@ async fn one_dispute_or_payout_recorded_by_many_at_once_is_recorded_once_without
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], payout_id.as_str());
 }
+
+#[tokio::test]
+async fn a_dispute_that_overtakes_its_payment_applies_the_payment_first() {
+    // No event is delivered (each waits 10 minutes): the dispute is applied
+    // here while the order still waits for its payment, as when the dispute's
+    // event is processed before the payment's.
+    let app = TestApp::spawn_with(&[("BAZAAR__SANDBOX__FAULT_DELAY_MS", "600000")], |_| {}).await;
+    let market = market(&app).await;
+    let ann = signup(&app, "seller").await;
+    let shop = active_shop(&app, &ann, "USD").await;
+    let vase = product(&app, &ann, &shop, "Vase", 3000, 5).await;
+    add_to_cart(&app, &market.buyer, &vase, 1).await;
+    let order = checkout_ok(&app, &market.buyer, "k", None).await;
+    let order_id = order["id"].as_str().unwrap();
+    let intent = order["payment"]["intent_id"].as_str().unwrap();
+    app.sandbox_post(
+        &format!("/v1/payment_intents/{intent}/confirm"),
+        &[("payment_method", "pm_card_createDispute")],
+    )
+    .await;
+    assert_eq!(
+        staff_view(&app, order_id).await["status"],
+        "awaiting_payment"
+    );
+    let dispute_id = disputes_opened(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dispute = app.provider.retrieve_dispute(&dispute_id).await.unwrap();
+
+    bazaar::orders::disputes::apply_dispute(&pool(&app), app.provider.as_ref(), &dispute)
+        .await
+        .expect("the dispute is applied without waiting for the payment's event");
+
+    let view = staff_view(&app, order_id).await;
+    assert_eq!(view["status"], "paid", "{view}");
+    assert_eq!(view["disputes"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(view["disputes"][0]["id"], dispute_id.as_str());
+    // The seller's share went out with the payment and came back with the
+    // dispute: nothing is owed to it.
+    let share = 3000 - market_fee(3000);
+    assert_eq!(view["parts"][0]["settlement"]["owed"]["minor"], 0, "{view}");
+    assert_eq!(
+        transfers_of(&app, order_id).await[0]["amount_reversed"],
+        share
+    );
+}

@@ -205,7 +205,19 @@ fn order_of_dispute(
     Ok(query.first(conn).optional()?)
 }
 
-fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError> {
+/// What applying a dispute came to.
+enum Applied {
+    /// Recorded on this order.
+    Recorded(String),
+    /// Its order is not marked paid yet (the dispute's event overtook the
+    /// payment's); nothing was written. The order's PaymentIntent, if known.
+    AwaitingPayment {
+        order_id: String,
+        intent_id: Option<String>,
+    },
+}
+
+fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<Applied, AppError> {
     db::write_transaction(conn, |conn| {
         // The dispute's events (created, funds withdrawn, updated, closed)
         // arrive together; each applies the whole dispute, one at a time.
@@ -215,13 +227,11 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
         })?;
         let record = store::load_order(conn, &order_id)?.ok_or_else(store::order_not_found)?;
         if record.status != OrderStatus::Paid {
-            // The dispute's event can overtake the payment's: what each seller
-            // gives back depends on what it is owed, fixed when the order is
-            // paid. Retried (by the job queue) until then.
-            return Err(AppError::Unavailable {
-                message: format!(
-                    "order {order_id} is not marked paid yet; the dispute is applied after it"
-                ),
+            // What each seller gives back depends on what it is owed, fixed
+            // when the order is paid.
+            return Ok(Applied::AwaitingPayment {
+                order_id,
+                intent_id: record.order.payment_intent_id.clone(),
             });
         }
         let now = db::now();
@@ -288,7 +298,7 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<String, AppError>
             outcome,
             &takes,
         )?;
-        Ok(order_id)
+        Ok(Applied::Recorded(order_id))
     })
 }
 
@@ -303,7 +313,35 @@ pub async fn apply_dispute(
     dispute: &Dispute,
 ) -> Result<(), AppError> {
     let d = dispute.clone();
-    let order_id = db::run(pool, move |conn| apply(conn, &d)).await?;
+    let order_id = match db::run(pool, move |conn| apply(conn, &d)).await? {
+        Applied::Recorded(order_id) => order_id,
+        // The dispute's event overtook the payment's (both come at once when a
+        // charge is disputed at its creation). Rather than wait on the job
+        // queue's retries, which a slow payment event can outlast, the payment
+        // is applied from the provider's intent first, then the dispute.
+        Applied::AwaitingPayment {
+            order_id,
+            intent_id,
+        } => {
+            let intent_id = dispute.payment_intent.clone().or(intent_id);
+            if let Some(intent_id) = intent_id {
+                let intent = provider.retrieve_payment_intent(&intent_id).await?;
+                super::payment::apply_intent(pool, provider, &intent).await?;
+            }
+            let d = dispute.clone();
+            match db::run(pool, move |conn| apply(conn, &d)).await? {
+                Applied::Recorded(order_id) => order_id,
+                Applied::AwaitingPayment { .. } => {
+                    // Retried by the job queue until the payment succeeds.
+                    return Err(AppError::Unavailable {
+                        message: format!(
+                            "order {order_id} is not paid yet; the dispute is applied after it"
+                        ),
+                    });
+                }
+            }
+        }
+    };
     settlement::settle_order(pool, provider, &order_id).await
 }
 
