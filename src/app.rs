@@ -30,6 +30,10 @@ pub struct Application {
     ship_soon: std::time::Duration,
     media: crate::config::MediaSettings,
     jobs: crate::config::JobSettings,
+    event_retention: std::time::Duration,
+    outgoing_webhooks: crate::config::OutgoingWebhookSettings,
+    webhook_client: reqwest::Client,
+    auth: crate::config::AuthSettings,
 }
 
 impl Application {
@@ -131,6 +135,11 @@ impl Application {
             ship_soon: settings.orders.ship_soon,
             media: settings.media.clone(),
             jobs: settings.jobs.clone(),
+            event_retention: settings.events.retention,
+            outgoing_webhooks: settings.outgoing_webhooks.clone(),
+            // Built here so a TLS set-up that fails stops the start.
+            webhook_client: crate::events::delivery::client(&settings.outgoing_webhooks)?,
+            auth: settings.auth.clone(),
         })
     }
 
@@ -207,6 +216,14 @@ impl Application {
                 keep_for,
             )
         });
+        let events_purger =
+            crate::events::retention::spawn(self.pool.clone(), self.event_retention);
+        let webhook_dispatcher = crate::events::delivery::spawn(
+            self.pool.clone(),
+            self.webhook_client.clone(),
+            self.outgoing_webhooks.clone(),
+            self.auth.clone(),
+        );
         let workers: Vec<_> = (0..self.jobs.workers)
             .map(|_| {
                 crate::jobs::spawn_worker(
@@ -226,6 +243,8 @@ impl Application {
         if let Some(media_sweeper) = media_sweeper {
             media_sweeper.abort();
         }
+        events_purger.abort();
+        webhook_dispatcher.abort();
         for worker in workers {
             worker.abort();
         }
@@ -467,7 +486,8 @@ fn server(
 ) -> anyhow::Result<Server> {
     let csrf_key = web::Data::new(csrf_key);
     let clock = web::Data::new(clock);
-    let metrics = web::Data::new(Metrics::new()?);
+    let metrics =
+        web::Data::new(Metrics::new()?.with_webhook_stats(crate::events::delivery::metrics_stats));
     let secrets = web::Data::new(secrets);
     let provider: web::Data<dyn Provider> = web::Data::from(provider);
     // The ingestion writer has a connection of its own: under load, job
@@ -677,5 +697,7 @@ fn api_routes(api: &mut Api<'_>) {
         .configure(crate::payouts::routes)
         .configure(crate::reconcile::routes)
         .configure(crate::notify::routes)
-        .configure(crate::media::routes);
+        .configure(crate::media::routes)
+        .configure(crate::events::http::routes)
+        .configure(crate::events::endpoints_http::routes);
 }

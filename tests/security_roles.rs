@@ -104,6 +104,8 @@ fn concrete(path: &str) -> String {
                 "payouts" => "po",
                 "parts" => "opt",
                 "returns" => "ret",
+                "webhook_endpoints" => "we",
+                "webhook_deliveries" => "wd",
                 other => panic!("{path}: no id shape known after /{other}/"),
             };
             format!("{prefix}_00000000000000000000000000000000")

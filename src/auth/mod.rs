@@ -74,6 +74,7 @@ pub use totp::{
     confirm_totp, disable_totp, start_totp_enrolment, TotpEnrolment, TOTP_CODE_DIGITS, TOTP_STEP_S,
 };
 pub use totp_keys::reencrypt_totp_secrets;
+pub(crate) use totp_keys::SealingKeys;
 pub use users::{change_role, create_operator, find_user_by_email, get_me, get_user, Me, UserView};
 
 /// What a user may do. Stored lowercase in `users.role`.

@@ -30,6 +30,11 @@ pub const CHANGE_ROLE: &[Role] = &[Role::Operator];
 /// Disable a user or enable them again.
 pub const DISABLE_USER: &[Role] = &[Role::Operator];
 
+/// Register, change and delete webhook endpoints, read their delivery log,
+/// redeliver and replay (sellers only for their own shops; platform-wide
+/// endpoints are the operators').
+pub const MANAGE_WEBHOOK_ENDPOINTS: &[Role] = &[Role::Seller];
+
 /// Read fee rules and their versions, and preview a breakdown.
 pub const READ_FEE_RULES: &[Role] = &[Role::Finance];
 /// Create a fee rule, add a version, retire one.
@@ -58,6 +63,9 @@ pub const POST_ADJUSTMENT: &[Role] = &[Role::Finance];
 /// Read and run reconciliation reports.
 pub const RECONCILE: &[Role] = &[Role::Finance];
 
+/// Read every event in the feed (sellers read their own shops' events,
+/// checked in the handler).
+pub const READ_EVENTS: &[Role] = &[Role::Seller, Role::Finance, Role::Support];
 /// Read the job queue.
 pub const READ_JOBS: &[Role] = &[Role::Finance];
 /// Replay a dead job, or all of them.

@@ -84,6 +84,13 @@ pub fn remove_product(
                 products::updated_at.eq(now),
             ))
             .execute(conn)?;
+        // A delete has no event type: a deleted product was never ordered,
+        // and integrators learn of it by its absence from the catalog.
+        if product.active || product.archived_at.is_none() {
+            let archived = super::store::find_product(conn, product_id)?
+                .ok_or_else(super::store::product_not_found)?;
+            super::store::emit_product_written(conn, product.stock, &archived)?;
+        }
         Ok(Removal::Archived)
     });
     cache::invalidate(product_id);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::cache;
 use super::model::STOCK_MAX;
 use super::schema::{products, stock_adjustments};
-use super::store::{product_for, product_not_found};
+use super::store::{emit_product_written, find_product, product_for, product_not_found};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::text::{display_text, Lines};
@@ -259,6 +259,8 @@ pub fn adjust_stock(
                 stock_adjustments::created_at.eq(row.created_at),
             ))
             .execute(conn)?;
+        let product = find_product(conn, product_id)?.ok_or_else(product_not_found)?;
+        emit_product_written(conn, stock_after - delta, &product)?;
         Ok(row)
     });
     cache::invalidate(product_id);

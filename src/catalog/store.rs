@@ -9,6 +9,8 @@ use super::model::{new_product_id, Image, NewProduct, Product, ProductPatch, QUA
 use super::schema::products;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
+use crate::events::outbox::{self, NewEvent};
+use crate::events::types::EventType;
 use crate::money::{Currency, Money};
 use crate::sellers::shops::{self, Shop};
 
@@ -105,6 +107,18 @@ pub fn insert_product(
             Some("currency".into()),
         ));
     }
+    db::write_transaction(conn, |conn| {
+        let product = insert_product_row(conn, shop, new)?;
+        emit_product_event(conn, EventType::ProductCreated, &product)?;
+        Ok(product)
+    })
+}
+
+fn insert_product_row(
+    conn: &mut DbConnection,
+    shop: &Shop,
+    new: &NewProduct,
+) -> Result<Product, AppError> {
     let id = new_product_id();
     let now = db::now();
     let inserted = diesel::insert_into(products::table)
@@ -135,6 +149,34 @@ pub fn insert_product(
     }
     find_product(conn, &id)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("product {id} vanished after insert")))
+}
+
+/// Records `kind` about `product`, with the product as the API answers it
+/// as the payload; its shop's feed sees it too. Call inside the write
+/// transaction of the change.
+pub(crate) fn emit_product_event(
+    conn: &mut DbConnection,
+    kind: EventType,
+    product: &Product,
+) -> Result<(), AppError> {
+    let data = serde_json::to_value(product.view())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("product payload: {e}")))?;
+    outbox::emit(conn, NewEvent::new(kind, data).shop(&product.shop_id))?;
+    Ok(())
+}
+
+/// `product.updated` for a seller's or operator's write, then
+/// `product.out_of_stock` when that write took the last units away.
+pub(crate) fn emit_product_written(
+    conn: &mut DbConnection,
+    stock_before: i64,
+    product: &Product,
+) -> Result<(), AppError> {
+    emit_product_event(conn, EventType::ProductUpdated, product)?;
+    if stock_before > 0 && product.stock == 0 {
+        emit_product_event(conn, EventType::ProductOutOfStock, product)?;
+    }
+    Ok(())
 }
 
 /// Creates a product in the shop `shop_id` if `viewer` owns it (or is staff).
@@ -267,7 +309,9 @@ pub fn update_product(
                 updated_at: db::now(),
             })
             .execute(conn)?;
-        find_product(conn, id)?.ok_or_else(product_not_found)
+        let product = find_product(conn, id)?.ok_or_else(product_not_found)?;
+        emit_product_written(conn, current.stock, &product)?;
+        Ok(product)
     });
     cache::invalidate(id);
     updated
@@ -301,6 +345,12 @@ pub fn reserve_stock(
     quantity: i64,
 ) -> Result<bool, AppError> {
     check_quantity(quantity)?;
+    // Its own transaction when called alone (a savepoint inside checkout's):
+    // the last unit's `product.out_of_stock` is written with the reservation.
+    db::write_transaction(conn, |conn| reserve_in(conn, product_id, quantity))
+}
+
+fn reserve_in(conn: &mut DbConnection, product_id: &str, quantity: i64) -> Result<bool, AppError> {
     let updated = diesel::update(
         products::table
             .find(product_id)
@@ -314,6 +364,17 @@ pub fn reserve_stock(
     .execute(conn)?;
     assert!(updated <= 1, "a primary key matched {updated} rows");
     cache::invalidate(product_id);
+    if updated == 1 {
+        // The row is locked by the UPDATE until the checkout commits: the
+        // stock read is this reservation's result, and only the reservation
+        // that took the last unit sees 0. A checkout is not a seller's
+        // write, so no `product.updated`: one per order line would drown
+        // the feed.
+        let product = find_product(conn, product_id)?.ok_or_else(product_not_found)?;
+        if product.stock == 0 {
+            emit_product_event(conn, EventType::ProductOutOfStock, &product)?;
+        }
+    }
     Ok(updated == 1)
 }
 

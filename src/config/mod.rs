@@ -72,6 +72,34 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub limits: LimitSettings,
     pub media: MediaSettings,
+    pub events: EventSettings,
+    pub outgoing_webhooks: OutgoingWebhookSettings,
+}
+
+/// Signed webhooks sent to integrators' endpoints (see `crate::events::delivery`).
+#[derive(Debug, Clone)]
+pub struct OutgoingWebhookSettings {
+    /// Whether endpoints may be private, loopback or link-local addresses
+    /// (and plain http to loopback): tests and local development only.
+    pub allow_private_addresses: bool,
+    /// How long one attempt may take, connection to the answer's last byte read.
+    pub timeout: Duration,
+    /// The waits before each retry after a failure (± 20 % jitter); after the
+    /// last, the delivery has failed for good.
+    pub retry_schedule: Vec<Duration>,
+    /// An endpoint failing every attempt this long is disabled and its owner told.
+    pub disable_after_failing: Duration,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_grace: Duration,
+    /// How often the dispatcher looks for new events and due deliveries.
+    pub poll_interval: Duration,
+}
+
+/// The events feed (see `crate::events`).
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// How long an event is kept in the feed; older ones are purged hourly.
+    pub retention: std::time::Duration,
 }
 
 /// Pictures sellers upload (see `crate::media`).

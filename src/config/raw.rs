@@ -35,6 +35,8 @@ pub struct RawSettings {
     jobs: RawJobs,
     limits: RawLimits,
     media: RawMedia,
+    events: RawEvents,
+    outgoing_webhooks: RawOutgoingWebhooks,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +243,8 @@ impl RawSettings {
             jobs: self.jobs.validate()?,
             limits: self.limits.validate()?,
             media: self.media.validate()?,
+            events: self.events.validate()?,
+            outgoing_webhooks: self.outgoing_webhooks.validate()?,
         })
     }
 }
@@ -962,6 +966,99 @@ impl RawMedia {
             uploads_per_minute: self.uploads_per_minute,
             unused_after: (self.unused_after_hours != 0)
                 .then(|| std::time::Duration::from_secs(u64::from(self.unused_after_hours) * 3600)),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    retention_days: u32,
+}
+
+/// Under a day a reader that pauses over a weekend loses events; past ten
+/// years the table only grows.
+const EVENTS_RETENTION_DAYS_MAX: u32 = 3650;
+
+impl RawEvents {
+    fn validate(self) -> Result<super::EventSettings, ConfigError> {
+        if !(1..=EVENTS_RETENTION_DAYS_MAX).contains(&self.retention_days) {
+            return Err(invalid(
+                "events.retention_days",
+                format!("must be between 1 and {EVENTS_RETENTION_DAYS_MAX}"),
+            ));
+        }
+        Ok(super::EventSettings {
+            retention: std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutgoingWebhooks {
+    allow_private_addresses: bool,
+    timeout_ms: u64,
+    retry_schedule_ms: Vec<u64>,
+    disable_after_failing_hours: u64,
+    secret_grace_hours: u64,
+    poll_interval_ms: u64,
+}
+
+/// A retry waits at most 10 days; 20 retries are more than any receiver needs.
+const WEBHOOK_RETRY_MS_MAX: u64 = 864_000_000;
+const WEBHOOK_RETRIES_MAX: usize = 20;
+
+impl RawOutgoingWebhooks {
+    fn validate(self) -> Result<super::OutgoingWebhookSettings, ConfigError> {
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            return Err(invalid(
+                "outgoing_webhooks.timeout_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if self.retry_schedule_ms.len() > WEBHOOK_RETRIES_MAX
+            || self
+                .retry_schedule_ms
+                .iter()
+                .any(|ms| *ms > WEBHOOK_RETRY_MS_MAX)
+        {
+            return Err(invalid(
+                "outgoing_webhooks.retry_schedule_ms",
+                format!(
+                    "at most {WEBHOOK_RETRIES_MAX} waits, each at most {WEBHOOK_RETRY_MS_MAX} ms"
+                ),
+            ));
+        }
+        if !(1..=8760).contains(&self.disable_after_failing_hours) {
+            return Err(invalid(
+                "outgoing_webhooks.disable_after_failing_hours",
+                "must be between 1 and 8760",
+            ));
+        }
+        if self.secret_grace_hours > 720 {
+            return Err(invalid(
+                "outgoing_webhooks.secret_grace_hours",
+                "must be between 0 and 720",
+            ));
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return Err(invalid(
+                "outgoing_webhooks.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        Ok(super::OutgoingWebhookSettings {
+            allow_private_addresses: self.allow_private_addresses,
+            timeout: Duration::from_millis(self.timeout_ms),
+            retry_schedule: self
+                .retry_schedule_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            disable_after_failing: Duration::from_secs(self.disable_after_failing_hours * 3600),
+            secret_grace: Duration::from_secs(self.secret_grace_hours * 3600),
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
         })
     }
 }

@@ -312,6 +312,66 @@ pub fn serialize_on(conn: &mut DbConnection, key: &str) -> Result<(), diesel::re
     Ok(())
 }
 
+/// Work deferred to the end of a write transaction (see [`before_commit`]).
+pub type Deferred = Box<dyn FnOnce(&mut DbConnection) -> Result<(), diesel::result::Error>>;
+
+thread_local! {
+    /// This thread's open [`write_transaction`] calls (the outermost and its
+    /// savepoints), and the work queued for just before the outermost commits.
+    /// A transaction runs start to end on one thread (inside `db::run`'s
+    /// blocking task), so the thread is the transaction.
+    static WRITE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static BEFORE_COMMIT: std::cell::RefCell<Vec<Deferred>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Queues `work` to run as the last thing the current write transaction
+/// does, just before it commits, after all its other statements; dropped
+/// when the transaction (or the savepoint it was queued in) rolls back.
+/// For statements that take a lock every such transaction takes (the events
+/// feed's order): taken last, it is held only for the commit, and a
+/// transaction holding it waits on no row lock, so it cannot deadlock.
+///
+/// # Errors
+/// `work` is refused (returned) outside a [`write_transaction`].
+pub fn before_commit(work: Deferred) -> Result<(), Deferred> {
+    if WRITE_DEPTH.with(std::cell::Cell::get) == 0 {
+        return Err(work);
+    }
+    BEFORE_COMMIT.with(|queue| queue.borrow_mut().push(work));
+    Ok(())
+}
+
+/// Restores this thread's depth and drops work queued by a level that did
+/// not commit, however that level ends (an error, or a panic).
+struct WriteLevel {
+    queued_before: usize,
+    committed: bool,
+}
+
+impl WriteLevel {
+    fn enter() -> Self {
+        WRITE_DEPTH.with(|d| d.set(d.get() + 1));
+        Self {
+            queued_before: BEFORE_COMMIT.with(|q| q.borrow().len()),
+            committed: false,
+        }
+    }
+
+    /// The work queued since this level began, taken to run now.
+    fn take_queued(&self) -> Vec<Deferred> {
+        BEFORE_COMMIT.with(|q| q.borrow_mut().split_off(self.queued_before))
+    }
+}
+
+impl Drop for WriteLevel {
+    fn drop(&mut self) {
+        WRITE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        if !self.committed {
+            BEFORE_COMMIT.with(|q| q.borrow_mut().truncate(self.queued_before));
+        }
+    }
+}
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock
@@ -346,16 +406,28 @@ where
         }
         DbConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction(pg),
     };
-    match begun {
-        Ok(()) => {}
+    let outermost = match begun {
+        Ok(()) => true,
         Err(diesel::result::Error::AlreadyInTransaction) => {
             <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?;
+            false
         }
         Err(other) => return Err(other.into()),
-    }
-    match work(conn) {
+    };
+    let mut level = WriteLevel::enter();
+    // Work queued by a savepoint stays queued for the outermost commit.
+    let worked = work(conn).and_then(|value| {
+        if outermost {
+            for deferred in level.take_queued() {
+                deferred(conn)?;
+            }
+        }
+        Ok(value)
+    });
+    match worked {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            level.committed = true;
             Ok(value)
         }
         Err(error) => {

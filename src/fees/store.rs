@@ -397,7 +397,26 @@ pub fn create_rule(
         Err(other) => return Err(other.into()),
     }
     insert_version(conn, &id, 1, terms, effective_from, now)?;
-    get_rule(conn, &id)
+    let rule = get_rule(conn, &id)?;
+    if let Some(first) = rule.versions.first() {
+        emit_version_created(conn, first)?;
+    }
+    Ok(rule)
+}
+
+/// `fee_rule.version_created`, for staff only: a rule's terms are the
+/// platform's business (a shop-scoped rule too).
+fn emit_version_created(conn: &mut DbConnection, version: &FeeRuleVersion) -> Result<(), AppError> {
+    let data = serde_json::to_value(version)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("fee rule version payload: {e}")))?;
+    crate::events::outbox::emit(
+        conn,
+        crate::events::outbox::NewEvent::new(
+            crate::events::types::EventType::FeeRuleVersionCreated,
+            data,
+        ),
+    )?;
+    Ok(())
 }
 
 /// Adds a version with new terms to a rule. Call inside a write transaction.
@@ -430,11 +449,13 @@ pub fn new_version(
     }
     // A concurrent writer taking the same number fails on UNIQUE (rule_id, version): 409.
     insert_version(conn, rule_id, latest + 1, terms, effective_from, now)?;
-    get_rule(conn, rule_id)?
+    let version = get_rule(conn, rule_id)?
         .versions
         .into_iter()
         .find(|v| v.version == latest + 1)
-        .ok_or_else(|| corrupt("new version", rule_id))
+        .ok_or_else(|| corrupt("new version", rule_id))?;
+    emit_version_created(conn, &version)?;
+    Ok(version)
 }
 
 /// Retires a rule from `effective_to` on. Call inside a write transaction.

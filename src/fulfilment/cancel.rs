@@ -114,6 +114,12 @@ fn mark_canceled(
                 })),
         )?;
         emails::part_canceled(conn, part_id)?;
+        super::shipments::announce(
+            conn,
+            order_id,
+            part_id,
+            crate::events::types::EventType::PartCanceled,
+        )?;
         Ok(())
     })
 }

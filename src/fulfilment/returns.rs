@@ -27,6 +27,7 @@ use super::{
 };
 use crate::db::{self, rfc3339, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::http::text::{display_text, Lines};
 use crate::money::{Currency, Money};
 use crate::orders::model::{RefundLineRequest, RefundRequest};
@@ -728,6 +729,7 @@ pub fn request_return(
             })),
         )?;
         emails::return_changed(conn, &id)?;
+        announce(conn, &id, EventType::ReturnRequested)?;
         Ok(false)
     })?;
     Ok(ReturnOutcome {
@@ -778,6 +780,19 @@ fn take_step(
         require_status(&row, step.from, step.doing)?;
         let updated = update(conn, &row)?;
         moved_on(conn, &row.id, updated)?;
+        let now_status = find_row(conn, &row.id)?.map(|r| r.status);
+        // A step that keeps the status (a tracking corrected) tells nobody.
+        let kind = match now_status.as_deref().and_then(ReturnStatus::parse) {
+            _ if now_status.as_deref() == Some(row.status.as_str()) => None,
+            Some(ReturnStatus::Approved) => Some(EventType::ReturnApproved),
+            Some(ReturnStatus::Refused) => Some(EventType::ReturnRefused),
+            Some(ReturnStatus::ShippedBack) => Some(EventType::ReturnShippedBack),
+            Some(ReturnStatus::Received) => Some(EventType::ReturnReceived),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            announce(conn, &row.id, kind)?;
+        }
         crate::auth::record_audit(
             conn,
             actor
@@ -788,6 +803,21 @@ fn take_step(
         emails::return_changed(conn, &row.id)
     })?;
     view_of(conn, return_id)
+}
+
+/// Records `kind` about the return, as the API answers about it, seen by its
+/// shop.
+fn announce(conn: &mut DbConnection, return_id: &str, kind: EventType) -> Result<(), AppError> {
+    use crate::events::outbox::{self, NewEvent};
+    let view = view_of(conn, return_id)?;
+    let data = crate::orders::events::payload(&view)?;
+    outbox::emit(
+        conn,
+        NewEvent::new(kind, data)
+            .order(&view.order_id)
+            .shop(&view.shop_id),
+    )?;
+    Ok(())
 }
 
 /// The return's row while its status is still the one read.

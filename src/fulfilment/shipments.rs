@@ -15,6 +15,7 @@ use super::schema::{shipment_lines, shipments};
 use super::{emails, part_for, require_paid, Actor, PartOf, Standing, TRACKING_FIELD_CHARS_MAX};
 use crate::db::{self, rfc3339, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::orders::release::{self, Milestone};
 use crate::orders::schema::{order_lines, order_parts};
 use crate::payments::Provider;
@@ -355,6 +356,9 @@ pub fn ship(
                 })),
         )?;
         emails::part_shipped(conn, &shipment_id)?;
+        if fully_shipped && part.fulfilment_status != "shipped" {
+            announce(conn, order_id, part_id, EventType::PartShipped)?;
+        }
         let mut views = load_shipments(conn, &[part_id.to_owned()])?;
         let view = views
             .iter()
@@ -363,6 +367,22 @@ pub fn ship(
             .expect("the shipment just written");
         Ok(view)
     })
+}
+
+/// Records `kind` about the part: staff see the order, the part's shop its
+/// own view of it.
+pub(super) fn announce(
+    conn: &mut DbConnection,
+    order_id: &str,
+    part_id: &str,
+    kind: EventType,
+) -> Result<(), AppError> {
+    crate::orders::events::emit_order(
+        conn,
+        order_id,
+        kind,
+        crate::orders::events::Seen::ByPartsShops(&[part_id.to_owned()]),
+    )
 }
 
 /// Sends a part's share if shipping or delivery just released it. The fact
@@ -525,6 +545,7 @@ pub fn deliver(
         )?;
         if delivered {
             emails::part_delivered(conn, part_id)?;
+            announce(conn, order_id, part_id, EventType::PartDelivered)?;
         }
         Ok(())
     })

@@ -18,7 +18,8 @@ use actix_web::{web, HttpRequest, ResponseError};
 use secrecy::ExposeSecret;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::config::Settings;
@@ -31,6 +32,20 @@ const LATENCY_BUCKETS_S: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Outgoing webhook deliveries as the database holds them (every process's).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookDeliveryStats {
+    /// (endpoint id, status, deliveries).
+    pub by_endpoint: Vec<(String, String, i64)>,
+    pub pending: i64,
+    /// Seconds since the oldest pending delivery was queued (0: none pending).
+    pub oldest_pending_age_s: f64,
+}
+
+/// Reads [`WebhookDeliveryStats`] when `/metrics` is scraped; `app.rs` gives
+/// the events module's reader (this edge knows no domain).
+pub type WebhookStatsReader = fn(&DbPool) -> Result<WebhookDeliveryStats, AppError>;
+
 /// The server's metric families.
 pub struct Metrics {
     registry: Registry,
@@ -39,6 +54,10 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_size_max: IntGauge,
+    webhook_deliveries: IntGaugeVec,
+    webhook_pending: IntGauge,
+    webhook_oldest_pending_age: Gauge,
+    webhook_stats: Option<WebhookStatsReader>,
 }
 
 impl Metrics {
@@ -71,6 +90,24 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_size_max.clone()))?;
+        let webhook_deliveries = IntGaugeVec::new(
+            Opts::new(
+                "webhook_deliveries",
+                "Outgoing webhook deliveries, by endpoint and status (pending, delivered, failed)",
+            ),
+            &["endpoint", "status"],
+        )?;
+        let webhook_pending = IntGauge::new(
+            "webhook_deliveries_pending",
+            "Outgoing webhook deliveries waiting to be sent or retried",
+        )?;
+        let webhook_oldest_pending_age = Gauge::new(
+            "webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending outgoing webhook delivery",
+        )?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
+        registry.register(Box::new(webhook_pending.clone()))?;
+        registry.register(Box::new(webhook_oldest_pending_age.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -78,7 +115,18 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_size_max,
+            webhook_deliveries,
+            webhook_pending,
+            webhook_oldest_pending_age,
+            webhook_stats: None,
         })
+    }
+
+    /// Fills the webhook delivery gauges with `reader` at every scrape.
+    #[must_use]
+    pub fn with_webhook_stats(mut self, reader: WebhookStatsReader) -> Self {
+        self.webhook_stats = Some(reader);
+        self
     }
 
     /// Counts one answered request. `route` is the matched pattern
@@ -98,6 +146,23 @@ impl Metrics {
         self.pool_connections.set(i64::from(state.connections));
         self.pool_idle.set(i64::from(state.idle_connections));
         self.pool_size_max.set(i64::from(pool.max_size()));
+        if let Some(reader) = self.webhook_stats {
+            match reader(pool) {
+                Ok(stats) => {
+                    // Deleted endpoints leave the exposition.
+                    self.webhook_deliveries.reset();
+                    for (endpoint, status, count) in &stats.by_endpoint {
+                        self.webhook_deliveries
+                            .with_label_values(&[endpoint.as_str(), status.as_str()])
+                            .set(*count);
+                    }
+                    self.webhook_pending.set(stats.pending);
+                    self.webhook_oldest_pending_age
+                        .set(stats.oldest_pending_age_s);
+                }
+                Err(error) => tracing::warn!(%error, "webhook delivery metrics not read"),
+            }
+        }
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(%error, "metrics encoding failed");

@@ -253,6 +253,17 @@ pub struct DisputeClosed {
     pub taken: String,
 }
 
+/// To a webhook endpoint's owner: it was disabled (410 Gone, or failing
+/// for days) and receives nothing until enabled again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookEndpointDisabled {
+    pub endpoint_id: String,
+    pub url: String,
+    /// The shop whose events it received; `None`: platform-wide.
+    pub shop_id: Option<String>,
+    pub reason: String,
+}
+
 /// About one return, to the buyer or to the seller as it moves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReturnNotice {
@@ -327,6 +338,8 @@ pub enum Message {
     AccountExists(AccountExists),
     /// To an account's owner: the password changed.
     PasswordChanged(PasswordChanged),
+    /// To a webhook endpoint's owner: it was disabled.
+    WebhookEndpointDisabled(WebhookEndpointDisabled),
 }
 
 impl Message {
@@ -361,6 +374,7 @@ impl Message {
             Self::ResetPassword(_) => "reset_password",
             Self::AccountExists(_) => "account_exists",
             Self::PasswordChanged(_) => "password_changed",
+            Self::WebhookEndpointDisabled(_) => "webhook_endpoint_disabled",
         }
     }
 
@@ -391,6 +405,7 @@ impl Message {
             Self::VerifyEmail(d) | Self::ResetPassword(d) => serde_json::to_value(d),
             Self::AccountExists(d) => serde_json::to_value(d),
             Self::PasswordChanged(d) => serde_json::to_value(d),
+            Self::WebhookEndpointDisabled(d) => serde_json::to_value(d),
         };
         value.expect("plain structs of strings serialize")
     }
@@ -433,6 +448,7 @@ impl Message {
             "reset_password" => Self::ResetPassword(read(data)?),
             "account_exists" => Self::AccountExists(read(data)?),
             "password_changed" => Self::PasswordChanged(read(data)?),
+            "webhook_endpoint_disabled" => Self::WebhookEndpointDisabled(read(data)?),
             other => anyhow::bail!("unknown email template {other:?}"),
         })
     }

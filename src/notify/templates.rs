@@ -19,6 +19,7 @@ use super::messages::{
     AccountExists, DisputeClosed, DisputeOpened, Message, OrderConfirmation, PartCanceled,
     PartDelivered, PartShipped, PasswordChanged, PayoutNotice, RefundIssued, ReturnNotice,
     SellerNewOrder, SellerRefund, ShopNotice, SignInAttempts, UnshippedPart,
+    WebhookEndpointDisabled,
 };
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; the
@@ -142,6 +143,10 @@ email_templates! {
     PasswordChangedSubject = "emails/password_changed.subject.txt" { notice: PasswordChanged };
     PasswordChangedText = "emails/password_changed.txt" { notice: PasswordChanged, link: str };
     PasswordChangedHtml = "emails/password_changed.html" { notice: PasswordChanged, link: str };
+
+    WebhookEndpointDisabledSubject = "emails/webhook_endpoint_disabled.subject.txt" { endpoint: WebhookEndpointDisabled };
+    WebhookEndpointDisabledText = "emails/webhook_endpoint_disabled.txt" { endpoint: WebhookEndpointDisabled };
+    WebhookEndpointDisabledHtml = "emails/webhook_endpoint_disabled.html" { endpoint: WebhookEndpointDisabled };
 }
 
 /// The subject line: rendered, every control character (CR and LF above all)
@@ -181,6 +186,9 @@ pub fn subject(message: &Message) -> askama::Result<String> {
             Ok("Someone tried to open a Bazaar account with your address".to_owned())
         }
         Message::PasswordChanged(notice) => PasswordChangedSubject { notice }.render(),
+        Message::WebhookEndpointDisabled(endpoint) => {
+            WebhookEndpointDisabledSubject { endpoint }.render()
+        }
     }?;
     let cleaned: String = rendered
         .chars()
@@ -317,6 +325,10 @@ pub fn bodies(message: &Message, url: Option<&str>) -> anyhow::Result<(String, S
                 &PasswordChangedHtml { notice, link },
             )
         }
+        Message::WebhookEndpointDisabled(endpoint) => both(
+            &WebhookEndpointDisabledText { endpoint },
+            &WebhookEndpointDisabledHtml { endpoint },
+        ),
     };
     Ok(parts?)
 }
@@ -613,6 +625,12 @@ mod tests {
                 how: "changed".into(),
                 from_address: "203.0.113.9".into(),
                 sessions_ended: 0,
+            }),
+            Message::WebhookEndpointDisabled(WebhookEndpointDisabled {
+                endpoint_id: "we_1".into(),
+                url: "https://example.com/hooks".into(),
+                shop_id: Some("shop_1".into()),
+                reason: "the endpoint answered 410 Gone".into(),
             }),
         ]
         .into_iter()

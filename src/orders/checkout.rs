@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 
 use super::cart::{cart_rows, CartLineRow};
+use super::events::Seen;
 use super::model::{CheckoutRequest, OrderStatus, OrderView};
 use super::schema::{cart_lines, order_lines, order_parts, orders};
 use super::store::{self, new_id, LineRow, OrderRow, PartRow};
@@ -25,6 +26,7 @@ use crate::catalog::{self, Product};
 use crate::config::{OrderSettings, ReleasePolicy};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::fees;
 use crate::money::{Currency, Money, MoneyError};
 use crate::payments::{IdempotencyKey, NewPaymentIntent, PaymentIntent, Provider, ProviderError};
@@ -469,6 +471,7 @@ fn reserve(
                 .values(line)
                 .execute(conn)?;
         }
+        super::events::emit_order(conn, &order_id, EventType::OrderCreated, Seen::ByEveryShop)?;
         Ok(Reserved::New { order_id, total })
     })
 }
@@ -546,6 +549,7 @@ fn cancel_unpaid(
         if updated == 1 {
             release_order_stock(conn, order_id)?;
             restore_cart(conn, order_id, buyer)?;
+            super::events::emit_order(conn, order_id, EventType::OrderCanceled, Seen::ByEveryShop)?;
         }
         Ok(())
     })

@@ -12,6 +12,7 @@
 
 use diesel::prelude::*;
 
+use super::events::{self, Seen};
 use super::model::OrderStatus;
 use super::schema::{disputes, order_parts, orders, part_recoveries};
 use super::split::{self, PartAmounts};
@@ -19,6 +20,7 @@ use super::store::{self, part_balance, DisputeRow, OrderRecord, RecoveryRow};
 use super::{books, settlement};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::ledger;
 use crate::money::allocate;
 use crate::money::Money;
@@ -236,6 +238,7 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<Applied, AppError
         }
         let now = db::now();
         let stored = record.disputes.iter().find(|d| d.id == dispute.id);
+        let was_decided = stored.is_some_and(|d| matches!(d.outcome.as_str(), "won" | "lost"));
         let outcome = match stored.map(|d| d.outcome.as_str()) {
             // A decided dispute stays decided, whatever stale event comes later.
             Some(decided @ ("won" | "lost")) => decided,
@@ -243,6 +246,7 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<Applied, AppError
             _ if dispute.is_lost() => "lost",
             _ => "open",
         };
+        let first_recorded = stored.is_none();
         match stored {
             None => {
                 diesel::insert_into(disputes::table)
@@ -298,6 +302,14 @@ fn apply(conn: &mut DbConnection, dispute: &Dispute) -> Result<Applied, AppError
             outcome,
             &takes,
         )?;
+        // Each dispute opens once and closes once, whatever events repeat;
+        // one first seen already decided does both.
+        if first_recorded {
+            events::emit_order(conn, &order_id, EventType::DisputeOpened, Seen::ByEveryShop)?;
+        }
+        if !was_decided && outcome != "open" {
+            events::emit_order(conn, &order_id, EventType::DisputeClosed, Seen::ByEveryShop)?;
+        }
         Ok(Applied::Recorded(order_id))
     })
 }

@@ -29,6 +29,7 @@ pub mod cart;
 pub mod checkout;
 pub mod disputes;
 mod emails;
+pub(crate) mod events;
 mod http;
 pub mod model;
 pub mod pay;

@@ -6,12 +6,14 @@
 
 use diesel::prelude::*;
 
+use super::events::Seen;
 use super::model::OrderStatus;
 use super::schema::{order_parts, orders};
 use super::store::{self, OrderRow};
 use super::{books, release_order_stock, settlement, split};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::ledger;
 use crate::money::{Currency, Money};
 use crate::payments::{IdempotencyKey, NewRefund, PaymentIntent, PaymentStatus, Provider};
@@ -141,6 +143,7 @@ fn mark_paid(
         &books::order_allocated(&order.id, currency, &allocations),
     )?;
     super::emails::order_paid(conn, &order.id)?;
+    super::events::emit_order(conn, &order.id, EventType::OrderPaid, Seen::ByEveryShop)?;
     Ok(true)
 }
 
@@ -330,6 +333,7 @@ pub(crate) fn expire(
         .execute(conn)?;
         if updated == 1 {
             release_order_stock(conn, order_id)?;
+            super::events::emit_order(conn, order_id, EventType::OrderCanceled, Seen::ByEveryShop)?;
         }
         Ok(updated == 1)
     })

@@ -12,11 +12,13 @@
 use diesel::prelude::*;
 
 use super::books;
+use super::events::Seen;
 use super::schema::{orders, refunds};
 use super::store::{new_id, RefundRow};
 use super::{refunds as ours, settlement};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::money::{Currency, Money};
 use crate::payments::{Provider, Refund};
 
@@ -125,6 +127,14 @@ fn record_outside(conn: &mut DbConnection, refund: &Refund) -> Result<(), AppErr
             &books::outside_refund(&id, &refund.id, Money::new(refund.amount.minor, currency)),
         )?;
         super::emails::refund_issued(conn, &order_id, &id, refund.amount.minor)?;
+        // Borne by the platform: no seller's part gives anything back, so no
+        // shop is told.
+        super::events::emit_order(
+            conn,
+            &order_id,
+            EventType::OrderRefunded,
+            Seen::ByPartsShops(&[]),
+        )?;
         Ok(())
     })
 }

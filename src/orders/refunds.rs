@@ -11,6 +11,7 @@
 
 use diesel::prelude::*;
 
+use super::events::Seen;
 use super::model::{request_hash, OrderStatus, RefundRequest, RefundTarget, RefundView};
 use super::schema::{
     order_lines, order_parts, orders, part_recoveries, refund_lines, refund_parts, refunds,
@@ -20,6 +21,7 @@ use super::{settlement, split};
 use crate::catalog;
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
+use crate::events::types::EventType;
 use crate::payments::{IdempotencyKey, NewRefund, Provider};
 
 /// Who asks for a refund: staff may refund any part; a seller only its shops' parts.
@@ -428,6 +430,17 @@ pub(super) fn succeed(
                     .execute(conn)?;
             }
         }
+        let refunded_parts: Vec<String> = parts
+            .iter()
+            .filter(|p| p.amount_minor > 0)
+            .map(|p| p.part_id.clone())
+            .collect();
+        super::events::emit_order(
+            conn,
+            &refund.order_id,
+            EventType::OrderRefunded,
+            Seen::ByPartsShops(&refunded_parts),
+        )?;
         Ok(())
     })
 }

@@ -280,6 +280,16 @@ fn finish(
                             amount,
                         ),
                     )?;
+                    let order_id: String = order_parts::table
+                        .find(&movement.part_id)
+                        .select(order_parts::order_id)
+                        .first(conn)?;
+                    super::events::emit_movement(
+                        conn,
+                        &order_id,
+                        movement,
+                        &confirmed.provider_id,
+                    )?;
                 }
             }
             Err(message) => {

@@ -284,12 +284,33 @@ pub fn record(conn: &mut DbConnection, account_id: &str, payout: &Payout) -> Res
                 ))
                 .execute(conn)?;
             tell_seller(conn, &shop_id, payout)?;
+            announce(conn, &shop_id, payout)?;
         }
         for entry in entries(payout, &shop_id) {
             ledger::post(conn, &entry)?;
         }
         Ok(())
     })
+}
+
+/// Records the event of a payout that has just been seen paid or failed, as
+/// the API answers about it.
+fn announce(conn: &mut DbConnection, shop_id: &str, payout: &Payout) -> Result<(), AppError> {
+    use crate::events::outbox::{self, NewEvent};
+    use crate::events::types::EventType;
+    let kind = match payout.status.as_str() {
+        "paid" => EventType::PayoutPaid,
+        "failed" => EventType::PayoutFailed,
+        _ => return Ok(()),
+    };
+    let row: PayoutRow = payouts::table
+        .find(&payout.id)
+        .select(PayoutRow::as_select())
+        .first(conn)?;
+    let data = serde_json::to_value(row.json()?)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("payout {}: {e}", payout.id)))?;
+    outbox::emit(conn, NewEvent::new(kind, data).shop(shop_id))?;
+    Ok(())
 }
 
 /// Queues the seller's email for a payout that has just been seen paid or failed.

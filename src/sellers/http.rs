@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::shops::{self, NewShop, Shop};
+use super::shops::{self, NewShop, Shop, ShopView};
 use crate::auth::{Caller, RequestContext, Role};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -76,48 +76,6 @@ struct OnboardingLink {
     /// When the link stops working: ask for a new one after this.
     #[serde(serialize_with = "crate::db::serialize_rfc3339")]
     expires_at: chrono::NaiveDateTime,
-}
-
-/// A shop as its seller and staff see it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShopView<'a> {
-    id: &'a str,
-    name: &'a str,
-    slug: &'a str,
-    country: &'a str,
-    default_currency: &'a str,
-    support_email: &'a str,
-    /// `not_started`, `pending`, `active`, `restricted` or `frozen`.
-    status: &'static str,
-    requirements_due: &'a [String],
-    disabled_reason: Option<&'a str>,
-    can_sell: bool,
-    can_be_paid_out: bool,
-    frozen_reason: Option<&'a str>,
-    provider_account_id: Option<&'a str>,
-    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
-    created_at: chrono::NaiveDateTime,
-}
-
-impl<'a> From<&'a Shop> for ShopView<'a> {
-    fn from(shop: &'a Shop) -> Self {
-        Self {
-            id: &shop.id,
-            name: &shop.name,
-            slug: &shop.slug,
-            country: &shop.country,
-            default_currency: shop.default_currency.code(),
-            support_email: &shop.support_email,
-            status: shop.status(),
-            requirements_due: &shop.requirements_due,
-            disabled_reason: shop.disabled_reason.as_deref(),
-            can_sell: shop.can_sell(),
-            can_be_paid_out: shop.can_be_paid_out(),
-            frozen_reason: shop.frozen_reason.as_deref(),
-            provider_account_id: shop.provider_account_id.as_deref(),
-            created_at: shop.created_at,
-        }
-    }
 }
 
 fn is_staff(caller: &Caller) -> bool {

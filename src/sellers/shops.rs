@@ -12,6 +12,8 @@ use serde::Serialize;
 use super::schema::shops;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
+use crate::events::outbox::{self, NewEvent};
+use crate::events::types::EventType;
 use crate::http::text::{display_unfit, unfit_message, Lines};
 use crate::money::Currency;
 use crate::payments::ConnectedAccount;
@@ -142,6 +144,48 @@ impl Shop {
     }
 }
 
+/// A shop as its seller and staff see it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShopView<'a> {
+    id: &'a str,
+    name: &'a str,
+    slug: &'a str,
+    country: &'a str,
+    default_currency: &'a str,
+    support_email: &'a str,
+    /// `not_started`, `pending`, `active`, `restricted` or `frozen`.
+    status: &'static str,
+    requirements_due: &'a [String],
+    disabled_reason: Option<&'a str>,
+    can_sell: bool,
+    can_be_paid_out: bool,
+    frozen_reason: Option<&'a str>,
+    provider_account_id: Option<&'a str>,
+    #[serde(serialize_with = "crate::db::serialize_rfc3339")]
+    created_at: chrono::NaiveDateTime,
+}
+
+impl<'a> From<&'a Shop> for ShopView<'a> {
+    fn from(shop: &'a Shop) -> Self {
+        Self {
+            id: &shop.id,
+            name: &shop.name,
+            slug: &shop.slug,
+            country: &shop.country,
+            default_currency: shop.default_currency.code(),
+            support_email: &shop.support_email,
+            status: shop.status(),
+            requirements_due: &shop.requirements_due,
+            disabled_reason: shop.disabled_reason.as_deref(),
+            can_sell: shop.can_sell(),
+            can_be_paid_out: shop.can_be_paid_out(),
+            frozen_reason: shop.frozen_reason.as_deref(),
+            provider_account_id: shop.provider_account_id.as_deref(),
+            created_at: shop.created_at,
+        }
+    }
+}
+
 impl TryFrom<ShopRow> for Shop {
     type Error = AppError;
 
@@ -251,6 +295,14 @@ impl NewShop {
 /// 409 `slug_taken` when another shop has the slug.
 #[tracing::instrument(skip(conn, new), fields(slug = %new.slug))] // not the support email
 pub fn create_shop(conn: &mut DbConnection, owner: &str, new: &NewShop) -> Result<Shop, AppError> {
+    db::write_transaction(conn, |conn| {
+        let shop = insert_shop(conn, owner, new)?;
+        emit_shop_event(conn, EventType::ShopCreated, &shop)?;
+        Ok(shop)
+    })
+}
+
+fn insert_shop(conn: &mut DbConnection, owner: &str, new: &NewShop) -> Result<Shop, AppError> {
     let id = format!("shop_{}", uuid::Uuid::new_v4().simple());
     let now = db::now();
     let inserted = diesel::insert_into(shops::table)
@@ -285,6 +337,16 @@ pub fn create_shop(conn: &mut DbConnection, owner: &str, new: &NewShop) -> Resul
         Err(other) => return Err(other.into()),
     }
     find_shop(conn, &id)?.ok_or(AppError::NotFound { resource: "shop" })
+}
+
+/// Records `kind` about `shop`, with the shop as the API answers it as the
+/// payload; the shop's own feed sees it too. Call inside the write
+/// transaction of the change.
+fn emit_shop_event(conn: &mut DbConnection, kind: EventType, shop: &Shop) -> Result<(), AppError> {
+    let data = serde_json::to_value(ShopView::from(shop))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("shop payload: {e}")))?;
+    outbox::emit(conn, NewEvent::new(kind, data).shop(&shop.id))?;
+    Ok(())
 }
 
 /// The shop with this id, if any.
@@ -441,6 +503,17 @@ fn apply_account_state(
     }
     if moved {
         tell_seller(conn, shop_id, from, to, account)?;
+        // Selling turns on with `active` and off when the shop leaves it; a
+        // freeze, which also stops selling, has its own events.
+        let kind = match (from, to) {
+            (_, OnboardingStatus::Active) => Some(EventType::ShopActivated),
+            (OnboardingStatus::Active, _) => Some(EventType::ShopRestricted),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let shop = find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+            emit_shop_event(conn, kind, &shop)?;
+        }
     }
     Ok(Transition {
         shop_id: shop_id.to_owned(),
@@ -538,17 +611,34 @@ pub fn set_frozen(
     } else {
         None
     };
-    let updated = diesel::update(shops::table.find(shop_id))
-        .set((
-            shops::frozen.eq(frozen),
-            shops::frozen_reason.eq(reason),
-            shops::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        return Err(AppError::NotFound { resource: "shop" });
-    }
-    find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })
+    db::write_transaction(conn, |conn| {
+        // Conditional on the other state: of two racing freezes one flips the
+        // shop and only that one is an event; the other updates the reason.
+        let flipped = diesel::update(shops::table.find(shop_id).filter(shops::frozen.eq(!frozen)))
+            .set(shops::frozen.eq(frozen))
+            .execute(conn)?
+            == 1;
+        let updated = diesel::update(shops::table.find(shop_id))
+            .set((
+                shops::frozen.eq(frozen),
+                shops::frozen_reason.eq(reason),
+                shops::updated_at.eq(db::now()),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(AppError::NotFound { resource: "shop" });
+        }
+        let shop = find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
+        if flipped {
+            let kind = if frozen {
+                EventType::ShopFrozen
+            } else {
+                EventType::ShopUnfrozen
+            };
+            emit_shop_event(conn, kind, &shop)?;
+        }
+        Ok(shop)
+    })
 }
 
 /// The ids of shops whose products buyers may see and buy, as a subquery

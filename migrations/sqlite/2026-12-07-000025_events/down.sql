@@ -1,0 +1,2 @@
+DROP TABLE event_views;
+DROP TABLE events;
