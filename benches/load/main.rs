@@ -5,6 +5,7 @@
 //! cargo bench --bench load -- webhooks --backend postgres --rate 3000 --seconds 10
 //! cargo bench --bench load -- storefront --backend sqlite --rate 1000 --seconds 30
 //! cargo bench --bench load -- login-flood --backend sqlite   # sign-in flood vs other clients, 30 s a row
+//! cargo bench --bench load -- events-out --backend both --rate 1000   # webhooks out: lag from commit to arrival
 //! cargo bench --bench load -- all --smoke              # CI: every scenario for 2 s, light rates
 //! ```
 //!
@@ -19,6 +20,7 @@
 
 mod catalog;
 mod checkout;
+mod events_out;
 mod harness;
 mod hot_account;
 mod login_flood;
@@ -95,6 +97,14 @@ const SCENARIOS: &[Scenario] = &[
         default_seconds: 10,
         in_all: true,
     },
+    // Events committed per second, each delivered as a signed webhook to a
+    // local receiver; the latency columns are the lag from commit to arrival.
+    Scenario {
+        name: "events-out",
+        target_rate: |_| 1000,
+        default_seconds: 10,
+        in_all: true,
+    },
     // Other clients' catalog reads per second, while sign-ins with unknown
     // emails flood in at 33/s from 12 addresses (the issue's 989 in 30 s);
     // the server keeps its sign-in defences as deployed. Three rows: the
@@ -118,6 +128,7 @@ async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Vec<Row> 
         "storefront" => return storefront::run(backend, rate, seconds).await,
         "soak" => soak::run(backend, rate, seconds).await,
         "checkout" => checkout::run(backend, rate, seconds).await,
+        "events-out" => events_out::run(backend, rate, seconds).await,
         "login-flood" => return login_flood::run(backend, rate, seconds).await,
         other => unreachable!("{other} is checked against SCENARIOS"),
     };
