@@ -203,7 +203,10 @@ async fn create_endpoint(
 #[utoipa::path(get, path = "/v1/webhook_endpoints", tag = "webhook_endpoints",
     description = "A seller's endpoints (of its shops); every endpoint for operators. Newest first.",
     params(ListQuery),
-    responses((status = 200, body = EndpointList)),
+    responses(
+        (status = 200, body = EndpointList),
+        (status = 404, description = "`shop_id` names no shop of the caller's", body = ErrorBody),
+    ),
     extensions(("x-roles" = json!(["seller", "operator"]))))]
 async fn list_endpoints(
     caller: Caller,
