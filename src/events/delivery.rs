@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::endpoints::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use super::endpoints::{self, Actor, EndpointRow, SecretKeys};
-use super::feed::{self, Audience, FeedQuery};
+use super::feed::{self, Audience, FeedEvent, FeedQuery};
 use crate::config::{AuthSettings, OutgoingWebhookSettings};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
@@ -121,6 +121,28 @@ fn lock_endpoint(conn: &mut DbConnection, id: &str) -> Result<Option<EndpointRow
         .optional()?)
 }
 
+/// One delivery of each of `events` to an endpoint, in the caller's transaction.
+fn queue_deliveries(
+    conn: &mut DbConnection,
+    endpoint_id: &str,
+    events: &[FeedEvent],
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    for event in events {
+        let body = body_of(&event.kind, event.occurred_at, &event.data);
+        insert_delivery(
+            conn,
+            endpoint_id,
+            &event.id,
+            Some(event.seq),
+            &event.kind,
+            &body,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
 /// Moves every enabled endpoint's cursor over the events committed since,
 /// queueing one delivery each; returns how many were queued.
 ///
@@ -158,19 +180,7 @@ pub fn fan_out(conn: &mut DbConnection) -> Result<usize, AppError> {
             if page.data.is_empty() {
                 return Ok(0);
             }
-            let now = db::now();
-            for event in &page.data {
-                let body = body_of(&event.kind, event.occurred_at, &event.data);
-                insert_delivery(
-                    conn,
-                    &endpoint.id,
-                    &event.id,
-                    Some(event.seq),
-                    &event.kind,
-                    &body,
-                    now,
-                )?;
-            }
+            queue_deliveries(conn, &endpoint.id, &page.data, db::now())?;
             diesel::update(webhook_endpoints::table.find(&endpoint.id))
                 .set(webhook_endpoints::events_through_seq.eq(page.next_after))
                 .execute(conn)?;
@@ -1061,18 +1071,7 @@ pub fn replay(
             }
             after = page.next_after;
         }
-        for event in &queued {
-            let body = body_of(&event.kind, event.occurred_at, &event.data);
-            insert_delivery(
-                conn,
-                &endpoint.id,
-                &event.id,
-                Some(event.seq),
-                &event.kind,
-                &body,
-                now,
-            )?;
-        }
+        queue_deliveries(conn, &endpoint.id, &queued, now)?;
         if actor.operator {
             crate::auth::record_audit(
                 conn,
