@@ -18,8 +18,10 @@ use super::script::{self, Cart, Payment};
 use super::Progress;
 
 /// How long a webhook's consequence (an order paid, a dispute seen or
-/// decided, transfers settled) may take to show.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// decided, transfers settled) may take to show: long enough for the job
+/// queue's fifth attempt (1 + 2 + 4 + 8 + 16 s of backoff at the defaults),
+/// since an event that overtakes the fact it follows is applied on a retry.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(45);
 /// How long the payouts of four sandbox days may take to be reported.
 const PAYOUTS_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the fulfilment sweep (every `orders.sweep_interval_ms`, 5 s by
