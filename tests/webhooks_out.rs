@@ -949,3 +949,82 @@ async fn an_endpoint_failing_for_the_configured_hours_is_disabled_and_its_owner_
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 2);
 }
+
+#[tokio::test]
+async fn two_servers_on_one_database_deliver_a_burst_exactly_once() {
+    let app = TestApp::spawn().await;
+    let beside = app.spawn_beside().await;
+    let operator = operator(&app).await;
+    let receiver = Receiver::start().await;
+    let endpoint = create_endpoint(
+        &app,
+        &operator,
+        json!({"url": receiver.url(), "description": "warehouse"}),
+    )
+    .await;
+    // Both servers answer: each runs its own dispatcher on the same queue.
+    assert_eq!(
+        app.client
+            .get(format!("{beside}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A burst larger than one pass claims, committed in one go: the two
+    // dispatchers claim from the same queue while the other's sends are in flight.
+    let pool = pool(&app);
+    let mut conn = pool.get().unwrap();
+    let burst = 400;
+    let ids: Vec<String> = bazaar::db::write_transaction(&mut conn, |conn| {
+        (0..burst)
+            .map(|n| emit(conn, product_event(&format!("Vase {n}"))))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap();
+    drop(conn);
+    wait_until(|| async {
+        let got: std::collections::HashSet<String> =
+            receiver.received().iter().map(Received::id).collect();
+        got.len() == burst
+    })
+    .await;
+    // Let a duplicate, if any were coming, arrive before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let received = receiver.received();
+    let mut arrivals: HashMap<String, usize> = HashMap::new();
+    for r in &received {
+        *arrivals.entry(r.id()).or_default() += 1;
+    }
+    let twice: Vec<_> = arrivals.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "each event once; {} came more often, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    let mut got: Vec<&String> = arrivals.keys().collect();
+    got.sort();
+    let mut expected: Vec<&String> = ids.iter().collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    // Every delivery recorded once, delivered at its first attempt.
+    let log = {
+        let mut conn = pool.get().unwrap();
+        bazaar::events::delivery::stats(&mut conn).unwrap()
+    };
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        log.by_endpoint,
+        vec![(id, "delivered".to_owned(), i64::try_from(burst).unwrap())]
+    );
+    assert_eq!(log.pending, 0);
+    let recorded = deliveries(&app, &operator, &endpoint).await;
+    assert!(
+        recorded
+            .iter()
+            .all(|d| d["attempts"].as_array().unwrap().len() == 1),
+        "one attempt each"
+    );
+}

@@ -42,8 +42,19 @@ pub const ANSWER_BYTES_MAX: usize = 4096;
 pub const EXCERPT_BYTES_MAX: usize = 512;
 /// Events fanned out to one endpoint per transaction.
 const FAN_OUT_PAGE: i64 = 500;
-/// Deliveries claimed per pass.
-const CLAIM_BATCH: i64 = 64;
+/// Deliveries claimed per pass at most.
+const CLAIM_BATCH: i64 = 128;
+/// Attempts in flight at once across endpoints; a pass claims only what fits,
+/// so a slow receiver holds its own deliveries, not the queue.
+const IN_FLIGHT_MAX: usize = 256;
+/// Attempts recorded per transaction at most.
+const RECORD_BATCH: usize = 256;
+/// The wait between passes for a while after one found work: events keep
+/// coming in a stream, and waiting the full poll interval for each would add
+/// half of it to every delivery's lag.
+const BUSY_POLL: Duration = Duration::from_millis(10);
+/// How long after a pass found work the dispatcher keeps polling at [`BUSY_POLL`].
+const BUSY_FOR: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` honoured.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 /// Events one replay may queue.
@@ -217,7 +228,7 @@ struct ClaimedId {
 /// A database failure, or a secret that does not open.
 pub fn claim(
     conn: &mut DbConnection,
-    keys: &SecretKeys,
+    auth: &AuthSettings,
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<Due>, AppError> {
@@ -257,6 +268,8 @@ pub fn claim(
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
+    // The keys only when something is due: an idle pass stays one query.
+    let keys = SecretKeys::load(conn, auth)?;
     let ids: Vec<String> = claimed.into_iter().map(|c| c.id).collect();
     let rows: Vec<(String, String, String, EndpointRow)> = webhook_deliveries::table
         .inner_join(webhook_endpoints::table)
@@ -662,6 +675,29 @@ pub fn record(
     })
 }
 
+/// Records a batch of attempts in one transaction: one commit for a pass's
+/// worth of outcomes, where a commit each made recording the bottleneck
+/// (SQLite's single writer above all). Each attempt is recorded under its own
+/// savepoint, so one that fails leaves the others recorded; the failed one is
+/// claimed again when its lease ends.
+///
+/// # Errors
+/// The transaction could not begin or commit (nothing is recorded).
+pub fn record_all(
+    conn: &mut DbConnection,
+    settings: &OutgoingWebhookSettings,
+    outcomes: &[(String, Outcome)],
+) -> Result<Vec<Result<Recorded, AppError>>, AppError> {
+    db::write_transaction(conn, |conn| {
+        Ok::<_, AppError>(
+            outcomes
+                .iter()
+                .map(|(id, outcome)| record(conn, settings, id, outcome))
+                .collect(),
+        )
+    })
+}
+
 /// Queues the email that tells an endpoint's owner it was disabled, in the
 /// transaction that disables it.
 fn tell_owner_disabled(
@@ -695,43 +731,21 @@ fn tell_owner_disabled(
 
 // ---------------------------------------------------------------- the dispatcher
 
-/// One pass: fan out, then claim and send what is due (concurrently), and
-/// record each outcome. Returns the attempts made.
-///
-/// # Errors
-/// A database failure (the next pass retries).
-pub async fn dispatch_once(
+/// One pass's database work: fan out what was committed since, then claim
+/// up to `limit` due deliveries.
+async fn claim_pass(
     pool: &DbPool,
-    client: &reqwest::Client,
-    settings: &OutgoingWebhookSettings,
     auth: &AuthSettings,
-) -> Result<usize, AppError> {
-    let lease = settings.timeout * 2 + Duration::from_secs(30);
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Due>, AppError> {
     let auth = auth.clone();
-    let due = blocking(pool, move |conn| {
+    let limit = i64::try_from(limit).unwrap_or(CLAIM_BATCH).min(CLAIM_BATCH);
+    blocking(pool, move |conn| {
         fan_out(conn)?;
-        let keys = SecretKeys::load(conn, &auth)?;
-        claim(conn, &keys, CLAIM_BATCH, lease)
+        claim(conn, &auth, limit, lease)
     })
-    .await?;
-    let attempts = due.len();
-    let mut sending = tokio::task::JoinSet::new();
-    for due in due {
-        let client = client.clone();
-        let settings = settings.clone();
-        let pool = pool.clone();
-        sending.spawn(async move {
-            let outcome = send(&client, &settings, &due).await;
-            let id = due.id.clone();
-            let recorded =
-                blocking(&pool, move |conn| record(conn, &settings, &id, &outcome)).await;
-            if let Err(error) = recorded {
-                tracing::warn!(%error, delivery = %due.id, "webhook attempt not recorded; it is retried when its lease ends");
-            }
-        });
-    }
-    while sending.join_next().await.is_some() {}
-    Ok(attempts)
+    .await
 }
 
 async fn blocking<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
@@ -748,8 +762,40 @@ where
     .map_err(|e| AppError::Internal(anyhow::anyhow!("webhook dispatcher task: {e}")))?
 }
 
-/// The dispatcher: one per process, every `poll_interval` (at once again
-/// after a busy pass) until the process ends. `client` is [`client`]'s.
+/// Records attempts as they end, each transaction taking every outcome that
+/// arrived while the previous one committed. Ends when every sender is gone.
+async fn record_outcomes(
+    pool: DbPool,
+    settings: OutgoingWebhookSettings,
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<(String, Outcome)>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let ended = std::mem::take(&mut batch);
+        let settings = settings.clone();
+        let recorded = blocking(&pool, move |conn| {
+            let results = record_all(conn, &settings, &ended)?;
+            for ((id, _), result) in ended.iter().zip(results) {
+                if let Err(error) = result {
+                    tracing::warn!(%error, delivery = %id, "webhook attempt not recorded; it is retried when its lease ends");
+                }
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "webhook attempts not recorded; they are retried when their leases end");
+        }
+    }
+}
+
+/// The dispatcher: one per process, until the process ends. Passes (fan out,
+/// claim) run back to back while they find work, every [`BUSY_POLL`] for
+/// [`BUSY_FOR`] after one did, and every `poll_interval` when idle; each claimed delivery is sent on its own task, at most
+/// [`IN_FLIGHT_MAX`] at once, while the next pass claims more; outcomes are
+/// recorded in batches by one recorder. A claimed delivery's lease keeps
+/// other passes and processes off it until it is recorded. `client` is
+/// [`client`]'s.
 pub fn spawn(
     pool: DbPool,
     client: reqwest::Client,
@@ -757,19 +803,62 @@ pub fn spawn(
     auth: AuthSettings,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let lease = settings.timeout * 2 + Duration::from_secs(30);
+        let (ended, outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_outcomes(pool.clone(), settings.clone(), outcomes));
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_MAX));
+        // Aborting this task drops the senders' tasks with it.
+        let mut sending = tokio::task::JoinSet::new();
+        let _recorder = AbortOnDrop(recorder);
+        let mut found_work_at: Option<Instant> = None;
         loop {
-            let busy = match dispatch_once(&pool, &client, &settings, &auth).await {
-                Ok(attempts) => attempts > 0,
+            while sending.try_join_next().is_some() {}
+            if slots.available_permits() == 0 {
+                // Every slot taken: wait for one to free before claiming.
+                drop(Arc::clone(&slots).acquire_owned().await);
+            }
+            let found = match claim_pass(&pool, &auth, slots.available_permits(), lease).await {
+                Ok(due) => due,
                 Err(error) => {
                     tracing::warn!(%error, "webhook dispatch failed; the next pass retries");
-                    false
+                    Vec::new()
                 }
             };
-            if !busy {
-                tokio::time::sleep(settings.poll_interval).await;
+            if found.is_empty() {
+                let streaming = found_work_at.is_some_and(|at| at.elapsed() < BUSY_FOR);
+                let wait = if streaming {
+                    BUSY_POLL.min(settings.poll_interval)
+                } else {
+                    settings.poll_interval
+                };
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            found_work_at = Some(Instant::now());
+            for due in found {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    break; // never closed
+                };
+                let (client, settings, ended) = (client.clone(), settings.clone(), ended.clone());
+                sending.spawn(async move {
+                    let outcome = send(&client, &settings, &due).await;
+                    drop(slot);
+                    // Fails only while the dispatcher itself is being dropped;
+                    // the lease then brings the delivery back.
+                    let _ = ended.send((due.id, outcome));
+                });
             }
         }
     })
+}
+
+/// Aborts a task when its owner ends, even by being aborted itself.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 // ---------------------------------------------------------------- the log and its actions

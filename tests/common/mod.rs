@@ -231,6 +231,18 @@ impl TestApp {
         }
     }
 
+    /// Starts a second server on this one's database, as a second `bazaar
+    /// serve` process would run (its own pool, dispatcher, workers and
+    /// sweeper); it runs until the test ends. Returns its address.
+    pub async fn spawn_beside(&self) -> String {
+        let application = Application::build_with(self.settings.clone(), |_| {})
+            .await
+            .expect("the second application builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until_stopped());
+        address
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
