@@ -2,7 +2,7 @@
 //! server mounts, each with its roles, security and error answers; and the
 //! regressions schemathesis (`.ci/schemathesis`) found stay fixed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Every malformed request is answered in the API's error shape, never with
 //! actix's plain-text defaults.
 
-mod common;
+use crate::common;
 
 use actix_web::{web, HttpResponse};
 use bazaar::error::AppError;

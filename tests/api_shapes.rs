@@ -4,8 +4,8 @@
 //! promises for every response, and in real answers about payouts, an
 //! onboarding link and the trial balance.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::{BTreeSet, VecDeque};
 

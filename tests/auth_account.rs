@@ -5,8 +5,8 @@
 //! the other sessions; a buyer deletes their account and their orders stay
 //! with the personal data removed.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::mail::{messages_to, token_of, wait_for_link};
 use common::people::{

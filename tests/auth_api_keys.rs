@@ -1,7 +1,7 @@
 //! API keys: shown once, work as bearer tokens, listed without secrets, revocable
 //! by their owner only.
 
-mod common;
+use crate::common;
 
 use common::people::{
     audit_rows, delete_as, delete_with_token, get_as, get_with_token, operator, post_as, signup,

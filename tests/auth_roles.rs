@@ -1,6 +1,6 @@
 //! Who may call what, role changes by operators, and the audit log itself.
 
-mod common;
+use crate::common;
 
 use common::people::{
     audit_rows, everyone, get_as, operator, pool, post_as, signup, staff, step_up, unique_email,

@@ -1,6 +1,6 @@
 //! Signing up, logging in and out, and what a session token is good for.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

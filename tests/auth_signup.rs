@@ -1,7 +1,7 @@
 //! Sign-up refuses weak passwords, bad emails and staff roles; an address
 //! has one account, and the answer never says whether it had one already.
 
-mod common;
+use crate::common;
 
 use common::people::{
     audit_rows, get_as, login_token, operator, post_login, post_signup, signup, unique_email,

@@ -1,7 +1,7 @@
 //! Login throttling: per account and per client address, in the database, with
 //! an injected clock so windows pass without sleeping.
 
-mod common;
+use crate::common;
 
 use bazaar::auth::{login, LoginAttempt, RequestContext, SessionCreated};
 use bazaar::config::AuthSettings;

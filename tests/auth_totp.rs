@@ -1,6 +1,6 @@
 //! Staff must enrol TOTP; then logins need a fresh code, never a replayed one.
 
-mod common;
+use crate::common;
 
 use common::people::{
     audit_rows, delete_as, enrol_totp, get_as, login_token, next_code, operator, pool, post_as,

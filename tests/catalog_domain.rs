@@ -2,8 +2,8 @@
 //! PostgreSQL with BAZAAR_TEST_DATABASE_URL): products, visibility, listings,
 //! search, atomic stock and the demo catalog.
 
-mod catalog_support;
-mod common;
+use crate::catalog_support;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};

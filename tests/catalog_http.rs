@@ -2,8 +2,8 @@
 //! may see what, validation answers, ETags and 304s, cursor pagination under
 //! concurrent inserts, and the in-process cache's time-to-live.
 
-mod catalog_support;
-mod common;
+use crate::catalog_support;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! nothing, dry runs, idempotent re-imports). Every new endpoint answers 404
 //! for another seller's shop or product and 403 for a buyer.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Settings: layers, validation that names the key, and secrets that stay secret.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! The database layer on whichever backend the suite runs against.
 
-mod common;
+use crate::common;
 
 use bazaar::config::Settings;
 use bazaar::db::{self, DbConnection};

@@ -8,7 +8,7 @@
 //! delivered automatically once the clock moved, both released, nothing left
 //! held, and a line sent back and refunded.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

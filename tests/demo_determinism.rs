@@ -5,7 +5,7 @@
 //! in the same order, the same orders, fees, transfers, payouts (as many,
 //! for the same amounts), ledger accounts, trial balance and reconciliation.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

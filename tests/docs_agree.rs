@@ -4,7 +4,7 @@
 //! README links every file of `docs/`, and figures the prose quotes (the
 //! product cache's bound, when CORS headers are sent) match what the code does.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

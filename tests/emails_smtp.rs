@@ -3,9 +3,9 @@
 //! that is down loses nothing (retried, then a dead letter an operator
 //! replays); a change that rolls back queues nothing.
 
-mod common;
-mod orders_support;
-mod smtp_support;
+use crate::common;
+use crate::orders_support;
+use crate::smtp_support;
 
 use std::time::Duration;
 

@@ -3,11 +3,11 @@
 //! recursively) of a real item of that type, produced here by a marketplace
 //! scenario that makes every kind of event happen.
 //!
-//! `BAZAAR_WRITE_EVENT_DOCS=1 cargo test --test events_docs` rewrites the
+//! `BAZAAR_WRITE_EVENT_DOCS=1 cargo test --test platform events_docs::` rewrites the
 //! examples from the scenario's items (ids and times as produced).
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! prefixes, a seller reads only its own shops' events, bad parameters are
 //! refused by name, and the retention purge moves `oldest_seq`.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The feed shows events in the order their transactions commit: a reader
 //! paging by `after` while writers overlap never skips one.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! sequence order; each shop's view holds only its own part, never another
 //! seller's part nor the buyer's email. Every amount is computed here.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use bazaar::events::feed::{self, Audience, FeedEvent, FeedQuery};
 use bazaar::events::types::TypeFilter;

@@ -1,6 +1,6 @@
 //! Fee rules over HTTP and the look-up of the rule in force, on the real server.
 
-mod common;
+use crate::common;
 
 use bazaar::fees::{find_version, rule_in_force, FeeRuleVersion};
 use bazaar::money::Currency;

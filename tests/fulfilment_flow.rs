@@ -6,8 +6,8 @@
 //! of one of its lines. Every amount is computed here, from the prices and
 //! the rates.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, post_as, signup, Person};
 use common::TestApp;

@@ -4,8 +4,8 @@
 //! release. A seller's share is transferred at most once, and what is held
 //! never goes below zero.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use bazaar::app::Application;
 use common::people::{get_as, pool, post_as, signup, staff, Person};

@@ -4,8 +4,8 @@
 //! what is left of the part's shipping when the shop's policy says so. Every
 //! refused request changes nothing. Every amount is computed here.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{audit_rows, get_as, post_as, signup, Person};
 use common::{assert_error, TestApp, SANDBOX_KEY};

@@ -1,8 +1,8 @@
 //! Finance's manual entries: balanced, once per idempotency key, audited,
 //! refused whole on any bad line, never on accounts that mirror the provider.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{audit_rows, get_as, operator, signup, staff, Person};
 use common::{assert_error, TestApp};

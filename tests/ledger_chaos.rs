@@ -7,8 +7,8 @@
 //! with the provider must find nothing. Then one input is taken out of the
 //! ledger and reconciliation must name it.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,8 +1,8 @@
 //! Reconciliation reports and what the ledger books that Bazaar did not ask
 //! for: a refund made in the provider's dashboard.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, post_as, signup, staff};
 use common::{assert_error, TestApp};

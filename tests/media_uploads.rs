@@ -2,8 +2,8 @@
 //! re-encoded (no metadata, nothing appended), in the sizes the storefront's
 //! `srcset` names; every refusal stores nothing and serves nothing.
 
-mod catalog_support;
-mod common;
+use crate::catalog_support;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

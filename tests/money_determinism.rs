@@ -17,8 +17,8 @@
 //! cart's order (a random id) lands the extra minor unit on another seller
 //! from one run to the next, and this test sees it.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

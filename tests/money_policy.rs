@@ -4,8 +4,8 @@
 //! dispute, and a fee can be capped at a share of the part (a preview warns
 //! when a rule would leave a seller nothing).
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, post_as, signup, staff, Person};
 use common::{assert_error, TestApp};

@@ -3,8 +3,8 @@
 //! category, and the orders and fees exports — checked against numbers
 //! computed here, for allowed and forbidden roles.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::BTreeMap;
 

@@ -4,8 +4,8 @@
 //! call that went through has its audit row, naming who did it, with the
 //! state before and after.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{bearer, everyone, get_as, signup, Person};
 use common::TestApp;

@@ -10,9 +10,9 @@
 //! fields; buyers and sellers do not find the console; a form without its
 //! token changes nothing.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use diesel::prelude::*;
 use serde_json::{json, Value};

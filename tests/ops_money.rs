@@ -6,9 +6,9 @@
 //! buyers and sellers find no console; a reconciliation run from its page
 //! is clean on a quiet marketplace. Every amount is computed here.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use std::collections::BTreeMap;
 

@@ -6,9 +6,9 @@
 //! finance is refused and bad forms change nothing; the order and its
 //! dispute sync from the page.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use serde_json::{json, Value};
 

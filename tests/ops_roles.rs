@@ -8,9 +8,9 @@
 //! Also the console's CSRF defence: a state-changing request without the
 //! form's token, or from another origin, changes nothing.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;

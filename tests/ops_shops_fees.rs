@@ -6,9 +6,9 @@
 //! versioned and retired from the pages; the preview's amounts computed
 //! here from the rule's rates.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -7,8 +7,8 @@
 //! stale list; staff sessions that end after `auth.staff_session_ttl_s`;
 //! and the API endpoints behind the pages.
 
-mod common;
-mod web_support;
+use crate::common;
+use crate::web_support;
 
 use chrono::{NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;

@@ -3,8 +3,8 @@
 //! cards, expiry of unpaid orders, a provider that refuses or is down, and who
 //! sees which part of an order.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{delete_as, get_as, pool, post_as, signup, Person};
 use common::{assert_error, TestApp};

@@ -4,8 +4,8 @@
 //! shop's share held until it is unfrozen, and a seller who bears the
 //! processing fee. Every amount is computed here, from the prices.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, post_as, signup};
 use common::TestApp;

@@ -3,8 +3,8 @@
 //! provider that is down at checkout, and unpaid orders expired by the
 //! background sweep.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! back on the seller's balance, the failure and what to do shown first to
 //! staff), and the sellers' balances in the ledger.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, Person};
 use common::{assert_error, TestApp};

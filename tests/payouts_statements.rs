@@ -3,8 +3,8 @@
 //! running statement for a period; both as CSV that parses back to the same
 //! numbers; and the operators' payouts export.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Health, readiness and metrics, as an orchestrator and a scraper see them.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! the money flows of the marketplace. Every expected amount is worked out here
 //! by hand from the provider's published pricing (2.9% + 30 for US cards).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

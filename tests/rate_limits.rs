@@ -1,8 +1,8 @@
 //! Sign-up, checkout and webhook rates: over the configured rate a client
 //! gets 429 `rate_limited` with `Retry-After`, and other clients do not.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::signup;
 use common::{assert_error, TestApp};

@@ -5,7 +5,7 @@
 //! storefront's address, answer on it, and stop cleanly when killed. The test
 //! command is the one `.ci/run` calls; this checks that the README names it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

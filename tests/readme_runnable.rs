@@ -5,7 +5,7 @@
 //! next), with `BAZAAR` pointing at the demo. Every `curl` in them uses `-f`,
 //! so an answer that is not 2xx fails the run.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! The sandbox's HTTP API: wire format, bad input, idempotency, payments, onboarding.
 
-mod sandbox_support;
+use crate::sandbox_support;
 
 use sandbox_support::{err, Env};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! accepted as it encodes them, and every object parses into its types (a missing
 //! required field would fail here exactly as it would in production).
 
-mod sandbox_support;
+use crate::sandbox_support;
 
 use sandbox_support::Env;
 use stripe::{Client, ClientBuilder, StripeError, StripeRequest};

@@ -2,7 +2,7 @@
 //! (paid and failed), disputes won and lost, and persistence across restarts.
 //! Expected amounts are worked out by hand in each test, never by sandbox code.
 
-mod sandbox_support;
+use crate::sandbox_support;
 
 use bazaar::sandbox::SandboxConfig;
 use sandbox_support::{err, event_type, json, Env, Receiver, WAIT};

@@ -3,8 +3,8 @@
 //! account whose payouts fail, the account saying why, and a second link that
 //! replaces the bank so payouts resume.
 
-mod common;
-mod sandbox_support;
+use crate::common;
+use crate::sandbox_support;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! version it claims: `expand[]` paths, the payment method type filters of a
 //! PaymentIntent, and a transfer's `amount`.
 
-mod sandbox_support;
+use crate::sandbox_support;
 
 use sandbox_support::{err, Env, Reply};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Webhooks: Stripe's signature scheme (checked by async-stripe's own verifier), routing of
 //! platform and connect events, registration through the API, and delivery faults.
 
-mod sandbox_support;
+use crate::sandbox_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -11,8 +11,8 @@
 //! other columns are ids, enums, currencies, instants, amounts, or the
 //! provider's ids and codes.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, login_token, post_signup, staff, Person, PASSWORD};
 use common::TestApp;

@@ -9,7 +9,7 @@
 //!
 //! Run on both backends (`BAZAAR_TEST_DATABASE_URL` for PostgreSQL).
 
-mod common;
+use crate::common;
 
 use common::people::{bearer, operator, post_as, signup, Person};
 use common::{assert_error, TestApp};

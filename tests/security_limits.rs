@@ -1,7 +1,7 @@
 //! Limits against slow or greedy clients (trickled heads and bodies, many
 //! connections from one address), and a database outage answered 503, never 500.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

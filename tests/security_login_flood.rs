@@ -4,7 +4,7 @@
 //! once. (How other clients fare during a flood is measured by the load
 //! bench's `login-flood` scenario, not timed here.)
 
-mod common;
+use crate::common;
 
 use common::people::{signup, PASSWORD};
 use common::TestApp;

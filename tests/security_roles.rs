@@ -6,7 +6,7 @@
 //! The endpoints come from `/openapi.json` (each operation with a request body
 //! and its `x-roles`), so a new endpoint is covered the day it is documented.
 
-mod common;
+use crate::common;
 
 use common::people::{bearer, operator, signup, staff, Person};
 use common::TestApp;

@@ -2,7 +2,7 @@
 //! (and key rotation), staff API keys that expire and need a second factor,
 //! `/metrics` kept from the public, and the client address behind a proxy.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

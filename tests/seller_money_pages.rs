@@ -6,9 +6,9 @@
 //! sales chart and its table have a row per day; the pages are the owner's
 //! only.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use std::time::Duration;
 

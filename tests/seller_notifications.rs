@@ -8,9 +8,9 @@
 //! marking read works from the API and the page. Every amount is computed
 //! here from the prices and the market's fee rule.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use common::people::{get_as, post_as, signup, Person};
 use common::TestApp;

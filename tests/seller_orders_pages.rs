@@ -4,9 +4,9 @@
 //! the field's error and nothing stored; another seller's ids are 404 pages
 //! and their forms change nothing; the part page's money is the JSON's.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use serde_json::{json, Value};
 

@@ -4,8 +4,8 @@
 //! with 404 pages; forms without their CSRF token refused; two-step sign-in
 //! turned on from the page, after which the web sign-in asks for the code.
 
-mod common;
-mod web_support;
+use crate::common;
+use crate::web_support;
 
 use serde_json::{json, Value};
 

@@ -4,9 +4,9 @@
 //! its fix, products and stock from the pages (compared with the JSON API),
 //! and another seller's ids answered with 404 pages.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use serde_json::Value;
 

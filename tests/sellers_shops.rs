@@ -1,6 +1,6 @@
 //! Sellers open shops and onboard them with the provider (the sandbox), over HTTP.
 
-mod common;
+use crate::common;
 
 use common::people::{get_as, operator, post_as, signup, Person};
 use common::{assert_error, TestApp, SANDBOX_KEY};

@@ -1,6 +1,6 @@
 //! The shop onboarding state machine as a domain function, on the suite's backend.
 
-mod common;
+use crate::common;
 
 use bazaar::db;
 use bazaar::error::AppError;

@@ -7,9 +7,9 @@
 //! says so and the rule's release policy frozen on the part. Every expected
 //! amount is computed here from the rates, never read from the code under test.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use common::people::{audit_rows, get_as, get_with_token, pool, post_as, signup, staff, Person};
 use common::{assert_error, TestApp};

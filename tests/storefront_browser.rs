@@ -12,7 +12,7 @@
 //! says how to install them and passes, unless `CI` is set: then it fails.
 //! Screenshots of failed journeys land in `target/browser/`.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! API says of the same product, cart and order; forms and their errors;
 //! CSRF; caching; crawler files.
 
-mod common;
-mod orders_support;
-mod web_support;
+use crate::common;
+use crate::orders_support;
+use crate::web_support;
 
 use serde_json::Value;
 

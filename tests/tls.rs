@@ -2,8 +2,8 @@
 //! when TLS is on, the sandbox's webhooks delivered over HTTPS, and bad
 //! certificate settings refused at start with the key named.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! Events that were never delivered are backfilled from the provider's events
 //! list; two processes sharing one database never process an event twice.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! without any sync call; a job that keeps failing becomes a dead letter an
 //! operator can replay.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use common::people::{get_as, operator, pool, post_as, signup};
 use common::{assert_error, wait_until, TestApp, SANDBOX_KEY};

@@ -4,8 +4,8 @@
 //! that is down and then failing, a secret rotation, 410, private addresses,
 //! sellers' isolation, test sends and redelivery.
 
-mod common;
-mod orders_support;
+use crate::common;
+use crate::orders_support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! are the provider's examples, unknown to this marketplace, so each is
 //! acknowledged as "nothing of ours"); `bazaar replay` posts them signed.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

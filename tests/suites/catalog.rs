@@ -1,0 +1,32 @@
+//! Test binary `catalog`: the catalog, pictures, shipping rates and the storefront (pages and the browser journeys).
+//!
+//! Each module is one file of `tests/`; a binary per capability, not per
+//! file, because each binary links the whole crate (see docs/testing.md).
+
+#[path = "../catalog_support/mod.rs"]
+mod catalog_support;
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../orders_support/mod.rs"]
+mod orders_support;
+#[path = "../sandbox_support/mod.rs"]
+mod sandbox_support;
+#[path = "../smtp_support/mod.rs"]
+mod smtp_support;
+#[path = "../web_support/mod.rs"]
+mod web_support;
+
+#[path = "../catalog_domain.rs"]
+mod catalog_domain;
+#[path = "../catalog_http.rs"]
+mod catalog_http;
+#[path = "../catalog_seller_tools.rs"]
+mod catalog_seller_tools;
+#[path = "../media_uploads.rs"]
+mod media_uploads;
+#[path = "../shipping_rates.rs"]
+mod shipping_rates;
+#[path = "../storefront_browser.rs"]
+mod storefront_browser;
+#[path = "../storefront_pages.rs"]
+mod storefront_pages;

@@ -1,0 +1,46 @@
+//! Test binary `platform`: the API contract and its documents, the command line, configuration, the database layer, probes, TLS and the module graph.
+//!
+//! Each module is one file of `tests/`; a binary per capability, not per
+//! file, because each binary links the whole crate (see docs/testing.md).
+
+#[path = "../catalog_support/mod.rs"]
+mod catalog_support;
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../orders_support/mod.rs"]
+mod orders_support;
+#[path = "../sandbox_support/mod.rs"]
+mod sandbox_support;
+#[path = "../smtp_support/mod.rs"]
+mod smtp_support;
+#[path = "../web_support/mod.rs"]
+mod web_support;
+
+#[path = "../api_contract.rs"]
+mod api_contract;
+#[path = "../api_errors.rs"]
+mod api_errors;
+#[path = "../api_shapes.rs"]
+mod api_shapes;
+#[path = "../cli.rs"]
+mod cli;
+#[path = "../config.rs"]
+mod config;
+#[path = "../database.rs"]
+mod database;
+#[path = "../docs_agree.rs"]
+mod docs_agree;
+#[path = "../events_docs.rs"]
+mod events_docs;
+#[path = "../fuzz_corpus.rs"]
+mod fuzz_corpus;
+#[path = "../module_graph.rs"]
+mod module_graph;
+#[path = "../probes.rs"]
+mod probes;
+#[path = "../readme_commands.rs"]
+mod readme_commands;
+#[path = "../readme_runnable.rs"]
+mod readme_runnable;
+#[path = "../tls.rs"]
+mod tls;
