@@ -533,3 +533,85 @@ async fn a_total_that_changed_since_the_buyer_saw_it_orders_nothing() {
     .await;
     assert_eq!(order["total"]["minor"], 9000);
 }
+
+/// Forgets an order's PaymentIntent in the database, as a checkout that died
+/// after the provider made the intent and before it was recorded leaves it.
+async fn forget_intent(app: &TestApp, order_id: &str) {
+    use bazaar::orders::schema::orders;
+    use diesel::prelude::*;
+    let (pool, id) = (pool(app), order_id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        diesel::update(orders::table.find(&id))
+            .set((
+                orders::payment_intent_id.eq(None::<String>),
+                orders::client_secret.eq(None::<String>),
+                orders::payment_status.eq(None::<String>),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_finishes_a_checkout_that_died_before_recording_its_payment_intent() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let a = shop_with_product(&app, "USD", 1250, 5).await;
+    let buyer = &market.buyer;
+    add_to_cart(&app, buyer, &a.product, 2).await;
+    let body = checkout_body(None);
+    let first = json_of(
+        post_keyed(&app, buyer, "/v1/checkout", "died", &body).await,
+        201,
+    )
+    .await;
+    let order_id = first["id"].as_str().unwrap().to_owned();
+    let intent = staff_view(&app, &order_id).await["payment"]["intent_id"].clone();
+    assert!(intent.is_string(), "{first}");
+    forget_intent(&app, &order_id).await;
+    let unpayable = staff_view(&app, &order_id).await;
+    assert_eq!(unpayable["payment"]["client_secret"], Value::Null);
+
+    // The buyer's retry, same key and body: the same order, payable again,
+    // with the intent the provider made the first time (same idempotency key).
+    let response = post_keyed(&app, buyer, "/v1/checkout", "died", &body).await;
+    assert_eq!(
+        response.headers()["idempotent-replayed"],
+        "true",
+        "a replay of the first request"
+    );
+    let retried = json_of(response, 201).await;
+    assert_eq!(retried["id"], order_id);
+    assert_eq!(retried["status"], "awaiting_payment");
+    assert_eq!(
+        retried["payment"]["client_secret"],
+        first["payment"]["client_secret"]
+    );
+    let recorded = staff_view(&app, &order_id).await;
+    assert_eq!(recorded["payment"]["intent_id"], intent);
+    let expected_total = 2 * 1250;
+    assert_eq!(recorded["total"]["minor"], expected_total, "{recorded}");
+    let at_provider = sandbox_get(
+        &app,
+        &format!("/v1/payment_intents/{}", intent.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(at_provider["amount"], expected_total);
+    assert_eq!(at_provider["metadata"]["order_id"], order_id);
+    // Only one order, its stock held once.
+    assert_eq!(orders_count(&app).await, 1);
+    assert_eq!(stock_of(&app, &a.seller, &a.shop, &a.product).await, 3);
+    // Another retry finds the intent recorded and changes nothing.
+    let again = json_of(
+        post_keyed(&app, buyer, "/v1/checkout", "died", &body).await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        again["payment"]["client_secret"],
+        first["payment"]["client_secret"]
+    );
+}

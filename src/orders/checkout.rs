@@ -591,6 +591,19 @@ pub async fn checkout(
     };
     let (order_id, total) = match reserved {
         Reserved::Existing(order_id) => {
+            // A checkout that died between writing its order and recording
+            // its PaymentIntent left an order nobody can pay; its retry
+            // finishes it. The intent's idempotency key is the order's, so
+            // the provider answers with the intent it may already have made.
+            let id = order_id.clone();
+            let unfinished = db::run(pool, move |conn| awaiting_an_intent(conn, &id)).await?;
+            if let Some(total) = unfinished {
+                tracing::info!(
+                    order_id,
+                    "checkout retried on an order without its PaymentIntent; creating it"
+                );
+                attach_intent(pool, provider, &buyer, &order_id, total, &request).await?;
+            }
             let order = view(pool, &order_id).await?;
             return Ok(CheckoutOutcome {
                 order,
@@ -599,6 +612,43 @@ pub async fn checkout(
         }
         Reserved::New { order_id, total } => (order_id, total),
     };
+    attach_intent(pool, provider, &buyer, &order_id, total, &request).await?;
+    Ok(CheckoutOutcome {
+        order: view(pool, &order_id).await?,
+        replayed: false,
+    })
+}
+
+/// The total of `order_id` when it awaits payment and has no PaymentIntent.
+fn awaiting_an_intent(conn: &mut DbConnection, order_id: &str) -> Result<Option<Money>, AppError> {
+    let row: Option<(String, i64)> = orders::table
+        .find(order_id)
+        .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
+        .filter(orders::payment_intent_id.is_null())
+        .select((orders::currency, orders::total_minor))
+        .first(conn)
+        .optional()?;
+    row.map(|(currency, minor)| {
+        let currency = Currency::parse(&currency)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("order {order_id}: {e}")))?;
+        Ok(Money::new(minor, currency))
+    })
+    .transpose()
+}
+
+/// Creates the order's PaymentIntent (confirmed at once when the request
+/// names a payment method), records it, and settles an order paid at once.
+/// A provider that refuses, or cannot be reached, cancels the order and
+/// releases its stock before the error is returned.
+async fn attach_intent(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    buyer: &Buyer,
+    order_id: &str,
+    total: Money,
+    request: &CheckoutRequest,
+) -> Result<(), AppError> {
+    let order_id = order_id.to_owned();
     let new_intent = NewPaymentIntent {
         amount: total,
         transfer_group: order_id.clone(),
@@ -644,10 +694,7 @@ pub async fn checkout(
             tracing::warn!(%error, order_id, "paid order not settled yet; the sweep finishes it");
         }
     }
-    Ok(CheckoutOutcome {
-        order: view(pool, &order_id).await?,
-        replayed: false,
-    })
+    Ok(())
 }
 
 /// The whole order, as staff see it.
