@@ -615,3 +615,42 @@ async fn a_retry_finishes_a_checkout_that_died_before_recording_its_payment_inte
         first["payment"]["client_secret"]
     );
 }
+
+#[tokio::test]
+async fn an_unpaid_order_whose_intent_the_provider_forgot_expires_and_frees_its_stock() {
+    use bazaar::orders::schema::orders;
+    use diesel::prelude::*;
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let a = shop_with_product(&app, "USD", 800, 4).await;
+    add_to_cart(&app, &market.buyer, &a.product, 3).await;
+    let order = checkout_ok(&app, &market.buyer, "forgot", None).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(stock_of(&app, &a.seller, &a.shop, &a.product).await, 1);
+    // The provider lost the intent (a crash of a provider that had not
+    // written it yet): the order names one the provider never heard of.
+    let (pool, id) = (pool(&app), order_id.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        diesel::update(orders::table.find(&id))
+            .set(orders::payment_intent_id.eq("pi_unknownToTheProvider"))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+
+    sweep(&app, 0).await;
+    assert_eq!(
+        staff_view(&app, &order_id).await["status"],
+        "awaiting_payment"
+    );
+    // Past its expiry the sweep cannot cancel the intent (404 at the
+    // provider) and expires the order anyway, saying why.
+    let report = sweep(&app, 31 * 60).await;
+    let expired = staff_view(&app, &order_id).await;
+    assert_eq!(expired["status"], "expired", "{expired} {report:?}");
+    assert_eq!(expired["cancel_reason"], "payment_intent_unknown");
+    assert_eq!(stock_of(&app, &a.seller, &a.shop, &a.product).await, 4);
+    assert!(transfers_of(&app, &order_id).await.is_empty());
+}

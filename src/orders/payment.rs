@@ -16,7 +16,9 @@ use crate::error::AppError;
 use crate::events::types::EventType;
 use crate::ledger;
 use crate::money::{Currency, Money};
-use crate::payments::{IdempotencyKey, NewRefund, PaymentIntent, PaymentStatus, Provider};
+use crate::payments::{
+    IdempotencyKey, NewRefund, PaymentIntent, PaymentStatus, Provider, ProviderError,
+};
 use crate::sellers::shops;
 
 /// The provider's name of a PaymentIntent status, as stored on the order.
@@ -341,7 +343,9 @@ pub(crate) fn expire(
 
 /// Expires one unpaid order past its deadline: cancels its PaymentIntent
 /// first, so it can no longer be paid, then releases the stock. If the buyer
-/// paid at the last moment, the order is marked paid instead.
+/// paid at the last moment, the order is marked paid instead. An intent the
+/// provider does not know expires the order too, with the reason
+/// [`UNKNOWN_INTENT`].
 ///
 /// # Errors
 /// The provider could not be reached (the next sweep tries again).
@@ -354,23 +358,42 @@ pub async fn expire_order(
     let Some(order) = db::run(pool, move |conn| store::find_order_row(conn, &id)).await? else {
         return Err(store::order_not_found());
     };
+    let mut reason = "unpaid";
     if let Some(intent_id) = &order.payment_intent_id {
         let key = IdempotencyKey::derive("cancel_payment_intent", order_id);
-        if let Err(error) = provider.cancel_payment_intent(intent_id, &key).await {
-            if error.is_transient() {
-                return Err(error.into());
-            }
-            // Not cancellable: it succeeded (or is processing) meanwhile.
-            let intent = provider.retrieve_payment_intent(intent_id).await?;
-            if intent.status != PaymentStatus::Canceled {
-                return apply_intent(pool, provider, &intent).await;
+        match provider.cancel_payment_intent(intent_id, &key).await {
+            Ok(_) => {}
+            Err(error) if error.is_transient() => return Err(error.into()),
+            // The provider does not know the intent (any more): nobody can
+            // pay it, and waiting would hold the stock for good.
+            Err(ProviderError::NotFound { .. }) => reason = UNKNOWN_INTENT,
+            Err(_) => {
+                // Not cancellable: it succeeded (or is processing) meanwhile.
+                match provider.retrieve_payment_intent(intent_id).await {
+                    Ok(intent) if intent.status != PaymentStatus::Canceled => {
+                        return apply_intent(pool, provider, &intent).await;
+                    }
+                    Ok(_) => {}
+                    Err(ProviderError::NotFound { .. }) => reason = UNKNOWN_INTENT,
+                    Err(error) => return Err(error.into()),
+                }
             }
         }
     }
+    if reason == UNKNOWN_INTENT {
+        tracing::warn!(
+            order_id,
+            intent = order.payment_intent_id.as_deref().unwrap_or_default(),
+            "the provider does not know this order's PaymentIntent; order cancelled"
+        );
+    }
     let id = order_id.to_owned();
-    db::run(pool, move |conn| expire(conn, &id, "unpaid")).await?;
+    db::run(pool, move |conn| expire(conn, &id, reason)).await?;
     Ok(())
 }
+
+/// The cancel reason of an order whose PaymentIntent the provider does not know.
+pub const UNKNOWN_INTENT: &str = "payment_intent_unknown";
 
 /// Expires every unpaid order whose deadline passed by `now` (at most `limit`);
 /// returns how many were looked at and the first error met.
