@@ -534,22 +534,29 @@ async fn a_total_that_changed_since_the_buyer_saw_it_orders_nothing() {
     assert_eq!(order["total"]["minor"], 9000);
 }
 
-/// Forgets an order's PaymentIntent in the database, as a checkout that died
-/// after the provider made the intent and before it was recorded leaves it.
-async fn forget_intent(app: &TestApp, order_id: &str) {
+/// Rewrites which PaymentIntent an order's row names. `None` (and no client
+/// secret) is what a checkout that died after the provider made the intent,
+/// before it was recorded, leaves; another id, an intent the provider lost.
+async fn set_recorded_intent(app: &TestApp, order_id: &str, intent: Option<&str>) {
     use bazaar::orders::schema::orders;
     use diesel::prelude::*;
-    let (pool, id) = (pool(app), order_id.to_owned());
+    let (pool, id, intent) = (pool(app), order_id.to_owned(), intent.map(str::to_owned));
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().unwrap();
-        diesel::update(orders::table.find(&id))
-            .set((
-                orders::payment_intent_id.eq(None::<String>),
-                orders::client_secret.eq(None::<String>),
-                orders::payment_status.eq(None::<String>),
-            ))
+        let row = orders::table.find(&id);
+        diesel::update(row)
+            .set(orders::payment_intent_id.eq(&intent))
             .execute(&mut conn)
             .unwrap();
+        if intent.is_none() {
+            diesel::update(row)
+                .set((
+                    orders::client_secret.eq(None::<String>),
+                    orders::payment_status.eq(None::<String>),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+        }
     })
     .await
     .unwrap();
@@ -571,7 +578,7 @@ async fn a_retry_finishes_a_checkout_that_died_before_recording_its_payment_inte
     let order_id = first["id"].as_str().unwrap().to_owned();
     let intent = staff_view(&app, &order_id).await["payment"]["intent_id"].clone();
     assert!(intent.is_string(), "{first}");
-    forget_intent(&app, &order_id).await;
+    set_recorded_intent(&app, &order_id, None).await;
     let unpayable = staff_view(&app, &order_id).await;
     assert_eq!(unpayable["payment"]["client_secret"], Value::Null);
 
@@ -618,8 +625,6 @@ async fn a_retry_finishes_a_checkout_that_died_before_recording_its_payment_inte
 
 #[tokio::test]
 async fn an_unpaid_order_whose_intent_the_provider_forgot_expires_and_frees_its_stock() {
-    use bazaar::orders::schema::orders;
-    use diesel::prelude::*;
     let app = TestApp::spawn().await;
     let market = market(&app).await;
     let a = shop_with_product(&app, "USD", 800, 4).await;
@@ -629,16 +634,7 @@ async fn an_unpaid_order_whose_intent_the_provider_forgot_expires_and_frees_its_
     assert_eq!(stock_of(&app, &a.seller, &a.shop, &a.product).await, 1);
     // The provider lost the intent (a crash of a provider that had not
     // written it yet): the order names one the provider never heard of.
-    let (pool, id) = (pool(&app), order_id.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        diesel::update(orders::table.find(&id))
-            .set(orders::payment_intent_id.eq("pi_unknownToTheProvider"))
-            .execute(&mut conn)
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    set_recorded_intent(&app, &order_id, Some("pi_unknownToTheProvider")).await;
 
     sweep(&app, 0).await;
     assert_eq!(

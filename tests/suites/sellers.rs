@@ -3,18 +3,7 @@
 //! Each module is one file of `tests/`; a binary per capability, not per
 //! file, because each binary links the whole crate (see docs/testing.md).
 
-#[path = "../catalog_support/mod.rs"]
-mod catalog_support;
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../orders_support/mod.rs"]
-mod orders_support;
-#[path = "../sandbox_support/mod.rs"]
-mod sandbox_support;
-#[path = "../smtp_support/mod.rs"]
-mod smtp_support;
-#[path = "../web_support/mod.rs"]
-mod web_support;
+include!("support.rs");
 
 #[path = "../seller_money_pages.rs"]
 mod seller_money_pages;
