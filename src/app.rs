@@ -505,6 +505,7 @@ fn server(
     let tls = settings.server.tls.is_some();
     let cors_origins = settings.server.cors_allowed_origins.clone();
     let slow_clients = http::slow_clients::SlowClientLimits::new(&settings.server);
+    let in_flight = http::overload::InFlight::new(settings.server.in_flight);
     // `/metrics` on a listener of its own (server.metrics_bind), if configured.
     let metrics_listener = settings
         .server
@@ -538,6 +539,9 @@ fn server(
             // Pages and API answers alike, for clients that ask (gzip, brotli).
             .wrap(Compress::default())
             .wrap(from_fn(refuse_unfit_text))
+            // Before any work, inside `observe` (refusals are logged and counted).
+            .wrap(from_fn(refuse_overload))
+            .app_data(in_flight.clone())
             .wrap(from_fn(http::observe))
             .wrap(security_headers(tls))
             .wrap(Condition::new(
@@ -579,6 +583,31 @@ fn server(
 /// No route: a page for browsers outside the API, the API's JSON error otherwise.
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     crate::web::render::error_answer(req.headers(), req.path(), AppError::RouteNotFound)
+}
+
+/// A request over its route class's bound of requests in flight
+/// ([`http::overload`]) is answered 503 `overloaded` at once (a page for
+/// browsers outside the API); the others hold their place until answered.
+async fn refuse_overload(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let Some(in_flight) = req.app_data::<http::overload::InFlight>() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let metrics = req.app_data::<web::Data<Metrics>>().map(|m| m.get_ref());
+    match in_flight.enter(req.path(), metrics) {
+        Ok(place) => {
+            let answered = next.call(req).await;
+            drop(place);
+            Ok(answered?.map_into_left_body())
+        }
+        Err(_) => {
+            let refused =
+                crate::web::render::error_answer(req.headers(), req.path(), AppError::Overloaded);
+            Ok(req.into_response(refused).map_into_right_body())
+        }
+    }
 }
 
 /// Text no handler may see (NUL, controls, bad UTF-8 in a path, query or form:

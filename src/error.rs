@@ -76,6 +76,10 @@ pub enum AppError {
     /// A dependency (database, provider) is not available now (503).
     #[error("{message}")]
     Unavailable { message: String },
+    /// This process already works on as many requests of the class as it
+    /// takes at once (503; `server.in_flight_*_max`).
+    #[error("the server is busy; try again in a moment")]
+    Overloaded,
     /// A bug or an unexpected failure; logged, never shown (500).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -127,6 +131,7 @@ impl AppError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "service_unavailable",
+            Self::Overloaded => "overloaded",
             Self::Internal(cause) if database_outage_in(cause) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -191,7 +196,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(cause) if database_outage_in(cause) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

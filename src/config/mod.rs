@@ -271,6 +271,22 @@ pub struct ServerSettings {
     /// Peers whose `X-Forwarded-For` is believed (a proxy in front); empty:
     /// the client address is always the TCP peer.
     pub trusted_proxies: Vec<IpRange>,
+    /// Requests one process works on at once, per route class
+    /// (`server.in_flight_*_max`); one more is answered 503 `overloaded` at once.
+    pub in_flight: InFlightMax,
+}
+
+/// Requests in flight at once per route class (see `http::overload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightMax {
+    /// `/v1/…`.
+    pub api: usize,
+    /// The storefront, the workspace, the console and their assets.
+    pub pages: usize,
+    /// The provider's webhooks (`/webhooks/…`).
+    pub webhooks: usize,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub probes: usize,
 }
 
 impl ServerSettings {

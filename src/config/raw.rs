@@ -171,6 +171,10 @@ struct RawServer {
     metrics_token_file: Option<PathBuf>,
     trusted_proxies: String,
     public_url: String,
+    in_flight_api_max: usize,
+    in_flight_pages_max: usize,
+    in_flight_webhooks_max: usize,
+    in_flight_probes_max: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +256,8 @@ impl RawSettings {
 /// Bounds of `server.request_header_timeout_ms` and `server.body_timeout_ms`:
 /// under 100 ms honest clients on slow links fail; over 10 minutes the
 /// timeout no longer protects anything.
+/// The largest `server.in_flight_*_max`: past it the bound bounds nothing.
+const IN_FLIGHT_MAX_LIMIT: usize = 100_000;
 const SERVER_TIMEOUT_MS_MIN: u64 = 100;
 const SERVER_TIMEOUT_MS_MAX: u64 = 600_000;
 
@@ -293,7 +299,24 @@ impl RawServer {
                 ))
             }
         };
+        let in_flight = |key: &str, max: usize| {
+            if (1..=IN_FLIGHT_MAX_LIMIT).contains(&max) {
+                Ok(max)
+            } else {
+                Err(invalid(
+                    key,
+                    format!("must be between 1 and {IN_FLIGHT_MAX_LIMIT}"),
+                ))
+            }
+        };
+        let in_flight = super::InFlightMax {
+            api: in_flight("server.in_flight_api_max", self.in_flight_api_max)?,
+            pages: in_flight("server.in_flight_pages_max", self.in_flight_pages_max)?,
+            webhooks: in_flight("server.in_flight_webhooks_max", self.in_flight_webhooks_max)?,
+            probes: in_flight("server.in_flight_probes_max", self.in_flight_probes_max)?,
+        };
         Ok(ServerSettings {
+            in_flight,
             public_url,
             metrics_bind,
             metrics_token,

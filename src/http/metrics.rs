@@ -50,6 +50,7 @@ pub type WebhookStatsReader = fn(&DbPool) -> Result<WebhookDeliveryStats, AppErr
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    overloaded: IntCounterVec,
     latency: HistogramVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
@@ -74,6 +75,13 @@ impl Metrics {
             ),
             &["method", "route", "status"],
         )?;
+        let overloaded = IntCounterVec::new(
+            Opts::new(
+                "http_overloaded_total",
+                "Requests answered 503 overloaded at once, by route class (server.in_flight_*_max)",
+            ),
+            &["class"],
+        )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "http_request_duration_seconds",
@@ -86,6 +94,7 @@ impl Metrics {
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_size_max = IntGauge::new("db_pool_size_max", "Configured maximum pool size")?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(overloaded.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
@@ -111,6 +120,7 @@ impl Metrics {
         Ok(Self {
             registry,
             requests,
+            overloaded,
             latency,
             pool_connections,
             pool_idle,
@@ -127,6 +137,11 @@ impl Metrics {
     pub fn with_webhook_stats(mut self, reader: WebhookStatsReader) -> Self {
         self.webhook_stats = Some(reader);
         self
+    }
+
+    /// Counts one request refused by its route class's bound.
+    pub fn count_overloaded(&self, class: &str) {
+        self.overloaded.with_label_values(&[class]).inc();
     }
 
     /// Counts one answered request. `route` is the matched pattern

@@ -6,6 +6,7 @@ pub mod client_addr;
 pub mod csv;
 pub mod json;
 pub mod metrics;
+pub mod overload;
 pub mod probes;
 pub mod query;
 pub mod rate_limit;

@@ -235,6 +235,10 @@ impl ResponseError for PageError {
                 "Too many requests",
                 format!("Please wait {retry_after_s} seconds and try again."),
             ),
+            AppError::Overloaded => (
+                "Busy right now",
+                "Many people are shopping at this moment. Please try again in a second.".to_owned(),
+            ),
             error if status.is_client_error() => ("Something is not right", error.to_string()),
             _ => (
                 "Sorry, something went wrong",
@@ -256,6 +260,11 @@ impl ResponseError for PageError {
         let mut response = HttpResponse::build(status);
         if let AppError::RateLimited { retry_after_s } = &self.0 {
             response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((
+                header::RETRY_AFTER,
+                crate::error::UNAVAILABLE_RETRY_AFTER_S.to_string(),
+            ));
         }
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))

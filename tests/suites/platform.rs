@@ -1,4 +1,4 @@
-//! Test binary `platform`: the API contract and its documents, the command line, configuration, the database layer, probes, TLS and the module graph.
+//! Test binary `platform`: the API contract and its documents, the command line, configuration, the database layer, probes, overload, TLS and the module graph.
 //!
 //! Each module is one file of `tests/`; a binary per capability, not per
 //! file, because each binary links the whole crate (see docs/testing.md).
@@ -23,6 +23,8 @@ mod docs_agree;
 mod events_docs;
 #[path = "../fuzz_corpus.rs"]
 mod fuzz_corpus;
+#[path = "../http_overload.rs"]
+mod http_overload;
 #[path = "../module_graph.rs"]
 mod module_graph;
 #[path = "../probes.rs"]
