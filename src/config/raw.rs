@@ -256,10 +256,10 @@ impl RawSettings {
 /// Bounds of `server.request_header_timeout_ms` and `server.body_timeout_ms`:
 /// under 100 ms honest clients on slow links fail; over 10 minutes the
 /// timeout no longer protects anything.
-/// The largest `server.in_flight_*_max`: past it the bound bounds nothing.
-const IN_FLIGHT_MAX_LIMIT: usize = 100_000;
 const SERVER_TIMEOUT_MS_MIN: u64 = 100;
 const SERVER_TIMEOUT_MS_MAX: u64 = 600_000;
+/// The largest `server.in_flight_*_max`: past it the bound bounds nothing.
+const IN_FLIGHT_MAX_LIMIT: usize = 100_000;
 
 impl RawServer {
     fn validate(self) -> Result<ServerSettings, ConfigError> {

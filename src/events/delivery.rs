@@ -763,7 +763,7 @@ where
 }
 
 /// Records attempts as they end, each transaction taking every outcome that
-/// arrived while the previous one committed. Ends when every sender is gone.
+/// arrived while the previous one committed.
 async fn record_outcomes(
     pool: DbPool,
     settings: OutgoingWebhookSettings,
@@ -791,11 +791,11 @@ async fn record_outcomes(
 
 /// The dispatcher: one per process, until the process ends. Passes (fan out,
 /// claim) run back to back while they find work, every [`BUSY_POLL`] for
-/// [`BUSY_FOR`] after one did, and every `poll_interval` when idle; each claimed delivery is sent on its own task, at most
-/// [`IN_FLIGHT_MAX`] at once, while the next pass claims more; outcomes are
-/// recorded in batches by one recorder. A claimed delivery's lease keeps
-/// other passes and processes off it until it is recorded. `client` is
-/// [`client`]'s.
+/// [`BUSY_FOR`] after one did, and every `poll_interval` when idle. Each
+/// claimed delivery is sent on its own task, at most [`IN_FLIGHT_MAX`] at
+/// once, while the next pass claims more; outcomes are recorded in batches by
+/// one recorder. A claimed delivery's lease keeps other passes and processes
+/// off it until it is recorded. `client` is [`client`]'s.
 pub fn spawn(
     pool: DbPool,
     client: reqwest::Client,
@@ -805,11 +805,11 @@ pub fn spawn(
     tokio::spawn(async move {
         let lease = settings.timeout * 2 + Duration::from_secs(30);
         let (ended, outcomes) = tokio::sync::mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record_outcomes(pool.clone(), settings.clone(), outcomes));
+        // Aborting this task drops the recorder and the senders with their sets.
+        let mut recorder = tokio::task::JoinSet::new();
+        recorder.spawn(record_outcomes(pool.clone(), settings.clone(), outcomes));
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_MAX));
-        // Aborting this task drops the senders' tasks with it.
         let mut sending = tokio::task::JoinSet::new();
-        let _recorder = AbortOnDrop(recorder);
         let mut found_work_at: Option<Instant> = None;
         loop {
             while sending.try_join_next().is_some() {}
@@ -850,15 +850,6 @@ pub fn spawn(
             }
         }
     })
-}
-
-/// Aborts a task when its owner ends, even by being aborted itself.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 // ---------------------------------------------------------------- the log and its actions

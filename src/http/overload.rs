@@ -83,9 +83,7 @@ impl InFlight {
             RouteClass::Probes => &self.probes,
         }
     }
-}
 
-impl InFlight {
     /// A place for a request to `path`, held until dropped, or the class
     /// whose bound is reached (counted in `metrics`).
     ///

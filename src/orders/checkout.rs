@@ -621,19 +621,15 @@ pub async fn checkout(
 
 /// The total of `order_id` when it awaits payment and has no PaymentIntent.
 fn awaiting_an_intent(conn: &mut DbConnection, order_id: &str) -> Result<Option<Money>, AppError> {
-    let row: Option<(String, i64)> = orders::table
-        .find(order_id)
-        .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
-        .filter(orders::payment_intent_id.is_null())
-        .select((orders::currency, orders::total_minor))
-        .first(conn)
-        .optional()?;
-    row.map(|(currency, minor)| {
-        let currency = Currency::parse(&currency)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("order {order_id}: {e}")))?;
-        Ok(Money::new(minor, currency))
-    })
-    .transpose()
+    let Some(order) = store::find_order_row(conn, order_id)? else {
+        return Ok(None);
+    };
+    if order.status != OrderStatus::AwaitingPayment.as_str() || order.payment_intent_id.is_some() {
+        return Ok(None);
+    }
+    let currency = Currency::parse(&order.currency)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("order {order_id}: {e}")))?;
+    Ok(Some(Money::new(order.total_minor, currency)))
 }
 
 /// Creates the order's PaymentIntent (confirmed at once when the request

@@ -366,7 +366,7 @@ pub async fn expire_order(
             Err(error) if error.is_transient() => return Err(error.into()),
             // The provider does not know the intent (any more): nobody can
             // pay it, and waiting would hold the stock for good.
-            Err(ProviderError::NotFound { .. }) => reason = UNKNOWN_INTENT,
+            Err(ProviderError::NotFound { .. }) => reason = unknown_intent(order_id, intent_id),
             Err(_) => {
                 // Not cancellable: it succeeded (or is processing) meanwhile.
                 match provider.retrieve_payment_intent(intent_id).await {
@@ -374,18 +374,13 @@ pub async fn expire_order(
                         return apply_intent(pool, provider, &intent).await;
                     }
                     Ok(_) => {}
-                    Err(ProviderError::NotFound { .. }) => reason = UNKNOWN_INTENT,
+                    Err(ProviderError::NotFound { .. }) => {
+                        reason = unknown_intent(order_id, intent_id);
+                    }
                     Err(error) => return Err(error.into()),
                 }
             }
         }
-    }
-    if reason == UNKNOWN_INTENT {
-        tracing::warn!(
-            order_id,
-            intent = order.payment_intent_id.as_deref().unwrap_or_default(),
-            "the provider does not know this order's PaymentIntent; order cancelled"
-        );
     }
     let id = order_id.to_owned();
     db::run(pool, move |conn| expire(conn, &id, reason)).await?;
@@ -394,6 +389,16 @@ pub async fn expire_order(
 
 /// The cancel reason of an order whose PaymentIntent the provider does not know.
 pub const UNKNOWN_INTENT: &str = "payment_intent_unknown";
+
+/// [`UNKNOWN_INTENT`], said in the log with the order and the intent.
+fn unknown_intent(order_id: &str, intent_id: &str) -> &'static str {
+    tracing::warn!(
+        order_id,
+        intent_id,
+        "the provider does not know this order's PaymentIntent; order expired"
+    );
+    UNKNOWN_INTENT
+}
 
 /// Expires every unpaid order whose deadline passed by `now` (at most `limit`);
 /// returns how many were looked at and the first error met.
