@@ -208,7 +208,12 @@ async fn the_audit_log_pages_newest_first_and_cannot_be_rewritten() {
         .unwrap();
     let all = all["data"].as_array().unwrap().clone();
     assert!(all.len() >= 8, "{}", all.len());
-    let times: Vec<&str> = all.iter().map(|r| r["at"].as_str().unwrap()).collect();
+    // Compared as instants: RFC 3339 drops trailing zeros of the fraction
+    // ("…02.012Z"), so the strings do not sort like the times they name.
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = all
+        .iter()
+        .map(|r| chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap()).unwrap())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
