@@ -459,8 +459,13 @@ async fn reconcile_in(dir: &std::path::Path) -> std::process::Output {
 async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = serving(dir.path()).await;
-    let state = dir.path().join("data/sandbox.json");
-    let before = std::fs::read(&state).expect("serve wrote the sandbox's state");
+    let state = dir.path().join("data/sandbox.db");
+    let state_and_log = || {
+        let mut bytes = std::fs::read(&state).expect("serve wrote the sandbox's state");
+        bytes.extend(std::fs::read(dir.path().join("data/sandbox.db-wal")).unwrap_or_default());
+        bytes
+    };
+    let before = state_and_log();
 
     // A second in-process sandbox on the same state would erase what the
     // running one confirms: refused, with the file and the way out named.
@@ -468,18 +473,14 @@ async fn reconcile_beside_a_running_embedded_serve_is_refused_and_changes_nothin
     let stderr = String::from_utf8_lossy(&beside.stderr);
     assert_eq!(beside.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("data/sandbox.json is in use by another bazaar process"),
+        stderr.contains("data/sandbox.db is in use by another bazaar process"),
         "{stderr}"
     );
     assert!(
         stderr.contains("POST /v1/reconciliation/reports"),
         "{stderr}"
     );
-    assert_eq!(
-        std::fs::read(&state).unwrap(),
-        before,
-        "the state is untouched"
-    );
+    assert!(state_and_log() == before, "the state is untouched");
 
     // Once serve is gone, reconcile runs on the same folder.
     drop(server);

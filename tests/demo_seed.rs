@@ -79,7 +79,7 @@ fn the_demo_marketplace_is_seeded_once_and_sells() {
     let users: Vec<(String, i64)> = users.into_iter().map(|r| (r.label, r.n)).collect();
     assert_eq!(users, [("buyer".to_owned(), 1), ("seller".to_owned(), 4)]);
     assert!(
-        dir.path().join("data/sandbox.json").is_file(),
+        dir.path().join("data/sandbox.db").is_file(),
         "the sandbox keeps the accounts for `serve`"
     );
 }

@@ -246,7 +246,13 @@ async fn play_day(
 
 /// `--fresh` on PostgreSQL (a new database): deletes the sandbox's state file.
 fn remove_sandbox_state(settings: &Settings) -> anyhow::Result<()> {
-    remove_files(settings.sandbox.state_file.iter().cloned())
+    remove_files(
+        settings
+            .sandbox
+            .state_file
+            .iter()
+            .flat_map(|path| crate::sandbox::journal::state_files(path)),
+    )
 }
 
 /// `--fresh`: deletes the embedded SQLite file and the sandbox's state file.
@@ -254,14 +260,8 @@ fn remove_embedded_state(settings: &Settings) -> anyhow::Result<()> {
     let DatabaseUrl::Sqlite(path) = &settings.database.url else {
         return remove_sandbox_state(settings);
     };
-    let mut files = vec![path.clone()];
-    for suffix in ["-wal", "-shm"] {
-        let mut name = path.clone().into_os_string();
-        name.push(suffix);
-        files.push(name.into());
-    }
-    files.extend(settings.sandbox.state_file.clone());
-    remove_files(files)
+    remove_files(crate::sandbox::journal::database_files(path))?;
+    remove_sandbox_state(settings)
 }
 
 fn remove_files(files: impl IntoIterator<Item = std::path::PathBuf>) -> anyhow::Result<()> {

@@ -190,7 +190,13 @@ pub async fn refund_canceled_part(
 ) -> Result<Option<crate::orders::model::RefundView>, AppError> {
     let id = part_id.to_owned();
     let Some(request) = db::run(pool, move |conn| refund_request(conn, &id)).await? else {
-        return Ok(None);
+        // Nothing left: the sweep may have refunded the cancelled part between
+        // the cancel's two steps, under the same key; that refund is the answer.
+        let (order, key) = (order_id.to_owned(), refund_key(part_id));
+        return db::run(pool, move |conn| {
+            refunds::refund_under_key(conn, &order, &key)
+        })
+        .await;
     };
     let outcome = refunds::refund(
         pool,

@@ -287,6 +287,24 @@ fn amounts(
     Ok((per_part, per_line))
 }
 
+/// The refund made under `key` for order `order_id`, if there is one.
+///
+/// # Errors
+/// Database errors.
+pub fn refund_under_key(
+    conn: &mut DbConnection,
+    order_id: &str,
+    key: &str,
+) -> Result<Option<RefundView>, AppError> {
+    let id: Option<String> = refunds::table
+        .filter(refunds::order_id.eq(order_id))
+        .filter(refunds::idempotency_key.eq(key))
+        .select(refunds::id)
+        .first(conn)
+        .optional()?;
+    id.map(|id| refund_view(conn, &id)).transpose()
+}
+
 /// The refund's view, from its order.
 fn refund_view(conn: &mut DbConnection, refund_id: &str) -> Result<RefundView, AppError> {
     let order_id: String = refunds::table

@@ -470,14 +470,18 @@ impl Store {
     }
 
     fn announce_funds(&mut self, t: i64) {
-        let mut accounts = BTreeSet::new();
-        for txn in self
+        let due: Vec<String> = self
             .txns
-            .values_mut()
+            .values()
             .filter(|x| !x.announced && x.available_on <= t)
-        {
-            txn.announced = true;
-            accounts.insert(txn.account.clone());
+            .map(|x| x.id.clone())
+            .collect();
+        let mut accounts = BTreeSet::new();
+        for id in due {
+            if let Some(txn) = self.txns.get_mut(&id) {
+                txn.announced = true;
+                accounts.insert(txn.account.clone());
+            }
         }
         // Known again at the next look, which scans what is still waiting.
         self.funds_due_at = None;

@@ -6,7 +6,7 @@
 //! currencies lowercase ISO codes, as Stripe sends them.
 //!
 //! Layout: `form` decodes request bodies, `wire` holds errors/params/auth, `store` the
-//! state, clock and ids; `accounts`, `payments`, `refunds`, `disputes`, `transfers`,
+//! state, clock and ids, `journal` the state file it is committed to; `accounts`, `payments`, `refunds`, `disputes`, `transfers`,
 //! `balances` the domain;
 //! `events` building, signing and delivering webhooks; `expand` which `expand[]` paths
 //! each object takes and expanding them; `routes` the HTTP surface.
@@ -21,12 +21,8 @@
 //!   `Idempotency-Key`; other errors change nothing and are not remembered.
 //! - Deliveries in flight are not persisted: after a restart, un-acknowledged events
 //!   are not retried (they remain readable with `GET /v1/events`).
-//! - The state file is written behind the changes: a change wakes one saver task,
-//!   which waits `save_interval_ms` (longer when snapshots grow costly) for the
-//!   changes that follow, then writes one snapshot for all of them, and a last one
-//!   when the sandbox stops. Writing the whole state after every change, under the
-//!   lock, bounded the sandbox to a few requests per second once it held a few
-//!   thousand objects. A crash (not a stop) loses the changes of the last wait.
+//! - With a state file, a change is committed to it before its answer (or any
+//!   webhook about it) leaves: see `journal`.
 
 pub mod accounts;
 pub mod balances;
@@ -34,6 +30,7 @@ pub mod disputes;
 pub mod events;
 pub mod expand;
 pub mod form;
+pub mod journal;
 pub mod onboarding;
 pub mod payments;
 pub mod pricing;
@@ -46,14 +43,13 @@ pub mod wire;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use events::{deliver_forever, Delivery, DeliveryPolicy};
+use journal::Journal;
 use store::{Endpoint, Store, Timing};
 
 /// The API version the sandbox renders objects in (async-stripe 1.0.0-rc.10's pin).
@@ -80,11 +76,9 @@ pub struct SandboxConfig {
     pub delivery_attempts_max: u32,
     /// Wait before the first retry; doubles after each, jittered.
     pub delivery_backoff_ms: u64,
-    /// When set: loaded on start if present, rewritten (tmp + rename) behind the
-    /// changes, at most once per `save_interval_ms`, and when the sandbox stops.
+    /// When set: a SQLite file loaded on start if present, and every change
+    /// committed to it before its answer is sent (see `journal`).
     pub state_file: Option<PathBuf>,
-    /// How long the saver gathers changes before it writes one snapshot of them all.
-    pub save_interval_ms: u64,
     /// PEM certificates that HTTPS webhook endpoints may present (a local
     /// receiver's self-signed one); public roots are not trusted.
     pub webhook_root_certificates_pem: Vec<Vec<u8>>,
@@ -133,7 +127,6 @@ impl Default for SandboxConfig {
             delivery_attempts_max: 8,
             delivery_backoff_ms: 200,
             state_file: None,
-            save_interval_ms: 250,
             webhook_root_certificates_pem: Vec::new(),
             owner: None,
         }
@@ -150,74 +143,45 @@ pub struct Shared {
     pub config: SandboxConfig,
     /// The base URL for account links.
     pub public_url: String,
-    /// Wakes the saver after a change (only with a state file).
-    changed: Notify,
-    /// Tells the saver to write a last snapshot and end.
-    stopping: Notify,
+    /// Makes changes durable (only with a state file).
+    journal: Option<Journal>,
     /// Held while this sandbox may write its state file: a second process
     /// on the same file would overwrite the first one's money facts.
-    /// Released by [`Sandbox::stop`] after the last snapshot (or with the process).
+    /// Released by [`Sandbox::stop`] after the last commit (or with the process).
     state_lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Shared {
-    /// Notes that the store changed: the saver writes it soon.
-    fn mark_changed(&self) {
-        if self.config.state_file.is_some() {
-            self.changed.notify_one();
-        }
-    }
-}
-
-/// Snapshots hold the lock at most about 1 / `SNAPSHOT_SHARE_INVERSE` of the
-/// time: the wait between two grows with what the last one cost, since the
-/// state (and so a snapshot's cost) grows with every object.
-const SNAPSHOT_SHARE_INVERSE: u32 = 5;
-
-/// Writes the state file behind the changes until told to stop, then once more.
-async fn save_behind(shared: Arc<Shared>, path: PathBuf, interval: Duration) {
-    let mut locked_for = Duration::ZERO;
-    loop {
-        let mut stopping = tokio::select! {
-            () = shared.changed.notified() => false,
-            () = shared.stopping.notified() => true,
-        };
-        if !stopping {
-            // Under load changes keep coming: one snapshot covers all of a wait's.
-            let wait = interval.max(locked_for * SNAPSHOT_SHARE_INVERSE);
-            stopping = tokio::select! {
-                () = tokio::time::sleep(wait) => false,
-                () = shared.stopping.notified() => true,
-            };
-        }
-        let (from, to) = (Arc::clone(&shared), path.clone());
-        match tokio::task::spawn_blocking(move || save_now(&from, &to)).await {
-            Ok(Ok(locked)) => locked_for = locked,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, path = %path.display(), "sandbox: cannot save state");
+    /// Hands a request's changes and webhooks on, under the store's lock:
+    /// to the journal, which commits them before the webhooks go, or straight
+    /// to delivery without a state file. Returns the journal's number to wait
+    /// for before answering.
+    fn hand_on(&self, store: &mut Store) -> Option<u64> {
+        let deliveries = store.take_deliveries();
+        let Some(journal) = &self.journal else {
+            store.forget_changes();
+            for delivery in deliveries {
+                // The receiver lives as long as the sandbox; a send can only fail while stopping.
+                let _ = self.deliveries.send(delivery);
             }
-            Err(e) => tracing::error!(error = %e, "sandbox: the saver failed"),
-        }
-        if stopping {
-            return;
+            return None;
+        };
+        match store.take_changes() {
+            Ok(changes) => Some(journal.submit(changes, deliveries)),
+            Err(e) => {
+                // Every object serializes; this would be a bug, not a state to answer from.
+                tracing::error!(error = %e, "sandbox: a change cannot be written");
+                Some(journal.submit(Default::default(), deliveries))
+            }
         }
     }
-}
 
-/// Takes a consistent snapshot under the lock and writes it to `path` after
-/// unlocking; returns how long the lock was held.
-fn save_now(shared: &Shared, path: &Path) -> std::io::Result<Duration> {
-    let started = std::time::Instant::now();
-    let bytes = {
-        let store = match shared.store.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        store.snapshot()?
-    };
-    let locked = started.elapsed();
-    store::write_snapshot(path, &bytes)?;
-    Ok(locked)
+    /// Waits until what a request changed or saw is in the state file.
+    async fn durable(&self, number: Option<u64>) {
+        if let (Some(journal), Some(number)) = (&self.journal, number) {
+            journal.durable(number).await;
+        }
+    }
 }
 
 /// A running sandbox.
@@ -227,8 +191,6 @@ pub struct Sandbox {
     server: ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
     delivery_task: JoinHandle<()>,
-    /// Writes the state file (only with one).
-    saver_task: Option<JoinHandle<()>>,
 }
 
 /// Takes the state file's lock (`{state file}.lock`, beside it) for this
@@ -285,10 +247,15 @@ impl Sandbox {
             .trim_end_matches('/')
             .to_owned();
         let state_lock = config.state_file.as_deref().map(lock_state).transpose()?;
-        let mut store = match &config.state_file {
-            Some(path) if path.exists() => Store::load(path)?,
-            _ => Store::fresh(),
+        let (mut connection, loaded) = match &config.state_file {
+            Some(path) => {
+                let (connection, loaded) = journal::open(path)?;
+                (Some(connection), loaded)
+            }
+            None => (None, None),
         };
+        let new_file = loaded.is_none();
+        let mut store = loaded.unwrap_or_else(Store::fresh);
         match (&store.owner, &config.owner) {
             (Some(owner), Some(ours)) if owner != ours => {
                 let path = config.state_file.as_deref().unwrap_or(Path::new("?"));
@@ -296,13 +263,20 @@ impl Sandbox {
                     "the sandbox's state {} belongs to another marketplace database (instance \
                      {owner}; this one is {ours}): its charges and transfers are not this \
                      database's. Give this database its own state file (sandbox.state_file, \
-                     e.g. BAZAAR__SANDBOX__STATE_FILE=data/sandbox-postgres.json), or start \
+                     e.g. BAZAAR__SANDBOX__STATE_FILE=data/sandbox-postgres.db), or start \
                      the embedded demo over with `bazaar demo --fresh`",
                     path.display()
                 )));
             }
             (None, Some(ours)) => store.owner = Some(ours.clone()),
             _ => {}
+        }
+        if let Some(connection) = connection.as_mut() {
+            if new_file {
+                journal::write_whole(connection, &mut store)?;
+            } else {
+                journal::write_changes(connection, &mut store)?;
+            }
         }
         store.timing = Timing {
             funds_delay_s: config.funds_delay_s,
@@ -326,13 +300,6 @@ impl Sandbox {
             })
             .collect();
         store.now = store.clock();
-        if let Some(path) = &config.state_file {
-            // On PostgreSQL nothing else creates ./data, where the state file lives.
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder)?;
-            }
-            store.save(path)?;
-        }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let policy = DeliveryPolicy {
             faults: config.faults.clone(),
@@ -341,21 +308,15 @@ impl Sandbox {
             root_certificates_pem: config.webhook_root_certificates_pem.clone(),
         };
         let delivery_task = tokio::spawn(deliver_forever(rx, policy));
-        let save_interval = Duration::from_millis(config.save_interval_ms);
+        let journal = connection.map(|c| Journal::start(c, tx.clone()));
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             deliveries: tx,
             config,
             public_url,
-            changed: Notify::new(),
-            stopping: Notify::new(),
+            journal,
             state_lock: std::sync::Mutex::new(state_lock),
         });
-        let saver_task = shared
-            .config
-            .state_file
-            .clone()
-            .map(|path| tokio::spawn(save_behind(Arc::clone(&shared), path, save_interval)));
         let data = actix_web::web::Data::from(Arc::clone(&shared));
         listener.set_nonblocking(true)?;
         let server = actix_web::HttpServer::new(move || {
@@ -377,7 +338,6 @@ impl Sandbox {
             server: handle,
             server_task,
             delivery_task,
-            saver_task,
         })
     }
 
@@ -409,15 +369,18 @@ impl Sandbox {
         &self.shared
     }
 
-    /// Stops the server and the delivery task, and saves the state a last time.
+    /// Stops the server, lets the journal commit what it holds, and stops the
+    /// delivery task.
     pub async fn stop(self) {
         self.server.stop(true).await;
         let _ = self.server_task.await;
-        if let Some(saver) = self.saver_task {
-            // No request runs any more: this snapshot holds every change.
-            self.shared.stopping.notify_one();
-            let _ = saver.await;
-        }
+        let shared = Arc::clone(&self.shared);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(journal) = &shared.journal {
+                journal.close();
+            }
+        })
+        .await;
         self.delivery_task.abort();
         let _ = self.delivery_task.await;
         // Nothing writes the state any more: another sandbox may take it.

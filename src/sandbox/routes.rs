@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(api));
 }
 
-/// What a locked section produced: the answer, and what to deliver after unlocking.
+/// What a locked section produced.
 struct Answer {
     status: u16,
     body: Value,
@@ -38,7 +38,8 @@ struct Answer {
 
 async fn api(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     let request_id = new_id("req");
-    let answer = handle(&req, &body, &shared, &request_id);
+    let (answer, durable) = handle(&req, &body, &shared, &request_id);
+    shared.durable(durable).await;
     let mut response = HttpResponse::build(
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     );
@@ -74,11 +75,19 @@ fn error(e: ApiError) -> Answer {
     }
 }
 
-fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> Answer {
+/// Answers a request; with the journal's number to wait for before the answer
+/// may leave.
+fn handle(
+    req: &HttpRequest,
+    body: &[u8],
+    shared: &Shared,
+    request_id: &str,
+) -> (Answer, Option<u64>) {
+    let refused = |e: ApiError| (error(e), None);
     let authorized = api_key(header(req, "Authorization"))
         .is_some_and(|k| keys_match(&k, &shared.config.secret_key));
     if !authorized {
-        return error(ApiError::unauthorized());
+        return refused(ApiError::unauthorized());
     }
     let method = req.method().clone();
     let raw = if method == Method::POST {
@@ -88,14 +97,14 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
     };
     let params = match form::decode(raw) {
         Ok(tree) => Params::new(tree),
-        Err(e) => return error(ApiError::invalid("parameter_invalid", e.to_string())),
+        Err(e) => return refused(ApiError::invalid("parameter_invalid", e.to_string())),
     };
     let idempotency_key = header(req, "Idempotency-Key").map(str::to_owned);
     if idempotency_key
         .as_ref()
         .is_some_and(|k| k.len() > IDEMPOTENCY_KEY_MAX)
     {
-        return error(ApiError::invalid(
+        return refused(ApiError::invalid(
             "idempotency_key_invalid",
             format!("Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} characters."),
         ));
@@ -105,7 +114,6 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
         Ok(s) => s,
         Err(poisoned) => poisoned.into_inner(),
     };
-    let seq_before = store.seq;
     let clock = store.clock();
     store.now = clock;
     store.request = RequestInfo::default();
@@ -166,21 +174,8 @@ fn handle(req: &HttpRequest, body: &[u8], shared: &Shared, request_id: &str) -> 
     // available already) is announced now, not at some later request.
     let now = store.now;
     store.run_due(now);
-    let changed = seq_before != store.seq || method == Method::POST;
-    finish(&mut store, shared, changed);
-    answer
-}
-
-/// Hands the emitted events to delivery and, if the state changed, wakes the
-/// saver (which writes it after this request has unlocked the store).
-fn finish(store: &mut Store, shared: &Shared, changed: bool) {
-    for delivery in store.take_deliveries() {
-        // The receiver lives as long as the sandbox; a send can only fail while stopping.
-        let _ = shared.deliveries.send(delivery);
-    }
-    if changed {
-        shared.mark_changed();
-    }
+    let durable = shared.hand_on(&mut store);
+    (answer, durable)
 }
 
 fn dispatch(
@@ -377,6 +372,24 @@ async fn onboarding_submit(
         return html(StatusCode::BAD_REQUEST, onboarding::unreadable_page());
     };
     let values = onboarding::Values::from_form(&tree);
+    let (result, durable) = submit_locked(&token, &values, &shared);
+    shared.durable(durable).await;
+    match result {
+        Ok(Some(return_url)) => HttpResponse::SeeOther()
+            .insert_header(("Location", return_url))
+            .finish(),
+        Ok(None) => html(StatusCode::OK, onboarding::done_page()),
+        Err(response) => response,
+    }
+}
+
+/// The form's submission under the store's lock; with the journal's number to
+/// wait for before answering.
+fn submit_locked(
+    token: &str,
+    values: &onboarding::Values,
+    shared: &Shared,
+) -> (Result<Option<String>, HttpResponse>, Option<u64>) {
     let mut store = match shared.store.lock() {
         Ok(s) => s,
         Err(poisoned) => poisoned.into_inner(),
@@ -385,24 +398,18 @@ async fn onboarding_submit(
     store.now = clock;
     store.request = RequestInfo::default();
     store.run_due(clock);
-    let result = match store.onboarding_known(&token) {
+    let result = match store.onboarding_known(token) {
         Err(refresh) => Err(gone(refresh)),
-        Ok(known) => match onboarding::parse(&values, &known, onboarding::today(clock)) {
+        Ok(known) => match onboarding::parse(values, &known, onboarding::today(clock)) {
             Err(errors) => Err(html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                onboarding::page(&known, &values, &errors),
+                onboarding::page(&known, values, &errors),
             )),
-            Ok(details) => store.submit_onboarding(&token, details).map_err(gone),
+            Ok(details) => store.submit_onboarding(token, details).map_err(gone),
         },
     };
-    finish(&mut store, &shared, true);
-    match result {
-        Ok(Some(return_url)) => HttpResponse::SeeOther()
-            .insert_header(("Location", return_url))
-            .finish(),
-        Ok(None) => html(StatusCode::OK, onboarding::done_page()),
-        Err(response) => response,
-    }
+    let durable = shared.hand_on(&mut store);
+    (result, durable)
 }
 
 fn html(status: StatusCode, body: String) -> HttpResponse {

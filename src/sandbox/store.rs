@@ -1,9 +1,11 @@
-//! The sandbox's whole state: every object, the clock, ids and persistence.
+//! The sandbox's whole state: every object, the clock and ids, and which objects
+//! changed since the journal last took them.
 //!
 //! One `Store` lives behind one mutex; every request locks it, runs to completion
 //! synchronously and unlocks, so no request ever sees another one half-done.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Deref;
 use std::path::Path;
 
 use rand::Rng;
@@ -300,6 +302,124 @@ pub struct Idem {
     pub body: Value,
 }
 
+/// One kind of object by id, remembering which ids changed (inserted, changed in
+/// place or removed) until the journal takes them: the journal writes those
+/// objects alone, never the whole state. Reads go through `Deref`; every write
+/// goes through a method here, so none escapes the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Table<T> {
+    rows: BTreeMap<String, T>,
+    #[serde(skip)]
+    changed: BTreeSet<String>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            changed: BTreeSet::new(),
+        }
+    }
+}
+
+impl<T> Deref for Table<T> {
+    type Target = BTreeMap<String, T>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.rows
+    }
+}
+
+impl<T> Table<T> {
+    pub fn insert(&mut self, id: String, row: T) -> Option<T> {
+        self.changed.insert(id.clone());
+        self.rows.insert(id, row)
+    }
+
+    /// The row to change in place; it is written whether or not it is changed.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        let row = self.rows.get_mut(id)?;
+        if !self.changed.contains(id) {
+            self.changed.insert(id.to_owned());
+        }
+        Some(row)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        let row = self.rows.remove(id)?;
+        self.changed.insert(id.to_owned());
+        Some(row)
+    }
+}
+
+/// What changed in one table, as the journal stores it: per id, the object's
+/// JSON, or `None` when it was removed.
+pub type ChangedRows = Vec<(String, Option<String>)>;
+
+/// A table as the journal sees it, whatever its objects' type.
+pub trait Journaled {
+    /// Takes the changed ids with their objects' JSON.
+    fn take_changes(&mut self) -> serde_json::Result<ChangedRows>;
+    /// Forgets the changes (a sandbox without a state file keeps none).
+    fn forget_changes(&mut self);
+    /// Counts every row as changed (a new state file is written whole).
+    fn mark_all(&mut self);
+    /// Puts a row read from the state file, unchanged.
+    fn load(&mut self, id: String, json: &str) -> serde_json::Result<()>;
+}
+
+impl<T: Serialize + serde::de::DeserializeOwned> Journaled for Table<T> {
+    fn take_changes(&mut self) -> serde_json::Result<ChangedRows> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .into_iter()
+            .map(|id| {
+                let json = self.rows.get(&id).map(serde_json::to_string).transpose()?;
+                Ok((id, json))
+            })
+            .collect()
+    }
+
+    fn forget_changes(&mut self) {
+        self.changed.clear();
+    }
+
+    fn mark_all(&mut self) {
+        self.changed = self.rows.keys().cloned().collect();
+    }
+
+    fn load(&mut self, id: String, json: &str) -> serde_json::Result<()> {
+        self.rows.insert(id, serde_json::from_str(json)?);
+        Ok(())
+    }
+}
+
+/// The store's own values besides its objects, as the journal keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub owner: Option<String>,
+    pub offset_s: i64,
+    pub seq: u64,
+    pub platform: String,
+}
+
+/// Everything one request changed: what the journal makes durable before the
+/// request is answered.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Per table name, its changed rows.
+    pub tables: Vec<(&'static str, ChangedRows)>,
+    /// Set when the store's own values changed.
+    pub meta: Option<Meta>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_none() && self.tables.iter().all(|(_, rows)| rows.is_empty())
+    }
+}
+
 /// The request being served, for events' `request` field.
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
@@ -317,19 +437,19 @@ pub struct Store {
     pub offset_s: i64,
     pub seq: u64,
     pub platform: String,
-    pub accounts: BTreeMap<String, Account>,
-    pub links: BTreeMap<String, Link>,
-    pub intents: BTreeMap<String, Intent>,
-    pub charges: BTreeMap<String, Charge>,
-    pub refunds: BTreeMap<String, Refund>,
-    pub disputes: BTreeMap<String, Dispute>,
-    pub transfers: BTreeMap<String, Transfer>,
-    pub reversals: BTreeMap<String, Reversal>,
-    pub payouts: BTreeMap<String, Payout>,
-    pub txns: BTreeMap<String, Txn>,
-    pub events: BTreeMap<String, Event>,
-    pub endpoints: BTreeMap<String, Endpoint>,
-    pub idempotency: BTreeMap<String, Idem>,
+    pub accounts: Table<Account>,
+    pub links: Table<Link>,
+    pub intents: Table<Intent>,
+    pub charges: Table<Charge>,
+    pub refunds: Table<Refund>,
+    pub disputes: Table<Dispute>,
+    pub transfers: Table<Transfer>,
+    pub reversals: Table<Reversal>,
+    pub payouts: Table<Payout>,
+    pub txns: Table<Txn>,
+    pub events: Table<Event>,
+    pub endpoints: Table<Endpoint>,
+    pub idempotency: Table<Idem>,
     /// The time the current mutation happens at (sandbox clock).
     #[serde(skip)]
     pub now: i64,
@@ -356,6 +476,9 @@ pub struct Store {
     /// `(seq, id)` of every event, oldest first; rebuilt likewise.
     #[serde(skip)]
     pub events_by_age: VecDeque<(u64, String)>,
+    /// The store's own values as the journal last took them.
+    #[serde(skip)]
+    pub journaled_meta: Option<Meta>,
 }
 
 /// The configured durations the state machine runs on.
@@ -424,21 +547,82 @@ impl Store {
         store
     }
 
-    /// Reads a snapshot written by [`Store::save`].
-    pub fn load(path: &Path) -> std::io::Result<Self> {
+    /// Reads a whole-state JSON file, as the sandbox wrote its state before
+    /// it kept a journal (the journal takes such a file over once).
+    pub fn load_json(path: &Path) -> std::io::Result<Self> {
         let bytes = std::fs::read(path)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
-    /// Writes a snapshot atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        write_snapshot(path, &self.snapshot()?)
+    /// Every table with the name the journal stores it under.
+    pub fn tables_mut(&mut self) -> [(&'static str, &mut dyn Journaled); 13] {
+        [
+            ("account", &mut self.accounts),
+            ("link", &mut self.links),
+            ("intent", &mut self.intents),
+            ("charge", &mut self.charges),
+            ("refund", &mut self.refunds),
+            ("dispute", &mut self.disputes),
+            ("transfer", &mut self.transfers),
+            ("reversal", &mut self.reversals),
+            ("payout", &mut self.payouts),
+            ("txn", &mut self.txns),
+            ("event", &mut self.events),
+            ("endpoint", &mut self.endpoints),
+            ("idempotency", &mut self.idempotency),
+        ]
     }
 
-    /// The whole state as [`Store::load`] reads it.
-    pub fn snapshot(&self) -> std::io::Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(std::io::Error::other)
+    /// The store's own values besides its objects.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            owner: self.owner.clone(),
+            offset_s: self.offset_s,
+            seq: self.seq,
+            platform: self.platform.clone(),
+        }
+    }
+
+    /// Puts the journal's values back.
+    pub fn restore_meta(&mut self, meta: Meta) {
+        self.owner = meta.owner.clone();
+        self.offset_s = meta.offset_s;
+        self.seq = meta.seq;
+        self.platform = meta.platform.clone();
+        self.journaled_meta = Some(meta);
+    }
+
+    /// Takes what changed since the last call.
+    pub fn take_changes(&mut self) -> serde_json::Result<Changes> {
+        let mut tables = Vec::new();
+        for (name, table) in self.tables_mut() {
+            let rows = table.take_changes()?;
+            if !rows.is_empty() {
+                tables.push((name, rows));
+            }
+        }
+        let meta = self.meta();
+        let meta = (self.journaled_meta.as_ref() != Some(&meta)).then_some(meta);
+        if let Some(meta) = &meta {
+            self.journaled_meta = Some(meta.clone());
+        }
+        Ok(Changes { tables, meta })
+    }
+
+    /// Forgets what changed: nothing will be written.
+    pub fn forget_changes(&mut self) {
+        for (_, table) in self.tables_mut() {
+            table.forget_changes();
+        }
+    }
+
+    /// Counts everything as changed, for a state written whole.
+    pub fn mark_all(&mut self) {
+        for (_, table) in self.tables_mut() {
+            table.mark_all();
+        }
+        self.journaled_meta = None;
     }
 
     /// The sandbox clock now.
@@ -513,13 +697,6 @@ impl Store {
             };
         }
     }
-}
-
-/// Writes a snapshot's bytes atomically (temporary file, then rename).
-pub fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// One item of a list: its ordering keys, its id and its JSON.

@@ -21,6 +21,8 @@ mod provider_official_client;
 mod sandbox_api;
 #[path = "../sandbox_client.rs"]
 mod sandbox_client;
+#[path = "../sandbox_durable.rs"]
+mod sandbox_durable;
 #[path = "../sandbox_form.rs"]
 mod sandbox_form;
 #[path = "../sandbox_money.rs"]
