@@ -4,6 +4,8 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::cli::Running;
+
 const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
 
 fn free_port() -> u16 {
@@ -46,16 +48,6 @@ fn create_operator(dir: &std::path::Path, email: &str, password: &str) -> std::p
         .write_all(format!("{password}\n").as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common;
 use crate::sandbox_support;
+use common::cli::Running;
 
 use bazaar::sandbox::SandboxConfig;
 use diesel::prelude::*;
@@ -97,7 +98,7 @@ async fn every_answer_and_webhook_is_in_the_state_file_when_it_arrives() {
 }
 
 /// `bazaar sandbox` on `file`, listening on `port`.
-fn sandbox_process(dir: &Path, file: &Path, port: u16) -> Child {
+fn sandbox_process(dir: &Path, file: &Path, port: u16) -> Running {
     common::cli::bazaar_command(
         dir,
         None,
@@ -107,6 +108,7 @@ fn sandbox_process(dir: &Path, file: &Path, port: u16) -> Child {
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
+    .map(Running)
     .expect("bazaar sandbox starts")
 }
 
@@ -247,11 +249,7 @@ async fn transfers_to(client: &Client, seller: &str) -> BTreeMap<String, i64> {
 async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("data/sandbox.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let client = Arc::new(Client {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}"),
@@ -286,8 +284,7 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
             .collect();
         // Killed with requests in flight, at a moment nobody chose.
         tokio::time::sleep(Duration::from_millis(600 + 250 * round as u64)).await;
-        process.kill().unwrap();
-        process.wait().unwrap();
+        process.kill();
         for worker in workers {
             worker.await.unwrap();
         }
@@ -361,8 +358,90 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
         .map(|b| b["amount"].as_i64().unwrap())
         .sum();
     assert_eq!(total, held.values().sum::<i64>(), "{balance}");
-    process.kill().unwrap();
-    process.wait().unwrap();
+    process.kill();
+}
+
+#[tokio::test]
+async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data/sandbox.db");
+    let (port, receiver_port) = (free_port(), free_port());
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let mut process = sandbox_process(dir.path(), &file, port);
+    client.wait_ready().await;
+    // Nobody listens there yet: every attempt is refused and retried.
+    let url = format!("http://127.0.0.1:{receiver_port}/webhooks");
+    let (status, _, _) = client
+        .post(
+            "/v1/webhook_endpoints",
+            &[("url", &url), ("enabled_events[]", "*")],
+            "endpoint",
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let (_, pi, _) = client
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+            "pay",
+        )
+        .await
+        .unwrap();
+    let pending = || {
+        let mut conn = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+        diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+    };
+    assert_eq!(
+        pending(),
+        3,
+        "created, charge and succeeded wait for their endpoint"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    process.kill();
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", receiver_port)).unwrap();
+    let mut receiver = Receiver::on(listener, 0).await;
+    let mut process = sandbox_process(dir.path(), &file, port);
+    client.wait_ready().await;
+    let got = receiver.until("payment_intent.succeeded", WAIT).await;
+    let last: Value = serde_json::from_str(&got.last().unwrap().body).unwrap();
+    assert_eq!(last["data"]["object"]["id"], pi["id"]);
+    // Acknowledged deliveries leave the file.
+    for _ in 0..100 {
+        if pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending(), 0);
+    process.kill();
+    receiver.stop().await;
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]

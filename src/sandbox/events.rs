@@ -30,7 +30,13 @@ pub struct Delivery {
     pub secret: String,
     pub event_id: String,
     pub body: Arc<String>,
+    /// Its row in the state file while it is not finished (see `journal`):
+    /// a delivery a crash interrupted is sent again after the restart.
+    pub pending: Option<i64>,
 }
+
+/// Told the `pending` row of each delivery once it is acknowledged or given up.
+pub type Finished = Arc<dyn Fn(i64) + Send + Sync>;
 
 /// The `Stripe-Signature` header for `body` sent at unix time `t`: HMAC-SHA256 over
 /// `"{t}.{body}"`, keyed with the whole `whsec_…` string, hex encoded.
@@ -110,6 +116,7 @@ impl Store {
                         secret: endpoint.secret.clone(),
                         event_id: id.clone(),
                         body: Arc::clone(&body),
+                        pending: None,
                     });
                 }
             }
@@ -174,7 +181,11 @@ pub struct DeliveryPolicy {
 
 /// Delivers until the channel closes or the task is aborted. First attempts go out in
 /// the order events were emitted (unless shuffling); retries run concurrently.
-pub async fn deliver_forever(mut rx: UnboundedReceiver<Delivery>, policy: DeliveryPolicy) {
+pub async fn deliver_forever(
+    mut rx: UnboundedReceiver<Delivery>,
+    policy: DeliveryPolicy,
+    finished: Option<Finished>,
+) {
     let mut builder = reqwest::Client::builder().timeout(DELIVERY_TIMEOUT);
     for pem in &policy.root_certificates_pem {
         match reqwest::Certificate::from_pem(pem) {
@@ -205,21 +216,34 @@ pub async fn deliver_forever(mut rx: UnboundedReceiver<Delivery>, policy: Delive
             for _ in 0..copies {
                 let (client, delivery, policy) =
                     (client.clone(), delivery.clone(), Arc::clone(&policy));
+                let finished = finished.clone();
                 if policy.faults.jitter_ms > 0 {
                     let hold = rand::rng().random_range(0..=policy.faults.jitter_ms);
                     retries.spawn(async move {
                         tokio::time::sleep(Duration::from_millis(hold)).await;
                         if !first_attempt(&client, &delivery, &policy).await {
-                            retry(client, delivery, policy).await;
+                            retry(&client, &delivery, &policy).await;
                         }
+                        tell_finished(finished.as_ref(), &delivery);
                     });
-                } else if !first_attempt(&client, &delivery, &policy).await {
-                    retries.spawn(async move { retry(client, delivery, policy).await });
+                } else if first_attempt(&client, &delivery, &policy).await {
+                    tell_finished(finished.as_ref(), &delivery);
+                } else {
+                    retries.spawn(async move {
+                        retry(&client, &delivery, &policy).await;
+                        tell_finished(finished.as_ref(), &delivery);
+                    });
                 }
             }
         }
         // Reap finished retry tasks so the set does not grow without bound.
         while retries.try_join_next().is_some() {}
+    }
+}
+
+fn tell_finished(finished: Option<&Finished>, delivery: &Delivery) {
+    if let (Some(finished), Some(row)) = (finished, delivery.pending) {
+        finished(row);
     }
 }
 
@@ -236,7 +260,7 @@ async fn first_attempt(
     attempt(client, delivery, policy).await || policy.attempts_max <= 1
 }
 
-async fn retry(client: reqwest::Client, delivery: Delivery, policy: Arc<DeliveryPolicy>) {
+async fn retry(client: &reqwest::Client, delivery: &Delivery, policy: &DeliveryPolicy) {
     for n in 1..policy.attempts_max {
         let base = policy
             .backoff_ms
@@ -245,7 +269,7 @@ async fn retry(client: reqwest::Client, delivery: Delivery, policy: Arc<Delivery
         // Jitter between half and the full delay, so retries of a burst spread out.
         let wait = base / 2 + rand::rng().random_range(0..=base / 2);
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        if attempt(&client, &delivery, &policy).await {
+        if attempt(client, delivery, policy).await {
             return;
         }
     }

@@ -8,7 +8,9 @@
 //! thread commits whatever has arrived in one transaction (group commit): under
 //! load, one fsync covers many requests. Webhooks for events a change emitted are
 //! sent only once that change is committed, so no receiver hears of something a
-//! crash could take back.
+//! crash could take back; each is a row of the file until it is acknowledged (or
+//! given up), so one a crash interrupted is sent again after the restart, as a
+//! real provider keeps retrying its webhooks.
 //!
 //! A state file of the JSON format the sandbox used before (one whole snapshot)
 //! is taken over on first start: its objects are written into the database and
@@ -23,12 +25,12 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
-use super::events::Delivery;
+use super::events::{Delivery, Finished};
 use super::store::{Changes, Meta, Store};
 
 /// The state file's format, in SQLite's `user_version`.
@@ -50,6 +52,12 @@ const SCHEMA: &str = "
         name TEXT PRIMARY KEY NOT NULL,
         body TEXT NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL
+    );
 ";
 
 /// One request's changes and the webhooks its events send once they are durable.
@@ -59,10 +67,19 @@ struct Batch {
     deliveries: Vec<Delivery>,
 }
 
+/// What the writer is told.
+enum Message {
+    Changes(Batch),
+    /// A delivery's row, once it is acknowledged or given up.
+    Delivered(i64),
+    /// Commit what has arrived and end.
+    Close,
+}
+
 /// The writer thread's side of a running journal.
 pub struct Journal {
-    /// Taken by [`Journal::close`]: the writer ends when it is gone.
-    sender: Mutex<Option<mpsc::Sender<Batch>>>,
+    /// Taken by [`Journal::close`].
+    sender: Mutex<Option<mpsc::Sender<Message>>>,
     /// The number of the last change set handed to the writer.
     submitted: AtomicU64,
     /// The number of the last change set committed.
@@ -99,13 +116,24 @@ impl Journal {
         let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sender) = sender.as_ref() {
             // The writer lives until `close`, which runs after the last request.
-            let _ = sender.send(Batch {
+            let _ = sender.send(Message::Changes(Batch {
                 number,
                 changes,
                 deliveries,
-            });
+            }));
         }
         number
+    }
+
+    /// What the delivery task calls when a delivery is finished: its row goes.
+    pub fn finished(&self) -> Option<Finished> {
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = Mutex::new(sender.as_ref()?.clone());
+        Some(std::sync::Arc::new(move |row| {
+            let sender = sender.lock().unwrap_or_else(|e| e.into_inner());
+            // After `close` the row stays: the delivery is sent again next start.
+            let _ = sender.send(Message::Delivered(row));
+        }))
     }
 
     /// Waits until change set `number` (and every one before it) is committed.
@@ -117,7 +145,9 @@ impl Journal {
 
     /// Lets the writer commit what it holds and end; waits for it.
     pub fn close(&self) {
-        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(sender) = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = sender.send(Message::Close);
+        }
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -127,23 +157,34 @@ impl Journal {
 
 fn write_forever(
     mut connection: SqliteConnection,
-    receiver: &mpsc::Receiver<Batch>,
+    receiver: &mpsc::Receiver<Message>,
     durable: &watch::Sender<u64>,
     deliveries: &UnboundedSender<Delivery>,
 ) {
-    while let Ok(first) = receiver.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match receiver.try_recv() {
-                Ok(batch) => group.push(batch),
-                Err(_) => break,
+    let mut closing = false;
+    while !closing {
+        let Ok(first) = receiver.recv() else { return };
+        let (mut group, mut delivered) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Changes(batch) => group.push(batch),
+                Message::Delivered(row) => delivered.push(row),
+                Message::Close => closing = true,
             }
+            next = if closing || group.len() >= GROUP_MAX {
+                None
+            } else {
+                receiver.try_recv().ok()
+            };
         }
-        while let Err(e) = commit(&mut connection, &group) {
+        while let Err(e) = commit(&mut connection, &mut group, &delivered) {
             tracing::error!(error = %e, "sandbox: cannot write its state file; retrying");
             std::thread::sleep(RETRY_WAIT);
         }
-        let last = group.last().map_or(0, |b| b.number);
+        let Some(last) = group.last().map(|b| b.number) else {
+            continue;
+        };
         for batch in group {
             for delivery in batch.deliveries {
                 // The receiver lives as long as the sandbox.
@@ -154,20 +195,49 @@ fn write_forever(
     }
 }
 
-/// Writes a group of change sets in one transaction; of an object changed by
-/// several, the last one's version.
-fn commit(connection: &mut SqliteConnection, group: &[Batch]) -> QueryResult<()> {
-    let mut rows: BTreeMap<(&str, &str), Option<&str>> = BTreeMap::new();
-    let mut meta = None;
-    for batch in group {
-        for (kind, changed) in &batch.changes.tables {
-            for (id, json) in changed {
-                rows.insert((kind, id), json.as_deref());
+/// Writes a group of change sets in one transaction (of an object changed by
+/// several, the last one's version), a row for each of their deliveries, and
+/// removes the rows of finished deliveries.
+fn commit(
+    connection: &mut SqliteConnection,
+    group: &mut [Batch],
+    delivered: &[i64],
+) -> QueryResult<()> {
+    connection.immediate_transaction(|c| {
+        let mut rows: BTreeMap<(&str, &str), Option<&str>> = BTreeMap::new();
+        let mut meta = None;
+        for batch in group.iter() {
+            for (kind, changed) in &batch.changes.tables {
+                for (id, json) in changed {
+                    rows.insert((kind, id), json.as_deref());
+                }
             }
+            meta = batch.changes.meta.as_ref().or(meta);
         }
-        meta = batch.changes.meta.as_ref().or(meta);
-    }
-    connection.immediate_transaction(|c| write_rows(c, &rows, meta))
+        write_rows(c, &rows, meta)?;
+        for row in delivered {
+            diesel::sql_query("DELETE FROM deliveries WHERE id = ?")
+                .bind::<BigInt, _>(row)
+                .execute(c)?;
+        }
+        for delivery in group.iter_mut().flat_map(|b| b.deliveries.iter_mut()) {
+            let row = diesel::sql_query(
+                "INSERT INTO deliveries (event_id, url, secret) VALUES (?, ?, ?) RETURNING id",
+            )
+            .bind::<Text, _>(&delivery.event_id)
+            .bind::<Text, _>(&delivery.url)
+            .bind::<Text, _>(&delivery.secret)
+            .get_result::<RowId>(c)?;
+            delivery.pending = Some(row.id);
+        }
+        Ok(())
+    })
+}
+
+#[derive(QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
 }
 
 fn write_rows(
@@ -306,12 +376,12 @@ fn read(connection: &mut SqliteConnection) -> Result<Option<Store>, Box<dyn std:
 pub fn write_whole(connection: &mut SqliteConnection, store: &mut Store) -> std::io::Result<()> {
     store.mark_all();
     let changes = store.take_changes().map_err(std::io::Error::other)?;
-    let batch = Batch {
+    let mut batch = Batch {
         number: 0,
         changes,
         deliveries: Vec::new(),
     };
-    commit(connection, std::slice::from_ref(&batch)).map_err(std::io::Error::other)
+    commit(connection, std::slice::from_mut(&mut batch), &[]).map_err(std::io::Error::other)
 }
 
 /// Writes the store's own values (an owner adopted at start).
@@ -320,12 +390,54 @@ pub fn write_changes(connection: &mut SqliteConnection, store: &mut Store) -> st
     if changes.is_empty() {
         return Ok(());
     }
-    let batch = Batch {
+    let mut batch = Batch {
         number: 0,
         changes,
         deliveries: Vec::new(),
     };
-    commit(connection, std::slice::from_ref(&batch)).map_err(std::io::Error::other)
+    commit(connection, std::slice::from_mut(&mut batch), &[]).map_err(std::io::Error::other)
+}
+
+#[derive(QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Text)]
+    secret: String,
+}
+
+/// The deliveries a crash or a stop interrupted, to send again; rows whose
+/// event is no longer kept are removed.
+pub fn pending_deliveries(
+    connection: &mut SqliteConnection,
+    store: &Store,
+) -> std::io::Result<Vec<Delivery>> {
+    let rows = diesel::sql_query("SELECT id, event_id, url, secret FROM deliveries ORDER BY id")
+        .load::<PendingRow>(connection)
+        .map_err(std::io::Error::other)?;
+    let mut pending = Vec::new();
+    for row in rows {
+        match store.events.get(&row.event_id) {
+            Some(event) => pending.push(Delivery {
+                url: row.url,
+                secret: row.secret,
+                event_id: row.event_id,
+                body: std::sync::Arc::new(event.body.to_string()),
+                pending: Some(row.id),
+            }),
+            None => {
+                diesel::sql_query("DELETE FROM deliveries WHERE id = ?")
+                    .bind::<BigInt, _>(row.id)
+                    .execute(connection)
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+    }
+    Ok(pending)
 }
 
 /// The JSON state file of the earlier format to take over: the state file

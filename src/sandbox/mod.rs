@@ -19,10 +19,10 @@
 //!   fields use sandbox time, so receivers' 300 s tolerance holds after advancing.
 //! - Only successful and `402` (card declined) answers are remembered under an
 //!   `Idempotency-Key`; other errors change nothing and are not remembered.
-//! - Deliveries in flight are not persisted: after a restart, un-acknowledged events
-//!   are not retried (they remain readable with `GET /v1/events`).
 //! - With a state file, a change is committed to it before its answer (or any
-//!   webhook about it) leaves: see `journal`.
+//!   webhook about it) leaves, and a webhook not yet acknowledged is sent again
+//!   after a restart: see `journal`. Without one, deliveries in flight end with
+//!   the process.
 
 pub mod accounts;
 pub mod balances;
@@ -271,12 +271,14 @@ impl Sandbox {
             (None, Some(ours)) => store.owner = Some(ours.clone()),
             _ => {}
         }
+        let mut interrupted = Vec::new();
         if let Some(connection) = connection.as_mut() {
             if new_file {
                 journal::write_whole(connection, &mut store)?;
             } else {
                 journal::write_changes(connection, &mut store)?;
             }
+            interrupted = journal::pending_deliveries(connection, &store)?;
         }
         store.timing = Timing {
             funds_delay_s: config.funds_delay_s,
@@ -307,8 +309,19 @@ impl Sandbox {
             backoff_ms: config.delivery_backoff_ms,
             root_certificates_pem: config.webhook_root_certificates_pem.clone(),
         };
-        let delivery_task = tokio::spawn(deliver_forever(rx, policy));
         let journal = connection.map(|c| Journal::start(c, tx.clone()));
+        let finished = journal.as_ref().and_then(Journal::finished);
+        let delivery_task = tokio::spawn(deliver_forever(rx, policy, finished));
+        if !interrupted.is_empty() {
+            tracing::info!(
+                count = interrupted.len(),
+                "sandbox: sending again the webhooks a stop interrupted"
+            );
+        }
+        for delivery in interrupted {
+            // The receiver is the task just started.
+            let _ = tx.send(delivery);
+        }
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             deliveries: tx,

@@ -27,3 +27,21 @@ pub fn bazaar_command(dir: &Path, database_url: Option<&str>, args: &[&str]) -> 
     }
     command
 }
+
+/// A child process killed when the test ends, however it ends: a failing
+/// test leaves no server behind.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    /// Kills it now (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

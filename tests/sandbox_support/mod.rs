@@ -193,10 +193,14 @@ impl Receiver {
 
     /// Starts a receiver answering 500 to its first `n` requests, then 200.
     pub async fn failing_first(n: usize) -> Receiver {
+        Receiver::on(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), n).await
+    }
+
+    /// Starts a receiver on `listener`, answering 500 to its first `n` requests.
+    pub async fn on(listener: std::net::TcpListener, n: usize) -> Receiver {
         let (tx, rx) = unbounded_channel();
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/webhooks", listener.local_addr().unwrap());
         let server = actix_web::HttpServer::new(move || {
             let tx = tx.clone();

@@ -5,6 +5,8 @@
 
 include!("support.rs");
 
+#[path = "../crash_serve.rs"]
+mod crash_serve;
 #[path = "../fees_api.rs"]
 mod fees_api;
 #[path = "../fees_math.rs"]
