@@ -4,17 +4,9 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::cli::Running;
+use crate::common::cli::{free_port, Running};
 
 const BAZAAR: &str = env!("CARGO_BIN_EXE_bazaar");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn bazaar(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BAZAAR);

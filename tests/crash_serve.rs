@@ -6,13 +6,13 @@
 //! it confirmed) and once with the sandbox as its own process (killed too,
 //! once), on the suite's database.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common;
 
-use common::cli::Running;
+use common::cli::{free_port, sandbox_process, Running};
 use common::TestDatabase;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -26,14 +26,6 @@ const KILLS: usize = 4;
 const BETWEEN_KILLS: Duration = Duration::from_millis(1_500);
 /// How long the books may take to settle after the load.
 const SETTLE_WAIT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The marketplace's processes, their folder and settings.
 struct Market {
@@ -61,6 +53,13 @@ impl Market {
         command
     }
 
+    /// `demo --seed`: the demo shops, their catalog, the buyer and a fee rule.
+    fn seed(&self) {
+        let seeded = self.command(&["demo", "--seed"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&seeded.stderr);
+        assert!(seeded.status.success(), "{stderr}");
+    }
+
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -78,20 +77,9 @@ impl Market {
             .spawn()
             .expect("serve starts");
         self.serve = Some(Running(child));
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let ready = client
-                .get(format!("{}/readyz", self.base()))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("serve did not get ready: {}", self.logs());
+        let readyz = format!("{}/readyz", self.base());
+        let ready = common::cli::answers_within(&readyz, None, Duration::from_secs(60)).await;
+        assert!(ready, "serve did not get ready: {}", self.logs());
     }
 
     fn kill(&mut self) {
@@ -203,10 +191,11 @@ async fn shop_until(
     orders
 }
 
-async fn sign_in(base: &str) -> String {
+/// A session of the demo account `email`.
+async fn sign_in(base: &str, email: &str) -> String {
     let answer: Value = reqwest::Client::new()
         .post(format!("{base}/v1/sessions"))
-        .json(&json!({"email": BUYER, "password": PASSWORD}))
+        .json(&json!({"email": email, "password": PASSWORD}))
         .send()
         .await
         .unwrap()
@@ -215,8 +204,17 @@ async fn sign_in(base: &str) -> String {
         .unwrap();
     answer["token"]
         .as_str()
-        .expect("the demo buyer signs in")
+        .unwrap_or_else(|| panic!("{email} signs in: {answer}"))
         .to_owned()
+}
+
+/// GET `url`'s JSON, with `token` as the bearer when given.
+async fn get_json(url: &str, token: Option<&str>) -> Value {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Per euro shop of the demo catalog, up to 8 of its products with 100 or more
@@ -225,12 +223,7 @@ async fn sign_in(base: &str) -> String {
 async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
     let mut picked = Vec::new();
     for slug in ["atelier-lumiere", "schwarzwald-werkstatt"] {
-        let shops: Value = reqwest::get(format!("{base}/v1/shop_profiles"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shops = get_json(&format!("{base}/v1/shop_profiles"), None).await;
         let shop = shops["data"]
             .as_array()
             .unwrap()
@@ -240,14 +233,8 @@ async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
             .as_str()
             .unwrap()
             .to_owned();
-        let products: Value = reqwest::get(format!(
-            "{base}/v1/products?shop={shop}&in_stock=true&limit=100"
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let url = format!("{base}/v1/products?shop={shop}&in_stock=true&limit=100");
+        let products = get_json(&url, None).await;
         let mut stocked: Vec<String> = products["data"]
             .as_array()
             .unwrap()
@@ -267,31 +254,10 @@ async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
 
 /// Each euro shop's id and its demo seller's session.
 async fn euro_sellers(base: &str) -> Vec<(String, String)> {
-    let http = reqwest::Client::new();
     let mut sellers = Vec::new();
     for slug in ["atelier-lumiere", "schwarzwald-werkstatt"] {
-        let answer: Value = http
-            .post(format!("{base}/v1/sessions"))
-            .json(&json!({"email": format!("owner@{slug}.demo.bazaar.example"), "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = answer["token"]
-            .as_str()
-            .expect("the demo seller signs in")
-            .to_owned();
-        let shops: Value = http
-            .get(format!("{base}/v1/shops"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = sign_in(base, &format!("owner@{slug}.demo.bazaar.example")).await;
+        let shops = get_json(&format!("{base}/v1/shops"), Some(&token)).await;
         let shop = shops["data"][0]["id"].as_str().unwrap().to_owned();
         sellers.push((shop, token));
     }
@@ -302,7 +268,6 @@ async fn euro_sellers(base: &str) -> Vec<(String, String)> {
 /// settled, waiting for their release (the shop's policy) or held with a
 /// reason; and an entry per shop with fewer parts than `orders`.
 async fn unsettled_parts(base: &str, sellers: &[(String, String)], orders: usize) -> Vec<Value> {
-    let http = reqwest::Client::new();
     let mut unsettled = Vec::new();
     for (shop, token) in sellers {
         let mut parts = Vec::new();
@@ -312,15 +277,7 @@ async fn unsettled_parts(base: &str, sellers: &[(String, String)], orders: usize
             if let Some(before) = &before {
                 url.push_str(&format!("&created_before={before}"));
             }
-            let page: Value = http
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = get_json(&url, Some(token)).await;
             let data = page["data"].as_array().unwrap().clone();
             let full = data.len() == 100;
             before = data
@@ -410,12 +367,7 @@ fn count(pool: &bazaar::db::DbPool, sql: &str) -> i64 {
 /// Loads checkouts while killing `serve` `KILLS` times (and `kill_also`,
 /// once, halfway), then checks the books.
 async fn crash_under_load(market: &mut Market, mut kill_also: impl FnMut(usize)) {
-    let seeded = market.command(&["demo", "--seed"]).output().unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    market.seed();
     market.start().await;
     let base = market.base();
     let products = two_shops_products(&base).await;
@@ -423,7 +375,7 @@ async fn crash_under_load(market: &mut Market, mut kill_also: impl FnMut(usize))
     let buyer = Buyer {
         http: reqwest::Client::new(),
         base: base.clone(),
-        token: sign_in(&base).await,
+        token: sign_in(&base, BUYER).await,
         failures: std::sync::Arc::clone(&failures),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -544,49 +496,14 @@ async fn serve_killed_under_checkout_load_with_the_embedded_sandbox_loses_nothin
     crash_under_load(&mut market, |_| {}).await;
 }
 
-/// `bazaar sandbox` on its own state file, answering on `port`.
-fn sandbox_process(dir: &Path, port: u16) -> Running {
-    common::cli::bazaar_command(
-        dir,
-        None,
-        &["sandbox", "--bind", &format!("127.0.0.1:{port}")],
-    )
-    .env(
-        "BAZAAR__SANDBOX__STATE_FILE",
-        dir.join("provider/sandbox.db"),
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .map(Running)
-    .expect("bazaar sandbox starts")
-}
-
-async fn sandbox_ready(base: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        let ready = client
-            .get(format!("{base}/v1/balance"))
-            .bearer_auth(common::SANDBOX_KEY)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the sandbox did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing() {
     let database = TestDatabase::create();
     let dir = tempfile::tempdir().unwrap();
     let (sandbox_port, port) = (free_port(), free_port());
     let sandbox_base = format!("http://127.0.0.1:{sandbox_port}");
-    let mut sandbox = sandbox_process(dir.path(), sandbox_port);
-    sandbox_ready(&sandbox_base).await;
+    let state_file = dir.path().join("provider/sandbox.db");
+    let mut sandbox = sandbox_process(dir.path(), &state_file, sandbox_port).await;
     // The provider sends the marketplace's webhooks to it, signed with the
     // secrets it gives each endpoint.
     let mut secrets = Vec::new();
@@ -635,12 +552,7 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
     // The seed leaves shops pending at a provider that is not the embedded
     // sandbox: the sandbox's helper completes their onboarding, and its
     // account.updated webhooks make them active.
-    let seeded = market.command(&["demo", "--seed"]).output().unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    market.seed();
     market.start().await;
     let settings = common::test_settings(&database.url, &[]);
     let pool = bazaar::db::connect_pool(&settings.database).unwrap();
@@ -680,14 +592,15 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
 
     // The provider dies once too, between two of the server's deaths.
     let sandbox_dir = dir.path().to_owned();
-    let sandbox_base_again = sandbox_base.clone();
     crash_under_load(&mut market, |kill| {
         if kill == KILLS / 2 {
             sandbox.kill();
-            sandbox = sandbox_process(&sandbox_dir, sandbox_port);
-            let base = sandbox_base_again.clone();
-            tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(sandbox_ready(&base));
+            sandbox = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(sandbox_process(
+                    &sandbox_dir,
+                    &state_file,
+                    sandbox_port,
+                ))
             });
         }
     })

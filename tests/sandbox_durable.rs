@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common;
 use crate::sandbox_support;
-use common::cli::Running;
+use common::cli::{free_port, sandbox_process};
 
 use bazaar::sandbox::SandboxConfig;
 use diesel::prelude::*;
@@ -97,21 +96,6 @@ async fn every_answer_and_webhook_is_in_the_state_file_when_it_arrives() {
     platform.stop().await;
 }
 
-/// `bazaar sandbox` on `file`, listening on `port`.
-fn sandbox_process(dir: &Path, file: &Path, port: u16) -> Running {
-    common::cli::bazaar_command(
-        dir,
-        None,
-        &["sandbox", "--bind", &format!("127.0.0.1:{port}")],
-    )
-    .env("BAZAAR__SANDBOX__STATE_FILE", file)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .map(Running)
-    .expect("bazaar sandbox starts")
-}
-
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -148,23 +132,16 @@ impl Client {
             .await
             .unwrap()
     }
+}
 
-    async fn wait_ready(&self) {
-        for _ in 0..300 {
-            let ready = self
-                .http
-                .get(format!("{}/v1/balance", self.base))
-                .bearer_auth("sk_test_sandbox")
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the sandbox did not start");
-    }
+/// A PaymentIntent of `amount` US cents, confirmed with a card that pays.
+fn visa_payment(amount: &str) -> [(&'static str, &str); 4] {
+    [
+        ("amount", amount),
+        ("currency", "usd"),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+    ]
 }
 
 /// What the workers were answered: per idempotency key, the object's id and amount.
@@ -184,12 +161,7 @@ async fn work(
         let pay = client
             .post(
                 "/v1/payment_intents",
-                &[
-                    ("amount", &amount.to_string()),
-                    ("currency", "usd"),
-                    ("payment_method", "pm_card_visa"),
-                    ("confirm", "true"),
-                ],
+                &visa_payment(&amount.to_string()),
                 &key,
             )
             .await;
@@ -254,8 +226,7 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}"),
     });
-    let mut process = sandbox_process(dir.path(), &file, port);
-    client.wait_ready().await;
+    let mut process = sandbox_process(dir.path(), &file, port).await;
     let (_, account, _) = client
         .post(
             "/v1/accounts",
@@ -288,8 +259,7 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
         for worker in workers {
             worker.await.unwrap();
         }
-        process = sandbox_process(dir.path(), &file, port);
-        client.wait_ready().await;
+        process = sandbox_process(dir.path(), &file, port).await;
     }
 
     let answered = answered.lock().unwrap().clone();
@@ -319,12 +289,7 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
     let (status, pi, replayed) = client
         .post(
             "/v1/payment_intents",
-            &[
-                ("amount", &amount.to_string()),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-            ],
+            &visa_payment(&amount.to_string()),
             key,
         )
         .await
@@ -370,8 +335,7 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}"),
     };
-    let mut process = sandbox_process(dir.path(), &file, port);
-    client.wait_ready().await;
+    let mut process = sandbox_process(dir.path(), &file, port).await;
     // Nobody listens there yet: every attempt is refused and retried.
     let url = format!("http://127.0.0.1:{receiver_port}/webhooks");
     let (status, _, _) = client
@@ -384,16 +348,7 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
         .unwrap();
     assert_eq!(status, 200);
     let (_, pi, _) = client
-        .post(
-            "/v1/payment_intents",
-            &[
-                ("amount", "2000"),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-            ],
-            "pay",
-        )
+        .post("/v1/payment_intents", &visa_payment("2000"), "pay")
         .await
         .unwrap();
     let pending = || {
@@ -413,8 +368,7 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
 
     let listener = std::net::TcpListener::bind(("127.0.0.1", receiver_port)).unwrap();
     let mut receiver = Receiver::on(listener, 0).await;
-    let mut process = sandbox_process(dir.path(), &file, port);
-    client.wait_ready().await;
+    let mut process = sandbox_process(dir.path(), &file, port).await;
     let got = receiver.until("payment_intent.succeeded", WAIT).await;
     let last: Value = serde_json::from_str(&got.last().unwrap().body).unwrap();
     assert_eq!(last["data"]["object"]["id"], pi["id"]);
@@ -434,14 +388,6 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -45,3 +45,52 @@ impl Drop for Running {
         self.kill();
     }
 }
+
+/// Whether GET `url` (with `key` as its bearer token) answers 2xx within
+/// `wait`, asked every 50 ms: a process started beside the test is ready.
+pub async fn answers_within(url: &str, key: Option<&str>, wait: std::time::Duration) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        let mut request = client.get(url);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if request.send().await.is_ok_and(|r| r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// `bazaar sandbox` in `dir` on `port`, its state in `state_file`, once it answers.
+pub async fn sandbox_process(dir: &Path, state_file: &Path, port: u16) -> Running {
+    let running = bazaar_command(
+        dir,
+        None,
+        &["sandbox", "--bind", &format!("127.0.0.1:{port}")],
+    )
+    .env("BAZAAR__SANDBOX__STATE_FILE", state_file)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .map(Running)
+    .expect("bazaar sandbox starts");
+    let balance = format!("http://127.0.0.1:{port}/v1/balance");
+    let wait = std::time::Duration::from_secs(30);
+    assert!(
+        answers_within(&balance, Some(super::SANDBOX_KEY), wait).await,
+        "bazaar sandbox did not start"
+    );
+    running
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
