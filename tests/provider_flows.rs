@@ -484,11 +484,7 @@ async fn a_payout_to_a_failing_bank_account_fails_and_the_funds_return() {
 #[tokio::test]
 async fn an_unreachable_provider_is_retried_then_reported_unavailable() {
     let app = TestApp::spawn().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::cli::free_port();
     let provider =
         bazaar::payments::StripeProvider::new(&bazaar::payments::stripe::StripeSettings {
             api_base: format!("http://127.0.0.1:{port}"),

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::cli::bazaar_command;
+use common::cli::{bazaar_command, Running};
 
 const README: &str = include_str!("../README.md");
 
@@ -52,15 +52,6 @@ fn run_command_args() -> Vec<String> {
     args.split_whitespace().map(str::to_owned).collect()
 }
 
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the command in `dir` until it has printed the storefront's address
 /// and a line `done` accepts; returns what it printed, the address and the
 /// running process.
@@ -68,7 +59,7 @@ fn run_until(
     dir: &Path,
     args: &[String],
     done: impl Fn(&str) -> bool,
-) -> (Vec<String>, String, Serving) {
+) -> (Vec<String>, String, Running) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut command = bazaar_command(dir, None, &args);
     command
@@ -78,7 +69,7 @@ fn run_until(
         .stderr(Stdio::null());
     let mut child = command.spawn().expect("bazaar starts");
     let stdout = child.stdout.take().unwrap();
-    let serving = Serving(child);
+    let serving = Running(child);
     let (sender, received) = mpsc::channel();
     std::thread::spawn(move || {
         // Read to the end even once nobody listens: a closed pipe would kill

@@ -6,10 +6,11 @@
 //! so an answer that is not 2xx fails the run.
 
 use crate::common;
+use common::cli::Running;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -67,25 +68,10 @@ fn runnable_blocks(markdown: &str) -> Vec<Block> {
 }
 
 /// The demo server, stopped when dropped.
-struct Demo {
-    child: Child,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `bazaar demo --quick --keep-running` in `dir` on a free port: the server,
 /// its base URL and the operator session it printed.
-fn start_demo(dir: &Path) -> (Demo, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+fn start_demo(dir: &Path) -> (Running, String, String) {
+    let port = common::cli::free_port();
     let mut command =
         common::cli::bazaar_command(dir, None, &["demo", "--quick", "--keep-running"]);
     let mut child = command
@@ -95,7 +81,7 @@ fn start_demo(dir: &Path) -> (Demo, String, String) {
         .spawn()
         .expect("bazaar starts");
     let stdout = child.stdout.take().unwrap();
-    let demo = Demo { child };
+    let demo = Running(child);
     let (sender, received) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

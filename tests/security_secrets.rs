@@ -479,11 +479,7 @@ async fn metrics_with_a_token_need_it() {
 
 #[tokio::test]
 async fn metrics_on_their_own_listener_only() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::cli::free_port();
     let bind = format!("127.0.0.1:{port}");
     let app = TestApp::spawn_with(&[("BAZAAR__SERVER__METRICS_BIND", &bind)], |_| {}).await;
     let metrics_address = format!("http://{bind}");

@@ -275,11 +275,7 @@ async fn operators_freeze_and_unfreeze_shops() {
 #[tokio::test]
 async fn a_shop_is_kept_when_the_provider_is_down_and_its_account_made_later() {
     // A sandbox that is not running yet: the port is reserved, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::cli::free_port();
     let api_base = format!("http://127.0.0.1:{port}");
     let app = TestApp::spawn_with(
         &[

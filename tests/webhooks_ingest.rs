@@ -302,11 +302,7 @@ async fn the_sandboxs_own_events_pay_orders_open_disputes_and_activate_shops() {
 #[tokio::test]
 async fn a_job_that_keeps_failing_is_a_dead_letter_an_operator_replays() {
     // A provider that cannot be reached: processing a payment event fails.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::cli::free_port();
     let api_base = format!("http://127.0.0.1:{port}");
     let app = TestApp::spawn_with(
         &[

@@ -375,16 +375,11 @@ fn read(connection: &mut SqliteConnection) -> Result<Option<Store>, Box<dyn std:
 /// Writes the whole of `store` (a new file, or one taken over) at once.
 pub fn write_whole(connection: &mut SqliteConnection, store: &mut Store) -> std::io::Result<()> {
     store.mark_all();
-    let changes = store.take_changes().map_err(std::io::Error::other)?;
-    let mut batch = Batch {
-        number: 0,
-        changes,
-        deliveries: Vec::new(),
-    };
-    commit(connection, std::slice::from_mut(&mut batch), &[]).map_err(std::io::Error::other)
+    write_changes(connection, store)
 }
 
-/// Writes the store's own values (an owner adopted at start).
+/// Writes what changed in `store` since the last take, at once (an owner
+/// adopted at start).
 pub fn write_changes(connection: &mut SqliteConnection, store: &mut Store) -> std::io::Result<()> {
     let changes = store.take_changes().map_err(std::io::Error::other)?;
     if changes.is_empty() {

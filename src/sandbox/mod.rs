@@ -6,8 +6,8 @@
 //! currencies lowercase ISO codes, as Stripe sends them.
 //!
 //! Layout: `form` decodes request bodies, `wire` holds errors/params/auth, `store` the
-//! state, clock and ids, `journal` the state file it is committed to; `accounts`, `payments`, `refunds`, `disputes`, `transfers`,
-//! `balances` the domain;
+//! state, clock and ids, `journal` the state file it is committed to; `accounts`,
+//! `payments`, `refunds`, `disputes`, `transfers`, `balances` the domain;
 //! `events` building, signing and delivering webhooks; `expand` which `expand[]` paths
 //! each object takes and expanding them; `routes` the HTTP surface.
 //!
