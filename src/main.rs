@@ -99,6 +99,26 @@ enum Command {
     /// connected account), store the report and print it. Exit code 1 when
     /// there are differences, 2 when the run failed.
     Reconcile,
+    /// Write a consistent backup of this marketplace into one new file while it
+    /// serves: its database (PostgreSQL: through pg_dump), the sandbox
+    /// provider's state and the uploaded pictures. See docs/operations.md.
+    Backup {
+        /// The file to write; it must not exist (e.g. backups/bazaar-2026-12-07.tar.gz).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured database, sandbox state file and
+    /// pictures folder, which must be empty or missing (PostgreSQL: a new,
+    /// empty database, written through pg_restore). Nothing is written unless
+    /// every file of the backup matches its checksum.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Only check the file (every member against its checksum) and print
+        /// what it holds; restore nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Administration of the installation.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -158,6 +178,8 @@ fn main() -> ExitCode {
         Command::Migrate
         | Command::Reconcile
         | Command::Replay { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::Admin(_)
         | Command::Demo { seed: true, .. } => settings.log.filter = "warn".into(),
         Command::Serve { bind: Some(bind) } => settings.server.bind = *bind,
@@ -184,6 +206,8 @@ fn main() -> ExitCode {
             since: Some(since), ..
         } => backfill(settings, &since),
         Command::Replay { url, files, .. } => replay(&settings, &url, &files),
+        Command::Backup { to } => backup(&settings, &to),
+        Command::Restore { file, check } => restore(&settings, &file, check),
         Command::Admin(AdminCommand::CreateOperator { email }) => {
             create_operator(&settings, &email)
         }
@@ -390,6 +414,72 @@ fn reconcile(mut settings: Settings) -> anyhow::Result<bool> {
         }
         Ok(report.differences.is_empty())
     })
+}
+
+fn backup(settings: &Settings, to: &std::path::Path) -> anyhow::Result<()> {
+    let manifest = bazaar::backup::backup(settings, to)?;
+    let bytes = std::fs::metadata(to).map_or(0, |m| m.len());
+    println!(
+        "backup written to {} ({bytes} bytes): {}",
+        to.display(),
+        backup_contents(&manifest)
+    );
+    if manifest.has_sandbox() {
+        println!(
+            "the provider sandbox waited {} ms while its state was copied",
+            manifest.provider_held_ms
+        );
+    }
+    Ok(())
+}
+
+/// What a backup holds, in one line.
+fn backup_contents(manifest: &bazaar::backup::Manifest) -> String {
+    format!(
+        "the {} database as of {} (schema {}), {}{} picture(s)",
+        manifest.backend,
+        manifest.taken_at,
+        manifest.schema_version,
+        if manifest.has_sandbox() {
+            "the sandbox provider's state, "
+        } else {
+            ""
+        },
+        manifest.media_files()
+    )
+}
+
+fn restore(settings: &Settings, file: &std::path::Path, check: bool) -> anyhow::Result<()> {
+    if check {
+        let manifest = bazaar::backup::verify(file)?;
+        println!(
+            "{} is whole (backup format {}, bazaar {}): {}",
+            file.display(),
+            manifest.format,
+            manifest.bazaar_version,
+            backup_contents(&manifest)
+        );
+        return Ok(());
+    }
+    let manifest = bazaar::backup::restore(settings, file)?;
+    println!(
+        "restored {}: {}",
+        file.display(),
+        backup_contents(&manifest)
+    );
+    if manifest.has_sandbox() {
+        println!(
+            "start it with `bazaar serve`: the sandbox sends again the webhooks it had not \
+             delivered, and the sweep finishes what the backup caught half done"
+        );
+    } else {
+        println!(
+            "start it with `bazaar serve`, then fetch what the provider sent since the backup: \
+             bazaar replay --since {}",
+            manifest.taken_at
+        );
+    }
+    Ok(())
 }
 
 fn create_operator(settings: &Settings, email: &str) -> anyhow::Result<()> {

@@ -18,8 +18,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "bazaar-demo-2026!";
-const BUYER: &str = "buyer@demo.bazaar.example";
+pub(crate) const PASSWORD: &str = "bazaar-demo-2026!";
+pub(crate) const BUYER: &str = "buyer@demo.bazaar.example";
 /// Kills of the server during the load.
 const KILLS: usize = 4;
 /// How long the load runs between two kills.
@@ -28,18 +28,18 @@ const BETWEEN_KILLS: Duration = Duration::from_millis(1_500);
 const SETTLE_WAIT: Duration = Duration::from_secs(60);
 
 /// The marketplace's processes, their folder and settings.
-struct Market {
-    dir: PathBuf,
-    database: String,
-    port: u16,
+pub(crate) struct Market {
+    pub(crate) dir: PathBuf,
+    pub(crate) database: String,
+    pub(crate) port: u16,
     /// Settings for an outside sandbox (empty: the embedded one).
-    provider: Vec<(&'static str, String)>,
-    serve: Option<Running>,
-    starts: usize,
+    pub(crate) provider: Vec<(&'static str, String)>,
+    pub(crate) serve: Option<Running>,
+    pub(crate) starts: usize,
 }
 
 impl Market {
-    fn command(&self, args: &[&str]) -> std::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = common::cli::bazaar_command(&self.dir, Some(&self.database), args);
         for (key, value) in &self.provider {
             command.env(key, value);
@@ -54,18 +54,18 @@ impl Market {
     }
 
     /// `demo --seed`: the demo shops, their catalog, the buyer and a fee rule.
-    fn seed(&self) {
+    pub(crate) fn seed(&self) {
         let seeded = self.command(&["demo", "--seed"]).output().unwrap();
         let stderr = String::from_utf8_lossy(&seeded.stderr);
         assert!(seeded.status.success(), "{stderr}");
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Starts `serve` and waits until it is ready.
-    async fn start(&mut self) {
+    pub(crate) async fn start(&mut self) {
         let log =
             std::fs::File::create(self.dir.join(format!("serve-{}.log", self.starts))).unwrap();
         self.starts += 1;
@@ -82,13 +82,13 @@ impl Market {
         assert!(ready, "serve did not get ready: {}", self.logs());
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.serve.take() {
             child.kill();
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         (0..self.starts)
             .map(|i| {
                 std::fs::read_to_string(self.dir.join(format!("serve-{i}.log"))).unwrap_or_default()
@@ -101,16 +101,16 @@ impl Market {
 /// A buyer's requests, retried as a client of a crashing server must: a
 /// connection refused, reset or a 5xx is sent again, checkout under the same
 /// `Idempotency-Key`, until an answer comes.
-struct Buyer {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct Buyer {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
     /// Every 5xx answered, with when.
-    failures: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u16)>>>,
+    pub(crate) failures: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u16)>>>,
 }
 
 impl Buyer {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -156,7 +156,7 @@ impl Buyer {
 
 /// Buys one product of each shop of `products` per order until `stop`; returns
 /// the ids of the orders checkout answered, with when.
-async fn shop_until(
+pub(crate) async fn shop_until(
     buyer: Buyer,
     products: Vec<Vec<String>>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -192,7 +192,7 @@ async fn shop_until(
 }
 
 /// A session of the demo account `email`.
-async fn sign_in(base: &str, email: &str) -> String {
+pub(crate) async fn sign_in(base: &str, email: &str) -> String {
     let answer: Value = reqwest::Client::new()
         .post(format!("{base}/v1/sessions"))
         .json(&json!({"email": email, "password": PASSWORD}))
@@ -209,7 +209,7 @@ async fn sign_in(base: &str, email: &str) -> String {
 }
 
 /// GET `url`'s JSON, with `token` as the bearer when given.
-async fn get_json(url: &str, token: Option<&str>) -> Value {
+pub(crate) async fn get_json(url: &str, token: Option<&str>) -> Value {
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -220,7 +220,7 @@ async fn get_json(url: &str, token: Option<&str>) -> Value {
 /// Per euro shop of the demo catalog, up to 8 of its products with 100 or more
 /// in stock: each order takes one of each shop's, in turn (a cart across two
 /// sellers that no fast run sells out).
-async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
+pub(crate) async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
     let mut picked = Vec::new();
     for slug in ["atelier-lumiere", "schwarzwald-werkstatt"] {
         let shops = get_json(&format!("{base}/v1/shop_profiles"), None).await;
@@ -253,7 +253,7 @@ async fn two_shops_products(base: &str) -> Vec<Vec<String>> {
 }
 
 /// Each euro shop's id and its demo seller's session.
-async fn euro_sellers(base: &str) -> Vec<(String, String)> {
+pub(crate) async fn euro_sellers(base: &str) -> Vec<(String, String)> {
     let mut sellers = Vec::new();
     for slug in ["atelier-lumiere", "schwarzwald-werkstatt"] {
         let token = sign_in(base, &format!("owner@{slug}.demo.bazaar.example")).await;
@@ -266,8 +266,14 @@ async fn euro_sellers(base: &str) -> Vec<(String, String)> {
 
 /// The parts, as their sellers see them, that are not yet paid and either
 /// settled, waiting for their release (the shop's policy) or held with a
-/// reason; and an entry per shop with fewer parts than `orders`.
-async fn unsettled_parts(base: &str, sellers: &[(String, String)], orders: usize) -> Vec<Value> {
+/// reason, leaving out the orders `unpaid` names; and an entry per shop with
+/// fewer parts than `orders`.
+pub(crate) async fn unsettled_parts(
+    base: &str,
+    sellers: &[(String, String)],
+    orders: usize,
+    unpaid: &[String],
+) -> Vec<Value> {
     let mut unsettled = Vec::new();
     for (shop, token) in sellers {
         let mut parts = Vec::new();
@@ -298,7 +304,8 @@ async fn unsettled_parts(base: &str, sellers: &[(String, String)], orders: usize
             let done = status == "settled"
                 || status == "awaiting_release"
                 || (status == "held" && settlement["hold_reason"].is_string());
-            if part["order_status"] != "paid" || !done {
+            let left_out = unpaid.iter().any(|id| part["order_id"] == id.as_str());
+            if !left_out && (part["order_status"] != "paid" || !done) {
                 unsettled.push(part);
             }
         }
@@ -356,7 +363,7 @@ struct Count {
     n: i64,
 }
 
-fn count(pool: &bazaar::db::DbPool, sql: &str) -> i64 {
+pub(crate) fn count(pool: &bazaar::db::DbPool, sql: &str) -> i64 {
     let mut conn = pool.get().unwrap();
     diesel::sql_query(sql)
         .get_result::<Count>(&mut conn)
@@ -364,22 +371,60 @@ fn count(pool: &bazaar::db::DbPool, sql: &str) -> i64 {
         .n
 }
 
+/// A buyer placing two-shop orders without pause against a running market.
+pub(crate) struct Load {
+    stop: tokio::sync::watch::Sender<bool>,
+    orders: tokio::task::JoinHandle<Vec<(String, Instant)>>,
+    /// Every 5xx the buyer was answered, with when.
+    pub(crate) failures: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u16)>>>,
+}
+
+impl Load {
+    /// Starts the load on `market` (seeded and serving).
+    pub(crate) async fn start(market: &Market) -> Load {
+        let base = market.base();
+        let products = two_shops_products(&base).await;
+        let failures = std::sync::Arc::default();
+        let buyer = Buyer {
+            http: reqwest::Client::new(),
+            base: base.clone(),
+            token: sign_in(&base, BUYER).await,
+            failures: std::sync::Arc::clone(&failures),
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let orders = tokio::spawn(shop_until(buyer, products, stopped));
+        Load {
+            stop,
+            orders,
+            failures,
+        }
+    }
+
+    /// Stops after the order under way; the orders answered, with when.
+    /// Every 5xx the buyer saw must have been a 503: the server said to retry.
+    pub(crate) async fn stop(self) -> Vec<(String, Instant)> {
+        self.stop.send(true).unwrap();
+        let answered = self.orders.await.unwrap();
+        assert!(
+            answered.len() >= 10,
+            "only {} orders in the load",
+            answered.len()
+        );
+        let failures = self.failures.lock().unwrap().clone();
+        assert!(
+            failures.iter().all(|(_, status)| *status == 503),
+            "{failures:?}"
+        );
+        answered
+    }
+}
+
 /// Loads checkouts while killing `serve` `KILLS` times (and `kill_also`,
 /// once, halfway), then checks the books.
 async fn crash_under_load(market: &mut Market, mut kill_also: impl FnMut(usize)) {
     market.seed();
     market.start().await;
-    let base = market.base();
-    let products = two_shops_products(&base).await;
-    let failures = std::sync::Arc::default();
-    let buyer = Buyer {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-        token: sign_in(&base, BUYER).await,
-        failures: std::sync::Arc::clone(&failures),
-    };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let load = tokio::spawn(shop_until(buyer, products, stopped));
+    let load = Load::start(market).await;
     for kill in 0..KILLS {
         tokio::time::sleep(BETWEEN_KILLS).await;
         market.kill();
@@ -392,24 +437,12 @@ async fn crash_under_load(market: &mut Market, mut kill_also: impl FnMut(usize))
     database_outage(&market.database).await;
     let outage_ended = Instant::now();
     tokio::time::sleep(BETWEEN_KILLS).await;
-    stop.send(true).unwrap();
-    let answered = load.await.unwrap();
-    let orders: Vec<String> = answered.iter().map(|(id, _)| id.clone()).collect();
-    assert!(
-        orders.len() >= 10,
-        "only {} orders in the load",
-        orders.len()
-    );
-    eprintln!(
-        "{} orders answered through {KILLS} kills and an outage",
-        orders.len()
-    );
     // While the database was away the server said so (503, retried), and it
     // never failed otherwise.
-    let failures = failures.lock().unwrap().clone();
-    assert!(
-        failures.iter().all(|(_, status)| *status == 503),
-        "{failures:?}"
+    let answered = load.stop().await;
+    eprintln!(
+        "{} orders answered through {KILLS} kills and an outage",
+        answered.len()
     );
     // The outage held: once a request waiting for the database has given
     // up (the busy or connect timeout, 5 s), no order is made until it ends.
@@ -422,13 +455,22 @@ async fn crash_under_load(market: &mut Market, mut kill_also: impl FnMut(usize))
         during.is_empty(),
         "orders answered while the database was away: {during:?}"
     );
+    books_agree(market, &answered).await;
+}
 
+/// After a load: every order the buyer was answered is there once, paid and
+/// settled (or waiting by policy, or held with a reason), and no other;
+/// nothing waits for payment; no job died; the ledger balances; and a
+/// reconciliation with the provider (run once `serve` is stopped) is clean.
+pub(crate) async fn books_agree(market: &mut Market, answered: &[(String, Instant)]) {
+    let orders: Vec<String> = answered.iter().map(|(id, _)| id.clone()).collect();
+    let base = market.base();
     let settings = common::test_settings(&market.database, &[]);
     let pool = bazaar::db::connect_pool(&settings.database).unwrap();
     let sellers = euro_sellers(&base).await;
     let deadline = Instant::now() + SETTLE_WAIT;
     loop {
-        let unsettled = unsettled_parts(&base, &sellers, orders.len()).await;
+        let unsettled = unsettled_parts(&base, &sellers, orders.len(), &[]).await;
         let Some(example) = unsettled.first() else {
             break;
         };

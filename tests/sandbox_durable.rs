@@ -12,6 +12,7 @@ use crate::sandbox_support;
 use common::cli::{free_port, sandbox_process};
 
 use bazaar::sandbox::SandboxConfig;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use sandbox_support::{Env, Receiver, WAIT};
@@ -365,6 +366,19 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     process.kill();
+    // Rows name their endpoint, so a restart sends them to its URL then. A
+    // file of format 1 (rows with only a URL) still has them sent there, and
+    // gains the column.
+    let mut conn = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+    let named =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries WHERE endpoint LIKE 'we_%'")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+    assert_eq!(named, 3);
+    conn.batch_execute("ALTER TABLE deliveries DROP COLUMN endpoint; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
 
     let listener = std::net::TcpListener::bind(("127.0.0.1", receiver_port)).unwrap();
     let mut receiver = Receiver::on(listener, 0).await;
@@ -382,6 +396,12 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
     assert_eq!(pending(), 0);
     process.kill();
     receiver.stop().await;
+    let mut conn = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+    let format = diesel::sql_query("SELECT user_version AS n FROM pragma_user_version")
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n;
+    assert_eq!(format, 2);
 }
 
 #[derive(QueryableByName)]

@@ -156,6 +156,27 @@ pub fn complete(conn: &mut DbConnection, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Returns every claimed job to the queue, to run at once. Only for a database
+/// no worker uses yet (a restore's): its claims belong to the workers of the
+/// installation it was copied from, which would otherwise hold each job for
+/// the rest of its lease (`jobs.lease_ms`).
+///
+/// # Errors
+/// A database failure.
+pub fn release_claims(conn: &mut DbConnection) -> Result<usize, AppError> {
+    let now = db::now();
+    Ok(
+        diesel::update(jobs::table.filter(jobs::status.eq("running")))
+            .set((
+                jobs::status.eq("queued"),
+                jobs::locked_until.eq(None::<NaiveDateTime>),
+                jobs::run_after.eq(now),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
+}
+
 /// The wait before attempt `attempts + 1`: `first × 2^(attempts − 1)`, capped.
 pub fn backoff(first: Duration, attempts: i32) -> Duration {
     let doublings = u32::try_from(attempts.saturating_sub(1))

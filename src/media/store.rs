@@ -47,7 +47,7 @@ pub struct LocalDiskStore {
 }
 
 /// A key that cannot name anything outside the folder, nor a temporary file.
-fn is_flat_key(key: &str) -> bool {
+pub fn is_flat_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 200
         && !key.starts_with('.')

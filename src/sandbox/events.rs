@@ -28,6 +28,9 @@ const SHUFFLE_WINDOW: Duration = Duration::from_millis(50);
 pub struct Delivery {
     pub url: String,
     pub secret: String,
+    /// The endpoint's id: a delivery sent again after a restart goes to the
+    /// endpoint's URL then.
+    pub endpoint: Option<String>,
     pub event_id: String,
     pub body: Arc<String>,
     /// Its row in the state file while it is not finished (see `journal`):
@@ -52,6 +55,11 @@ pub fn signature_header(secret: &str, t: i64, body: &str) -> String {
 impl Store {
     fn all_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
         self.config_endpoints.iter().chain(self.endpoints.values())
+    }
+
+    /// The endpoint `id`, configured or registered through the API.
+    pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.all_endpoints().find(|e| e.id == id)
     }
 
     /// Records an event about `object`, owned by account `owner`, and queues its delivery.
@@ -114,6 +122,7 @@ impl Store {
                     out.push(Delivery {
                         url: endpoint.url.clone(),
                         secret: endpoint.secret.clone(),
+                        endpoint: Some(endpoint.id.clone()),
                         event_id: id.clone(),
                         body: Arc::clone(&body),
                         pending: None,

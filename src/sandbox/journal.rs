@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
@@ -33,8 +33,9 @@ use tokio::sync::watch;
 use super::events::{Delivery, Finished};
 use super::store::{Changes, Meta, Store};
 
-/// The state file's format, in SQLite's `user_version`.
-const FORMAT_VERSION: i32 = 1;
+/// The state file's format, in SQLite's `user_version`. Format 2 adds the
+/// endpoint a pending delivery is for (format 1 files gain the column).
+const FORMAT_VERSION: i32 = 2;
 /// Most change sets one transaction takes: bounds a commit's size under a burst.
 const GROUP_MAX: usize = 1024;
 /// The wait before writing again after the file refused a commit (disk full,
@@ -56,7 +57,8 @@ const SCHEMA: &str = "
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id TEXT NOT NULL,
         url TEXT NOT NULL,
-        secret TEXT NOT NULL
+        secret TEXT NOT NULL,
+        endpoint TEXT
     );
 ";
 
@@ -179,7 +181,11 @@ fn write_forever(
             };
         }
         while let Err(e) = commit(&mut connection, &mut group, &delivered) {
-            tracing::error!(error = %e, "sandbox: cannot write its state file; retrying");
+            if e.to_string().contains("locked") {
+                tracing::warn!("sandbox: its state file is held (a backup copying it); waiting");
+            } else {
+                tracing::error!(error = %e, "sandbox: cannot write its state file; retrying");
+            }
             std::thread::sleep(RETRY_WAIT);
         }
         let Some(last) = group.last().map(|b| b.number) else {
@@ -222,11 +228,13 @@ fn commit(
         }
         for delivery in group.iter_mut().flat_map(|b| b.deliveries.iter_mut()) {
             let row = diesel::sql_query(
-                "INSERT INTO deliveries (event_id, url, secret) VALUES (?, ?, ?) RETURNING id",
+                "INSERT INTO deliveries (event_id, url, secret, endpoint) VALUES (?, ?, ?, ?) \
+                 RETURNING id",
             )
             .bind::<Text, _>(&delivery.event_id)
             .bind::<Text, _>(&delivery.url)
             .bind::<Text, _>(&delivery.secret)
+            .bind::<Nullable<Text>, _>(&delivery.endpoint)
             .get_result::<RowId>(c)?;
             delivery.pending = Some(row.id);
         }
@@ -317,8 +325,17 @@ pub fn open(path: &Path) -> std::io::Result<(SqliteConnection, Option<Store>)> {
             path.display()
         )));
     }
+    let upgrade = if version == 1 {
+        "ALTER TABLE deliveries ADD COLUMN endpoint TEXT;"
+    } else {
+        ""
+    };
     connection
-        .batch_execute(&format!("{SCHEMA} PRAGMA user_version = {FORMAT_VERSION};"))
+        .immediate_transaction(|c| {
+            c.batch_execute(&format!(
+                "{SCHEMA} {upgrade} PRAGMA user_version = {FORMAT_VERSION};"
+            ))
+        })
         .map_err(|e| unreadable(path, &e))?;
     let store = read(&mut connection).map_err(|e| unreadable(path, &e))?;
     Ok((connection, store))
@@ -403,28 +420,42 @@ struct PendingRow {
     url: String,
     #[diesel(sql_type = Text)]
     secret: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    endpoint: Option<String>,
 }
 
-/// The deliveries a crash or a stop interrupted, to send again; rows whose
-/// event is no longer kept are removed.
+/// The deliveries a crash or a stop interrupted, to send again. Each goes to
+/// its endpoint as it is configured now (a restored marketplace may listen
+/// elsewhere, with other secrets), as a provider retries to an endpoint's
+/// current URL; rows whose event is no longer kept, or whose endpoint is gone,
+/// are removed. Call it after the store's configured endpoints are set.
 pub fn pending_deliveries(
     connection: &mut SqliteConnection,
     store: &Store,
 ) -> std::io::Result<Vec<Delivery>> {
-    let rows = diesel::sql_query("SELECT id, event_id, url, secret FROM deliveries ORDER BY id")
-        .load::<PendingRow>(connection)
-        .map_err(std::io::Error::other)?;
+    let rows =
+        diesel::sql_query("SELECT id, event_id, url, secret, endpoint FROM deliveries ORDER BY id")
+            .load::<PendingRow>(connection)
+            .map_err(std::io::Error::other)?;
     let mut pending = Vec::new();
     for row in rows {
-        match store.events.get(&row.event_id) {
-            Some(event) => pending.push(Delivery {
-                url: row.url,
-                secret: row.secret,
+        let target = match &row.endpoint {
+            // A format 1 row knows only where it was going.
+            None => Some((row.url, row.secret)),
+            Some(id) => store
+                .endpoint(id)
+                .map(|e| (e.url.clone(), e.secret.clone())),
+        };
+        match (store.events.get(&row.event_id), target) {
+            (Some(event), Some((url, secret))) => pending.push(Delivery {
+                url,
+                secret,
+                endpoint: row.endpoint,
                 event_id: row.event_id,
                 body: std::sync::Arc::new(event.body.to_string()),
                 pending: Some(row.id),
             }),
-            None => {
+            _ => {
                 diesel::sql_query("DELETE FROM deliveries WHERE id = ?")
                     .bind::<BigInt, _>(row.id)
                     .execute(connection)
@@ -478,6 +509,55 @@ fn take_over_json(json: &Path, path: &Path) -> std::io::Result<()> {
     }
     tracing::info!(from = %json.display(), to = %path.display(), "sandbox: state file taken over");
     Ok(())
+}
+
+/// The state file held still for a backup: while it lives no change is
+/// committed, so the sandbox's requests wait (they answer only once their
+/// change is durable) and a copy taken meanwhile holds exactly what the sandbox
+/// had confirmed. Dropping it lets the writer go on.
+pub struct Frozen {
+    path: PathBuf,
+    _writer_lock: SqliteConnection,
+}
+
+/// Takes the state file's write lock, waiting for a commit under way.
+///
+/// # Errors
+/// The file does not exist or cannot be locked.
+pub fn freeze(path: &Path) -> std::io::Result<Frozen> {
+    if !path.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the sandbox's state {} does not exist", path.display()),
+        ));
+    }
+    let mut connection = connect(path)?;
+    connection
+        .batch_execute("BEGIN IMMEDIATE")
+        .map_err(|e| unreadable(path, &e))?;
+    Ok(Frozen {
+        path: path.to_owned(),
+        _writer_lock: connection,
+    })
+}
+
+impl Frozen {
+    /// Writes the state as it stands into the new file `to` (its write-ahead
+    /// log folded in).
+    ///
+    /// # Errors
+    /// The state cannot be read or `to` written.
+    pub fn copy_into(&self, to: &Path) -> std::io::Result<()> {
+        let target = to
+            .to_str()
+            .ok_or_else(|| std::io::Error::other("the backup's path is not UTF-8"))?;
+        let mut reader = connect(&self.path)?;
+        diesel::sql_query("VACUUM INTO ?")
+            .bind::<Text, _>(target)
+            .execute(&mut reader)
+            .map_err(|e| unreadable(&self.path, &e))?;
+        Ok(())
+    }
 }
 
 /// A SQLite file with its write-ahead log and shared memory.

@@ -271,15 +271,6 @@ impl Sandbox {
             (None, Some(ours)) => store.owner = Some(ours.clone()),
             _ => {}
         }
-        let mut interrupted = Vec::new();
-        if let Some(connection) = connection.as_mut() {
-            if new_file {
-                journal::write_whole(connection, &mut store)?;
-            } else {
-                journal::write_changes(connection, &mut store)?;
-            }
-            interrupted = journal::pending_deliveries(connection, &store)?;
-        }
         store.timing = Timing {
             funds_delay_s: config.funds_delay_s,
             payout_interval_s: config.payout_interval_s,
@@ -301,6 +292,15 @@ impl Sandbox {
                 metadata: Default::default(),
             })
             .collect();
+        let mut interrupted = Vec::new();
+        if let Some(connection) = connection.as_mut() {
+            if new_file {
+                journal::write_whole(connection, &mut store)?;
+            } else {
+                journal::write_changes(connection, &mut store)?;
+            }
+            interrupted = journal::pending_deliveries(connection, &store)?;
+        }
         store.now = store.clock();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let policy = DeliveryPolicy {

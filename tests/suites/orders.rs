@@ -5,8 +5,12 @@
 
 include!("support.rs");
 
+#[path = "../backup_restore.rs"]
+mod backup_restore;
 #[path = "../crash_serve.rs"]
 mod crash_serve;
+#[path = "../failover.rs"]
+mod failover;
 #[path = "../fees_api.rs"]
 mod fees_api;
 #[path = "../fees_math.rs"]
