@@ -415,6 +415,10 @@ impl Load {
             failures.iter().all(|(_, status)| *status == 503),
             "{failures:?}"
         );
+        eprintln!(
+            "the buyer was answered 503 (and retried) {} time(s)",
+            failures.len()
+        );
         answered
     }
 }

@@ -10,8 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::cli::free_port;
+use crate::common;
 use crate::crash_serve::{books_agree, Load, Market};
+use common::cli::free_port;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
 
 const URL_VAR: &str = "BAZAAR_FAILOVER_DATABASE_URL";
 const COMMAND_VAR: &str = "BAZAAR_FAILOVER_COMMAND";
@@ -22,10 +25,17 @@ async fn the_primary_fails_over_under_checkout_load_and_nothing_is_lost() {
         eprintln!("skipped: {URL_VAR} and {COMMAND_VAR} are unset (.ci/failover sets them)");
         return;
     };
+    // A database of its own on the formation, so the test can run again.
+    let name = format!("bazaar_failover_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    drop(admin);
     let dir = tempfile::tempdir().unwrap();
     let mut market = Market {
         dir: dir.path().to_owned(),
-        database: url,
+        database: common::with_database_name(&url, &name),
         port: free_port(),
         provider: Vec::new(),
         serve: None,
@@ -70,4 +80,8 @@ async fn the_primary_fails_over_under_checkout_load_and_nothing_is_lost() {
     );
     assert!(after > 0, "no order answered after the failover");
     books_agree(&mut market, &answered).await;
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
 }

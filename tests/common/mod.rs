@@ -110,7 +110,7 @@ impl Drop for TestDatabase {
 }
 
 /// Replaces the database name (the last path segment) of a PostgreSQL URL.
-fn with_database_name(url: &str, name: &str) -> String {
+pub fn with_database_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
