@@ -25,10 +25,10 @@ const SHOPS: usize = 5;
 const ORDERS: usize = 50;
 const PRICES: [i64; SHOPS] = [1250, 1999, 3000, 845, 2210];
 /// The sandbox's USD dispute fee.
-const DISPUTE_FEE: i64 = 1500;
+pub(crate) const DISPUTE_FEE: i64 = 1500;
 
 /// The sandbox's card fee, computed here: 2.9 % (half up) + 30.
-fn card_fee(amount: i64) -> i64 {
+pub(crate) fn card_fee(amount: i64) -> i64 {
     (amount * 290 + 5_000) / 10_000 + 30
 }
 
@@ -48,7 +48,10 @@ impl Lcg {
 /// Job workers that are killed and replaced every few hundred milliseconds
 /// until `stop`; then two are left running and the task ends with the number
 /// of kills.
-fn chaotic_workers(app: &TestApp, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u32> {
+pub(crate) fn chaotic_workers(
+    app: &TestApp,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
     let pool = pool(app);
     let provider = Arc::clone(&app.provider);
     let notifier =
@@ -88,25 +91,25 @@ fn chaotic_workers(app: &TestApp, stop: Arc<AtomicBool>) -> tokio::task::JoinHan
 
 /// What the test expects, from prices and rules alone.
 #[derive(Default)]
-struct Expected {
-    gross: i64,
-    card_fees: i64,
-    fees: i64,
-    refunded: i64,
-    refunds_borne: i64,
+pub(crate) struct Expected {
+    pub(crate) gross: i64,
+    pub(crate) card_fees: i64,
+    pub(crate) fees: i64,
+    pub(crate) refunded: i64,
+    pub(crate) refunds_borne: i64,
     /// Per shop: what its connected account should have received, net.
-    transferred: BTreeMap<usize, i64>,
+    pub(crate) transferred: BTreeMap<usize, i64>,
 }
 
 impl Expected {
-    fn part(&mut self, shop: usize, subtotal: i64) {
+    pub(crate) fn part(&mut self, shop: usize, subtotal: i64) {
         let fee = market_fee(subtotal);
         self.fees += fee;
         *self.transferred.entry(shop).or_insert(0) += subtotal - fee;
     }
 }
 
-async fn ledger(app: &TestApp, finance: &Person) -> Value {
+pub(crate) async fn ledger(app: &TestApp, finance: &Person) -> Value {
     let trial = json_of(get_as(app, finance, "/v1/ledger/trial-balance").await, 200).await;
     assert_eq!(
         trial["totals"]["USD"][0], trial["totals"]["USD"][1],
@@ -118,7 +121,7 @@ async fn ledger(app: &TestApp, finance: &Person) -> Value {
 
 /// Waits until the sandbox has delivered everything and every job is done,
 /// sweeping what a killed worker left half-way, and nothing changes any more.
-async fn settle_down(app: &TestApp) {
+pub(crate) async fn settle_down(app: &TestApp) {
     let pool = pool(app);
     let mut quiet = 0;
     let mut last = (-1, -1);
@@ -155,7 +158,7 @@ async fn settle_down(app: &TestApp) {
 }
 
 /// Polls `check` for up to a minute (deliveries here are slow on purpose).
-async fn eventually<F, Fut>(what: &str, check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -175,7 +178,7 @@ struct Count {
     n: i64,
 }
 
-async fn reconcile(app: &TestApp, finance: &Person) -> Value {
+pub(crate) async fn reconcile(app: &TestApp, finance: &Person) -> Value {
     json_of(
         post_as(app, finance, "/v1/reconciliation/reports", &json!({})).await,
         201,

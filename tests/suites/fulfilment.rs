@@ -21,3 +21,5 @@ mod ledger_reconcile;
 mod payouts_flow;
 #[path = "../payouts_statements.rs"]
 mod payouts_statements;
+#[path = "../simulation.rs"]
+mod simulation;
