@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common;
-use crate::crash_serve::{count, euro_sellers, unsettled_parts, Load, Market};
+use crate::crash_serve::{
+    count, euro_sellers, ledger_and_provider_agree, unsettled_parts, Load, Market,
+};
 use common::cli::free_port;
 use common::TestDatabase;
 use diesel::prelude::*;
@@ -235,24 +237,7 @@ async fn a_backup_taken_under_checkout_load_restores_to_books_that_agree_with_th
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT COUNT(*) AS n FROM jobs WHERE status = 'dead'"
-        ),
-        0,
-        "{}",
-        restored.logs()
-    );
-    {
-        let mut conn = pool.get().unwrap();
-        // Panics when debits and credits differ in a currency.
-        bazaar::ledger::trial_balance(&mut conn, None).unwrap();
-    }
-    restored.kill();
-    let (ok, out, err) = run(&restored, &["reconcile"]);
-    assert!(ok, "{out}{err}");
-    assert!(out.contains(" 0 difference(s)"), "{out}");
+    ledger_and_provider_agree(&mut restored, &pool);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -501,11 +501,14 @@ pub(crate) async fn books_agree(market: &mut Market, answered: &[(String, Instan
         ),
         0
     );
+    ledger_and_provider_agree(market, &pool);
+}
+
+/// No job died, debits equal credits, and `bazaar reconcile` (run once
+/// `serve` is stopped) finds nothing.
+pub(crate) fn ledger_and_provider_agree(market: &mut Market, pool: &bazaar::db::DbPool) {
     assert_eq!(
-        count(
-            &pool,
-            "SELECT COUNT(*) AS n FROM jobs WHERE status = 'dead'"
-        ),
+        count(pool, "SELECT COUNT(*) AS n FROM jobs WHERE status = 'dead'"),
         0,
         "{}",
         market.logs()

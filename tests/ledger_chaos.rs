@@ -89,6 +89,54 @@ pub(crate) fn chaotic_workers(
     })
 }
 
+/// The people of a day (the market's operator set its fee rule).
+pub(crate) struct Cast {
+    pub(crate) support: Person,
+    pub(crate) finance: Person,
+    /// One per price, in USD, onboarded.
+    pub(crate) shops: Vec<Value>,
+    /// Each shop's one product, at its price, 10,000 in stock.
+    pub(crate) products: Vec<String>,
+    /// The market's buyer and two more.
+    pub(crate) buyers: [Person; 3],
+}
+
+/// Sets up a [`Cast`]: a seller per price; the last one's bank refuses
+/// payouts when `failing_bank`.
+pub(crate) async fn cast(app: &TestApp, prices: &[i64], failing_bank: bool) -> Cast {
+    let market = market(app).await;
+    let support = staff(app, &market.operator, "support").await;
+    let finance = staff(app, &market.operator, "finance").await;
+    let mut shops = Vec::new();
+    let mut products = Vec::new();
+    for (i, price) in prices.iter().enumerate() {
+        let seller = signup(app, "seller").await;
+        let shop = active_shop(app, &seller, "USD").await;
+        if failing_bank && i == prices.len() - 1 {
+            let account = shop["provider_account_id"].as_str().unwrap();
+            app.sandbox_post(
+                &format!("/v1/test_helpers/accounts/{account}/external_account"),
+                &[("account_number", "000111111116")],
+            )
+            .await;
+        }
+        products.push(product(app, &seller, &shop, &format!("Item {i}"), *price, 10_000).await);
+        shops.push(shop);
+    }
+    let buyers = [
+        market.buyer.clone(),
+        signup(app, "buyer").await,
+        signup(app, "buyer").await,
+    ];
+    Cast {
+        support,
+        finance,
+        shops,
+        products,
+        buyers,
+    }
+}
+
 /// What the test expects, from prices and rules alone.
 #[derive(Default)]
 pub(crate) struct Expected {
@@ -201,32 +249,14 @@ async fn a_day_of_chaotic_delivery_ends_with_exact_books_and_a_clean_reconciliat
     .await;
     let stop = Arc::new(AtomicBool::new(false));
     let workers = chaotic_workers(&app, Arc::clone(&stop));
-    let market = market(&app).await;
-    let support = staff(&app, &market.operator, "support").await;
-    let finance = staff(&app, &market.operator, "finance").await;
-
     // Five sellers; the last one's bank refuses payouts.
-    let mut shops = Vec::new();
-    let mut products = Vec::new();
-    for (i, price) in PRICES.iter().enumerate() {
-        let seller = signup(&app, "seller").await;
-        let shop = active_shop(&app, &seller, "USD").await;
-        if i == SHOPS - 1 {
-            let account = shop["provider_account_id"].as_str().unwrap();
-            app.sandbox_post(
-                &format!("/v1/test_helpers/accounts/{account}/external_account"),
-                &[("account_number", "000111111116")],
-            )
-            .await;
-        }
-        products.push(product(&app, &seller, &shop, &format!("Item {i}"), *price, 10_000).await);
-        shops.push(shop);
-    }
-    let buyers = [
-        market.buyer.clone(),
-        signup(&app, "buyer").await,
-        signup(&app, "buyer").await,
-    ];
+    let Cast {
+        support,
+        finance,
+        shops,
+        products,
+        buyers,
+    } = cast(&app, &PRICES, true).await;
 
     // Fifty orders of one to three shops, one or two units per line.
     let mut expected = Expected::default();

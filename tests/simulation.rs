@@ -29,11 +29,12 @@ use std::time::Duration;
 
 use crate::common;
 use crate::ledger_chaos::{
-    card_fee, chaotic_workers, eventually, ledger, reconcile, settle_down, Expected, DISPUTE_FEE,
+    card_fee, cast, chaotic_workers, eventually, ledger, reconcile, settle_down, Cast, Expected,
+    DISPUTE_FEE,
 };
 use crate::orders_support::*;
 use common::cli::free_port;
-use common::people::{get_as, signup, staff, Person};
+use common::people::{get_as, Person};
 use common::{TestApp, SANDBOX_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -386,30 +387,13 @@ async fn simulate_day(seed: u64) -> String {
     let workers = chaotic_workers(&app, Arc::clone(&stop));
 
     // The cast, set up before the faults begin.
-    let market = market(&app).await;
-    let support = staff(&app, &market.operator, "support").await;
-    let finance = staff(&app, &market.operator, "finance").await;
-    let mut shops = Vec::new();
-    let mut products = Vec::new();
-    for (i, price) in prices.iter().enumerate() {
-        let seller = signup(&app, "seller").await;
-        let shop = active_shop(&app, &seller, "USD").await;
-        if failing_bank && i == shops_count - 1 {
-            let account = shop["provider_account_id"].as_str().unwrap();
-            app.sandbox_post(
-                &format!("/v1/test_helpers/accounts/{account}/external_account"),
-                &[("account_number", "000111111116")],
-            )
-            .await;
-        }
-        products.push(product(&app, &seller, &shop, &format!("Item {i}"), *price, 10_000).await);
-        shops.push(shop);
-    }
-    let buyers = [
-        market.buyer.clone(),
-        signup(&app, "buyer").await,
-        signup(&app, "buyer").await,
-    ];
+    let Cast {
+        support,
+        finance,
+        shops,
+        products,
+        buyers,
+    } = cast(&app, &prices, failing_bank).await;
     faulty.on.store(true, Ordering::SeqCst);
 
     // The day.
