@@ -137,6 +137,37 @@ pub(crate) async fn cast(app: &TestApp, prices: &[i64], failing_bank: bool) -> C
     }
 }
 
+/// Sends the evidence that wins (or loses) the dispute of `order_id`, one of
+/// `opened` (from [`disputes_opened`]).
+pub(crate) async fn decide_dispute(
+    app: &TestApp,
+    support: &Person,
+    opened: &[Value],
+    order_id: &str,
+    won: bool,
+) {
+    let view = json_of(
+        get_as(app, support, &format!("/v1/orders/{order_id}")).await,
+        200,
+    )
+    .await;
+    let intent = &view["payment"]["intent_id"];
+    let dispute = opened
+        .iter()
+        .find(|d| &d["payment_intent"] == intent)
+        .unwrap_or_else(|| panic!("no dispute for {order_id}"));
+    let evidence = if won {
+        "winning_evidence"
+    } else {
+        "losing_evidence"
+    };
+    app.sandbox_post(
+        &format!("/v1/disputes/{}", dispute["id"].as_str().unwrap()),
+        &[("evidence[uncategorized_text]", evidence)],
+    )
+    .await;
+}
+
 /// What the test expects, from prices and rules alone.
 #[derive(Default)]
 pub(crate) struct Expected {
@@ -330,27 +361,8 @@ async fn a_day_of_chaotic_delivery_ends_with_exact_books_and_a_clean_reconciliat
     let opened = disputes_opened(&app).await;
     assert_eq!(opened.len(), 2);
     for (order_id, shop, gross) in &disputed {
-        let intent = json_of(
-            get_as(&app, &support, &format!("/v1/orders/{order_id}")).await,
-            200,
-        )
-        .await["payment"]["intent_id"]
-            .clone();
-        let dispute = opened
-            .iter()
-            .find(|d| d["payment_intent"] == intent)
-            .unwrap();
         let won = *shop == 0;
-        let evidence = if won {
-            "winning_evidence"
-        } else {
-            "losing_evidence"
-        };
-        app.sandbox_post(
-            &format!("/v1/disputes/{}", dispute["id"].as_str().unwrap()),
-            &[("evidence[uncategorized_text]", evidence)],
-        )
-        .await;
+        decide_dispute(&app, &support, &opened, order_id, won).await;
         if !won {
             // Lost: the seller gives back its whole share; the platform loses
             // its fee on the order and pays the dispute fee.

@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use crate::common;
 use crate::ledger_chaos::{
-    card_fee, cast, chaotic_workers, eventually, ledger, reconcile, settle_down, Cast, Expected,
-    DISPUTE_FEE,
+    card_fee, cast, chaotic_workers, decide_dispute, eventually, ledger, reconcile, settle_down,
+    Cast, Expected, DISPUTE_FEE,
 };
 use crate::orders_support::*;
 use common::cli::free_port;
@@ -486,26 +486,7 @@ async fn simulate_day(seed: u64) -> String {
     let mut lost_fees = 0;
     let mut lost = 0;
     for (order_id, shop, gross, won) in &disputed {
-        let view = json_of(
-            get_as(&app, &support, &format!("/v1/orders/{order_id}")).await,
-            200,
-        )
-        .await;
-        let intent = view["payment"]["intent_id"].clone();
-        let dispute = opened
-            .iter()
-            .find(|d| d["payment_intent"] == intent)
-            .unwrap_or_else(|| panic!("no dispute for {order_id}"));
-        let evidence = if *won {
-            "winning_evidence"
-        } else {
-            "losing_evidence"
-        };
-        app.sandbox_post(
-            &format!("/v1/disputes/{}", dispute["id"].as_str().unwrap()),
-            &[("evidence[uncategorized_text]", evidence)],
-        )
-        .await;
+        decide_dispute(&app, &support, &opened, order_id, *won).await;
         if !won {
             *expected.transferred.get_mut(shop).unwrap() -= gross - market_fee(*gross);
             lost_gross += gross;

@@ -81,10 +81,6 @@ pub struct Member {
 }
 
 impl Manifest {
-    fn has(&self, name: &str) -> bool {
-        self.members.iter().any(|m| m.name == name)
-    }
-
     /// How many pictures it holds.
     pub fn media_files(&self) -> usize {
         self.members
@@ -95,7 +91,7 @@ impl Manifest {
 
     /// Whether it holds the sandbox's state.
     pub fn has_sandbox(&self) -> bool {
-        self.has(SANDBOX_MEMBER)
+        self.members.iter().any(|m| m.name == SANDBOX_MEMBER)
     }
 }
 
@@ -126,17 +122,17 @@ pub fn backup(settings: &Settings, to: &Path) -> anyhow::Result<Manifest> {
     // The provider first, so nothing it does is missing from the snapshot.
     let frozen = sandbox.as_deref().map(journal::freeze).transpose()?;
     let held = Instant::now();
-    let (taken_at, database) = match &settings.database.url {
+    let database = match &settings.database.url {
         DatabaseUrl::Sqlite(path) => {
             let copy = work.path.join(SQLITE_MEMBER);
             vacuum_into(path, &copy, settings.database.busy_timeout)?;
-            (db::rfc3339(db::now()), Snapshot::Sqlite(copy))
+            Snapshot::Sqlite(copy)
         }
         DatabaseUrl::Postgres(url) => {
-            let exported = ExportedSnapshot::take(url.expose_secret())?;
-            (db::rfc3339(db::now()), Snapshot::Postgres(exported))
+            Snapshot::Postgres(ExportedSnapshot::take(url.expose_secret())?)
         }
     };
+    let taken_at = db::rfc3339(db::now());
     if let Some(frozen) = &frozen {
         frozen.copy_into(&work.path.join(SANDBOX_MEMBER))?;
     }
@@ -145,11 +141,12 @@ pub fn backup(settings: &Settings, to: &Path) -> anyhow::Result<Manifest> {
 
     let (member, facts) = match database {
         Snapshot::Sqlite(copy) => {
-            let facts = sqlite_facts(&copy)?;
-            (SQLITE_MEMBER, facts)
+            let mut conn =
+                db::DbConnection::Sqlite(diesel::SqliteConnection::establish(utf8(&copy)?)?);
+            (SQLITE_MEMBER, facts_of(&mut conn)?)
         }
         Snapshot::Postgres(mut exported) => {
-            let facts = exported.facts()?;
+            let facts = facts_of(&mut exported.conn)?;
             let DatabaseUrl::Postgres(url) = &settings.database.url else {
                 unreachable!("a PostgreSQL snapshot comes from a PostgreSQL URL")
             };
@@ -177,7 +174,7 @@ pub fn backup(settings: &Settings, to: &Path) -> anyhow::Result<Manifest> {
         format: FORMAT,
         bazaar_version: env!("CARGO_PKG_VERSION").to_owned(),
         taken_at: taken_at.clone(),
-        backend: backend_name(&settings.database.url).to_owned(),
+        backend: settings.database.url.backend().to_owned(),
         schema_version: facts.schema_version.clone(),
         instance_id: facts.instance_id.clone(),
         provider: provider_name(settings.provider.kind).to_owned(),
@@ -204,8 +201,7 @@ pub fn backup(settings: &Settings, to: &Path) -> anyhow::Result<Manifest> {
 /// The file is not a whole bazaar backup.
 pub fn verify(from: &Path) -> anyhow::Result<Manifest> {
     let scratch = Scratch::beside(&std::env::temp_dir().join("bazaar-verify"), "d")?;
-    let unpacked = unpack(from, &|name| Ok(scratch.path.join(flat_name(name)?)))?;
-    Ok(unpacked.manifest)
+    unpack(from, &scratch.path)
 }
 
 /// Restores the backup `from` into the database, sandbox state file and
@@ -255,19 +251,17 @@ pub fn restore(settings: &Settings, from: &Path) -> anyhow::Result<Manifest> {
     }
 
     // Unpacked beside where each part goes, so that putting it in place is a rename.
-    let sqlite_target = match &settings.database.url {
-        DatabaseUrl::Sqlite(path) => Some(path.clone()),
-        DatabaseUrl::Postgres(_) => None,
+    let anchor = match &settings.database.url {
+        DatabaseUrl::Sqlite(path) => path.clone(),
+        DatabaseUrl::Postgres(_) => media.clone(),
     };
-    let anchor = sqlite_target.clone().unwrap_or_else(|| media.clone());
     if let Some(folder) = anchor.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)?;
     }
     let scratch = Scratch::beside(&anchor, "restoring.d")?;
-    let unpacked = unpack(from, &|name| Ok(scratch.path.join(flat_name(name)?)))?;
-    let manifest = unpacked.manifest;
+    let manifest = unpack(from, &scratch.path)?;
 
-    let backend = backend_name(&settings.database.url);
+    let backend = settings.database.url.backend();
     anyhow::ensure!(
         manifest.backend == backend,
         "this backup is of a {} marketplace and database.url names {backend}: restore it \
@@ -355,13 +349,6 @@ fn sandbox_state(settings: &Settings) -> Option<PathBuf> {
     }
 }
 
-fn backend_name(url: &DatabaseUrl) -> &'static str {
-    match url {
-        DatabaseUrl::Sqlite(_) => "sqlite",
-        DatabaseUrl::Postgres(_) => "postgres",
-    }
-}
-
 fn provider_name(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::Sandbox => "sandbox",
@@ -403,37 +390,17 @@ struct Newest {
     version: Option<String>,
 }
 
-#[derive(QueryableByName)]
-struct Instance {
-    #[diesel(sql_type = Text)]
-    instance_id: String,
-}
-
-fn facts_of<C>(conn: &mut C) -> anyhow::Result<Facts>
-where
-    C: Connection,
-    for<'a> diesel::query_builder::SqlQuery:
-        diesel::query_dsl::LoadQuery<'a, C, Newest> + diesel::query_dsl::LoadQuery<'a, C, Instance>,
-{
+fn facts_of(conn: &mut db::DbConnection) -> anyhow::Result<Facts> {
     let schema_version =
         diesel::sql_query("SELECT MAX(version) AS version FROM __diesel_schema_migrations")
             .get_result::<Newest>(conn)
             .context("the database has no migrations table: is it a bazaar database?")?
             .version
             .unwrap_or_default();
-    let instance_id = diesel::sql_query("SELECT instance_id FROM instance")
-        .get_result::<Instance>(conn)
-        .optional()?
-        .map(|i| i.instance_id);
     Ok(Facts {
         schema_version,
-        instance_id,
+        instance_id: db::instance_id(conn)?,
     })
-}
-
-fn sqlite_facts(copy: &Path) -> anyhow::Result<Facts> {
-    let mut conn = diesel::SqliteConnection::establish(utf8(copy)?)?;
-    facts_of(&mut conn)
 }
 
 /// `VACUUM INTO`: a consistent, compacted copy of a live SQLite database.
@@ -459,7 +426,7 @@ fn vacuum_into(database: &Path, copy: &Path, busy_timeout: Duration) -> anyhow::
 /// A PostgreSQL transaction whose snapshot `pg_dump --snapshot` reads; it must
 /// stay open until the dump has started reading.
 struct ExportedSnapshot {
-    conn: diesel::PgConnection,
+    conn: db::DbConnection,
     id: String,
 }
 
@@ -477,11 +444,10 @@ impl ExportedSnapshot {
         let id = diesel::sql_query("SELECT pg_export_snapshot() AS id")
             .get_result::<SnapshotId>(&mut conn)?
             .id;
-        Ok(ExportedSnapshot { conn, id })
-    }
-
-    fn facts(&mut self) -> anyhow::Result<Facts> {
-        facts_of(&mut self.conn)
+        Ok(ExportedSnapshot {
+            conn: db::DbConnection::Postgresql(conn),
+            id,
+        })
     }
 }
 
@@ -665,17 +631,10 @@ fn header(bytes: u64) -> tar::Header {
     header
 }
 
-/// A backup read back: its manifest, its members checked against it.
-struct Unpacked {
-    manifest: Manifest,
-}
-
-/// Reads every member of the backup `from` into the file `place` names for it,
-/// hashing as it goes, then checks them against the manifest.
-fn unpack(
-    from: &Path,
-    place: &dyn Fn(&str) -> anyhow::Result<PathBuf>,
-) -> anyhow::Result<Unpacked> {
+/// Reads every member of the backup `from` into the folder `into` (under its
+/// [`flat_name`]), hashing as it goes, then checks them against the manifest
+/// and returns it.
+fn unpack(from: &Path, into: &Path) -> anyhow::Result<Manifest> {
     let not_a_backup = || format!("{} is not a bazaar backup (or is damaged)", from.display());
     let file = File::open(from).with_context(|| format!("cannot open {}", from.display()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
@@ -698,7 +657,7 @@ fn unpack(
             );
             continue;
         }
-        let target = place(&name).with_context(not_a_backup)?;
+        let target = into.join(flat_name(&name).with_context(not_a_backup)?);
         let mut out = File::create_new(&target)
             .with_context(|| format!("cannot write {}", target.display()))?;
         let mut reader = Hashing::new(&mut entry);
@@ -730,7 +689,7 @@ fn unpack(
         "{}: it holds files its manifest does not name",
         not_a_backup()
     );
-    Ok(Unpacked { manifest })
+    Ok(manifest)
 }
 
 /// A member's name as one file name in the scratch folder: the known parts,
