@@ -40,7 +40,7 @@ async fn upload_picture(base: &str, seller_token: &str) -> (String, Vec<u8>) {
     });
     let mut png = Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png).unwrap();
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client();
     let uploaded: serde_json::Value = http
         .post(format!("{base}/v1/media/images"))
         .bearer_auth(seller_token)

@@ -54,7 +54,7 @@ async fn serve_on_the_embedded_defaults_creates_and_migrates_its_database() {
             .spawn()
             .unwrap(),
     );
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
         match client
@@ -191,7 +191,7 @@ async fn reconcile_exits_1_when_the_provider_moved_money_the_ledger_lacks() {
     assert!(String::from_utf8_lossy(&clean.stdout).contains("0 difference(s)"));
 
     // A payment made at the provider behind Bazaar's back.
-    let intent: serde_json::Value = reqwest::Client::new()
+    let intent: serde_json::Value = crate::common::http_client()
         .post(format!("{}/v1/payment_intents", sandbox.base_url()))
         .bearer_auth(KEY)
         .form(&[
@@ -217,7 +217,7 @@ async fn reconcile_exits_1_when_the_provider_moved_money_the_ledger_lacks() {
 
 /// Waits until `GET http://{addr}/healthz` answers (30 s at most).
 async fn healthy(addr: &str) -> reqwest::Response {
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match client.get(format!("http://{addr}/healthz")).send().await {
@@ -498,7 +498,7 @@ async fn start_from_zero_an_operator_and_the_readmes_fee_rule() {
         String::from_utf8_lossy(&created.stderr)
     );
 
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let post = |path: &str, token: Option<&str>, body: Value| {
         let mut request = client.post(format!("{base}{path}")).json(&body);
         if let Some(token) = token {

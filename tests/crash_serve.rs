@@ -193,7 +193,7 @@ pub(crate) async fn shop_until(
 
 /// A session of the demo account `email`.
 pub(crate) async fn sign_in(base: &str, email: &str) -> String {
-    let answer: Value = reqwest::Client::new()
+    let answer: Value = crate::common::http_client()
         .post(format!("{base}/v1/sessions"))
         .json(&json!({"email": email, "password": PASSWORD}))
         .send()
@@ -210,7 +210,7 @@ pub(crate) async fn sign_in(base: &str, email: &str) -> String {
 
 /// GET `url`'s JSON, with `token` as the bearer when given.
 pub(crate) async fn get_json(url: &str, token: Option<&str>) -> Value {
-    let mut request = reqwest::Client::new().get(url);
+    let mut request = crate::common::http_client().get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -386,7 +386,7 @@ impl Load {
         let products = two_shops_products(&base).await;
         let failures = std::sync::Arc::default();
         let buyer = Buyer {
-            http: reqwest::Client::new(),
+            http: crate::common::http_client(),
             base: base.clone(),
             token: sign_in(&base, BUYER).await,
             failures: std::sync::Arc::clone(&failures),
@@ -560,7 +560,7 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
         ("/webhooks/stripe", "false"),
         ("/webhooks/stripe/connect", "true"),
     ] {
-        let endpoint: Value = reqwest::Client::new()
+        let endpoint: Value = crate::common::http_client()
             .post(format!("{sandbox_base}/v1/webhook_endpoints"))
             .bearer_auth(common::SANDBOX_KEY)
             .form(&[
@@ -619,7 +619,7 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
         .unwrap()
     };
     for account in &accounts {
-        let done = reqwest::Client::new()
+        let done = crate::common::http_client()
             .post(format!(
                 "{sandbox_base}/v1/test_helpers/accounts/{}/complete_onboarding",
                 account.id

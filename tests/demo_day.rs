@@ -276,7 +276,7 @@ fn a_quick_demo_day_ends_with_a_zero_trial_balance_and_a_clean_reconciliation() 
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (health, signed_in) = runtime.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::common::http_client();
         let health = client
             .get(format!("{storefront}healthz"))
             .send()

@@ -555,7 +555,7 @@ async fn onboarding_through_the_account_link_page() {
     let url = link["url"].as_str().unwrap();
     assert!(url.starts_with(&env.base), "{url}");
 
-    let no_redirects = reqwest::Client::builder()
+    let no_redirects = crate::common::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -224,7 +224,7 @@ async fn a_sigkilled_sandbox_forgets_nothing_it_answered() {
     let file = dir.path().join("data/sandbox.db");
     let port = free_port();
     let client = Arc::new(Client {
-        http: reqwest::Client::new(),
+        http: crate::common::http_client(),
         base: format!("http://127.0.0.1:{port}"),
     });
     let mut process = sandbox_process(dir.path(), &file, port).await;
@@ -333,7 +333,7 @@ async fn a_webhook_a_kill_interrupted_is_sent_after_the_restart() {
     let file = dir.path().join("data/sandbox.db");
     let (port, receiver_port) = (free_port(), free_port());
     let client = Client {
-        http: reqwest::Client::new(),
+        http: crate::common::http_client(),
         base: format!("http://127.0.0.1:{port}"),
     };
     let mut process = sandbox_process(dir.path(), &file, port).await;

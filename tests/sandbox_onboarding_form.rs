@@ -55,7 +55,7 @@ fn form(changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::common::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -58,7 +58,7 @@ async fn second_process(app: &TestApp, overrides: &[(&str, &str)]) -> anyhow::Re
 }
 
 async fn login_at(address: &str, person: &Person, code: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::common::http_client()
         .post(format!("{address}/v1/sessions"))
         .json(&json!({"email": person.email, "password": PASSWORD, "totp_code": code}))
         .send()
@@ -418,7 +418,7 @@ async fn staff_keys_from_before_expiry_stop_after_90_days_seller_keys_choose() {
 }
 
 async fn get_metrics(address: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut request = reqwest::Client::new().get(format!("{address}/metrics"));
+    let mut request = crate::common::http_client().get(format!("{address}/metrics"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

@@ -45,7 +45,7 @@ async fn onboard(browser: &mut Browser<'_>, shop_id: &str, account_number: &str)
         path_of(&form_url).starts_with("/sandbox/onboarding/"),
         "{form_url}"
     );
-    let provider = reqwest::Client::builder()
+    let provider = crate::common::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

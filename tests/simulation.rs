@@ -353,7 +353,7 @@ async fn simulate_day(seed: u64) -> String {
     let sandbox_url = sandbox.base_url().to_owned();
     let faulty = actix_web::web::Data::new(FaultyProvider {
         target: sandbox_url.clone(),
-        http: reqwest::Client::new(),
+        http: crate::common::http_client(),
         seed,
         rate_limited,
         lost_answers,

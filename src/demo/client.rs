@@ -66,6 +66,7 @@ impl Api {
     ) -> anyhow::Result<Self> {
         let http = http
             .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(crate::http::slow_clients::CLIENT_POOL_IDLE)
             // The sandbox's onboarding form redirects to the return URL, which
             // is a browser's business, not the demo's.
             .redirect(reqwest::redirect::Policy::none())

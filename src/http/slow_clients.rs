@@ -45,6 +45,12 @@ use crate::error::{AppError, ErrorBody};
 /// default, set explicitly because the watchdog's bound depends on it).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
+/// How long a client of a Bazaar server (the demo, the tests) may keep an idle
+/// pooled connection: well inside [`KEEP_ALIVE`], so that it never sends a
+/// request on a connection the server is closing at that moment (the request
+/// would be lost as an incomplete message).
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(2);
+
 /// The slow-client bounds, from `server.*`; app data for [`limit`].
 #[derive(Debug, Clone, Copy)]
 pub struct SlowClientLimits {

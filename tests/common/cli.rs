@@ -49,7 +49,7 @@ impl Drop for Running {
 /// Whether GET `url` (with `key` as its bearer token) answers 2xx within
 /// `wait`, asked every 50 ms: a process started beside the test is ready.
 pub async fn answers_within(url: &str, key: Option<&str>, wait: std::time::Duration) -> bool {
-    let client = reqwest::Client::new();
+    let client = crate::common::http_client();
     let deadline = std::time::Instant::now() + wait;
     while std::time::Instant::now() < deadline {
         let mut request = client.get(url);

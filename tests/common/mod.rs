@@ -109,6 +109,17 @@ impl Drop for TestDatabase {
     }
 }
 
+/// An HTTP client for a Bazaar server (or its sandbox) that never reuses a
+/// connection the server may be closing: see `CLIENT_POOL_IDLE`.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(bazaar::http::slow_clients::CLIENT_POOL_IDLE)
+}
+
+/// [`http_client_builder`], built.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("HTTP client")
+}
+
 /// Replaces the database name (the last path segment) of a PostgreSQL URL.
 pub fn with_database_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -204,7 +215,7 @@ impl TestApp {
         let application = Application::build_with(settings.clone(), extra_routes)
             .await
             .expect("application builds");
-        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let mut client = http_client_builder().redirect(reqwest::redirect::Policy::none());
         // With server.tls_* set the server speaks only HTTPS; the client trusts
         // exactly its certificate, which names localhost.
         let address = match &settings.server.tls {

@@ -37,7 +37,7 @@ impl Env {
         let key = sandbox.secret_key().to_owned();
         Env {
             sandbox,
-            http: reqwest::Client::new(),
+            http: crate::common::http_client(),
             base,
             key,
         }
