@@ -34,6 +34,7 @@ pub struct Application {
     outgoing_webhooks: crate::config::OutgoingWebhookSettings,
     webhook_client: reqwest::Client,
     auth: crate::config::AuthSettings,
+    database_url: crate::config::DatabaseUrl,
 }
 
 impl Application {
@@ -140,6 +141,7 @@ impl Application {
             // Built here so a TLS set-up that fails stops the start.
             webhook_client: crate::events::delivery::client(&settings.outgoing_webhooks)?,
             auth: settings.auth.clone(),
+            database_url: settings.database.url.clone(),
         })
     }
 
@@ -195,6 +197,9 @@ impl Application {
     /// # Errors
     /// The server failed while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Stops when dropped, as this function returns.
+        let _catalog_changes =
+            crate::catalog::changes::listen(&self.database_url, self.pool.clone())?;
         let sweeper = crate::orders::sweeper::spawn(
             self.pool.clone(),
             Arc::clone(&self.provider),
@@ -500,6 +505,9 @@ fn server(
     let pool = web::Data::new(pool);
     let openapi_document = web::Data::new(openapi_document());
     let settings_data = web::Data::new(settings.clone());
+    let listing_scope = web::Data::new(crate::catalog::cache::ListingScope::of(
+        &settings.database.url,
+    ));
     let body_limit = BodyLimit(settings.server.body_bytes_max);
     let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
     let tls = settings.server.tls.is_some();
@@ -527,6 +535,7 @@ fn server(
             .app_data(provider.clone())
             .app_data(metrics.clone())
             .app_data(settings_data.clone())
+            .app_data(listing_scope.clone())
             .app_data(secrets.clone())
             .app_data(body_limit)
             .app_data(limits.clone())

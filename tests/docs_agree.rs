@@ -119,12 +119,25 @@ fn no_link_or_path_leaves_the_repository() {
 }
 
 #[test]
-fn the_quoted_product_cache_bound_is_the_codes() {
-    let bound = bazaar::catalog::cache::PRODUCT_CACHE_ENTRIES_MAX;
-    let reference = std::fs::read_to_string(root().join(API_REFERENCE)).unwrap();
+fn the_quoted_cache_bounds_are_the_codes() {
+    use bazaar::catalog::cache::{
+        CACHE_TTL, LISTING_CACHE_BYTES_MAX, LISTING_CACHE_ENTRIES_MAX, PRODUCT_CACHE_BYTES_MAX,
+        PRODUCT_CACHE_ENTRIES_MAX,
+    };
+    let quoted = format!(
+        "(products ≤ {} entries and {} MiB, lists ≤ {} entries and {} MiB, each entry ≤ {} s old)",
+        PRODUCT_CACHE_ENTRIES_MAX,
+        PRODUCT_CACHE_BYTES_MAX >> 20,
+        LISTING_CACHE_ENTRIES_MAX,
+        LISTING_CACHE_BYTES_MAX >> 20,
+        CACHE_TTL.as_secs()
+    );
+    let reference = std::fs::read_to_string(root().join(API_REFERENCE))
+        .unwrap()
+        .replace('\n', " ");
     assert!(
-        reference.contains(&format!("in-process cache (≤ {bound} entries")),
-        "{API_REFERENCE}'s product cache paragraph says \"in-process cache (≤ {bound} entries\""
+        reference.contains(&quoted),
+        "{API_REFERENCE}'s caching paragraph says \"{quoted}\""
     );
 }
 

@@ -510,6 +510,20 @@ async fn search_counts_filters_and_agrees_with_the_json_catalog() {
     let mut browser = Browser::new(&app);
     let all_green = browser.get("/search?q=green").await;
     assert_eq!(all_green.text_of("<h2 id=\"results\""), "3 products");
+    // The filters carry their counts: in stock, and price bands as links.
+    assert!(all_green.shows("In stock only (2)"), "{}", all_green.body);
+    assert!(all_green.shows("Under $10.00 (1)</a>"));
+    assert!(all_green.shows("$10.00 to $24.99 (2)</a>"));
+    assert!(
+        all_green.shows(
+            "href=\"/search?q=green&#38;currency=USD&#38;min_price=10.00&#38;max_price=24.99\""
+        ),
+        "{}",
+        all_green.body
+    );
+    let misspelt = browser.get("/search?q=gren+vase").await;
+    assert_eq!(misspelt.text_of("<h2 id=\"results\""), "1 product");
+    assert!(misspelt.shows("Nothing matched “gren”: showing results for “green”."));
     let in_stock = browser.get("/search?q=green&in_stock=1").await;
     assert_eq!(in_stock.text_of("<h2 id=\"results\""), "2 products");
     assert!(!in_stock.shows("Green Bowl"));

@@ -178,8 +178,14 @@ fn catalog_json() -> String {
 /// What the request mix needs to know of the loaded catalog.
 pub struct Loaded {
     /// Every product's key, in catalog order `(created_at, id)`.
-    pub keys: Vec<Cursor>,
+    pub keys: Vec<Key>,
     pub shop_ids: Vec<String>,
+}
+
+/// A product's position in the catalog's `(created_at, id)` order.
+pub struct Key {
+    pub created_at: NaiveDateTime,
+    pub id: String,
 }
 
 /// Loads the catalog, makes its shops sellable and returns its keys.
@@ -209,7 +215,7 @@ async fn seed(backend: Backend, url: &str) -> Loaded {
         Loaded {
             keys: keys
                 .into_iter()
-                .map(|(created_at, id)| Cursor { created_at, id })
+                .map(|(created_at, id)| Key { created_at, id })
                 .collect(),
             shop_ids: loaded.shops.into_iter().map(|s| s.id).collect(),
         }
@@ -256,7 +262,11 @@ fn request_path(n: u64, loaded: &Loaded, cached: bool) -> String {
         },
         65..80 => {
             let at = &keys[usize::try_from((h >> 4) % keys.len() as u64).unwrap()];
-            let cursor = at.encode();
+            let cursor = Cursor::After {
+                created_at: at.created_at,
+                id: at.id.clone(),
+            }
+            .encode();
             if (h >> 20).is_multiple_of(3) {
                 format!(
                     "/v1/products?category={}&cursor={cursor}&limit={limit}",

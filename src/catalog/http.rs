@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::cache::{product_cache, Rendered, PRODUCT_CACHE_TTL};
+use super::cache::{listing_cache, product_cache, ListingScope, Rendered, CACHE_TTL};
 use super::import::{self, ImportOutcome, ImportReport, LineError, IMPORT_BYTES_MAX};
+use super::listing::Correction;
 use super::listing::{
     self, CatalogQuery, CatalogQueryParams, Page, ShopProductQuery, ShopProductsParams,
 };
@@ -21,6 +22,7 @@ use super::model::{
     UpdateProductRequest,
 };
 use super::removal::{self, Removal};
+use super::search::{self, Facets};
 use super::stock::{self, NewAdjustment, StockAdjustmentRequest, StockAdjustmentView};
 use super::store;
 use crate::auth::{Caller, Role};
@@ -32,6 +34,8 @@ use crate::http::JsonBody;
 /// Mounts the catalog endpoints.
 pub fn routes(api: &mut Api<'_>) {
     api.service(resource("/v1/products").get(list_catalog))
+        // Before `{product_id}`, which would otherwise take the path.
+        .service(resource("/v1/products/facets").get(catalog_facets))
         .service(
             resource("/v1/products/{product_id}")
                 .get(get_product)
@@ -54,16 +58,21 @@ pub fn routes(api: &mut Api<'_>) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_catalog, get_product, update_product, list_shop_products, create_product,
+    paths(list_catalog, catalog_facets, get_product, update_product, list_shop_products, create_product,
         remove_product, adjust_stock, list_stock_adjustments, import_products),
     tags((name = "catalog", description = "Products: the buyers' catalog and the sellers' own"))
 )]
 struct Doc;
 
-/// `Cache-Control` of buyer reads: anyone's cache may keep them as long as
-/// this process would (the answer does not depend on who asks).
+/// `Cache-Control` of buyer reads (the answer does not depend on who asks):
+/// a browser keeps them as long as this process would; a shared cache (see
+/// `config/nginx/bazaar.conf`) 10 s, the same bound as the storefront's
+/// pages, and serves them stale for 30 more while it fetches fresh ones.
 fn public_cache_control() -> String {
-    format!("public, max-age={}", PRODUCT_CACHE_TTL.as_secs())
+    format!(
+        "public, max-age={}, s-maxage=10, stale-while-revalidate=30",
+        CACHE_TTL.as_secs()
+    )
 }
 
 /// `Cache-Control` of a seller's reads: only the seller's own client may
@@ -107,12 +116,17 @@ struct PageView<'a> {
     data: Vec<ProductView<'a>>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
+    /// Words of `q` that matched nothing and were searched as the nearest
+    /// indexed words instead; absent when there were none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    corrections: &'a [Correction],
 }
 
 fn page_view(page: &Page) -> PageView<'_> {
     PageView {
         data: page.products.iter().map(|p| p.view()).collect(),
         next_cursor: page.next_cursor.as_ref().map(listing::Cursor::encode),
+        corrections: &page.corrections,
     }
 }
 
@@ -133,11 +147,65 @@ fn product_not_found() -> AppError {
 async fn list_catalog(
     req: HttpRequest,
     pool: web::Data<DbPool>,
+    scope: web::Data<ListingScope>,
     params: web::Query<CatalogQueryParams>,
 ) -> Result<HttpResponse, AppError> {
     let query = CatalogQuery::try_from(params.into_inner())?;
-    let page = db::run(&pool, move |conn| listing::list_catalog(conn, &query)).await?;
-    let rendered = render(&page_view(&page))?;
+    let rendered = cached_listing(&req, &scope, || async move {
+        let page = db::run(&pool, move |conn| search::list_catalog(conn, &query)).await?;
+        render(&page_view(&page))
+    })
+    .await?;
+    Ok(conditional(&req, &rendered, &public_cache_control()))
+}
+
+/// The listing answer for this request's path and query from the listing
+/// cache, or `read` and cached. Only valid requests get here (the query was
+/// parsed first), so errors are never cached.
+async fn cached_listing<F, Fut>(
+    req: &HttpRequest,
+    scope: &ListingScope,
+    read: F,
+) -> Result<Arc<Rendered>, AppError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Rendered, AppError>>,
+{
+    let cache = listing_cache();
+    let key = format!("{}|{}?{}", scope.0, req.path(), req.query_string());
+    if let Some(hit) = cache.get(&key) {
+        return Ok(hit);
+    }
+    let seen = cache.generation();
+    let rendered = read().await?;
+    cache.put(&key, seen, rendered.clone());
+    Ok(Arc::new(rendered))
+}
+
+/// `GET /v1/products/facets`: the counts behind the catalog's filters, for
+/// the same parameters as `GET /v1/products` (`limit` and `cursor` are
+/// ignored). Each facet counts the products matching every parameter but its
+/// own.
+#[utoipa::path(get, path = "/v1/products/facets", tag = "catalog",
+    params(CatalogQueryParams, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, body = Facets, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified: the ETag in If-None-Match is current"),
+        (status = 422, body = ErrorBody, description = "`invalid_value` or `currency_required`, with the parameter"),
+    ),
+    extensions(("x-roles" = json!(["anyone"]))))]
+async fn catalog_facets(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    scope: web::Data<ListingScope>,
+    params: web::Query<CatalogQueryParams>,
+) -> Result<HttpResponse, AppError> {
+    let query = CatalogQuery::try_from(params.into_inner())?;
+    let rendered = cached_listing(&req, &scope, || async move {
+        let facets = db::run(&pool, move |conn| search::facets(conn, &query)).await?;
+        render(&facets)
+    })
+    .await?;
     Ok(conditional(&req, &rendered, &public_cache_control()))
 }
 

@@ -631,6 +631,8 @@ pub fn import_products(
     } else {
         // Planned and applied in one transaction, so what the report says
         // was compared with is what was changed.
-        db::write_transaction(conn, work)
+        let outcome = db::write_transaction(conn, work)?;
+        super::cache::invalidate_all();
+        Ok(outcome)
     }
 }

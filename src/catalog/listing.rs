@@ -35,26 +35,48 @@ fn invalid(param: &str, message: impl Into<String>) -> AppError {
     AppError::unprocessable("invalid_value", message, Some(param.to_owned()))
 }
 
-/// The position after which a page starts: the key of the last row served.
+/// Where a page starts.
+///
+/// Listings in `(created_at, id)` order continue after the key of the last
+/// row served ([`Cursor::After`]). A ranked text search continues at a
+/// position in its ranking ([`Cursor::Ranked`]): ranks are not keys (they
+/// depend on the query, and on SQLite on the whole index), so a product edited
+/// during a walk of a search may move between its pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: NaiveDateTime,
-    pub id: String,
+pub enum Cursor {
+    After {
+        created_at: NaiveDateTime,
+        id: String,
+    },
+    Ranked {
+        offset: i64,
+    },
 }
+
+/// Deepest position of a ranked search a cursor may ask for: deeper pages of
+/// a search are better served by a narrower query.
+pub const RANKED_OFFSET_MAX: i64 = 10_000;
+const RANKED_CURSOR_VERSION: &str = "r1";
 
 impl Cursor {
     /// The cursor that continues after `product`.
     pub fn after(product: &Product) -> Self {
-        Self {
+        Self::After {
             created_at: product.created_at,
             id: product.id.clone(),
         }
     }
 
-    /// The opaque string clients send back: hex of `v1|<micros>|<id>`.
+    /// The opaque string clients send back: hex of `v1|<micros>|<id>` or
+    /// `r1|<offset>`.
     pub fn encode(&self) -> String {
-        let micros = self.created_at.and_utc().timestamp_micros();
-        hex::encode(format!("{CURSOR_VERSION}|{micros}|{}", self.id))
+        match self {
+            Self::After { created_at, id } => {
+                let micros = created_at.and_utc().timestamp_micros();
+                hex::encode(format!("{CURSOR_VERSION}|{micros}|{id}"))
+            }
+            Self::Ranked { offset } => hex::encode(format!("{RANKED_CURSOR_VERSION}|{offset}")),
+        }
     }
 
     /// Parses a cursor this server produced.
@@ -68,24 +90,38 @@ impl Cursor {
         }
         let bytes = hex::decode(value).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let mut parts = text.split('|');
-        let (Some(CURSOR_VERSION), Some(micros), Some(id), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        let micros: i64 = micros.parse().map_err(|_| bad())?;
-        let created_at = DateTime::from_timestamp_micros(micros)
-            .ok_or_else(bad)?
-            .naive_utc();
-        if !is_product_id(id) {
-            return Err(bad());
+        let parts: Vec<&str> = text.split('|').collect();
+        match parts.as_slice() {
+            [CURSOR_VERSION, micros, id] => {
+                let micros: i64 = micros.parse().map_err(|_| bad())?;
+                let created_at = DateTime::from_timestamp_micros(micros)
+                    .ok_or_else(bad)?
+                    .naive_utc();
+                if !is_product_id(id) {
+                    return Err(bad());
+                }
+                Ok(Self::After {
+                    created_at,
+                    id: (*id).to_owned(),
+                })
+            }
+            [RANKED_CURSOR_VERSION, offset] => {
+                let offset: i64 = offset.parse().map_err(|_| bad())?;
+                if !(1..=RANKED_OFFSET_MAX).contains(&offset) {
+                    return Err(bad());
+                }
+                Ok(Self::Ranked { offset })
+            }
+            _ => Err(bad()),
         }
-        Ok(Self {
-            created_at,
-            id: id.to_owned(),
-        })
     }
+}
+
+/// A misspelt word of a search and the indexed words searched instead.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Correction {
+    pub word: String,
+    pub replacements: Vec<String>,
 }
 
 /// Page size and position, shared by every listing.
@@ -123,6 +159,9 @@ impl PageRequest {
 pub struct Page {
     pub products: Vec<Product>,
     pub next_cursor: Option<Cursor>,
+    /// Words of a text search that matched nothing and were searched as the
+    /// indexed words nearest in spelling instead.
+    pub corrections: Vec<Correction>,
 }
 
 /// The query string of `GET /v1/products`.
@@ -139,7 +178,9 @@ pub struct CatalogQueryParams {
     pub min_price: Option<i64>,
     /// Minor units, inclusive.
     pub max_price: Option<i64>,
-    /// Case-insensitive words in the title or description.
+    /// Words to find in the title or description, each as the beginning of a
+    /// word, in any case; results are ranked (title matches first) and a word
+    /// that matches nothing is searched as the nearest indexed spelling.
     pub q: Option<String>,
     /// `true`: only products with stock left.
     pub in_stock: Option<bool>,
@@ -298,7 +339,7 @@ pub struct CatalogQuery {
     pub currency: Option<Currency>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
-    /// Lowercased; matched as a substring of title or description.
+    /// Lowercased; searched as words, ranked ([`search`]).
     pub text: Option<String>,
     /// Only products with stock left.
     pub in_stock: bool,
@@ -397,19 +438,28 @@ fn load_page(
     page: &PageRequest,
 ) -> Result<Page, AppError> {
     let mut query = query;
-    if let Some(after) = &page.after {
-        // `(created_at, id) > (t, x)`, spelt `created_at >= t AND (created_at > t
-        // OR id > x)`: the same rows as `created_at > t OR (created_at = t AND
-        // id > x)`, but with a leading range both planners start the index scan
-        // from. PostgreSQL cannot use the bare OR as an index condition and
-        // walked the index from the first product for every deeper page.
-        query = query.filter(
-            products::created_at.ge(after.created_at).and(
-                products::created_at
-                    .gt(after.created_at)
-                    .or(products::id.gt(after.id.clone())),
-            ),
-        );
+    match &page.after {
+        None => {}
+        Some(Cursor::Ranked { .. }) => {
+            return Err(invalid(
+                "cursor",
+                "this cursor continues a text search: send it with the same `q`",
+            ))
+        }
+        Some(Cursor::After { created_at, id }) => {
+            // `(created_at, id) > (t, x)`, spelt `created_at >= t AND (created_at > t
+            // OR id > x)`: the same rows as `created_at > t OR (created_at = t AND
+            // id > x)`, but with a leading range both planners start the index scan
+            // from. PostgreSQL cannot use the bare OR as an index condition and
+            // walked the index from the first product for every deeper page.
+            query = query.filter(
+                products::created_at.ge(*created_at).and(
+                    products::created_at
+                        .gt(*created_at)
+                        .or(products::id.gt(id.clone())),
+                ),
+            );
+        }
     }
     let limit = usize::try_from(page.limit).expect("limit was checked positive");
     let rows: Vec<ProductRow> = query
@@ -427,6 +477,7 @@ fn load_page(
     Ok(Page {
         products,
         next_cursor,
+        corrections: Vec::new(),
     })
 }
 
@@ -459,31 +510,27 @@ fn visible_matching<'a, ST>(
     if query.in_stock {
         boxed = boxed.filter(products::stock.gt(0));
     }
-    if let Some(text) = &query.text {
-        boxed = boxed.filter(
-            products::search_text
-                .like(contains_pattern(text))
-                .escape('\\'),
-        );
-    }
+    // Text is searched by [`search`], never here.
+    debug_assert!(query.text.is_none());
     boxed
 }
 
-/// The public catalog: active products of shops that can sell, filtered.
+/// The public catalog without text (text is [`super::search`]'s): active
+/// products of shops that can sell, filtered, in `(created_at, id)` order.
 ///
 /// # Errors
 /// A database failure.
-pub fn list_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Page, AppError> {
+pub(super) fn list_keyset(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Page, AppError> {
     let boxed = visible_matching(products::table.into_boxed(), query);
     load_page(conn, boxed, &query.page)
 }
 
-/// How many products [`list_catalog`] walks through for `query`, all pages
+/// How many products [`list_keyset`] walks through for `query`, all pages
 /// together (the cursor and page size are ignored).
 ///
 /// # Errors
 /// A database failure.
-pub fn count_catalog(conn: &mut DbConnection, query: &CatalogQuery) -> Result<i64, AppError> {
+pub(super) fn count_keyset(conn: &mut DbConnection, query: &CatalogQuery) -> Result<i64, AppError> {
     let boxed = visible_matching(
         products::table
             .select(diesel::dsl::count_star())
@@ -597,14 +644,25 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_junk() {
-        let cursor = Cursor {
+        let cursor = Cursor::After {
             created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456)
                 .unwrap()
                 .naive_utc(),
             id: super::super::model::new_product_id(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        for junk in ["", "zz", &hex::encode("v2|1|prd_x"), &hex::encode("v1|x|y")] {
+        let ranked = Cursor::Ranked { offset: 40 };
+        assert_eq!(Cursor::decode(&ranked.encode()).unwrap(), ranked);
+        for junk in [
+            "",
+            "zz",
+            &hex::encode("v2|1|prd_x"),
+            &hex::encode("v1|x|y"),
+            &hex::encode("r1|0"),
+            &hex::encode("r1|-5"),
+            &hex::encode("r1|10001"),
+            &hex::encode("r1|5|6"),
+        ] {
             assert!(Cursor::decode(junk).is_err(), "{junk}");
         }
     }

@@ -34,6 +34,12 @@ pub(crate) struct ProductRow {
     updated_at: NaiveDateTime,
 }
 
+impl ProductRow {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl TryFrom<ProductRow> for Product {
     type Error = AppError;
 
@@ -107,11 +113,13 @@ pub fn insert_product(
             Some("currency".into()),
         ));
     }
-    db::write_transaction(conn, |conn| {
+    let product = db::write_transaction(conn, |conn| {
         let product = insert_product_row(conn, shop, new)?;
         emit_product_event(conn, EventType::ProductCreated, &product)?;
-        Ok(product)
-    })
+        Ok::<_, AppError>(product)
+    })?;
+    cache::invalidate(&product.id);
+    Ok(product)
 }
 
 fn insert_product_row(

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::shops;
+use crate::db::dialect::SqlValue;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::events::outbox::{self, NewEvent};
@@ -414,7 +415,7 @@ pub fn attach_account(
     shop_id: &str,
     account: &ConnectedAccount,
 ) -> Result<Shop, AppError> {
-    db::write_transaction(conn, |conn| {
+    let attached = db::write_transaction(conn, |conn| {
         let shop = find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })?;
         match &shop.provider_account_id {
             Some(existing) if existing != &account.id => {
@@ -432,7 +433,11 @@ pub fn attach_account(
         }
         apply_account_state(conn, shop_id, account)?;
         find_shop(conn, shop_id)?.ok_or(AppError::NotFound { resource: "shop" })
-    })
+    })?;
+    // Its products may have just become visible (other processes learn it
+    // from the database, see catalog::changes).
+    crate::catalog::cache::invalidate_all();
+    Ok(attached)
 }
 
 /// Applies the provider's current state of an account (from `account.updated`,
@@ -446,7 +451,7 @@ pub fn apply_account_update(
     conn: &mut DbConnection,
     account: &ConnectedAccount,
 ) -> Result<Option<Transition>, AppError> {
-    db::write_transaction(conn, |conn| {
+    let transition = db::write_transaction(conn, |conn| {
         let shop_id: Option<String> = shops::table
             .filter(shops::provider_account_id.eq(&account.id))
             .select(shops::id)
@@ -456,7 +461,11 @@ pub fn apply_account_update(
             Some(shop_id) => apply_account_state(conn, &shop_id, account).map(Some),
             None => Ok(None),
         }
-    })
+    })?;
+    if transition.as_ref().is_some_and(|t| t.from != t.to) {
+        crate::catalog::cache::invalidate_all();
+    }
+    Ok(transition)
 }
 
 fn apply_account_state(
@@ -611,7 +620,7 @@ pub fn set_frozen(
     } else {
         None
     };
-    db::write_transaction(conn, |conn| {
+    let shop = db::write_transaction(conn, |conn| {
         // Conditional on the other state: of two racing freezes one flips the
         // shop and only that one is an event; the other updates the reason.
         let flipped = diesel::update(shops::table.find(shop_id).filter(shops::frozen.eq(!frozen)))
@@ -638,7 +647,9 @@ pub fn set_frozen(
             emit_shop_event(conn, kind, &shop)?;
         }
         Ok(shop)
-    })
+    })?;
+    crate::catalog::cache::invalidate_all();
+    Ok(shop)
 }
 
 /// The ids of shops whose products buyers may see and buy, as a subquery
@@ -653,4 +664,17 @@ pub fn sellable_shop_ids() -> _ {
         .filter(shops::frozen.eq(not_frozen))
         .filter(shops::onboarding_status.eq(active))
         .select(shops::id)
+}
+
+/// [`sellable_shop_ids`] as SQL with `?` placeholders and their values, for
+/// the statements diesel cannot build on both backends (full-text search).
+/// Kept beside the DSL form so the rule is written in one place.
+pub fn sellable_shop_ids_sql() -> (&'static str, [SqlValue; 2]) {
+    (
+        "SELECT id FROM shops WHERE frozen = ? AND onboarding_status = ?",
+        [
+            SqlValue::Bool(false),
+            SqlValue::Text(OnboardingStatus::Active.as_str().to_owned()),
+        ],
+    )
 }

@@ -13,8 +13,9 @@ use crate::error::AppError;
 /// Who may keep a copy of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caching {
-    /// The same for everyone without cookies: shared caches keep it a minute
-    /// and serve it stale for five more while they fetch a fresh one.
+    /// The same for everyone without cookies: shared caches keep it 10 s
+    /// (the bound on how long a product change takes to reach buyers through
+    /// them) and serve it stale for 30 more while they fetch a fresh one.
     /// Browsers revalidate each time (cheap: the `ETag` answers 304).
     Public,
     /// Personal: only the browser keeps it, and revalidates.
@@ -26,7 +27,7 @@ pub enum Caching {
 impl Caching {
     fn header(self) -> &'static str {
         match self {
-            Self::Public => "public, max-age=0, s-maxage=60, stale-while-revalidate=300",
+            Self::Public => "public, max-age=0, s-maxage=10, stale-while-revalidate=30",
             Self::Private => "private, no-cache",
             Self::NoStore => "no-store",
         }

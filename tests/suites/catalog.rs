@@ -9,8 +9,12 @@ include!("support.rs");
 mod catalog_domain;
 #[path = "../catalog_http.rs"]
 mod catalog_http;
+#[path = "../catalog_search.rs"]
+mod catalog_search;
 #[path = "../catalog_seller_tools.rs"]
 mod catalog_seller_tools;
+#[path = "../edge_cache.rs"]
+mod edge_cache;
 #[path = "../media_uploads.rs"]
 mod media_uploads;
 #[path = "../shipping_rates.rs"]

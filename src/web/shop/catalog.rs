@@ -10,12 +10,14 @@ use serde::Deserialize;
 
 use super::views::{cards, Card, ProductDetail};
 use crate::catalog::listing::CatalogQueryParams;
+use crate::catalog::search::{FacetValue, PriceBand};
+use crate::catalog::Correction;
 use crate::catalog::{self, CatalogQuery, Product};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 use crate::money::{Currency, Money};
 use crate::sellers::{self, PublicShop};
-use crate::web::format::{category_name, major_units};
+use crate::web::format::{self, category_name, major_units};
 use crate::web::forms::FormErrors;
 use crate::web::render::{self, Caching, Chrome, Meta, PageError, PageResult};
 use crate::web::visitor::Visitor;
@@ -96,7 +98,7 @@ pub(super) async fn home(
 }
 
 /// The search form as submitted: prices in major units, as people type them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(super) struct SearchForm {
     #[serde(default)]
     q: String,
@@ -219,6 +221,71 @@ struct SearchPage {
     results: Vec<Card>,
     count: i64,
     next: Option<String>,
+    /// Links narrowing the search to a price band, with their counts.
+    price_bands: Vec<BandLink>,
+    /// Products with stock left (`None` when the form is invalid).
+    in_stock_count: Option<i64>,
+    corrections: Vec<Correction>,
+}
+
+/// A link to the search narrowed to one price band.
+struct BandLink {
+    label: String,
+    href: String,
+    count: i64,
+    current: bool,
+}
+
+/// `label (count)`, or `label` when there is no count.
+fn with_count(label: String, count: Option<i64>) -> String {
+    match count {
+        Some(count) => format!("{label} ({count})"),
+        None => label,
+    }
+}
+
+fn count_of(values: &[FacetValue], value: &str) -> i64 {
+    values
+        .iter()
+        .find(|v| v.value == value)
+        .map_or(0, |v| v.count)
+}
+
+fn band_links(form: &SearchForm, bands: &[PriceBand]) -> Vec<BandLink> {
+    bands
+        .iter()
+        .filter_map(|band| {
+            let currency = Currency::parse(&band.currency).ok()?;
+            let low = Money::new(band.min_price, currency);
+            let high = band.max_price.map(|max| Money::new(max, currency));
+            let label = match high {
+                _ if band.min_price == 0 => format!(
+                    "Under {}",
+                    format::price(Money::new(high?.minor + 1, currency))
+                ),
+                Some(high) => format!("{} to {}", format::price(low), format::price(high)),
+                None => format!("{} and over", format::price(low)),
+            };
+            let min = major_units(low);
+            let max = high.map(major_units).unwrap_or_default();
+            let current = form.currency == band.currency
+                && form.min_price.trim() == min
+                && form.max_price.trim() == max;
+            let mut narrowed = SearchForm {
+                currency: band.currency.clone(),
+                min_price: min,
+                max_price: max,
+                ..form.clone()
+            };
+            narrowed.cursor.clear();
+            Some(BandLink {
+                label,
+                href: narrowed.with_cursor(""),
+                count: band.count,
+                current,
+            })
+        })
+        .collect()
 }
 
 fn search_field(param: &str) -> Option<&'static str> {
@@ -249,11 +316,11 @@ pub(super) async fn search(
             let outcome = match query {
                 Ok(query) => {
                     let page = catalog::list_catalog(conn, &query)?;
-                    let count = catalog::count_catalog(conn, &query)?;
+                    let facets = catalog::search::facets(conn, &query)?;
                     let names = names_of(conn, &page.products)?;
                     Ok((
                         cards(&page.products, &names),
-                        count,
+                        facets,
                         page.next_cursor.map(|c| c.encode()),
                     ))
                 }
@@ -263,11 +330,11 @@ pub(super) async fn search(
         })
         .await?
     };
-    let (results, count, next, errors) = match outcome {
-        Ok((results, count, next)) => (results, count, next, FormErrors::none()),
+    let (results, facets, next, errors) = match outcome {
+        Ok((results, facets, next)) => (results, Some(facets), next, FormErrors::none()),
         Err(error @ (AppError::Unprocessable { .. } | AppError::BadRequest { .. })) => (
             Vec::new(),
-            0,
+            None,
             None,
             FormErrors::from_error(&error, search_field),
         ),
@@ -298,7 +365,10 @@ pub(super) async fn search(
             .into_iter()
             .map(|slug| Choice {
                 selected: slug == form.category,
-                label: category_name(&slug),
+                label: with_count(
+                    category_name(&slug),
+                    facets.as_ref().map(|f| count_of(&f.categories, &slug)),
+                ),
                 value: slug,
             })
             .collect(),
@@ -306,10 +376,28 @@ pub(super) async fn search(
             .into_iter()
             .map(|shop| Choice {
                 selected: shop.id == form.shop,
-                label: shop.name,
+                label: with_count(
+                    shop.name,
+                    facets.as_ref().map(|f| {
+                        f.shops
+                            .iter()
+                            .find(|s| s.id == shop.id)
+                            .map_or(0, |s| s.count)
+                    }),
+                ),
                 value: shop.id,
             })
             .collect(),
+        price_bands: facets
+            .as_ref()
+            .map(|f| band_links(&form, &f.price_bands))
+            .unwrap_or_default(),
+        in_stock_count: facets.as_ref().map(|f| f.in_stock),
+        corrections: facets
+            .as_ref()
+            .map(|f| f.corrections.clone())
+            .unwrap_or_default(),
+        count: facets.as_ref().map_or(0, |f| f.total),
         currencies: ["USD", "EUR", "GBP"]
             .iter()
             .map(|code| Choice {
@@ -320,7 +408,6 @@ pub(super) async fn search(
             .collect(),
         next: next.map(|cursor| form.with_cursor(&cursor)),
         results,
-        count,
         errors,
         form,
     };

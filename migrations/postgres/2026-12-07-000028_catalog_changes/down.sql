@@ -1,0 +1,3 @@
+DROP TRIGGER shops_changed ON shops;
+DROP TRIGGER products_changed ON products;
+DROP FUNCTION catalog_notify();
