@@ -273,6 +273,13 @@ pub fn invalidate(product_id: &str) {
     LISTING_CACHE.invalidate_all();
 }
 
+/// Drops `product_id` only: its stock changed. Lists keep showing the old
+/// stock until their entries expire, as they do in every other process (stock
+/// changes are not announced): checkouts must not empty the listing cache.
+pub fn invalidate_stock(product_id: &str) {
+    PRODUCT_CACHE.invalidate(product_id);
+}
+
 /// Drops everything: a shop changed, or changes may have been missed (the
 /// listener reconnected).
 pub fn invalidate_all() {

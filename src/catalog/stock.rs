@@ -263,7 +263,7 @@ pub fn adjust_stock(
         emit_product_written(conn, stock_after - delta, &product)?;
         Ok(row)
     });
-    cache::invalidate(product_id);
+    cache::invalidate_stock(product_id);
     recorded
 }
 

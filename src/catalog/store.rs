@@ -371,7 +371,7 @@ fn reserve_in(conn: &mut DbConnection, product_id: &str, quantity: i64) -> Resul
     ))
     .execute(conn)?;
     assert!(updated <= 1, "a primary key matched {updated} rows");
-    cache::invalidate(product_id);
+    cache::invalidate_stock(product_id);
     if updated == 1 {
         // The row is locked by the UPDATE until the checkout commits: the
         // stock read is this reservation's result, and only the reservation
@@ -406,7 +406,7 @@ pub fn release_stock(
         ))
         .execute(conn)?;
     assert!(updated <= 1, "a primary key matched {updated} rows");
-    cache::invalidate(product_id);
+    cache::invalidate_stock(product_id);
     if updated == 0 {
         return Err(product_not_found());
     }
