@@ -10,10 +10,11 @@
 //! - short-lived: an entry is served for at most [`CACHE_TTL`], which bounds
 //!   how old a stock level shown may be (stock changes are not broadcast);
 //! - invalidated by every write: the catalog's write functions in this process
-//!   call [`invalidate`] for the product they touch, and writes in other
-//!   processes reach [`invalidate`] and [`invalidate_all`] through
-//!   [`super::changes`] within its polling interval. A product invalidated
-//!   empties the listing cache too, since any list may show it;
+//!   call [`invalidate`] for the product they touch (a product invalidated
+//!   empties the listing cache too, since any list may show it; a stock-only
+//!   change calls [`invalidate_stock`], which leaves lists to their TTL), and
+//!   writes in other processes reach [`invalidate`] and [`invalidate_all`]
+//!   through [`super::changes`] within its polling interval;
 //! - race-safe: a reader records the generation before it reads the database
 //!   and stores its result only if no invalidation happened meanwhile, so a
 //!   slow reader cannot put back a value older than a write it raced with.
