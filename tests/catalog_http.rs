@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bazaar::db::DbPool;
 use bazaar::sellers::shops::{self, Shop};
-use catalog_support::{pool, shop, unique};
+use catalog_support::{on_pool, pool, shop, unique};
 use common::people::{bearer, get_as, operator, post_as, signup, Person};
 use common::{assert_error, TestApp};
 use serde_json::{json, Value};
@@ -41,16 +41,6 @@ async fn scene(currency: &str) -> Scene {
 }
 
 /// Runs blocking database set-up off the async workers.
-async fn on_pool<T: Send + 'static>(
-    pool: &DbPool,
-    work: impl FnOnce(&mut bazaar::db::DbConnection) -> T + Send + 'static,
-) -> T {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || work(&mut pool.get().unwrap()))
-        .await
-        .unwrap()
-}
-
 fn product_body(sku: &str, title: &str, price_minor: i64, currency: &str) -> Value {
     json!({
         "sku": sku,

@@ -10,20 +10,10 @@ use crate::common;
 use bazaar::catalog::{CreateProductRequest, Product};
 use bazaar::db::DbPool;
 use bazaar::sellers::shops::Shop;
-use catalog_support::{pool, product_with, shop, unique};
+use catalog_support::{on_pool, pool, product_with, shop, unique};
 use common::people::{bearer, signup, Person};
 use common::{assert_error, TestApp};
 use serde_json::{json, Value};
-
-async fn on_pool<T: Send + 'static>(
-    pool: &DbPool,
-    work: impl FnOnce(&mut bazaar::db::DbConnection) -> T + Send + 'static,
-) -> T {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || work(&mut pool.get().unwrap()))
-        .await
-        .unwrap()
-}
 
 struct Market {
     app: TestApp,

@@ -151,35 +151,37 @@ async fn list_catalog(
     params: web::Query<CatalogQueryParams>,
 ) -> Result<HttpResponse, AppError> {
     let query = CatalogQuery::try_from(params.into_inner())?;
-    let rendered = cached_listing(&req, &scope, || async move {
+    cached_listing(&req, &scope, || async move {
         let page = db::run(&pool, move |conn| search::list_catalog(conn, &query)).await?;
         render(&page_view(&page))
     })
-    .await?;
-    Ok(conditional(&req, &rendered, &public_cache_control()))
+    .await
 }
 
-/// The listing answer for this request's path and query from the listing
+/// The public answer for this request's path and query, from the listing
 /// cache, or `read` and cached. Only valid requests get here (the query was
 /// parsed first), so errors are never cached.
 async fn cached_listing<F, Fut>(
     req: &HttpRequest,
     scope: &ListingScope,
     read: F,
-) -> Result<Arc<Rendered>, AppError>
+) -> Result<HttpResponse, AppError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Rendered, AppError>>,
 {
     let cache = listing_cache();
     let key = format!("{}|{}?{}", scope.0, req.path(), req.query_string());
-    if let Some(hit) = cache.get(&key) {
-        return Ok(hit);
-    }
-    let seen = cache.generation();
-    let rendered = read().await?;
-    cache.put(&key, seen, rendered.clone());
-    Ok(Arc::new(rendered))
+    let rendered = match cache.get(&key) {
+        Some(hit) => hit,
+        None => {
+            let seen = cache.generation();
+            let rendered = read().await?;
+            cache.put(&key, seen, rendered.clone());
+            Arc::new(rendered)
+        }
+    };
+    Ok(conditional(req, &rendered, &public_cache_control()))
 }
 
 /// `GET /v1/products/facets`: the counts behind the catalog's filters, for
@@ -201,12 +203,11 @@ async fn catalog_facets(
     params: web::Query<CatalogQueryParams>,
 ) -> Result<HttpResponse, AppError> {
     let query = CatalogQuery::try_from(params.into_inner())?;
-    let rendered = cached_listing(&req, &scope, || async move {
+    cached_listing(&req, &scope, || async move {
         let facets = db::run(&pool, move |conn| search::facets(conn, &query)).await?;
         render(&facets)
     })
-    .await?;
-    Ok(conditional(&req, &rendered, &public_cache_control()))
+    .await
 }
 
 /// `GET /v1/products/{id}`: one product as buyers see it, from the

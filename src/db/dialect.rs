@@ -69,30 +69,44 @@ where
     T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
 {
     match conn {
-        DbConnection::Sqlite(conn) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for value in values {
-                query = match value.clone() {
-                    SqlValue::Text(v) => query.bind::<sql_types::Text, _>(v),
-                    SqlValue::BigInt(v) => query.bind::<sql_types::BigInt, _>(v),
-                    SqlValue::Bool(v) => query.bind::<sql_types::Bool, _>(v),
-                };
-            }
-            query.load(conn)
-        }
+        DbConnection::Sqlite(conn) => bound(
+            diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+            values,
+        )
+        .load(conn),
         DbConnection::Postgresql(conn) => {
             let numbered = numbered_placeholders(sql);
-            let mut query = diesel::sql_query(numbered).into_boxed::<diesel::pg::Pg>();
-            for value in values {
-                query = match value.clone() {
-                    SqlValue::Text(v) => query.bind::<sql_types::Text, _>(v),
-                    SqlValue::BigInt(v) => query.bind::<sql_types::BigInt, _>(v),
-                    SqlValue::Bool(v) => query.bind::<sql_types::Bool, _>(v),
-                };
-            }
-            query.load(conn)
+            bound(
+                diesel::sql_query(numbered).into_boxed::<diesel::pg::Pg>(),
+                values,
+            )
+            .load(conn)
         }
     }
+}
+
+/// `query` with `values` bound in order.
+fn bound<'f, DB>(
+    mut query: diesel::query_builder::BoxedSqlQuery<'f, DB, diesel::query_builder::SqlQuery>,
+    values: &[SqlValue],
+) -> diesel::query_builder::BoxedSqlQuery<'f, DB, diesel::query_builder::SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<sql_types::Text>
+        + diesel::sql_types::HasSqlType<sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<sql_types::Bool>,
+    String: diesel::serialize::ToSql<sql_types::Text, DB>,
+    i64: diesel::serialize::ToSql<sql_types::BigInt, DB>,
+    bool: diesel::serialize::ToSql<sql_types::Bool, DB>,
+{
+    for value in values {
+        query = match value.clone() {
+            SqlValue::Text(v) => query.bind::<sql_types::Text, _>(v),
+            SqlValue::BigInt(v) => query.bind::<sql_types::BigInt, _>(v),
+            SqlValue::Bool(v) => query.bind::<sql_types::Bool, _>(v),
+        };
+    }
+    query
 }
 
 /// `?` placeholders as PostgreSQL's `$1`, `$2`, ….

@@ -19,6 +19,17 @@ pub fn pool(settings: &bazaar::config::Settings) -> DbPool {
     bazaar::db::connect_pool(&database).expect("pool")
 }
 
+/// Runs `work` on a connection of `pool`, off the async runtime.
+pub async fn on_pool<T: Send + 'static>(
+    pool: &DbPool,
+    work: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
+) -> T {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || work(&mut pool.get().unwrap()))
+        .await
+        .unwrap()
+}
+
 /// A fresh suffix so slugs and SKUs never collide within a test.
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
