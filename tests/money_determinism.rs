@@ -512,6 +512,25 @@ async fn play_day() -> Snapshot {
         orders.push(id_of(&answer).to_owned());
     }
 
+    // Every sale settles before the refunds: a refund that finds its part
+    // transferred reverses the transfer, one that comes first stops it, and
+    // which happens would otherwise depend on how fast the worker ran.
+    wait_steady("every sale settled", 30, || async {
+        for id in &orders {
+            let view = get_ok(&app, operator_, &format!("/v1/orders/{id}")).await;
+            let settled = view["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["settlement"]["status"] == "settled");
+            if !settled {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
     // The refunds, in the script's order.
     for (n, refund) in REFUNDS.iter().enumerate() {
         let (order, body) = match *refund {
