@@ -1,6 +1,9 @@
 //! Criterion micro-benchmarks of the functions every order and event goes
 //! through: a part's platform fee, largest-remainder allocation, webhook
-//! signature verification, and posting one balanced entry (SQLite in memory).
+//! signature verification, posting one balanced entry (SQLite in memory), and
+//! taking a token of a rate limit shared through the database (a SQLite file
+//! in WAL mode, and PostgreSQL when `BAZAAR_BENCH_POSTGRES_URL` or the local
+//! default answers).
 //!
 //! ```sh
 //! cargo bench --bench micro            # all
@@ -16,7 +19,7 @@ use bazaar::ledger::{post, Account, NewEntry};
 use bazaar::money::{allocate, Currency, Money};
 use bazaar::webhooks::signature;
 use criterion::{criterion_group, criterion_main, Criterion};
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 
 fn usd() -> Currency {
     Currency::parse("USD").expect("USD")
@@ -91,5 +94,83 @@ fn posting(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, fees, allocation, signatures, posting);
+/// A migrated database of `url`, through the pool `serve` uses.
+fn migrated_pool(url: &str) -> Option<bazaar::db::DbPool> {
+    let settings = bazaar::config::DatabaseSettings {
+        url: bazaar::config::DatabaseUrl::parse(url).ok()?,
+        pool_size_max: 2,
+        connect_timeout: std::time::Duration::from_secs(2),
+        busy_timeout: std::time::Duration::from_secs(5),
+        migrate_on_start: true,
+    };
+    let pool = bazaar::db::connect_pool(&settings).ok()?;
+    let mut conn = pool.get().ok()?;
+    bazaar::db::migrate(&mut conn).ok()?;
+    drop(conn);
+    Some(pool)
+}
+
+/// One token of a shared limit: one `INSERT … ON CONFLICT DO UPDATE …
+/// RETURNING` (what a limited request costs when its bucket has room).
+fn shared_rate_limits(c: &mut Criterion) {
+    use bazaar::http::rate_limit::{now_us, Bucket, Claim};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = format!("sqlite://{}", dir.path().join("limits.db").display());
+    let admin = std::env::var("BAZAAR_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
+    // A database of its own, dropped at the end.
+    let scratch = format!("bazaar_micro_{}", std::process::id());
+    let postgres = diesel::PgConnection::establish(&admin)
+        .ok()
+        .and_then(|mut conn| {
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {scratch}"))
+                .execute(&mut conn)
+                .ok()?;
+            diesel::sql_query(format!("CREATE DATABASE {scratch}"))
+                .execute(&mut conn)
+                .ok()
+        })
+        .and_then(|_| {
+            let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+            let server = base.rsplit_once('/')?.0;
+            Some(format!("{server}/{scratch}?{query}"))
+        })
+        .unwrap_or_default();
+    for (name, url) in [("SQLite file", sqlite), ("PostgreSQL", postgres)] {
+        let Some(pool) = migrated_pool(&url) else {
+            eprintln!("rate limit claim ({name}): database not reachable, skipped");
+            continue;
+        };
+        let bucket = Bucket::new(
+            "bench",
+            1_000_000,
+            std::time::Duration::from_secs(1),
+            pool.clone(),
+        );
+        let mut conn = pool.get().expect("a connection");
+        let mut n = 0u64;
+        c.bench_function(&format!("claim a rate-limit token ({name})"), |b| {
+            b.iter(|| {
+                // A thousand clients, as a flood from many addresses would be.
+                n += 1;
+                let key = format!("client{}", n % 1000);
+                let claim = bucket.claim_at(&mut conn, &key, now_us(), 1);
+                assert_eq!(claim.expect("claimed"), Claim::Taken);
+            })
+        });
+    }
+    if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+            .execute(&mut conn);
+    }
+}
+
+criterion_group!(
+    benches,
+    fees,
+    allocation,
+    signatures,
+    posting,
+    shared_rate_limits
+);
 criterion_main!(benches);

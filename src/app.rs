@@ -509,7 +509,11 @@ fn server(
         &settings.database.url,
     ));
     let body_limit = BodyLimit(settings.server.body_bytes_max);
-    let limits = web::Data::new(http::rate_limit::RateLimits::new(&settings.limits));
+    let limits = web::Data::new(http::rate_limit::RateLimits::new(
+        &settings.limits,
+        settings.media.uploads_per_minute,
+        &pool,
+    ));
     let tls = settings.server.tls.is_some();
     let cors_origins = settings.server.cors_allowed_origins.clone();
     let slow_clients = http::slow_clients::SlowClientLimits::new(&settings.server);

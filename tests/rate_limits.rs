@@ -132,3 +132,112 @@ async fn calls_that_reach_the_provider_are_limited_per_user() {
     let synced = common::people::post_as(&app, &support, &sync, &json!({})).await;
     assert_eq!(synced.status(), 200);
 }
+
+#[tokio::test]
+async fn every_process_on_the_database_shares_one_limit() {
+    let app = TestApp::spawn_with(&[("BAZAAR__LIMITS__SIGNUP_PER_MINUTE", "4")], |_| {}).await;
+    let beside = app.spawn_beside().await;
+    let sign_up = |base: String, n: usize| {
+        let client = app.client.clone();
+        async move {
+            let body = json!({
+                "email": format!("shared{n}@buyers.example"),
+                "password": "a long enough password",
+                "role": "buyer",
+            });
+            client
+                .post(format!("{base}/v1/users"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Four sign-ups spread over the two processes use the one allowance…
+    for n in 0..4 {
+        let base = if n % 2 == 0 { &app.address } else { &beside };
+        let response = sign_up(base.clone(), n).await;
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    // …so neither process allows a fifth: not four each.
+    for (n, base) in [(4, &app.address), (5, &beside)] {
+        let response = sign_up(base.clone(), n).await;
+        assert_eq!(retry_after(&response), 15, "one sign-up back every 15 s");
+        assert_error(response, 429, "rate_limited").await;
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_refills_at_its_rate_and_leases_come_out_of_it() {
+    use bazaar::http::rate_limit::{Bucket, Claim};
+    use std::time::Duration;
+    let app = TestApp::spawn().await;
+    let pool = bazaar::db::connect_pool(&app.settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    let t0 = bazaar::http::rate_limit::now_us();
+    let s = 1_000_000;
+    let minute = Bucket::new("test_minute", 3, Duration::from_secs(60), pool.clone());
+    for _ in 0..3 {
+        assert_eq!(
+            minute.claim_at(&mut conn, "a", t0, 1).unwrap(),
+            Claim::Taken
+        );
+    }
+    assert_eq!(
+        minute.claim_at(&mut conn, "a", t0, 1).unwrap(),
+        Claim::Refused { retry_after_s: 20 }
+    );
+    // Another key has its own bucket.
+    assert_eq!(
+        minute.claim_at(&mut conn, "b", t0, 1).unwrap(),
+        Claim::Taken
+    );
+    // One token is back after 20 s, not before; 40 s later, two.
+    assert_eq!(
+        minute.claim_at(&mut conn, "a", t0 + 19 * s, 1).unwrap(),
+        Claim::Refused { retry_after_s: 1 }
+    );
+    assert_eq!(
+        minute.claim_at(&mut conn, "a", t0 + 40 * s, 2).unwrap(),
+        Claim::Taken
+    );
+    assert!(matches!(
+        minute.claim_at(&mut conn, "a", t0 + 40 * s, 1).unwrap(),
+        Claim::Refused { .. }
+    ));
+    // Asking for more than is left takes nothing: the one left is still there.
+    assert!(matches!(
+        minute.claim_at(&mut conn, "b", t0, 3).unwrap(),
+        Claim::Refused { .. }
+    ));
+    assert_eq!(
+        minute.claim_at(&mut conn, "b", t0, 2).unwrap(),
+        Claim::Taken
+    );
+    // A fast bucket (2,000 a second) hands out leases of 100 (1/20 s of
+    // refill): twenty of them empty it.
+    let fast = Bucket::new("test_fast", 2000, Duration::from_secs(1), pool.clone());
+    for _ in 0..20 {
+        assert_eq!(
+            fast.claim_at(&mut conn, "peer", t0, 100).unwrap(),
+            Claim::Taken
+        );
+    }
+    assert!(matches!(
+        fast.claim_at(&mut conn, "peer", t0, 1).unwrap(),
+        Claim::Refused { retry_after_s: 1 }
+    ));
+    // Through `take`, the lease's tokens are spent without the database: a
+    // bucket emptied behind the process's back (for the next 10 s: claimed
+    // as of then) still lets the lease's other 99 go, and no more.
+    fast.take("leased").await.unwrap();
+    let later = bazaar::http::rate_limit::now_us() + 10 * s;
+    while fast.claim_at(&mut conn, "leased", later, 100).unwrap() == Claim::Taken {}
+    for _ in 0..99 {
+        fast.take("leased").await.unwrap();
+    }
+    assert!(matches!(
+        fast.take("leased").await,
+        Err(bazaar::error::AppError::RateLimited { .. })
+    ));
+}

@@ -94,7 +94,7 @@ pub async fn sign_up(
     role: Role,
     next: Option<String>,
 ) -> Result<SignupAccepted, AppError> {
-    limits.email_sending(context.ip.as_deref())?;
+    limits.email_sending(context.ip.as_deref()).await?;
     let email = Email::parse(email)?;
     let password = Password::parse(password)?;
     let _check = limits.passwords.enter().await?;
@@ -133,7 +133,7 @@ async fn resend_verification(
     body: JsonBody<EmailRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner()?;
-    limits.email_sending(context.ip.as_deref())?;
+    limits.email_sending(context.ip.as_deref()).await?;
     let email = Email::parse(&body.email)?;
     let answer = SignupAccepted {
         email: email.as_str().to_owned(),
@@ -194,7 +194,7 @@ async fn request_reset(
     body: JsonBody<EmailRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner()?;
-    limits.email_sending(context.ip.as_deref())?;
+    limits.email_sending(context.ip.as_deref()).await?;
     let email = Email::parse(&body.email)?;
     let answer = SignupAccepted {
         email: email.as_str().to_owned(),

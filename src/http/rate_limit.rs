@@ -1,78 +1,277 @@
-//! Request rates per client: token buckets in memory, one per key (a client
-//! address, a buyer). A bucket holds `rate` tokens and refills continuously;
-//! a request takes one or is answered 429 with the seconds until one is back.
-//! Per process: behind a load balancer each process allows its own share.
+//! Request rates per client, shared by every process on one database: a
+//! token bucket per key (a client address, a user) holds `rate` tokens and
+//! refills continuously; a request takes one or is answered 429 with the
+//! seconds until one is back.
+//!
+//! A bucket is one row of `rate_limit_buckets` kept by the generic cell rate
+//! algorithm: the row holds the instant the bucket is full again, and one
+//! `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING` takes tokens or finds
+//! too few, atomically, whichever process asks. So N processes behind a load
+//! balancer allow the limit once, not N times.
+//!
+//! A bucket refilling faster than [`LEASES_PER_SECOND`] rows a second (the
+//! webhook limit: thousands a second) lets a process take a lease of several
+//! tokens at once and spend them without the database; at most one lease per
+//! key and process is outstanding, so the overshoot is bounded by the number
+//! of processes times the lease.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use diesel::sql_types::BigInt;
+use diesel::QueryableByName;
+
 use crate::config::LimitSettings;
+use crate::db::dialect::{load_sql, SqlValue};
+use crate::db::{DbConnection, DbPool};
 use crate::error::AppError;
 
-/// Keys held before full (idle) buckets are forgotten.
-const KEYS_BEFORE_SWEEP: usize = 50_000;
+/// Leases a bucket gives out per second at most (per key and process): a
+/// lease holds 1/this of a second's refill.
+const LEASES_PER_SECOND: i64 = 20;
 
-/// One limit: `rate` requests per `per`, per key.
+/// A lease unspent this long is dropped (its tokens are then simply unused).
+const LEASE_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Leases held before expired ones are forgotten.
+const LEASES_BEFORE_SWEEP: usize = 50_000;
+
+/// Claims between two deletions of full buckets' rows (a full bucket is the
+/// same as none).
+const CLAIMS_BETWEEN_SWEEPS: u64 = 1_000;
+
+/// What a claim of tokens found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The tokens asked for were taken.
+    Taken,
+    /// Too few tokens: one is back in this many seconds (at least 1).
+    Refused { retry_after_s: u64 },
+}
+
+/// One limit: `rate` requests per `per`, per key, named `name` in the shared
+/// table.
 #[derive(Debug)]
 pub struct Bucket {
-    rate: f64,
-    per: Duration,
-    keys: Mutex<HashMap<String, (f64, Instant)>>,
+    name: &'static str,
+    /// The time one token takes to come back.
+    interval_us: i64,
+    per_us: i64,
+    /// Tokens a process takes at once.
+    lease: i64,
+    pool: DbPool,
+    leases: Mutex<HashMap<String, (i64, Instant)>>,
+    claims: AtomicU64,
 }
 
 impl Bucket {
-    /// A limit of `rate` requests per `per`.
-    pub fn new(rate: u32, per: Duration) -> Self {
+    /// A limit of `rate` requests per `per`, counted in `pool`'s database.
+    pub fn new(name: &'static str, rate: u32, per: Duration, pool: DbPool) -> Self {
+        let rate = i64::from(rate.max(1));
+        let per_us = i64::try_from(per.as_micros()).unwrap_or(i64::MAX).max(1);
+        let per_s = i64::try_from(per.as_secs()).unwrap_or(i64::MAX).max(1);
         Self {
-            rate: f64::from(rate.max(1)),
-            per,
-            keys: Mutex::new(HashMap::new()),
+            name,
+            interval_us: (per_us / rate).max(1),
+            per_us,
+            lease: (rate / per_s / LEASES_PER_SECOND).clamp(1, rate),
+            pool,
+            leases: Mutex::new(HashMap::new()),
+            claims: AtomicU64::new(0),
         }
     }
 
-    fn refill_per_s(&self) -> f64 {
-        self.rate / self.per.as_secs_f64()
-    }
-
-    /// Takes a token for `key` at `now`.
+    /// Takes a token for `key`.
     ///
     /// # Errors
-    /// 429 `rate_limited` with `Retry-After` when the key's bucket is empty.
-    pub fn take_at(&self, key: &str, now: Instant) -> Result<(), AppError> {
-        let refill = self.refill_per_s();
-        let mut keys = self
-            .keys
+    /// 429 `rate_limited` with `Retry-After` when the key's bucket is empty;
+    /// 503 when the database cannot be reached.
+    pub async fn take(&self, key: &str) -> Result<(), AppError> {
+        if self.lease > 1 && self.spend_leased(key) {
+            return Ok(());
+        }
+        let (name, client, lease) = (self.name, key.to_owned(), self.lease);
+        let (interval_us, per_us) = (self.interval_us, self.per_us);
+        let sweep = self
+            .claims
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(CLAIMS_BETWEEN_SWEEPS);
+        let (claim, leased) = crate::db::run(&self.pool, move |conn| {
+            let now_us = now_us();
+            if sweep {
+                crate::db::write_transaction(conn, |conn| forget_full_buckets(conn, now_us))?;
+            }
+            let bucket = Shared {
+                name,
+                interval_us,
+                per_us,
+            };
+            if lease > 1 && bucket.claim(conn, &client, now_us, lease)? == Claim::Taken {
+                return Ok((Claim::Taken, lease - 1));
+            }
+            Ok((bucket.claim(conn, &client, now_us, 1)?, 0))
+        })
+        .await?;
+        match claim {
+            Claim::Taken => {
+                if leased > 0 {
+                    self.keep_lease(key, leased);
+                }
+                Ok(())
+            }
+            Claim::Refused { retry_after_s } => Err(AppError::RateLimited { retry_after_s }),
+        }
+    }
+
+    /// Takes `n` tokens for `key` at `now_us` (microseconds since the Unix
+    /// epoch) straight from the database, as [`Bucket::take`] does.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn claim_at(
+        &self,
+        conn: &mut DbConnection,
+        key: &str,
+        now_us: i64,
+        n: i64,
+    ) -> Result<Claim, AppError> {
+        Shared {
+            name: self.name,
+            interval_us: self.interval_us,
+            per_us: self.per_us,
+        }
+        .claim(conn, key, now_us, n)
+    }
+
+    /// Spends a token of this process's lease for `key`, if one is left.
+    fn spend_leased(&self, key: &str) -> bool {
+        let mut leases = self
+            .leases
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if keys.len() >= KEYS_BEFORE_SWEEP {
-            let rate = self.rate;
-            keys.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * refill < rate
-            });
-        }
-        let (tokens, at) = keys.entry(key.to_owned()).or_insert((self.rate, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * refill).min(self.rate);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - *tokens) / refill).ceil();
-            Err(AppError::RateLimited {
-                // At least 1 s; the bucket is never emptier than one token short.
-                retry_after_s: (wait as u64).max(1),
-            })
+        match leases.get_mut(key) {
+            Some((left, until)) if *left > 0 && *until > Instant::now() => {
+                *left -= 1;
+                true
+            }
+            _ => false,
         }
     }
 
-    /// Takes a token for `key` now (see [`Bucket::take_at`]).
-    ///
-    /// # Errors
-    /// 429 `rate_limited` when the key's bucket is empty.
-    pub fn take(&self, key: &str) -> Result<(), AppError> {
-        self.take_at(key, Instant::now())
+    fn keep_lease(&self, key: &str, tokens: i64) {
+        let now = Instant::now();
+        let mut leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if leases.len() >= LEASES_BEFORE_SWEEP {
+            leases.retain(|_, (left, until)| *left > 0 && *until > now);
+        }
+        leases.insert(key.to_owned(), (tokens, now + LEASE_LIFETIME));
     }
+}
+
+/// A bucket's figures, as a blocking claim needs them.
+struct Shared {
+    name: &'static str,
+    interval_us: i64,
+    per_us: i64,
+}
+
+#[derive(QueryableByName)]
+struct FullAt {
+    #[diesel(sql_type = BigInt)]
+    full_at_us: i64,
+}
+
+impl Shared {
+    /// Takes `n` tokens from `client`'s bucket at `now_us`, or none. In a
+    /// write transaction: on SQLite it then queues on the process's writer
+    /// lock instead of sleeping in SQLite's busy handler.
+    ///
+    /// The row holds the instant the bucket is full again (`full_at`). Taking
+    /// `n` moves it to `max(full_at, now) + n·interval`, allowed while that
+    /// stays within `per` of now: `full_at - now <= per - n·interval`.
+    fn claim(
+        &self,
+        conn: &mut DbConnection,
+        client: &str,
+        now_us: i64,
+        n: i64,
+    ) -> Result<Claim, AppError> {
+        crate::db::write_transaction(conn, |conn| self.claim_in(conn, client, now_us, n))
+    }
+
+    fn claim_in(
+        &self,
+        conn: &mut DbConnection,
+        client: &str,
+        now_us: i64,
+        n: i64,
+    ) -> Result<Claim, AppError> {
+        let cost = n.saturating_mul(self.interval_us);
+        let taken: Vec<FullAt> = load_sql(
+            conn,
+            "INSERT INTO rate_limit_buckets (bucket, client, full_at_us) VALUES (?, ?, ?) \
+             ON CONFLICT (bucket, client) DO UPDATE SET full_at_us = \
+             CASE WHEN rate_limit_buckets.full_at_us > ? THEN rate_limit_buckets.full_at_us ELSE ? END + ? \
+             WHERE rate_limit_buckets.full_at_us - ? <= ? \
+             RETURNING full_at_us",
+            &[
+                SqlValue::Text(self.name.to_owned()),
+                SqlValue::Text(client.to_owned()),
+                SqlValue::BigInt(now_us + cost),
+                SqlValue::BigInt(now_us),
+                SqlValue::BigInt(now_us),
+                SqlValue::BigInt(cost),
+                SqlValue::BigInt(now_us),
+                SqlValue::BigInt(self.per_us - cost),
+            ],
+        )?;
+        if !taken.is_empty() {
+            return Ok(Claim::Taken);
+        }
+        let full: Vec<FullAt> = load_sql(
+            conn,
+            "SELECT full_at_us FROM rate_limit_buckets WHERE bucket = ? AND client = ?",
+            &[
+                SqlValue::Text(self.name.to_owned()),
+                SqlValue::Text(client.to_owned()),
+            ],
+        )?;
+        let full_at_us = full.first().map_or(now_us, |row| row.full_at_us);
+        // One token is back when full_at - now <= per - interval.
+        let wait_us = full_at_us - now_us - (self.per_us - self.interval_us);
+        let wait_s = u64::try_from(wait_us.max(0))
+            .unwrap_or(0)
+            .div_ceil(1_000_000);
+        Ok(Claim::Refused {
+            retry_after_s: wait_s.max(1),
+        })
+    }
+}
+
+/// Deletes the rows of buckets that are full by `now_us`.
+fn forget_full_buckets(conn: &mut DbConnection, now_us: i64) -> Result<(), AppError> {
+    use diesel::RunQueryDsl;
+    // A number formatted in, not a bound value: one text for both backends'
+    // placeholder styles.
+    diesel::sql_query(format!(
+        "DELETE FROM rate_limit_buckets WHERE full_at_us <= {now_us}"
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Microseconds since the Unix epoch: every process on the database shares
+/// this clock.
+pub fn now_us() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// The limits the API enforces.
@@ -91,7 +290,10 @@ pub struct RateLimits {
     pub logins: Bucket,
     /// Sign-in attempts per subnet of client addresses.
     pub login_subnets: Bucket,
-    /// The password checks running and waiting.
+    /// Pictures uploaded per seller.
+    pub uploads: Bucket,
+    /// The password checks running and waiting: per process, since what it
+    /// guards is this process's cores and memory.
     pub passwords: PasswordGate,
 }
 
@@ -166,8 +368,8 @@ impl RateLimits {
     /// 429 `rate_limited` with the seconds to wait.
     pub async fn sign_in_attempt(&self, ip: Option<&str>) -> Result<PasswordCheck<'_>, AppError> {
         if let Some(ip) = ip {
-            self.logins.take(ip)?;
-            self.login_subnets.take(&subnet_of(ip))?;
+            self.logins.take(ip).await?;
+            self.login_subnets.take(&subnet_of(ip)).await?;
         }
         self.passwords.enter().await
     }
@@ -178,26 +380,33 @@ impl RateLimits {
     ///
     /// # Errors
     /// 429 `rate_limited` with the seconds to wait.
-    pub fn email_sending(&self, ip: Option<&str>) -> Result<(), AppError> {
-        self.signup.take(ip.unwrap_or("unknown"))
+    pub async fn email_sending(&self, ip: Option<&str>) -> Result<(), AppError> {
+        self.signup.take(ip.unwrap_or("unknown")).await
     }
 }
 
 impl RateLimits {
-    pub fn new(settings: &LimitSettings) -> Self {
+    /// The limits of `settings`, and `uploads_per_minute` per seller
+    /// (`media.uploads_per_minute`), counted in `pool`'s database.
+    pub fn new(settings: &LimitSettings, uploads_per_minute: u32, pool: &DbPool) -> Self {
+        let minute = Duration::from_secs(60);
+        let bucket = |name, rate, per| Bucket::new(name, rate, per, pool.clone());
         Self {
-            signup: Bucket::new(settings.signup_per_minute, Duration::from_secs(60)),
-            checkout: Bucket::new(settings.checkout_per_minute, Duration::from_secs(60)),
-            webhooks: Bucket::new(settings.webhooks_per_second, Duration::from_secs(1)),
-            provider_calls: Bucket::new(
-                settings.provider_calls_per_minute,
-                Duration::from_secs(60),
+            signup: bucket("signup", settings.signup_per_minute, minute),
+            checkout: bucket("checkout", settings.checkout_per_minute, minute),
+            webhooks: bucket(
+                "webhooks",
+                settings.webhooks_per_second,
+                Duration::from_secs(1),
             ),
-            logins: Bucket::new(settings.logins_per_minute, Duration::from_secs(60)),
-            login_subnets: Bucket::new(
+            provider_calls: bucket("provider_calls", settings.provider_calls_per_minute, minute),
+            logins: bucket("logins", settings.logins_per_minute, minute),
+            login_subnets: bucket(
+                "login_subnets",
                 settings.logins_per_minute_per_subnet,
-                Duration::from_secs(60),
+                minute,
             ),
+            uploads: bucket("uploads", uploads_per_minute, minute),
             passwords: PasswordGate::new(
                 settings.password_checks_at_once,
                 settings.password_checks_waiting_max,
@@ -238,23 +447,5 @@ mod tests {
         }
         drop(held);
         queued.await.unwrap().unwrap();
-    }
-
-    #[test]
-    fn a_bucket_allows_its_rate_then_refuses_until_it_refills() {
-        let bucket = Bucket::new(3, Duration::from_secs(60));
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            bucket.take_at("a", t0).unwrap();
-        }
-        match bucket.take_at("a", t0) {
-            Err(AppError::RateLimited { retry_after_s }) => assert_eq!(retry_after_s, 20),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        // Another key has its own bucket.
-        bucket.take_at("b", t0).unwrap();
-        // One token is back after 20 s, not before.
-        assert!(bucket.take_at("a", t0 + Duration::from_secs(19)).is_err());
-        bucket.take_at("a", t0 + Duration::from_secs(40)).unwrap();
     }
 }

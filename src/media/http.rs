@@ -2,9 +2,7 @@
 //! browser form's `file` field) and gets back the URLs of its re-encoded
 //! variants.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use actix_web::http::header;
 use actix_web::web::{self, Bytes, BytesMut};
@@ -19,7 +17,7 @@ use crate::auth::{Caller, Role};
 use crate::config::{MediaSettings, Settings};
 use crate::db::{self, DbPool};
 use crate::error::{AppError, ErrorBody};
-use crate::http::rate_limit::Bucket;
+use crate::http::rate_limit::RateLimits;
 use crate::http::routes::{resource, Api};
 
 /// What a multipart body may add around the file (boundaries, headers, a
@@ -78,12 +76,13 @@ async fn upload_image(
     req: HttpRequest,
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
+    limits: web::Data<RateLimits>,
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller])?;
     let owner = caller.user_id.0.clone();
-    upload_bucket(settings.media.uploads_per_minute).take(&owner)?;
+    limits.uploads.take(&owner).await?;
     let (declared, body) = read_upload(&req, payload, settings.media.max_upload_bytes).await?;
     let uploaded = accept_upload(&pool, &settings.media, &owner, &declared, body).await?;
     Ok(HttpResponse::Created()
@@ -178,22 +177,6 @@ async fn forget(store: &impl ImageStore, names: &[String]) {
             tracing::warn!(%name, error = %e, "could not remove a picture's file after a failed upload");
         }
     }
-}
-
-/// The per-seller upload limit (`media.uploads_per_minute`): one bucket per configured rate, shared by
-/// every worker of the process (as `http::rate_limit`'s are; kept here so
-/// the media module needs no field in the shared `RateLimits`).
-pub fn upload_bucket(per_minute: u32) -> Arc<Bucket> {
-    static BUCKETS: OnceLock<Mutex<HashMap<u32, Arc<Bucket>>>> = OnceLock::new();
-    let mut buckets = BUCKETS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Arc::clone(
-        buckets
-            .entry(per_minute)
-            .or_insert_with(|| Arc::new(Bucket::new(per_minute, Duration::from_secs(60)))),
-    )
 }
 
 /// Decodes at once: one per core. A decode holds up to about 256 MiB (see

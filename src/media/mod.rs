@@ -26,7 +26,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::error::AppError;
-pub use http::{accept_upload, read_upload, routes, upload_bucket, UploadedImage, VariantView};
+pub use http::{accept_upload, read_upload, routes, UploadedImage, VariantView};
 
 /// Random bytes in a key (hex-encoded: twice as many characters).
 const KEY_BYTES: usize = 16;

@@ -297,7 +297,7 @@ async fn post_checkout(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
     let request = body.into_inner()?;
-    limits.checkout.take(&caller.user_id.0)?;
+    limits.checkout.take(&caller.user_id.0).await?;
     let key = crate::http::idempotency_key_of(&req)?;
     let request = request.parse()?;
     let buyer = checkout::Buyer {
@@ -365,7 +365,7 @@ async fn pay_order(
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Buyer])?;
     let body = body.into_inner()?;
-    limits.checkout.take(&caller.user_id.0)?;
+    limits.checkout.take(&caller.user_id.0).await?;
     let attempt = crate::http::idempotency_key_of(&req)?;
     let payment_method = super::pay::parse_payment_method(&body.payment_method)?;
     let order = super::pay::pay(
@@ -449,7 +449,7 @@ async fn sync_order(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(policy::SYNC_ORDER)?;
-    limits.provider_calls.take(&caller.user_id.0)?;
+    limits.provider_calls.take(&caller.user_id.0).await?;
     let view = super::sync::sync_order(
         &pool,
         provider.get_ref(),
@@ -557,7 +557,7 @@ async fn sync_dispute(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(policy::SYNC_DISPUTE)?;
-    limits.provider_calls.take(&caller.user_id.0)?;
+    limits.provider_calls.take(&caller.user_id.0).await?;
     let dispute_id = path.into_inner();
     super::sync::sync_dispute(&pool, provider.get_ref(), &dispute_id, &caller, &context).await?;
     Ok(HttpResponse::Ok().json(DisputeSynced {

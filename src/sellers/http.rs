@@ -226,7 +226,7 @@ async fn onboarding_link(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(&[Role::Seller])?;
-    limits.provider_calls.take(&caller.user_id.0)?;
+    limits.provider_calls.take(&caller.user_id.0).await?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     let base = settings
         .server
@@ -256,7 +256,7 @@ async fn sync_shop(
     limits: web::Data<crate::http::rate_limit::RateLimits>,
 ) -> Result<HttpResponse, AppError> {
     caller.require(policy::SYNC_SHOP)?;
-    limits.provider_calls.take(&caller.user_id.0)?;
+    limits.provider_calls.take(&caller.user_id.0).await?;
     let shop = visible_shop(&caller, &pool, path.into_inner()).await?;
     // Staff syncing a shop is an operator action: audited with what it changed.
     let audit = caller

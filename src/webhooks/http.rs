@@ -105,7 +105,10 @@ async fn receive(
 ) -> Result<HttpResponse, AppError> {
     // The provider retries a 429 later, so a flood is delayed, never lost.
     let peer = crate::http::client_addr::client_ip(&req).map(|ip| ip.to_string());
-    limits.webhooks.take(peer.as_deref().unwrap_or("unknown"))?;
+    limits
+        .webhooks
+        .take(peer.as_deref().unwrap_or("unknown"))
+        .await?;
     let header = req
         .headers()
         .get("stripe-signature")

@@ -609,7 +609,10 @@ pub(super) async fn sync(
         Ok(session) => session,
         Err(answer) => return answer,
     };
-    limits.provider_calls.take(&session.caller.user_id.0)?;
+    limits
+        .provider_calls
+        .take(&session.caller.user_id.0)
+        .await?;
     let shop = find(&pool, &session.caller, id).await?;
     let audit = Some((session.caller.user_id.clone(), context));
     let shop = sellers::sync_shop(&pool, provider.get_ref(), shop, audit).await?;

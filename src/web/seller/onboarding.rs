@@ -279,7 +279,7 @@ async fn to_provider(
     shop: Shop,
 ) -> Result<actix_web::HttpResponse, AppError> {
     let user = shop.owner_user_id.clone();
-    limits.provider_calls.take(&user)?;
+    limits.provider_calls.take(&user).await?;
     let urls = sellers::onboarding_urls(
         &settings.provider,
         &workspace::public_base(req, settings),
@@ -379,7 +379,7 @@ pub(super) async fn returned(
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let synced = match limits.provider_calls.take(&shop.owner_user_id) {
+    let synced = match limits.provider_calls.take(&shop.owner_user_id).await {
         Ok(()) => sellers::sync_shop(&pool, provider.get_ref(), shop.clone(), None).await,
         Err(error) => Err(error),
     };

@@ -266,6 +266,7 @@ pub(super) async fn upload(
     query: web::Query<PictureQuery>,
     pool: web::Data<DbPool>,
     settings: web::Data<Settings>,
+    limits: web::Data<crate::http::rate_limit::RateLimits>,
     payload: web::Payload,
 ) -> PageResult {
     visitor.check_form(&req, &query.csrf_token)?;
@@ -277,7 +278,7 @@ pub(super) async fn upload(
     };
     let owner = session.caller.user_id.0.clone();
     let uploaded = async {
-        crate::media::upload_bucket(settings.media.uploads_per_minute).take(&owner)?;
+        limits.uploads.take(&owner).await?;
         let (declared, body) =
             crate::media::read_upload(&req, payload, settings.media.max_upload_bytes).await?;
         crate::media::accept_upload(&pool, &settings.media, &owner, &declared, body).await

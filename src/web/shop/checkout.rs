@@ -296,7 +296,7 @@ pub(super) async fn submit(
             StatusCode::OK,
         );
     }
-    limits.checkout.take(&caller.user_id.0)?;
+    limits.checkout.take(&caller.user_id.0).await?;
     let request = CheckoutRequest {
         shipping: Shipping {
             name: form.name.clone(),
@@ -580,7 +580,7 @@ pub(super) async fn pay(
         Ok(caller) => caller,
         Err(redirect) => return Ok(visitor.finish(redirect)),
     };
-    limits.checkout.take(&caller.user_id.0)?;
+    limits.checkout.take(&caller.user_id.0).await?;
     let attempt = crate::http::idempotency_key(Some(&form.attempt))?;
     let paid = match pay::parse_payment_method(&form.payment_method) {
         Ok(method) => {

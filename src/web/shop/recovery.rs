@@ -153,7 +153,7 @@ pub(super) async fn resend(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits.email_sending(context.ip.as_deref())?;
+    limits.email_sending(context.ip.as_deref()).await?;
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(error) => {
@@ -410,7 +410,7 @@ pub(super) async fn forgot(
 ) -> PageResult {
     let form = form.into_inner();
     visitor.check_form(&req, &form.csrf_token)?;
-    limits.email_sending(context.ip.as_deref())?;
+    limits.email_sending(context.ip.as_deref()).await?;
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(error) => {

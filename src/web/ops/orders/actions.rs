@@ -258,7 +258,10 @@ pub(super) async fn sync(
         Ok(session) => session,
         Err(answer) => return answer,
     };
-    limits.provider_calls.take(&session.caller.user_id.0)?;
+    limits
+        .provider_calls
+        .take(&session.caller.user_id.0)
+        .await?;
     crate::orders::sync::sync_order(&pool, provider.get_ref(), &id, &session.caller, &context)
         .await?;
     let location = format!("{here}?done=synced");
@@ -298,7 +301,10 @@ pub(super) async fn sync_dispute(
             resource: "dispute",
         }));
     }
-    limits.provider_calls.take(&session.caller.user_id.0)?;
+    limits
+        .provider_calls
+        .take(&session.caller.user_id.0)
+        .await?;
     crate::orders::sync::sync_dispute(
         &pool,
         provider.get_ref(),
