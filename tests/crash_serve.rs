@@ -100,10 +100,14 @@ impl Market {
 
 /// A buyer's requests, retried as a client of a crashing server must: a
 /// connection refused, reset or a 5xx is sent again, checkout under the same
-/// `Idempotency-Key`, until an answer comes.
+/// `Idempotency-Key`, until an answer comes. With several `bases` (processes
+/// of one marketplace, as behind a load balancer), a request whose process
+/// does not answer goes to the next.
 pub(crate) struct Buyer {
     pub(crate) http: reqwest::Client,
-    pub(crate) base: String,
+    pub(crate) bases: Vec<String>,
+    /// The index in `bases` requests go to now.
+    pub(crate) at: std::sync::atomic::AtomicUsize,
     pub(crate) token: String,
     /// Every 5xx answered, with when.
     pub(crate) failures: std::sync::Arc<std::sync::Mutex<Vec<(Instant, u16)>>>,
@@ -119,16 +123,22 @@ impl Buyer {
     ) -> (u16, Value) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
+            let base =
+                &self.bases[self.at.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len()];
             let mut request = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base))
+                .request(method.clone(), format!("{base}{path}"))
                 .bearer_auth(&self.token)
                 .timeout(Duration::from_secs(20))
                 .json(body);
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
             }
-            if let Ok(response) = request.send().await {
+            let sent = request.send().await;
+            if sent.as_ref().is_err_and(reqwest::Error::is_connect) {
+                self.at.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Ok(response) = sent {
                 let status = response.status().as_u16();
                 if status >= 500 {
                     self.failures.lock().unwrap().push((Instant::now(), status));
@@ -387,7 +397,8 @@ impl Load {
         let failures = std::sync::Arc::default();
         let buyer = Buyer {
             http: crate::common::http_client(),
-            base: base.clone(),
+            bases: vec![base.clone()],
+            at: std::sync::atomic::AtomicUsize::new(0),
             token: sign_in(&base, BUYER).await,
             failures: std::sync::Arc::clone(&failures),
         };
@@ -545,14 +556,17 @@ async fn serve_killed_under_checkout_load_with_the_embedded_sandbox_loses_nothin
     crash_under_load(&mut market, |_| {}).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing() {
-    let database = TestDatabase::create();
-    let dir = tempfile::tempdir().unwrap();
-    let (sandbox_port, port) = (free_port(), free_port());
+/// The provider as its own process: `bazaar sandbox` on `sandbox_port` with
+/// its state in `state_file`, sending the marketplace's webhooks to
+/// `webhooks_base`. Returns it and the settings that point `serve` at it.
+pub(crate) async fn outside_provider(
+    dir: &std::path::Path,
+    state_file: &std::path::Path,
+    sandbox_port: u16,
+    webhooks_base: &str,
+) -> (Running, Vec<(&'static str, String)>) {
     let sandbox_base = format!("http://127.0.0.1:{sandbox_port}");
-    let state_file = dir.path().join("provider/sandbox.db");
-    let mut sandbox = sandbox_process(dir.path(), &state_file, sandbox_port).await;
+    let sandbox = sandbox_process(dir, state_file, sandbox_port).await;
     // The provider sends the marketplace's webhooks to it, signed with the
     // secrets it gives each endpoint.
     let mut secrets = Vec::new();
@@ -564,7 +578,7 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
             .post(format!("{sandbox_base}/v1/webhook_endpoints"))
             .bearer_auth(common::SANDBOX_KEY)
             .form(&[
-                ("url", format!("http://127.0.0.1:{port}{path}").as_str()),
+                ("url", format!("{webhooks_base}{path}").as_str()),
                 ("enabled_events[]", "*"),
                 ("connect", connect),
             ])
@@ -581,29 +595,24 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
                 .to_owned(),
         );
     }
-    let mut market = Market {
-        dir: dir.path().to_owned(),
-        database: database.url.clone(),
-        port,
-        provider: vec![
-            ("BAZAAR__PROVIDER__KIND", "stripe".into()),
-            ("BAZAAR__PROVIDER__API_BASE", sandbox_base.clone()),
-            ("BAZAAR__PROVIDER__SECRET_KEY", common::SANDBOX_KEY.into()),
-            ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", secrets[0].clone()),
-            (
-                "BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS",
-                secrets[1].clone(),
-            ),
-        ],
-        serve: None,
-        starts: 0,
-    };
-    // The seed leaves shops pending at a provider that is not the embedded
-    // sandbox: the sandbox's helper completes their onboarding, and its
-    // account.updated webhooks make them active.
-    market.seed();
-    market.start().await;
-    let settings = common::test_settings(&database.url, &[]);
+    let settings = vec![
+        ("BAZAAR__PROVIDER__KIND", "stripe".into()),
+        ("BAZAAR__PROVIDER__API_BASE", sandbox_base),
+        ("BAZAAR__PROVIDER__SECRET_KEY", common::SANDBOX_KEY.into()),
+        ("BAZAAR__PROVIDER__WEBHOOK_SECRETS", secrets[0].clone()),
+        (
+            "BAZAAR__PROVIDER__CONNECT_WEBHOOK_SECRETS",
+            secrets[1].clone(),
+        ),
+    ];
+    (sandbox, settings)
+}
+
+/// The seed leaves shops pending at a provider that is not the embedded
+/// sandbox: the outside sandbox's helper completes their onboarding, and its
+/// `account.updated` webhooks make them active (`market` must be serving).
+pub(crate) async fn onboard_seeded_shops(market: &Market, sandbox_port: u16) {
+    let settings = common::test_settings(&market.database, &[]);
     let pool = bazaar::db::connect_pool(&settings.database).unwrap();
     #[derive(QueryableByName)]
     struct Account {
@@ -621,7 +630,7 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
     for account in &accounts {
         let done = crate::common::http_client()
             .post(format!(
-                "{sandbox_base}/v1/test_helpers/accounts/{}/complete_onboarding",
+                "http://127.0.0.1:{sandbox_port}/v1/test_helpers/accounts/{}/complete_onboarding",
                 account.id
             ))
             .bearer_auth(common::SANDBOX_KEY)
@@ -637,6 +646,32 @@ async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing
         ) == i64::try_from(accounts.len()).unwrap()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_under_checkout_load_with_the_sandbox_outside_loses_nothing() {
+    let database = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let (sandbox_port, port) = (free_port(), free_port());
+    let state_file = dir.path().join("provider/sandbox.db");
+    let (mut sandbox, provider) = outside_provider(
+        dir.path(),
+        &state_file,
+        sandbox_port,
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .await;
+    let mut market = Market {
+        dir: dir.path().to_owned(),
+        database: database.url.clone(),
+        port,
+        provider,
+        serve: None,
+        starts: 0,
+    };
+    market.seed();
+    market.start().await;
+    onboard_seeded_shops(&market, sandbox_port).await;
     market.kill();
 
     // The provider dies once too, between two of the server's deaths.

@@ -29,3 +29,5 @@ mod orders_checkout;
 mod orders_money;
 #[path = "../orders_races.rs"]
 mod orders_races;
+#[path = "../scale_out.rs"]
+mod scale_out;
