@@ -360,25 +360,67 @@ fn ranked_page(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Option<P
     let Some(text) = &query.text else {
         return Ok(None);
     };
-    let offset = match &query.page.after {
-        None => 0,
-        Some(Cursor::Ranked { offset }) => *offset,
-        Some(Cursor::After { .. }) => {
-            return Err(AppError::unprocessable(
-                "invalid_value",
-                "this cursor continues a list without `q`: send it without `q`",
-                Some("cursor".to_owned()),
-            ))
-        }
+    let offset = ranked_offset(query)?;
+    let page = match resolve(conn, text)? {
+        Some(search) => ranked_page_of(conn, query, &search, offset)?,
+        None => no_page(),
     };
-    let Some(search) = resolve(conn, text)? else {
-        return Ok(Some(Page {
-            products: Vec::new(),
-            next_cursor: None,
-            corrections: Vec::new(),
-        }));
+    Ok(Some(page))
+}
+
+/// The page of [`list_catalog`] and the [`facets`] of one query, the text's
+/// spelling resolved once for both (the storefront's search page shows both).
+///
+/// # Errors
+/// As [`list_catalog`].
+pub fn page_and_facets(
+    conn: &mut DbConnection,
+    query: &CatalogQuery,
+) -> Result<(Page, Facets), AppError> {
+    let Some(text) = &query.text else {
+        let page = listing::list_keyset(conn, query)?;
+        return Ok((page, facets_of(conn, query, None)?));
     };
-    let matching = matching(conn, query, Some(&search), Filter::None);
+    let offset = ranked_offset(query)?;
+    match resolve(conn, text)? {
+        Some(search) => Ok((
+            ranked_page_of(conn, query, &search, offset)?,
+            facets_of(conn, query, Some(&search))?,
+        )),
+        None => Ok((no_page(), empty_facets())),
+    }
+}
+
+/// Where a ranked page starts: its cursor's offset.
+fn ranked_offset(query: &CatalogQuery) -> Result<i64, AppError> {
+    match &query.page.after {
+        None => Ok(0),
+        Some(Cursor::Ranked { offset }) => Ok(*offset),
+        Some(Cursor::After { .. }) => Err(AppError::unprocessable(
+            "invalid_value",
+            "this cursor continues a list without `q`: send it without `q`",
+            Some("cursor".to_owned()),
+        )),
+    }
+}
+
+/// The answer to a text that matches no indexed word.
+fn no_page() -> Page {
+    Page {
+        products: Vec::new(),
+        next_cursor: None,
+        corrections: Vec::new(),
+    }
+}
+
+/// The page of `search` starting at `offset`, best match first.
+fn ranked_page_of(
+    conn: &mut DbConnection,
+    query: &CatalogQuery,
+    search: &TextSearch,
+    offset: i64,
+) -> Result<Page, AppError> {
+    let matching = matching(conn, query, Some(search), Filter::None);
     let rank = dialect::text_search_sql(conn).rank;
     let sql = format!(
         "SELECT p.id AS id {} ORDER BY {rank}, p.created_at, p.id LIMIT ? OFFSET ?",
@@ -407,11 +449,11 @@ fn ranked_page(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Option<P
         .map(Product::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     let next = offset + query.page.limit;
-    Ok(Some(Page {
+    Ok(Page {
         next_cursor: (more && next <= RANKED_OFFSET_MAX).then_some(Cursor::Ranked { offset: next }),
         products,
         corrections: search.corrections(),
-    }))
+    })
 }
 
 /// How many products a text search walks through, or `None` when `query`
@@ -480,14 +522,21 @@ const PRICE_BANDS_MAJOR: [i64; 6] = [0, 10, 25, 50, 100, 250];
 /// # Errors
 /// A database failure.
 pub fn facets(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Facets, AppError> {
-    let search = match &query.text {
+    match &query.text {
         Some(text) => match resolve(conn, text)? {
-            Some(search) => Some(search),
-            None => return Ok(empty_facets()),
+            Some(search) => facets_of(conn, query, Some(&search)),
+            None => Ok(empty_facets()),
         },
-        None => None,
-    };
-    let text = search.as_ref();
+        None => facets_of(conn, query, None),
+    }
+}
+
+/// The facet counts of `query` with its text resolved to `text`.
+fn facets_of(
+    conn: &mut DbConnection,
+    query: &CatalogQuery,
+    text: Option<&TextSearch>,
+) -> Result<Facets, AppError> {
     let all = matching(conn, query, text, Filter::None);
     let total = count(conn, all)?;
     let any_category = matching(conn, query, text, Filter::Category);
@@ -536,7 +585,7 @@ pub fn facets(conn: &mut DbConnection, query: &CatalogQuery) -> Result<Facets, A
             .collect(),
         price_bands,
         in_stock,
-        corrections: search.map(|s| s.corrections()).unwrap_or_default(),
+        corrections: text.map(TextSearch::corrections).unwrap_or_default(),
     })
 }
 

@@ -315,8 +315,7 @@ pub(super) async fn search(
             let shops = sellers::public_shops(conn)?;
             let outcome = match query {
                 Ok(query) => {
-                    let page = catalog::list_catalog(conn, &query)?;
-                    let facets = catalog::search::facets(conn, &query)?;
+                    let (page, facets) = catalog::search::page_and_facets(conn, &query)?;
                     let names = names_of(conn, &page.products)?;
                     Ok((
                         cards(&page.products, &names),
