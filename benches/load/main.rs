@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- storefront --backend sqlite --rate 1000 --seconds 30
 //! cargo bench --bench load -- login-flood --backend sqlite   # sign-in flood vs other clients, 30 s a row
 //! cargo bench --bench load -- events-out --backend both --rate 1000   # webhooks out: lag from commit to arrival
+//! cargo bench --bench load -- anchors --seconds 10      # wrk on trivial handlers and on serve; the generator's own ceiling
 //! cargo bench --bench load -- all --smoke              # CI: every scenario for 2 s, light rates
 //! ```
 //!
@@ -18,6 +19,7 @@
 //! high-water mark. One table is printed and written as JSON under
 //! `target/bench/`.
 
+mod anchors;
 mod catalog;
 mod checkout;
 mod events_out;
@@ -44,6 +46,14 @@ struct Scenario {
 }
 
 const SCENARIOS: &[Scenario] = &[
+    // No rate of its own: wrk runs closed loop, and the generator is tried
+    // at rising rates against a trivial handler (see anchors.rs).
+    Scenario {
+        name: "anchors",
+        target_rate: |_| 0,
+        default_seconds: 10,
+        in_all: true,
+    },
     Scenario {
         name: "webhooks",
         target_rate: |b| match b {
@@ -121,6 +131,7 @@ const SCENARIOS: &[Scenario] = &[
 /// The rows of one scenario on one backend (most have one).
 async fn run(name: &str, backend: Backend, rate: u64, seconds: u64) -> Vec<Row> {
     let row = match name {
+        "anchors" => return anchors::run(backend, seconds).await,
         "webhooks" => webhooks::run(backend, rate, seconds).await,
         "hot-account" => hot_account::run(backend, rate, seconds).await,
         "catalog" => catalog::run(backend, rate, seconds, true).await,
@@ -225,6 +236,7 @@ fn print_table(rows: &[Row]) {
     }
     print_kinds(rows);
     login_flood::print_floods(rows);
+    anchors::print_anchors(rows);
 }
 
 /// Rows that break their requests down by kind (`notes.by_kind`): one more
@@ -298,7 +310,13 @@ fn main() {
     let out = target.join("bench");
     std::fs::create_dir_all(&out).unwrap();
     for row in &rows {
-        let file = out.join(format!("{}-{}.json", row.scenario, row.backend.name()));
+        // Scenario names may hold spaces and slashes (the anchors' targets).
+        let slug: String = row
+            .scenario
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let file = out.join(format!("{slug}-{}.json", row.backend.name()));
         std::fs::write(&file, serde_json::to_vec_pretty(row).unwrap()).unwrap();
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
