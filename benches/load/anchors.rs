@@ -13,6 +13,10 @@
 //!   searches that miss the listing cache (10,000 cursors; searches with
 //!   varying page sizes).
 //!
+//! - nginx with `config/nginx/bazaar.conf` (one worker) in front of `serve`:
+//!   a product detail and the first list page from the edge's cache, with
+//!   `serve`'s CPU meanwhile (skipped without nginx; under `CI=true`, fails).
+//!
 //! Then the bench's own open-loop generator is measured against the trivial
 //! handler: the highest of 2,500 … 40,000 requests/s it keeps (≤ 1 % late,
 //! nothing dropped or failed, ≥ 97 % of the rate achieved). A scenario whose
@@ -115,8 +119,8 @@ fn start_anchor_server(database_url: &str, ids: Vec<String>) -> AnchorServer {
                             let (pool, ids, next) =
                                 (pool.clone(), Arc::clone(&ids), Arc::clone(&next));
                             async move {
-                                let id = ids[next.fetch_add(1, Ordering::Relaxed) % ids.len()]
-                                    .clone();
+                                let id =
+                                    ids[next.fetch_add(1, Ordering::Relaxed) % ids.len()].clone();
                                 let row = web::block(move || {
                                     let mut conn = pool.get().expect("a connection");
                                     load_sql::<Titled>(
@@ -290,7 +294,11 @@ fn row(name: &str, backend: Backend, measured: &Measured, seconds: u64) -> Row {
 }
 
 pub async fn run(backend: Backend, seconds: u64) -> Vec<Row> {
-    if std::process::Command::new("wrk").arg("-v").output().is_err() {
+    if std::process::Command::new("wrk")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
         assert!(
             std::env::var("CI").is_err(),
             "wrk is not installed (.ci/run installs it)"
@@ -324,8 +332,16 @@ pub async fn run(backend: Backend, seconds: u64) -> Vec<Row> {
         })
         .collect();
     let targets: Vec<(&str, String, Option<std::path::PathBuf>)> = vec![
-        ("trivial handler, 1 KB JSON", format!("{}/json", anchor.address), None),
-        ("one primary-key SELECT", format!("{}/select", anchor.address), None),
+        (
+            "trivial handler, 1 KB JSON",
+            format!("{}/json", anchor.address),
+            None,
+        ),
+        (
+            "one primary-key SELECT",
+            format!("{}/select", anchor.address),
+            None,
+        ),
         ("serve /healthz", format!("{server}/healthz"), None),
         (
             "serve product detail (cached)",
@@ -342,7 +358,11 @@ pub async fn run(backend: Backend, seconds: u64) -> Vec<Row> {
             format!("{server}/v1/products?category={}&limit=20", CATEGORIES[1]),
             None,
         ),
-        ("serve search", format!("{server}/v1/products?q=linen"), None),
+        (
+            "serve search",
+            format!("{server}/v1/products?q=linen"),
+            None,
+        ),
         (
             "serve list pages, uncached",
             server.clone(),
@@ -373,6 +393,19 @@ pub async fn run(backend: Backend, seconds: u64) -> Vec<Row> {
         row.notes["of_one_query"] = json!((measured.per_s / one_query * 100.0).round() / 100.0);
         rows.push(row);
     }
+    if std::path::Path::new(crate::edge::NGINX).is_file() {
+        rows.extend(
+            through_the_edge(&catalog, &ids[0], backend, seconds, trivial, one_query).await,
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx is not installed (.ci/run installs it)"
+        );
+        eprintln!(
+            "anchors: the edge's rows skipped, nginx is not installed (apt-get install nginx)"
+        );
+    }
     let (capacity, tries) =
         generator_capacity(&format!("{}/json", anchor.address), seconds.min(3)).await;
     rows.push(Row {
@@ -398,6 +431,59 @@ pub async fn run(backend: Backend, seconds: u64) -> Vec<Row> {
     rows
 }
 
+/// wrk through nginx (`config/nginx/bazaar.conf`, one worker) in front of
+/// `serve`: a product detail and the first list page, answered from the
+/// edge's cache; the server's CPU meanwhile, as a share of one core.
+async fn through_the_edge(
+    catalog: &catalog::Catalog,
+    product: &str,
+    backend: Backend,
+    seconds: u64,
+    trivial: f64,
+    one_query: f64,
+) -> Vec<Row> {
+    let upstream: u16 = catalog
+        .server
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the server's port");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let edge = crate::edge::start_edge(upstream, port, 1);
+    let mut rows = Vec::new();
+    for (name, path) in [
+        (
+            "nginx: product detail, cached at the edge",
+            format!("/v1/products/{product}"),
+        ),
+        (
+            "nginx: first list page, cached at the edge",
+            "/v1/products?limit=20".to_owned(),
+        ),
+    ] {
+        let url = format!("{}{path}", edge.address);
+        // The first request fills the edge's cache.
+        reqwest::get(&url).await.expect("through nginx");
+        let cpu_before = catalog.server.cpu_seconds();
+        let measured = tokio::task::spawn_blocking(move || wrk(&url, seconds, None))
+            .await
+            .unwrap();
+        let cpu = catalog.server.cpu_seconds() - cpu_before;
+        let mut row = row(name, backend, &measured, seconds);
+        row.notes["of_trivial"] = json!((measured.per_s / trivial * 100.0).round() / 100.0);
+        row.notes["of_one_query"] = json!((measured.per_s / one_query * 100.0).round() / 100.0);
+        row.notes["app_cpu_pct"] = json!((cpu / seconds as f64 * 1000.0).round() / 10.0);
+        rows.push(row);
+    }
+    drop(edge);
+    rows
+}
+
 /// The anchors' own table: each target's rate as a fraction of the trivial
 /// handler's and of the one-query handler's.
 pub fn print_anchors(rows: &[Row]) {
@@ -409,27 +495,28 @@ pub fn print_anchors(rows: &[Row]) {
         return;
     }
     println!();
-    println!("| target | backend | req/s (wrk) | p50 ms | p99 ms | errors | × trivial | × one query |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| target | backend | req/s (wrk) | p50 ms | p99 ms | errors | × trivial | × one query | serve's CPU % |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in anchors {
         let target = r.scenario.trim_start_matches("anchors: ");
         if r.notes["kept_rate"].is_u64() {
             println!(
-                "| {target} | {} | keeps {} /s open loop | — | — | — | — | — |",
+                "| {target} | {} | keeps {} /s open loop | — | — | — | — | — | — |",
                 r.backend.name(),
                 r.notes["kept_rate"]
             );
             continue;
         }
         println!(
-            "| {target} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {target} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.backend.name(),
             r.achieved_rate,
             r.p50_ms,
             r.p99_ms,
             r.errors,
             r.notes["of_trivial"],
-            r.notes["of_one_query"]
+            r.notes["of_one_query"],
+            r.notes["app_cpu_pct"]
         );
     }
 }

@@ -22,6 +22,8 @@
 mod anchors;
 mod catalog;
 mod checkout;
+#[path = "../../tests/common/edge.rs"]
+mod edge;
 mod events_out;
 mod harness;
 mod hot_account;
