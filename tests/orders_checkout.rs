@@ -623,6 +623,117 @@ async fn a_retry_finishes_a_checkout_that_died_before_recording_its_payment_inte
     );
 }
 
+/// Waits until every webhook received is processed and none has come for
+/// half a second.
+async fn webhooks_quiet(app: &TestApp) {
+    #[derive(diesel::QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        received: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        open: i64,
+    }
+    let mut last = -1;
+    let mut quiet = 0;
+    for _ in 0..300 {
+        let pool = pool(app);
+        let seen = tokio::task::spawn_blocking(move || {
+            use diesel::RunQueryDsl;
+            let mut conn = pool.get().unwrap();
+            diesel::sql_query(
+                "SELECT COUNT(*) AS received, \
+                 COUNT(*) - COUNT(processed_at) AS open FROM webhook_events",
+            )
+            .get_result::<Seen>(&mut conn)
+            .unwrap()
+        })
+        .await
+        .unwrap();
+        quiet = if seen.open == 0 && seen.received == last {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 5 {
+            return;
+        }
+        last = seen.received;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("webhooks kept coming for 30 s");
+}
+
+#[tokio::test]
+async fn the_sweep_or_a_payment_finishes_a_checkout_that_died_before_recording_its_intent() {
+    let app = TestApp::spawn().await;
+    let market = market(&app).await;
+    let a = shop_with_product(&app, "USD", 700, 10).await;
+    let buyer = &market.buyer;
+    // What a checkout that died after the provider made its intent leaves:
+    // an order awaiting payment with no intent recorded.
+    let mut died = Vec::new();
+    for (key, method) in [
+        ("swept", None),
+        ("declined", Some("pm_card_chargeDeclined")),
+        ("paid-later", None),
+    ] {
+        add_to_cart(&app, buyer, &a.product, 1).await;
+        let order = checkout_ok(&app, buyer, key, method).await;
+        let order_id = order["id"].as_str().unwrap().to_owned();
+        let intent = staff_view(&app, &order_id).await["payment"]["intent_id"].clone();
+        assert!(intent.is_string(), "{order}");
+        died.push((order_id, intent));
+    }
+    // The provider's webhooks about these intents are in first: one coming
+    // after the crash would record the intent itself (from its metadata).
+    webhooks_quiet(&app).await;
+    for (order_id, _) in &died {
+        set_recorded_intent(&app, order_id, None).await;
+    }
+    // A checkout may still be under way for a minute: the sweep leaves it.
+    let report = sweep(&app, 0).await;
+    assert_eq!(report.checkouts_finished, 0, "{report:?}");
+    assert_eq!(
+        staff_view(&app, &died[0].0).await["payment"]["intent_id"],
+        Value::Null
+    );
+    // Then it finishes the first two with the checkout's own request (its
+    // key and payment method), so the provider answers with the intent it
+    // made — a declined card's too, which a request without the payment
+    // method would have been refused for. The third is paid by its buyer
+    // before any sweep.
+    let (paid_later, paid_later_intent) = died.pop().unwrap();
+    let pay = json!({"payment_method": "pm_card_visa"});
+    let path = format!("/v1/orders/{paid_later}/pay");
+    let paid = json_of(post_keyed(&app, buyer, &path, "first-try", &pay).await, 200).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(
+        staff_view(&app, &paid_later).await["payment"]["intent_id"],
+        paid_later_intent
+    );
+    let report = sweep(&app, 61).await;
+    assert_eq!(report.checkouts_finished, 2, "{report:?}");
+    assert_eq!(report.errors, 0, "{report:?}");
+    for (order_id, intent) in &died {
+        let order = staff_view(&app, order_id).await;
+        assert_eq!(order["status"], "awaiting_payment", "{order}");
+        assert_eq!(order["payment"]["intent_id"], *intent, "{order}");
+        assert!(order["payment"]["client_secret"].is_string(), "{order}");
+    }
+    let declined = staff_view(&app, &died[1].0).await;
+    assert_eq!(declined["payment"]["last_error"], "generic_decline");
+    // The swept order is payable again, and paid once.
+    let path = format!("/v1/orders/{}/pay", died[0].0);
+    let paid = json_of(
+        post_keyed(&app, buyer, &path, "after-sweep", &pay).await,
+        200,
+    )
+    .await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(orders_count(&app).await, 3);
+    assert_eq!(stock_of(&app, &a.seller, &a.shop, &a.product).await, 7);
+}
+
 #[tokio::test]
 async fn an_unpaid_order_whose_intent_the_provider_forgot_expires_and_frees_its_stock() {
     let app = TestApp::spawn().await;

@@ -456,6 +456,7 @@ fn reserve(
             paid_at: None,
             created_at: now,
             updated_at: now,
+            checkout_payment_method: request.payment_method.clone(),
         };
         diesel::insert_into(orders::table)
             .values(&order)
@@ -602,7 +603,13 @@ pub async fn checkout(
                     order_id,
                     "checkout retried on an order without its PaymentIntent; creating it"
                 );
-                attach_intent(pool, provider, &buyer, &order_id, total, &request).await?;
+                let intent = Intent {
+                    buyer_user_id: &buyer.user_id,
+                    order_id: &order_id,
+                    total,
+                    payment_method: request.payment_method.as_deref(),
+                };
+                attach_intent(pool, provider, intent, Unreachable::Cancel).await?;
             }
             let order = view(pool, &order_id).await?;
             return Ok(CheckoutOutcome {
@@ -612,7 +619,13 @@ pub async fn checkout(
         }
         Reserved::New { order_id, total } => (order_id, total),
     };
-    attach_intent(pool, provider, &buyer, &order_id, total, &request).await?;
+    let intent = Intent {
+        buyer_user_id: &buyer.user_id,
+        order_id: &order_id,
+        total,
+        payment_method: request.payment_method.as_deref(),
+    };
+    attach_intent(pool, provider, intent, Unreachable::Cancel).await?;
     Ok(CheckoutOutcome {
         order: view(pool, &order_id).await?,
         replayed: false,
@@ -621,6 +634,15 @@ pub async fn checkout(
 
 /// The total of `order_id` when it awaits payment and has no PaymentIntent.
 fn awaiting_an_intent(conn: &mut DbConnection, order_id: &str) -> Result<Option<Money>, AppError> {
+    Ok(unfinished(conn, order_id)?.map(|(total, _)| total))
+}
+
+/// The total and the checkout's payment method of `order_id` when it awaits
+/// payment and has no PaymentIntent.
+fn unfinished(
+    conn: &mut DbConnection,
+    order_id: &str,
+) -> Result<Option<(Money, OrderRow)>, AppError> {
     let Some(order) = store::find_order_row(conn, order_id)? else {
         return Ok(None);
     };
@@ -629,31 +651,111 @@ fn awaiting_an_intent(conn: &mut DbConnection, order_id: &str) -> Result<Option<
     }
     let currency = Currency::parse(&order.currency)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("order {order_id}: {e}")))?;
-    Ok(Some(Money::new(order.total_minor, currency)))
+    Ok(Some((Money::new(order.total_minor, currency), order)))
 }
 
-/// Creates the order's PaymentIntent (confirmed at once when the request
-/// names a payment method), records it, and settles an order paid at once.
-/// A provider that refuses, or cannot be reached, cancels the order and
-/// releases its stock before the error is returned.
+/// How long a checkout may take to create its order's PaymentIntent before
+/// the sweep finishes it: longer than any checkout request runs.
+pub const UNFINISHED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Finishes `order_id`'s checkout if it died between writing the order and
+/// recording its PaymentIntent: creates the intent with the checkout's own
+/// request (its idempotency key and payment method), so the provider answers
+/// with the intent it may already have made — paid, if the checkout's
+/// payment method was confirmed — and records it. Nothing to do otherwise.
+///
+/// # Errors
+/// The provider's refusal (the order is then cancelled) or absence (the
+/// order stays as it is, for the next try); a database failure.
+pub async fn finish_checkout(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    order_id: &str,
+) -> Result<(), AppError> {
+    let id = order_id.to_owned();
+    let Some((total, order)) = db::run(pool, move |conn| unfinished(conn, &id)).await? else {
+        return Ok(());
+    };
+    tracing::info!(order_id, "finishing a checkout that has no PaymentIntent");
+    let intent = Intent {
+        buyer_user_id: &order.buyer_user_id,
+        order_id,
+        total,
+        payment_method: order.checkout_payment_method.as_deref(),
+    };
+    attach_intent(pool, provider, intent, Unreachable::Keep).await
+}
+
+/// Finishes the checkouts (at most `limit`) whose orders have had no
+/// PaymentIntent since `UNFINISHED_AFTER` before `now`; returns how many
+/// were looked at and the first error met.
+pub async fn finish_unfinished(
+    pool: &DbPool,
+    provider: &dyn Provider,
+    now: chrono::NaiveDateTime,
+    limit: i64,
+) -> (usize, Option<AppError>) {
+    let listed = db::run(pool, move |conn| {
+        Ok(orders::table
+            .filter(orders::status.eq(OrderStatus::AwaitingPayment.as_str()))
+            .filter(orders::payment_intent_id.is_null())
+            .filter(orders::created_at.le(now - UNFINISHED_AFTER))
+            .select(orders::id)
+            .order(orders::created_at.asc())
+            .limit(limit)
+            .load::<String>(conn)?)
+    })
+    .await;
+    super::sweep_each::each_id(listed, |id| async move {
+        let finished = finish_checkout(pool, provider, &id).await;
+        if let Err(error) = &finished {
+            tracing::warn!(%error, order_id = id, "checkout not finished yet");
+        }
+        finished
+    })
+    .await
+}
+
+/// The PaymentIntent an order needs.
+struct Intent<'a> {
+    buyer_user_id: &'a str,
+    order_id: &'a str,
+    total: Money,
+    /// Confirmed with at once when the checkout named one.
+    payment_method: Option<&'a str>,
+}
+
+/// What a provider that cannot be reached does to the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreachable {
+    /// The buyer is waiting: cancel, release the stock and say so.
+    Cancel,
+    /// Nobody waits (the sweep): leave the order for the next try.
+    Keep,
+}
+
+/// Creates the order's PaymentIntent (confirmed at once when a payment
+/// method is given), records it, and settles an order paid at once. A
+/// provider that refuses cancels the order and releases its stock before the
+/// error is returned; one that cannot be reached does too, or not, as
+/// `unreachable` says.
 async fn attach_intent(
     pool: &DbPool,
     provider: &dyn Provider,
-    buyer: &Buyer,
-    order_id: &str,
-    total: Money,
-    request: &CheckoutRequest,
+    intent: Intent<'_>,
+    unreachable: Unreachable,
 ) -> Result<(), AppError> {
-    let order_id = order_id.to_owned();
+    let order_id = intent.order_id.to_owned();
+    let buyer = intent.buyer_user_id.to_owned();
     let new_intent = NewPaymentIntent {
-        amount: total,
+        amount: intent.total,
         transfer_group: order_id.clone(),
         metadata: [
             ("order_id".to_owned(), order_id.clone()),
-            ("buyer_user_id".to_owned(), buyer.user_id.clone()),
+            ("buyer_user_id".to_owned(), buyer.clone()),
         ]
         .into(),
-        confirm_with: request.payment_method.clone(),
+        confirm_with: intent.payment_method.map(str::to_owned),
     };
     let key = IdempotencyKey::derive("payment_intent", &order_id);
     let intent = match provider.create_payment_intent(&new_intent, &key).await {
@@ -666,6 +768,9 @@ async fn attach_intent(
             // keeps its reservation until it is paid or expires.
             provider.retrieve_payment_intent(&intent_id).await?
         }
+        Err(error) if error.is_transient() && unreachable == Unreachable::Keep => {
+            return Err(error.into());
+        }
         Err(error) => {
             tracing::warn!(%error, order_id, "payment intent not created; order cancelled");
             let reason = if error.is_transient() {
@@ -673,7 +778,7 @@ async fn attach_intent(
             } else {
                 "provider_rejected"
             };
-            let (id, buyer) = (order_id.clone(), buyer.user_id.clone());
+            let id = order_id.clone();
             db::run(pool, move |conn| cancel_unpaid(conn, &id, &buyer, reason)).await?;
             return Err(error.into());
         }

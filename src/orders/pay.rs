@@ -34,7 +34,13 @@ pub async fn pay(
         let (id, buyer) = (order_id.to_owned(), buyer_user_id.to_owned());
         db::run(pool, move |conn| store::order_for(conn, &id, &buyer, false)).await?
     };
-    let order = record.view()?;
+    let mut order = record.view()?;
+    if order.status == OrderStatus::AwaitingPayment && order.payment.intent_id.is_none() {
+        // Its checkout died before the PaymentIntent was recorded: finish it
+        // now rather than make the buyer wait for the sweep.
+        super::checkout::finish_checkout(pool, provider, order_id).await?;
+        order = super::checkout::view(pool, order_id).await?;
+    }
     match order.status {
         OrderStatus::AwaitingPayment => {}
         OrderStatus::Paid => return Ok(order),

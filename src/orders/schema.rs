@@ -36,6 +36,7 @@ diesel::table! {
         paid_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        checkout_payment_method -> Nullable<Text>,
     }
 }
 

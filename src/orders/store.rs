@@ -44,6 +44,9 @@ pub(crate) struct OrderRow {
     pub paid_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The payment method the checkout named, to finish its PaymentIntent
+    /// with the same request.
+    pub checkout_payment_method: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -1,5 +1,6 @@
 //! The sweep: what no request is waiting for, done at the marketplace's own
-//! pace — unpaid orders expired, sellers' money moved where a request could
+//! pace — checkouts that died before their PaymentIntent finished, unpaid
+//! orders expired, sellers' money moved where a request could
 //! not finish (provider down, shop reactivated), refunds left pending sent.
 //! Every step is idempotent and conditional, so several processes may sweep
 //! one database at once.
@@ -10,7 +11,7 @@ use std::time::Duration;
 use crate::db::DbPool;
 use crate::payments::Provider;
 
-use super::{payment, refunds, settlement};
+use super::{checkout, payment, refunds, settlement};
 
 /// Most items of each kind one sweep handles: the rest wait for the next one.
 pub const SWEEP_BATCH_MAX: i64 = 100;
@@ -18,6 +19,7 @@ pub const SWEEP_BATCH_MAX: i64 = 100;
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
+    pub checkouts_finished: usize,
     pub orders_expiry_checked: usize,
     pub parts_settled: usize,
     pub refunds_retried: usize,
@@ -31,6 +33,11 @@ pub async fn sweep_once(
     now: chrono::NaiveDateTime,
 ) -> SweepReport {
     let mut report = SweepReport::default();
+    // Before expiry: an order whose checkout died before its PaymentIntent
+    // gets one (and is paid, if the checkout's payment method went through).
+    let (finished, error) = checkout::finish_unfinished(pool, provider, now, SWEEP_BATCH_MAX).await;
+    report.checkouts_finished = finished;
+    report.errors += usize::from(error.is_some());
     let (expired, error) = payment::expire_due(pool, provider, now, SWEEP_BATCH_MAX).await;
     report.orders_expiry_checked = expired;
     report.errors += usize::from(error.is_some());
