@@ -372,6 +372,25 @@ impl Drop for WriteLevel {
     }
 }
 
+/// Runs `work`, whose one write is a single statement (atomic by itself), as
+/// cheaply as each backend allows: on SQLite in a [`write_transaction`], so it
+/// queues on the process's writer lock rather than sleeping in SQLite's busy
+/// handler; on PostgreSQL as it is, without the round trips of `BEGIN` and
+/// `COMMIT`.
+///
+/// # Errors
+/// Whatever `work` returns, or a database error from begin/commit.
+pub fn single_write<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(_) => write_transaction(conn, work),
+        DbConnection::Postgresql(_) => work(conn),
+    }
+}
+
 /// Runs `work` in a write transaction and commits it, or rolls back on `Err`.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock

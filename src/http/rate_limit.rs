@@ -101,7 +101,7 @@ impl Bucket {
         let (claim, leased) = crate::db::run(&self.pool, move |conn| {
             let now_us = now_us();
             if sweep {
-                crate::db::write_transaction(conn, |conn| forget_full_buckets(conn, now_us))?;
+                crate::db::single_write(conn, |conn| forget_full_buckets(conn, now_us))?;
             }
             let bucket = Shared {
                 name,
@@ -187,9 +187,8 @@ struct FullAt {
 }
 
 impl Shared {
-    /// Takes `n` tokens from `client`'s bucket at `now_us`, or none. In a
-    /// write transaction: on SQLite it then queues on the process's writer
-    /// lock instead of sleeping in SQLite's busy handler.
+    /// Takes `n` tokens from `client`'s bucket at `now_us`, or none (one
+    /// statement: see [`crate::db::single_write`]).
     ///
     /// The row holds the instant the bucket is full again (`full_at`). Taking
     /// `n` moves it to `max(full_at, now) + n·interval`, allowed while that
@@ -201,7 +200,7 @@ impl Shared {
         now_us: i64,
         n: i64,
     ) -> Result<Claim, AppError> {
-        crate::db::write_transaction(conn, |conn| self.claim_in(conn, client, now_us, n))
+        crate::db::single_write(conn, |conn| self.claim_in(conn, client, now_us, n))
     }
 
     fn claim_in(
