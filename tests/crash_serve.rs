@@ -203,19 +203,18 @@ pub(crate) async fn shop_until(
 
 /// A session of the demo account `email`.
 pub(crate) async fn sign_in(base: &str, email: &str) -> String {
-    let answer: Value = crate::common::http_client()
-        .post(format!("{base}/v1/sessions"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"email": email, "password": PASSWORD});
+    let answer = post_json(&format!("{base}/v1/sessions"), &body).await;
     answer["token"]
         .as_str()
         .unwrap_or_else(|| panic!("{email} signs in: {answer}"))
         .to_owned()
+}
+
+/// POST `body` to `url`; the answer's JSON.
+pub(crate) async fn post_json(url: &str, body: &Value) -> Value {
+    let response = crate::common::http_client().post(url).json(body).send();
+    response.await.unwrap().json().await.unwrap()
 }
 
 /// GET `url`'s JSON, with `token` as the bearer when given.

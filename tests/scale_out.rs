@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::crash_serve::{
-    books_agree, get_json, onboard_seeded_shops, outside_provider, shop_until, sign_in,
+    books_agree, get_json, onboard_seeded_shops, outside_provider, post_json, shop_until, sign_in,
     two_shops_products, Buyer, Market, PASSWORD,
 };
 use common::cli::free_port;
@@ -30,7 +30,7 @@ const HALF: Duration = Duration::from_secs(4);
 /// The process killed: one that works jobs and answers buyers.
 const KILLED: usize = 2;
 
-/// A verified buyer account on the market of `bases[0]`; its session.
+/// A verified buyer account on the market at `base`; its session.
 async fn new_buyer(base: &str, database: &str, n: usize) -> String {
     let email = format!("scale{n}@buyers.example");
     let http = common::http_client();
@@ -63,15 +63,8 @@ async fn new_buyer(base: &str, database: &str, n: usize) -> String {
     })
     .await
     .unwrap();
-    let verified: Value = http
-        .post(format!("{base}/v1/email_verifications/confirm"))
-        .json(&json!({ "token": token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let confirm = format!("{base}/v1/email_verifications/confirm");
+    let verified = post_json(&confirm, &json!({ "token": token })).await;
     verified["token"]
         .as_str()
         .unwrap_or_else(|| panic!("{email} verified: {verified}"))

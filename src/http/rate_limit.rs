@@ -200,18 +200,9 @@ impl Shared {
         now_us: i64,
         n: i64,
     ) -> Result<Claim, AppError> {
-        crate::db::single_write(conn, |conn| self.claim_in(conn, client, now_us, n))
-    }
-
-    fn claim_in(
-        &self,
-        conn: &mut DbConnection,
-        client: &str,
-        now_us: i64,
-        n: i64,
-    ) -> Result<Claim, AppError> {
-        let cost = n.saturating_mul(self.interval_us);
-        let taken: Vec<FullAt> = load_sql(
+        crate::db::single_write(conn, |conn| {
+            let cost = n.saturating_mul(self.interval_us);
+            let taken: Vec<FullAt> = load_sql(
             conn,
             "INSERT INTO rate_limit_buckets (bucket, client, full_at_us) VALUES (?, ?, ?) \
              ON CONFLICT (bucket, client) DO UPDATE SET full_at_us = \
@@ -229,25 +220,26 @@ impl Shared {
                 SqlValue::BigInt(self.per_us - cost),
             ],
         )?;
-        if !taken.is_empty() {
-            return Ok(Claim::Taken);
-        }
-        let full: Vec<FullAt> = load_sql(
-            conn,
-            "SELECT full_at_us FROM rate_limit_buckets WHERE bucket = ? AND client = ?",
-            &[
-                SqlValue::Text(self.name.to_owned()),
-                SqlValue::Text(client.to_owned()),
-            ],
-        )?;
-        let full_at_us = full.first().map_or(now_us, |row| row.full_at_us);
-        // One token is back when full_at - now <= per - interval.
-        let wait_us = full_at_us - now_us - (self.per_us - self.interval_us);
-        let wait_s = u64::try_from(wait_us.max(0))
-            .unwrap_or(0)
-            .div_ceil(1_000_000);
-        Ok(Claim::Refused {
-            retry_after_s: wait_s.max(1),
+            if !taken.is_empty() {
+                return Ok(Claim::Taken);
+            }
+            let full: Vec<FullAt> = load_sql(
+                conn,
+                "SELECT full_at_us FROM rate_limit_buckets WHERE bucket = ? AND client = ?",
+                &[
+                    SqlValue::Text(self.name.to_owned()),
+                    SqlValue::Text(client.to_owned()),
+                ],
+            )?;
+            let full_at_us = full.first().map_or(now_us, |row| row.full_at_us);
+            // One token is back when full_at - now <= per - interval.
+            let wait_us = full_at_us - now_us - (self.per_us - self.interval_us);
+            let wait_s = u64::try_from(wait_us.max(0))
+                .unwrap_or(0)
+                .div_ceil(1_000_000);
+            Ok(Claim::Refused {
+                retry_after_s: wait_s.max(1),
+            })
         })
     }
 }

@@ -590,7 +590,7 @@ pub async fn checkout(
         })
         .await?
     };
-    let (order_id, total) = match reserved {
+    let (order_id, total, replayed) = match reserved {
         Reserved::Existing(order_id) => {
             // A checkout that died between writing its order and recording
             // its PaymentIntent left an order nobody can pay; its retry
@@ -598,26 +598,19 @@ pub async fn checkout(
             // the provider answers with the intent it may already have made.
             let id = order_id.clone();
             let unfinished = db::run(pool, move |conn| awaiting_an_intent(conn, &id)).await?;
-            if let Some(total) = unfinished {
-                tracing::info!(
-                    order_id,
-                    "checkout retried on an order without its PaymentIntent; creating it"
-                );
-                let intent = Intent {
-                    buyer_user_id: &buyer.user_id,
-                    order_id: &order_id,
-                    total,
-                    payment_method: request.payment_method.as_deref(),
-                };
-                attach_intent(pool, provider, intent, Unreachable::Cancel).await?;
-            }
-            let order = view(pool, &order_id).await?;
-            return Ok(CheckoutOutcome {
-                order,
-                replayed: true,
-            });
+            let Some(total) = unfinished else {
+                return Ok(CheckoutOutcome {
+                    order: view(pool, &order_id).await?,
+                    replayed: true,
+                });
+            };
+            tracing::info!(
+                order_id,
+                "checkout retried on an order without its PaymentIntent; creating it"
+            );
+            (order_id, total, true)
         }
-        Reserved::New { order_id, total } => (order_id, total),
+        Reserved::New { order_id, total } => (order_id, total, false),
     };
     let intent = Intent {
         buyer_user_id: &buyer.user_id,
@@ -628,7 +621,7 @@ pub async fn checkout(
     attach_intent(pool, provider, intent, Unreachable::Cancel).await?;
     Ok(CheckoutOutcome {
         order: view(pool, &order_id).await?,
-        replayed: false,
+        replayed,
     })
 }
 
@@ -706,12 +699,8 @@ pub async fn finish_unfinished(
             .load::<String>(conn)?)
     })
     .await;
-    super::sweep_each::each_id(listed, |id| async move {
-        let finished = finish_checkout(pool, provider, &id).await;
-        if let Err(error) = &finished {
-            tracing::warn!(%error, order_id = id, "checkout not finished yet");
-        }
-        finished
+    super::sweep_each::each_id_logged(listed, "checkout not finished yet", |id| async move {
+        finish_checkout(pool, provider, &id).await
     })
     .await
 }

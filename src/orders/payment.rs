@@ -412,12 +412,8 @@ pub async fn expire_due(
         store::ids_where_status(conn, OrderStatus::AwaitingPayment, Some(now), limit)
     })
     .await;
-    super::sweep_each::each_id(listed, |id| async move {
-        let expired = expire_order(pool, provider, &id).await;
-        if let Err(error) = &expired {
-            tracing::warn!(%error, order_id = id, "order not expired yet");
-        }
-        expired
+    super::sweep_each::each_id_logged(listed, "order not expired yet", |id| async move {
+        expire_order(pool, provider, &id).await
     })
     .await
 }

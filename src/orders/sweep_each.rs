@@ -27,3 +27,27 @@ where
     }
     (count, first_error)
 }
+
+/// [`each_id`], saying in the log which id failed and why (`left` names what
+/// is left for the next sweep, e.g. "order not expired yet").
+pub(crate) async fn each_id_logged<F, Fut>(
+    listed: Result<Vec<String>, AppError>,
+    left: &'static str,
+    mut work: F,
+) -> (usize, Option<AppError>)
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    each_id(listed, |id| {
+        let done = work(id.clone());
+        async move {
+            let result = done.await;
+            if let Err(error) = &result {
+                tracing::warn!(%error, id, "{left}");
+            }
+            result
+        }
+    })
+    .await
+}
