@@ -55,10 +55,7 @@ pub enum Claim {
 /// table.
 #[derive(Debug)]
 pub struct Bucket {
-    name: &'static str,
-    /// The time one token takes to come back.
-    interval_us: i64,
-    per_us: i64,
+    figures: Shared,
     /// Tokens a process takes at once.
     lease: i64,
     pool: DbPool,
@@ -73,9 +70,11 @@ impl Bucket {
         let per_us = i64::try_from(per.as_micros()).unwrap_or(i64::MAX).max(1);
         let per_s = i64::try_from(per.as_secs()).unwrap_or(i64::MAX).max(1);
         Self {
-            name,
-            interval_us: (per_us / rate).max(1),
-            per_us,
+            figures: Shared {
+                name,
+                interval_us: (per_us / rate).max(1),
+                per_us,
+            },
             lease: (rate / per_s / LEASES_PER_SECOND).clamp(1, rate),
             pool,
             leases: Mutex::new(HashMap::new()),
@@ -92,8 +91,7 @@ impl Bucket {
         if self.lease > 1 && self.spend_leased(key) {
             return Ok(());
         }
-        let (name, client, lease) = (self.name, key.to_owned(), self.lease);
-        let (interval_us, per_us) = (self.interval_us, self.per_us);
+        let (bucket, client, lease) = (self.figures, key.to_owned(), self.lease);
         let sweep = self
             .claims
             .fetch_add(1, Ordering::Relaxed)
@@ -103,11 +101,6 @@ impl Bucket {
             if sweep {
                 crate::db::single_write(conn, |conn| forget_full_buckets(conn, now_us))?;
             }
-            let bucket = Shared {
-                name,
-                interval_us,
-                per_us,
-            };
             if lease > 1 && bucket.claim(conn, &client, now_us, lease)? == Claim::Taken {
                 return Ok((Claim::Taken, lease - 1));
             }
@@ -137,12 +130,7 @@ impl Bucket {
         now_us: i64,
         n: i64,
     ) -> Result<Claim, AppError> {
-        Shared {
-            name: self.name,
-            interval_us: self.interval_us,
-            per_us: self.per_us,
-        }
-        .claim(conn, key, now_us, n)
+        self.figures.claim(conn, key, now_us, n)
     }
 
     /// Spends a token of this process's lease for `key`, if one is left.
@@ -173,9 +161,11 @@ impl Bucket {
     }
 }
 
-/// A bucket's figures, as a blocking claim needs them.
+/// A bucket's figures: what a claim needs, copied into the blocking task.
+#[derive(Debug, Clone, Copy)]
 struct Shared {
     name: &'static str,
+    /// The time one token takes to come back.
     interval_us: i64,
     per_us: i64,
 }

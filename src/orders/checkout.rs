@@ -597,8 +597,8 @@ pub async fn checkout(
             // finishes it. The intent's idempotency key is the order's, so
             // the provider answers with the intent it may already have made.
             let id = order_id.clone();
-            let unfinished = db::run(pool, move |conn| awaiting_an_intent(conn, &id)).await?;
-            let Some(total) = unfinished else {
+            let found = db::run(pool, move |conn| unfinished(conn, &id)).await?;
+            let Some((total, _)) = found else {
                 return Ok(CheckoutOutcome {
                     order: view(pool, &order_id).await?,
                     replayed: true,
@@ -625,13 +625,8 @@ pub async fn checkout(
     })
 }
 
-/// The total of `order_id` when it awaits payment and has no PaymentIntent.
-fn awaiting_an_intent(conn: &mut DbConnection, order_id: &str) -> Result<Option<Money>, AppError> {
-    Ok(unfinished(conn, order_id)?.map(|(total, _)| total))
-}
-
-/// The total and the checkout's payment method of `order_id` when it awaits
-/// payment and has no PaymentIntent.
+/// The total and the row of `order_id` when it awaits payment and has no
+/// PaymentIntent.
 fn unfinished(
     conn: &mut DbConnection,
     order_id: &str,
